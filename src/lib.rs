@@ -40,7 +40,9 @@
 //! - [`gpu`]: adapter discovery (and, next, the wgpu executor);
 //! - [`rng`]: seeded generators shared by both executors.
 
+pub mod cpu;
 pub mod error;
+pub mod model;
 pub mod rng;
 
 pub use error::{Error, Result};

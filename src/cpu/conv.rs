@@ -1,0 +1,189 @@
+//! 2-D convolution as im2col + GEMM, one image at a time.
+//! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
+
+use super::gemm::{Mat, gemm};
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    /// Input channels `C`.
+    pub c: usize,
+    /// Input height `H`.
+    pub h: usize,
+    /// Input width `W`.
+    pub w: usize,
+    /// Filters `F`.
+    pub f: usize,
+    /// Kernel side `K`.
+    pub k: usize,
+    /// Stride `S`.
+    pub s: usize,
+    /// Padding `P`.
+    pub p: usize,
+    /// Output height `H' = (H + 2P − K)/S + 1`.
+    pub ho: usize,
+    /// Output width `W'`.
+    pub wo: usize,
+}
+
+impl ConvShape {
+    /// Rows of the column matrix: `C·K·K`.
+    pub fn col_rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Columns of the column matrix: `H'·W'`.
+    pub fn col_cols(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    fn in_size(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    fn out_size(&self) -> usize {
+        self.f * self.ho * self.wo
+    }
+
+    /// The input coordinate read by output coordinate `o` at kernel offset `kk`, if inside.
+    fn source(&self, o: usize, kk: usize, limit: usize) -> Option<usize> {
+        (o * self.s + kk).checked_sub(self.p).filter(|&i| i < limit)
+    }
+}
+
+/// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
+/// (0 outside the image), for one image `x: (C, H, W)`.
+pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
+    let cols = sh.col_cols();
+    for c in 0..sh.c {
+        for ki in 0..sh.k {
+            for kj in 0..sh.k {
+                let row = ((c * sh.k + ki) * sh.k + kj) * cols;
+                for oy in 0..sh.ho {
+                    let out = &mut col[row + oy * sh.wo..row + (oy + 1) * sh.wo];
+                    let Some(iy) = sh.source(oy, ki, sh.h) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    let plane = &x[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
+                    for (ox, v) in out.iter_mut().enumerate() {
+                        *v = sh.source(ox, kj, sh.w).map_or(0.0, |ix| plane[ix]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: `dx[c, iy, ix] += col[(c, ki, kj), (oy, ox)]` for every pair that
+/// im2col linked, for one image `dx: (C, H, W)`.
+pub fn col2im(col: &[f32], dx: &mut [f32], sh: &ConvShape) {
+    let cols = sh.col_cols();
+    for c in 0..sh.c {
+        for ki in 0..sh.k {
+            for kj in 0..sh.k {
+                let row = ((c * sh.k + ki) * sh.k + kj) * cols;
+                for oy in 0..sh.ho {
+                    let Some(iy) = sh.source(oy, ki, sh.h) else {
+                        continue;
+                    };
+                    let src = &col[row + oy * sh.wo..row + (oy + 1) * sh.wo];
+                    let plane = &mut dx[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
+                    for (ox, &v) in src.iter().enumerate() {
+                        if let Some(ix) = sh.source(ox, kj, sh.w) {
+                            plane[ix] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `col` is scratch of at least `C·K·K · H'·W'`.
+pub fn conv_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    col: &mut [f32],
+    sh: &ConvShape,
+    n: usize,
+) {
+    let (rows, cols) = (sh.col_rows(), sh.col_cols());
+    for i in 0..n {
+        let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
+        let y_img = &mut y[i * sh.out_size()..(i + 1) * sh.out_size()];
+        im2col(x_img, col, sh);
+        // y_img: (F, H'·W') = bias broadcast, then += W (F, C·K·K) · col (C·K·K, H'·W').
+        for (plane, &bias) in y_img.chunks_exact_mut(cols).zip(b) {
+            plane.fill(bias);
+        }
+        gemm(sh.f, rows, cols, Mat::rows(w, rows), Mat::rows(col, cols), 1.0, y_img);
+    }
+}
+
+/// Gradients of [`conv_forward`] given `dy (N, F, H', W')`:
+/// `dW (F, C·K·K) += dy[n] · im2col(x[n])ᵀ`, `db[f] += Σ dy[n, f]`, and, if wanted,
+/// `dx[n] = col2im(Wᵀ · dy[n])`. `col` is scratch of at least `C·K·K · H'·W'`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: &mut [f32],
+    col: &mut [f32],
+    sh: &ConvShape,
+    n: usize,
+) {
+    let (rows, cols) = (sh.col_rows(), sh.col_cols());
+    for i in 0..n {
+        let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
+        let dy_img = &dy[i * sh.out_size()..(i + 1) * sh.out_size()];
+        for (g, plane) in db.iter_mut().zip(dy_img.chunks_exact(cols)) {
+            *g += plane.iter().sum::<f32>();
+        }
+        im2col(x_img, col, sh);
+        gemm(sh.f, cols, rows, Mat::rows(dy_img, cols), Mat::transposed(col, cols), 1.0, dw);
+        if let Some(dx) = dx.as_deref_mut() {
+            // col (C·K·K, H'·W') = Wᵀ (C·K·K, F) · dy_img (F, H'·W'), then scatter into dx.
+            gemm(rows, sh.f, cols, Mat::transposed(w, rows), Mat::rows(dy_img, cols), 0.0, col);
+            let dx_img = &mut dx[i * sh.in_size()..(i + 1) * sh.in_size()];
+            dx_img.fill(0.0);
+            col2im(col, dx_img, sh);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_3x3_image_with_a_2x2_kernel() {
+        // x = 1..9 as a 3x3 image, W = [[1, 0], [0, -1]], no padding: y = x[i,j] − x[i+1,j+1].
+        let sh = ConvShape { c: 1, h: 3, w: 3, f: 1, k: 2, s: 1, p: 0, ho: 2, wo: 2 };
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let mut y = [0.0; 4];
+        let mut col = vec![0.0; 16];
+        conv_forward(&x, &[1., 0., 0., -1.], &[0.5], &mut y, &mut col, &sh, 1);
+        assert_eq!(y, [-3.5, -3.5, -3.5, -3.5]);
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), c> == <x, col2im(c)> for all x, c.
+        let sh = ConvShape { c: 2, h: 5, w: 4, f: 1, k: 3, s: 2, p: 1, ho: 3, wo: 2 };
+        let x: Vec<f32> = (0..40).map(|i| (i * 7 % 11) as f32).collect();
+        let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols()).map(|i| (i * 5 % 13) as f32).collect();
+        let mut col = vec![0.0; c.len()];
+        im2col(&x, &mut col, &sh);
+        let mut back = vec![0.0; 40];
+        col2im(&c, &mut back, &sh);
+        let lhs: f32 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
+        let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+        assert_eq!(lhs, rhs);
+    }
+}

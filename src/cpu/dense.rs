@@ -1,0 +1,51 @@
+//! Fully connected layer. `W: (D_out, D_in)`, `b: (D_out)`.
+
+use super::gemm::{Mat, gemm};
+
+/// `y (N, D_out) = x (N, D_in) · Wᵀ + b`.
+pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], n: usize, d_in: usize) {
+    let d_out = b.len();
+    // y: (N, D_out) starts as the broadcast bias, then y += x · Wᵀ.
+    for row in y[..n * d_out].chunks_exact_mut(d_out) {
+        row.copy_from_slice(b);
+    }
+    gemm(n, d_in, d_out, Mat::rows(x, d_in), Mat::transposed(w, d_in), 1.0, y);
+}
+
+/// Gradients of [`dense_forward`] given `dy (N, D_out)`:
+/// `dW (D_out, D_in) += dyᵀ · x`, `db (D_out) += Σ_n dy`, and, if wanted, `dx (N, D_in) = dy · W`.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: &mut [f32],
+    n: usize,
+    d_in: usize,
+) {
+    let d_out = db.len();
+    gemm(d_out, n, d_in, Mat::transposed(dy, d_out), Mat::rows(x, d_in), 1.0, dw);
+    for row in dy[..n * d_out].chunks_exact(d_out) {
+        for (g, &d) in db.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+    if let Some(dx) = dx {
+        gemm(n, d_out, d_in, Mat::rows(dy, d_out), Mat::rows(w, d_in), 0.0, dx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_matches_hand_computation() {
+        // x = [[1, 2, 3]], W = [[1, 0, -1], [2, 1, 0]], b = [10, 20]
+        let mut y = [0.0; 2];
+        dense_forward(&[1., 2., 3.], &[1., 0., -1., 2., 1., 0.], &[10., 20.], &mut y, 1, 3);
+        assert_eq!(y, [8.0, 24.0]);
+    }
+}

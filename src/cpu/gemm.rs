@@ -1,0 +1,68 @@
+//! The one place the CPU executor calls a GEMM: `matrixmultiply::sgemm` behind a safe,
+//! bounds-checked wrapper with row-major conventions.
+
+/// A matrix operand: a slice plus its shape and strides (in elements).
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Stride between rows.
+    pub row_stride: usize,
+    /// Stride between columns.
+    pub col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Mat {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `cols` columns (a view, nothing moves).
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Mat {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+}
+
+/// `C (m×n) = A (m×k) · B (k×n) + beta·C`, `C` row-major with `n` columns.
+/// Panics if an operand is too short for its shape (an internal bug, never user input).
+pub fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, mat: &Mat| {
+        (rows - 1) * mat.row_stride + (cols - 1) * mat.col_stride
+    };
+    assert!(c.len() >= m * n, "gemm: C holds {} < {m}x{n}", c.len());
+    if k > 0 {
+        assert!(last(m, k, &a) < a.data.len(), "gemm: A too short for {m}x{k}");
+        assert!(last(k, n, &b) < b.data.len(), "gemm: B too short for {k}x{n}");
+    }
+    // SAFETY: every index the GEMM touches is within the bounds checked above.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.data.as_ptr(),
+            a.row_stride as isize,
+            a.col_stride as isize,
+            b.data.as_ptr(),
+            b.row_stride as isize,
+            b.col_stride as isize,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The CPU reference executor: one file per op family, plain loops and a GEMM call, and
+//! [`net::CpuNet`], which runs a planned network forward, backward and through the optimiser.
+
+pub mod activation;
+pub mod conv;
+pub mod dense;
+pub mod dropout;
+pub mod gemm;
+pub mod loss;
+pub mod net;
+pub mod optim;
+pub mod pool;
+
+pub use net::{BatchStats, CpuNet, Mode};

@@ -1,0 +1,52 @@
+//! Parameter updates over the flat parameter vector.
+
+/// Plain SGD: `w ← w − lr·g`.
+pub fn sgd_update(params: &mut [f32], grads: &[f32], lr: f32) {
+    for (w, &g) in params.iter_mut().zip(grads) {
+        *w -= lr * g;
+    }
+}
+
+/// Adam's constants and the 1-based step `t` of this update.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamStep {
+    /// Learning rate.
+    pub lr: f32,
+    /// β1.
+    pub beta1: f32,
+    /// β2.
+    pub beta2: f32,
+    /// ε.
+    pub epsilon: f32,
+    /// 1-based step number, for the bias correction.
+    pub t: u32,
+}
+
+/// Adam with bias correction: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
+/// `w ← w − lr · (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε)`.
+pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], s: AdamStep) {
+    let correction1 = 1.0 - s.beta1.powi(s.t as i32);
+    let correction2 = 1.0 - s.beta2.powi(s.t as i32);
+    for (((w, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = s.beta1 * *m + (1.0 - s.beta1) * g;
+        *v = s.beta2 * *v + (1.0 - s.beta2) * g * g;
+        let m_hat = *m / correction1;
+        let v_hat = *v / correction2;
+        *w -= s.lr * m_hat / (v_hat.sqrt() + s.epsilon);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adams_first_step_moves_each_weight_by_about_lr() {
+        // At t = 1, m̂ = g and v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
+        let mut w = [1.0, 1.0];
+        let (mut m, mut v) = ([0.0; 2], [0.0; 2]);
+        let step = AdamStep { lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, t: 1 };
+        adam_update(&mut w, &[0.5, -2.0], &mut m, &mut v, step);
+        assert!((w[0] - 0.9).abs() < 1e-6 && (w[1] - 1.1).abs() < 1e-6, "{w:?}");
+    }
+}

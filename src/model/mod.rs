@@ -1,0 +1,38 @@
+//! Networks as data: layers, training settings, shape inference, presets and a text format.
+
+pub mod presets;
+pub mod spec;
+pub mod text;
+
+pub use presets::{PRESET_NAMES, preset};
+pub use spec::{
+    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Plan, PlannedLayer,
+    Schedule, Shape, Training, Units,
+};
+pub use text::{network_to_text, parse_network};
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// A preset by name, or else a network file at that path.
+pub fn load_network(name_or_path: &str) -> Result<Network> {
+    if let Some(net) = preset(name_or_path) {
+        return Ok(net);
+    }
+    let path = Path::new(name_or_path);
+    if !path.exists() {
+        return Err(Error::Config(format!(
+            "--model: `{name_or_path}` is neither a preset ({}) nor an existing network file",
+            PRESET_NAMES.join(", ")
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        action: "reading",
+        source,
+    })?;
+    let name = path
+        .file_stem()
+        .map_or_else(|| name_or_path.to_string(), |s| s.to_string_lossy().into_owned());
+    parse_network(&text, &path.display().to_string(), &name)
+}

@@ -1,0 +1,513 @@
+//! The network description: layers, training settings, and shape inference.
+//!
+//! A [`Network`] is plain data. [`Network::plan`] checks it against an input shape and a class
+//! count and returns a [`Plan`]: every layer's input and output shape, parameter count and
+//! forward FLOPs per image. Both executors build themselves from a plan, so a network that
+//! plans is a network both can run.
+
+use crate::error::{Error, Result};
+
+/// The shape of one example between layers: an image `(C, H, W)` or a flat vector `(D)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `(C, H, W)`.
+    Image {
+        /// Channels.
+        c: usize,
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+    },
+    /// `(D)`.
+    Flat(usize),
+}
+
+impl Shape {
+    /// Number of `f32` values in one example.
+    pub fn size(&self) -> usize {
+        match *self {
+            Shape::Image { c, h, w } => c * h * w,
+            Shape::Flat(d) => d,
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Shape::Image { c, h, w } => write!(f, "{c}x{h}x{w}"),
+            Shape::Flat(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// Element-wise activation functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `y = tanh(x)`, `dx = dy·(1 − y²)`.
+    Tanh,
+    /// `y = max(x, 0)`, `dx = dy·[x > 0]`.
+    Relu,
+}
+
+/// How many outputs a dense layer has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Units {
+    /// A fixed count.
+    Fixed(usize),
+    /// As many as the dataset has classes (the output layer of every preset).
+    Classes,
+}
+
+/// One layer of a network.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layer {
+    /// Fully connected: `(N, D_in) → (N, D_out)`, `y = x·Wᵀ + b`, `W: (D_out, D_in)`.
+    Dense {
+        /// `D_out`.
+        units: Units,
+    },
+    /// 2-D convolution (cross-correlation): `(N, C, H, W) → (N, F, H', W')` with
+    /// `H' = (H + 2P − K)/S + 1`; `W: (F, C, K, K)`, bias `(F)`.
+    Conv2d {
+        /// `F`.
+        filters: usize,
+        /// `K` (square kernels).
+        kernel: usize,
+        /// `S`.
+        stride: usize,
+        /// `P` zeros on every side.
+        padding: usize,
+    },
+    /// Max-pool over `size x size` windows every `stride` pixels, recording the argmax:
+    /// `(N, C, H, W) → (N, C, (H − size)/stride + 1, (W − size)/stride + 1)`.
+    MaxPool {
+        /// Window side.
+        size: usize,
+        /// Step between windows.
+        stride: usize,
+    },
+    /// `(N, C, H, W) → (N, C·H·W)`: a view, no data moves.
+    Flatten,
+    /// Inverted dropout: while training each value is zeroed with probability `rate` and the
+    /// rest scaled by `1/(1 − rate)`; identity at inference.
+    Dropout {
+        /// Probability of dropping, in `[0, 1)`.
+        rate: f32,
+    },
+    /// An element-wise activation.
+    Activation(Activation),
+    /// Batch normalisation over the batch (and, for images, the spatial positions) of each
+    /// feature, with learned scale and shift and running statistics for inference.
+    BatchNorm,
+    /// Softmax over the classes; only as the last layer, paired with the cross-entropy loss.
+    Softmax,
+}
+
+/// The loss minimised by training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Mean squared error against one-hot targets, averaged over the batch and the outputs:
+    /// `L = Σ (y − t)² / (N·classes)`.
+    Mse,
+    /// Cross-entropy of a softmax output, averaged over the batch: `L = −Σ log p[label] / N`.
+    /// Fused with the softmax, its gradient at the logits is `(p − onehot)/N`.
+    CrossEntropy,
+}
+
+/// The parameter update rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// `w ← w − lr·g`.
+    Sgd,
+    /// Adam (Kingma & Ba 2015) with bias correction:
+    /// `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
+    /// `w ← w − lr·m̂/(√v̂ + ε)` with `m̂ = m/(1−β1ᵗ)`, `v̂ = v/(1−β2ᵗ)`.
+    Adam {
+        /// β1.
+        beta1: f32,
+        /// β2.
+        beta2: f32,
+        /// ε.
+        epsilon: f32,
+    },
+}
+
+impl Optimizer {
+    /// Adam with the usual constants β1 = 0.9, β2 = 0.999, ε = 1e-8.
+    pub const ADAM: Optimizer = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+    };
+}
+
+/// How weights are drawn before training. Weights of dense and conv layers have
+/// `fan_in = D_in` or `C·K·K` and `fan_out = D_out` or `F·K·K`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// Weights and biases uniform in `[−0.5, 0.5]` (the report's first models).
+    Uniform,
+    /// Glorot/Xavier uniform: `U[−a, a]`, `a = √(6/(fan_in + fan_out))`; zero biases.
+    Glorot,
+    /// He normal: `N(0, 2/fan_in)`; zero biases.
+    He,
+}
+
+/// The learning rate as a function of the epoch (0-based).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// `lr` every epoch.
+    Constant,
+    /// The report's "tunable" scheduler, as its text describes it: epoch `e < halve_after` uses
+    /// `lr·(1 + 1/e)` (`lr` at `e = 0`); after that the rate halves every `halve_after` epochs,
+    /// and, when `fast_after` is set, every 3 epochs once `e > fast_after`.
+    Tunable {
+        /// Epochs of warm-up, and the halving period after it.
+        halve_after: usize,
+        /// Epoch after which the rate halves every 3 epochs (the report's seed12: 20).
+        fast_after: Option<usize>,
+    },
+}
+
+/// Stop when the watched error has not improved for `patience` epochs, then restore the best
+/// weights. An improvement must beat the best error by the relative margin `min_delta_rel`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Relative improvement that counts: `new < best·(1 − min_delta_rel)`.
+    pub min_delta_rel: f32,
+}
+
+/// Training settings that travel with a network (flags override them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Training {
+    /// The loss.
+    pub loss: Loss,
+    /// The update rule.
+    pub optimizer: Optimizer,
+    /// Base learning rate.
+    pub lr: f32,
+    /// Images per step (1 = the report's per-sample SGD).
+    pub batch_size: usize,
+    /// Epochs to train (an upper bound when early stopping is on).
+    pub epochs: usize,
+    /// Weight initialisation.
+    pub init: Init,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Chance per image of a random affine warp (0 = off).
+    pub augment: f32,
+    /// Early stopping on the validation error, if any.
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Training {
+            loss: Loss::CrossEntropy,
+            optimizer: Optimizer::ADAM,
+            lr: 0.001,
+            batch_size: 16,
+            epochs: 3,
+            init: Init::He,
+            schedule: Schedule::Constant,
+            augment: 0.0,
+            early_stopping: None,
+        }
+    }
+}
+
+/// A network: a name, its layers in order, and its default training settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// A short name for logs ("seed9", a file name, ...).
+    pub name: String,
+    /// One line on what it is.
+    pub description: String,
+    /// Layers, input to output.
+    pub layers: Vec<Layer>,
+    /// Default training settings.
+    pub training: Training,
+}
+
+/// One layer after shape inference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedLayer {
+    /// The layer, with [`Units::Classes`] resolved to [`Units::Fixed`].
+    pub layer: Layer,
+    /// Shape of one input example.
+    pub input: Shape,
+    /// Shape of one output example.
+    pub output: Shape,
+    /// Trainable parameters (weights + biases, or scale + shift).
+    pub params: usize,
+    /// Of which weights (the rest are biases / shifts).
+    pub weights: usize,
+    /// Forward floating-point operations per image (a multiply-add counts 2).
+    pub flops: u64,
+}
+
+/// A network checked against an input shape and a class count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The network.
+    pub network: Network,
+    /// Shape of one input image.
+    pub input: Shape,
+    /// Number of classes.
+    pub classes: usize,
+    /// Layers with shapes and counts.
+    pub layers: Vec<PlannedLayer>,
+}
+
+impl Plan {
+    /// Total trainable parameters.
+    pub fn params(&self) -> usize {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+
+    /// Forward FLOPs per image.
+    pub fn forward_flops(&self) -> u64 {
+        self.layers.iter().map(|l| l.flops).sum()
+    }
+
+    /// Training FLOPs per image: forward plus backward, counted as 3× forward (the backward of
+    /// a GEMM-shaped layer costs two GEMMs of the forward's size).
+    pub fn train_flops(&self) -> u64 {
+        3 * self.forward_flops()
+    }
+}
+
+impl Network {
+    /// Checks the network against `input` images and `classes` outputs, inferring every shape.
+    /// Errors name the layer (1-based) and what was expected.
+    pub fn plan(&self, input: Shape, classes: usize) -> Result<Plan> {
+        if self.layers.is_empty() {
+            return Err(Error::network("it has no layers"));
+        }
+        check_training(&self.training)?;
+        let mut shape = input;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let planned = plan_layer(i, *layer, shape, classes)?;
+            if matches!(layer, Layer::Softmax) && i + 1 != self.layers.len() {
+                return Err(Error::layer(i, "softmax must be the last layer"));
+            }
+            shape = planned.output;
+            layers.push(planned);
+        }
+        if shape != Shape::Flat(classes) {
+            return Err(Error::network(format!(
+                "the output has shape {shape}, but the data has {classes} classes: end with \
+                 `flatten` (if needed) and a dense layer of {classes} units"
+            )));
+        }
+        let last = self.layers[self.layers.len() - 1];
+        match (self.training.loss, last) {
+            (Loss::CrossEntropy, Layer::Softmax) => {}
+            (Loss::CrossEntropy, _) => {
+                return Err(Error::network(
+                    "the cross-entropy loss needs a softmax as the last layer",
+                ));
+            }
+            (Loss::Mse, Layer::Softmax) => {
+                return Err(Error::network(
+                    "a softmax output is trained with the cross-entropy loss, not MSE",
+                ));
+            }
+            (Loss::Mse, _) => {}
+        }
+        Ok(Plan {
+            network: self.clone(),
+            input,
+            classes,
+            layers,
+        })
+    }
+}
+
+fn check_training(t: &Training) -> Result<()> {
+    let bad = |what: String| Err(Error::network(what));
+    if !(t.lr.is_finite() && t.lr > 0.0) {
+        return bad(format!("learning rate must be a positive number, got {}", t.lr));
+    }
+    if t.batch_size == 0 {
+        return bad("batch size must be at least 1".into());
+    }
+    if !(0.0..=1.0).contains(&t.augment) {
+        return bad(format!("augmentation chance must be in [0, 1], got {}", t.augment));
+    }
+    if let Schedule::Tunable { halve_after: 0, .. } = t.schedule {
+        return bad("the tunable schedule needs halve_after >= 1".into());
+    }
+    if let Optimizer::Adam {
+        beta1,
+        beta2,
+        epsilon,
+    } = t.optimizer
+        && !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && epsilon > 0.0)
+    {
+        return bad("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0".into());
+    }
+    Ok(())
+}
+
+fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<PlannedLayer> {
+    let n = input.size() as u64;
+    let (layer, output, params, weights, flops) = match layer {
+        Layer::Dense { units } => {
+            let d_in = match input {
+                Shape::Flat(d) => d,
+                Shape::Image { .. } => {
+                    return Err(Error::layer(
+                        i,
+                        format!("dense needs a flat input, got {input}: add `flatten` before it"),
+                    ));
+                }
+            };
+            let d_out = match units {
+                Units::Fixed(0) => return Err(Error::layer(i, "dense needs at least 1 unit")),
+                Units::Fixed(d) => d,
+                Units::Classes => classes,
+            };
+            (
+                Layer::Dense {
+                    units: Units::Fixed(d_out),
+                },
+                Shape::Flat(d_out),
+                d_out * d_in + d_out,
+                d_out * d_in,
+                2 * (d_in * d_out) as u64 + d_out as u64,
+            )
+        }
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+        } => {
+            let Shape::Image { c, h, w } = input else {
+                return Err(Error::layer(
+                    i,
+                    format!("conv2d needs an image input (C, H, W), got the flat vector {input}"),
+                ));
+            };
+            if filters == 0 || kernel == 0 || stride == 0 {
+                return Err(Error::layer(i, "conv2d needs filters, kernel and stride >= 1"));
+            }
+            if kernel > h + 2 * padding || kernel > w + 2 * padding {
+                return Err(Error::layer(
+                    i,
+                    format!(
+                        "conv2d kernel {kernel} is larger than its padded input {}x{} \
+                         ({h}x{w} plus padding {padding})",
+                        h + 2 * padding,
+                        w + 2 * padding
+                    ),
+                ));
+            }
+            if padding >= kernel {
+                return Err(Error::layer(
+                    i,
+                    format!("conv2d padding {padding} must be smaller than the kernel {kernel}"),
+                ));
+            }
+            let ho = (h + 2 * padding - kernel) / stride + 1;
+            let wo = (w + 2 * padding - kernel) / stride + 1;
+            let weights = filters * c * kernel * kernel;
+            let out = (filters * ho * wo) as u64;
+            (
+                layer,
+                Shape::Image {
+                    c: filters,
+                    h: ho,
+                    w: wo,
+                },
+                weights + filters,
+                weights,
+                out * (2 * (c * kernel * kernel) as u64 + 1),
+            )
+        }
+        Layer::MaxPool { size, stride } => {
+            let Shape::Image { c, h, w } = input else {
+                return Err(Error::layer(i, format!("maxpool needs an image input, got {input}")));
+            };
+            if size == 0 || stride == 0 {
+                return Err(Error::layer(i, "maxpool needs size and stride >= 1"));
+            }
+            if size > h || size > w {
+                return Err(Error::layer(
+                    i,
+                    format!("maxpool window {size} is larger than its input {h}x{w}"),
+                ));
+            }
+            let out = Shape::Image {
+                c,
+                h: (h - size) / stride + 1,
+                w: (w - size) / stride + 1,
+            };
+            (layer, out, 0, 0, (out.size() * size * size) as u64)
+        }
+        Layer::Flatten => (layer, Shape::Flat(input.size()), 0, 0, 0),
+        Layer::Dropout { rate } => {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(Error::layer(i, format!("dropout rate must be in [0, 1), got {rate}")));
+            }
+            (layer, input, 0, 0, n)
+        }
+        Layer::Activation(_) => (layer, input, 0, 0, n),
+        Layer::BatchNorm => {
+            let features = match input {
+                Shape::Image { c, .. } => c,
+                Shape::Flat(d) => d,
+            };
+            (layer, input, 2 * features, features, 4 * n)
+        }
+        Layer::Softmax => {
+            if !matches!(input, Shape::Flat(_)) {
+                return Err(Error::layer(i, format!("softmax needs a flat input, got {input}")));
+            }
+            (layer, input, 0, 0, 3 * n)
+        }
+    };
+    Ok(PlannedLayer {
+        layer,
+        input,
+        output,
+        params,
+        weights,
+        flops,
+    })
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Layer::Dense {
+                units: Units::Fixed(d),
+            } => write!(f, "dense {d}"),
+            Layer::Dense {
+                units: Units::Classes,
+            } => write!(f, "dense classes"),
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+            } => write!(
+                f,
+                "conv {filters} kernel={kernel} stride={stride} padding={padding}"
+            ),
+            Layer::MaxPool { size, stride } => write!(f, "maxpool {size} stride={stride}"),
+            Layer::Flatten => write!(f, "flatten"),
+            Layer::Dropout { rate } => write!(f, "dropout {rate}"),
+            Layer::Activation(Activation::Tanh) => write!(f, "tanh"),
+            Layer::Activation(Activation::Relu) => write!(f, "relu"),
+            Layer::BatchNorm => write!(f, "batchnorm"),
+            Layer::Softmax => write!(f, "softmax"),
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! A small text format for networks, one layer or setting per line.
+//!
+//! ```text
+//! # comments start with '#'
+//! conv 8 kernel=5 stride=1 padding=2   # F filters; kernel/stride/padding default 5/1/2 ('same')
+//! relu
+//! maxpool 2 stride=2                   # window size; stride defaults to the size
+//! dropout 0.2
+//! flatten
+//! dense classes                        # or a number of units
+//! softmax                              # also: tanh, batchnorm
+//! loss cross_entropy                   # or mse
+//! optimizer adam beta1=0.9 beta2=0.999 epsilon=1e-8   # or sgd
+//! lr 0.001
+//! batch 16
+//! epochs 3
+//! init he                              # or glorot, uniform
+//! schedule tunable halve_after=5 fast_after=20        # or constant
+//! augment 0.25
+//! early_stopping patience=20 min_delta_rel=0.005
+//! ```
+//!
+//! Settings not given keep the defaults of [`Training::default`]. Errors carry the line and
+//! column of the offending word.
+
+use super::spec::{
+    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Schedule, Training, Units,
+};
+use crate::error::{Error, Result};
+
+/// One whitespace-separated word and its 1-based column.
+struct Word<'a> {
+    text: &'a str,
+    column: usize,
+}
+
+/// The words of one line after the keyword, split into positional values and `key=value` options.
+struct Args<'a> {
+    origin: &'a str,
+    line: usize,
+    keyword: Word<'a>,
+    positional: Vec<Word<'a>>,
+    options: Vec<(Word<'a>, Word<'a>)>,
+    used_positional: usize,
+    used_options: Vec<bool>,
+}
+
+impl<'a> Args<'a> {
+    fn error(&self, column: usize, problem: impl Into<String>) -> Error {
+        Error::Parse {
+            origin: self.origin.to_string(),
+            line: self.line,
+            column,
+            problem: problem.into(),
+        }
+    }
+
+    /// The next positional word, if any.
+    fn next_positional(&mut self) -> Option<&Word<'a>> {
+        let word = self.positional.get(self.used_positional)?;
+        self.used_positional += 1;
+        Some(word)
+    }
+
+    /// Parses the next positional word as `T`, or errors that `what` is missing.
+    fn required<T: std::str::FromStr>(&mut self, what: &str) -> Result<T> {
+        let keyword_end = self.keyword.column + self.keyword.text.len();
+        let Some(word) = self.next_positional() else {
+            let keyword = self.keyword.text;
+            return Err(self.error(keyword_end, format!("`{keyword}` needs {what}")));
+        };
+        let (text, column) = (word.text, word.column);
+        text.parse()
+            .map_err(|_| self.error(column, format!("expected {what}, found `{text}`")))
+    }
+
+    /// Parses option `key` as `T` if present.
+    fn option<T: std::str::FromStr>(&mut self, key: &str, what: &str) -> Result<Option<T>> {
+        let Some(i) = self.options.iter().position(|(k, _)| k.text == key) else {
+            return Ok(None);
+        };
+        self.used_options[i] = true;
+        let value = &self.options[i].1;
+        let (text, column) = (value.text, value.column);
+        text.parse()
+            .map(Some)
+            .map_err(|_| self.error(column, format!("{key} expects {what}, found `{text}`")))
+    }
+
+    /// Errors on any word that was not consumed.
+    fn finish(self) -> Result<()> {
+        let keyword = self.keyword.text;
+        if let Some(extra) = self.positional.get(self.used_positional) {
+            return Err(self.error(
+                extra.column,
+                format!("unexpected `{}` after `{keyword}`", extra.text),
+            ));
+        }
+        if let Some(i) = self.used_options.iter().position(|used| !used) {
+            let key = &self.options[i].0;
+            return Err(self.error(
+                key.column,
+                format!("`{keyword}` has no option `{}`", key.text),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a network description. `origin` names the source in errors (a path); `name` becomes
+/// the network's name.
+pub fn parse_network(text: &str, origin: &str, name: &str) -> Result<Network> {
+    let mut layers = Vec::new();
+    let mut training = Training::default();
+    for (index, raw_line) in text.lines().enumerate() {
+        let content = raw_line.split('#').next().unwrap_or("");
+        let mut words = split_words(content);
+        if words.is_empty() {
+            continue;
+        }
+        let keyword = words.remove(0);
+        let mut args = Args {
+            origin,
+            line: index + 1,
+            keyword,
+            positional: Vec::new(),
+            options: Vec::new(),
+            used_positional: 0,
+            used_options: Vec::new(),
+        };
+        for word in words {
+            match word.text.split_once('=') {
+                Some((key, value)) => {
+                    let value = Word {
+                        text: value,
+                        column: word.column + key.len() + 1,
+                    };
+                    let key = Word {
+                        text: key,
+                        column: word.column,
+                    };
+                    args.options.push((key, value));
+                    args.used_options.push(false);
+                }
+                None => args.positional.push(word),
+            }
+        }
+        parse_line(&mut args, &mut layers, &mut training)?;
+        args.finish()?;
+    }
+    if layers.is_empty() {
+        return Err(Error::Parse {
+            origin: origin.to_string(),
+            line: text.lines().count().max(1),
+            column: 1,
+            problem: "the file describes no layers".into(),
+        });
+    }
+    Ok(Network {
+        name: name.to_string(),
+        description: format!("from {origin}"),
+        layers,
+        training,
+    })
+}
+
+fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Result<()> {
+    let keyword = args.keyword.text;
+    match keyword {
+        "dense" => {
+            let units = match args.next_positional() {
+                Some(w) if w.text == "classes" => Units::Classes,
+                Some(w) => {
+                    let (text, column) = (w.text, w.column);
+                    let units = text.parse().map_err(|_| {
+                        args.error(
+                            column,
+                            format!("expected a number of units or `classes`, found `{text}`"),
+                        )
+                    })?;
+                    Units::Fixed(units)
+                }
+                None => {
+                    let column = args.keyword.column + keyword.len();
+                    return Err(args.error(column, "`dense` needs a number of units or `classes`"));
+                }
+            };
+            layers.push(Layer::Dense { units });
+        }
+        "conv" => {
+            let filters = args.required("a number of filters")?;
+            let kernel = args.option("kernel", "a whole number")?.unwrap_or(5);
+            let stride = args.option("stride", "a whole number")?.unwrap_or(1);
+            let padding = match args.options.iter().position(|(k, _)| k.text == "padding") {
+                Some(i) if args.options[i].1.text == "same" => {
+                    args.used_options[i] = true;
+                    kernel / 2
+                }
+                Some(i) if args.options[i].1.text == "valid" => {
+                    args.used_options[i] = true;
+                    0
+                }
+                Some(_) => args
+                    .option("padding", "a whole number, `same` or `valid`")?
+                    .unwrap_or(0),
+                None => kernel / 2,
+            };
+            layers.push(Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+            });
+        }
+        "maxpool" => {
+            let size = args.required("a window size")?;
+            let stride = args.option("stride", "a whole number")?.unwrap_or(size);
+            layers.push(Layer::MaxPool { size, stride });
+        }
+        "dropout" => layers.push(Layer::Dropout {
+            rate: args.required("a rate in [0, 1)")?,
+        }),
+        "flatten" => layers.push(Layer::Flatten),
+        "tanh" => layers.push(Layer::Activation(Activation::Tanh)),
+        "relu" => layers.push(Layer::Activation(Activation::Relu)),
+        "batchnorm" => layers.push(Layer::BatchNorm),
+        "softmax" => layers.push(Layer::Softmax),
+        "loss" => {
+            t.loss = choose(args, "a loss", &[("mse", Loss::Mse), ("cross_entropy", Loss::CrossEntropy)])?
+        }
+        "optimizer" => match choose(args, "an optimizer", &[("sgd", false), ("adam", true)])? {
+            false => t.optimizer = Optimizer::Sgd,
+            true => {
+                let Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    epsilon,
+                } = Optimizer::ADAM
+                else {
+                    unreachable!("Optimizer::ADAM is Adam")
+                };
+                t.optimizer = Optimizer::Adam {
+                    beta1: args.option("beta1", "a number")?.unwrap_or(beta1),
+                    beta2: args.option("beta2", "a number")?.unwrap_or(beta2),
+                    epsilon: args.option("epsilon", "a number")?.unwrap_or(epsilon),
+                };
+            }
+        },
+        "lr" => t.lr = args.required("a learning rate")?,
+        "batch" => t.batch_size = args.required("a batch size")?,
+        "epochs" => t.epochs = args.required("a number of epochs")?,
+        "init" => {
+            t.init = choose(
+                args,
+                "an initialiser",
+                &[("uniform", Init::Uniform), ("glorot", Init::Glorot), ("he", Init::He)],
+            )?
+        }
+        "schedule" => match choose(args, "a schedule", &[("constant", false), ("tunable", true)])? {
+            false => t.schedule = Schedule::Constant,
+            true => {
+                t.schedule = Schedule::Tunable {
+                    halve_after: args.option("halve_after", "a whole number")?.unwrap_or(5),
+                    fast_after: args.option("fast_after", "a whole number")?,
+                }
+            }
+        },
+        "augment" => t.augment = args.required("a chance in [0, 1]")?,
+        "early_stopping" => {
+            t.early_stopping = Some(EarlyStopping {
+                patience: args.option("patience", "a whole number")?.unwrap_or(10),
+                min_delta_rel: args.option("min_delta_rel", "a number")?.unwrap_or(0.0),
+            })
+        }
+        other => {
+            return Err(args.error(
+                args.keyword.column,
+                format!(
+                    "unknown keyword `{other}`; expected a layer (dense, conv, maxpool, dropout, \
+                     flatten, tanh, relu, batchnorm, softmax) or a setting (loss, optimizer, lr, \
+                     batch, epochs, init, schedule, augment, early_stopping)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the next positional word as one of `choices`.
+fn choose<T: Copy>(args: &mut Args, what: &str, choices: &[(&str, T)]) -> Result<T> {
+    let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+    let keyword_end = args.keyword.column + args.keyword.text.len();
+    let Some(word) = args.next_positional() else {
+        return Err(args.error(
+            keyword_end,
+            format!("`{}` needs {what}: {}", args.keyword.text, names.join(", ")),
+        ));
+    };
+    let (text, column) = (word.text, word.column);
+    match choices.iter().find(|(n, _)| *n == text) {
+        Some((_, value)) => Ok(*value),
+        None => Err(args.error(
+            column,
+            format!("expected {what} ({}), found `{text}`", names.join(", ")),
+        )),
+    }
+}
+
+fn split_words(line: &str) -> Vec<Word<'_>> {
+    let mut words = Vec::new();
+    let mut start = None;
+    for (i, ch) in line.char_indices().chain([(line.len(), ' ')]) {
+        match (ch.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                words.push(Word {
+                    text: &line[s..i],
+                    column: line[..s].chars().count() + 1,
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    words
+}
+
+/// Writes `network` in the text format, so that [`parse_network`] reads it back unchanged.
+pub fn network_to_text(network: &Network) -> String {
+    let mut out = format!("# {}: {}\n", network.name, network.description);
+    for layer in &network.layers {
+        out += &format!("{layer}\n");
+    }
+    let t = &network.training;
+    out += match t.loss {
+        Loss::Mse => "loss mse\n",
+        Loss::CrossEntropy => "loss cross_entropy\n",
+    };
+    out += &match t.optimizer {
+        Optimizer::Sgd => "optimizer sgd\n".to_string(),
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            epsilon,
+        } => format!("optimizer adam beta1={beta1} beta2={beta2} epsilon={epsilon:e}\n"),
+    };
+    out += &format!("lr {}\nbatch {}\nepochs {}\n", t.lr, t.batch_size, t.epochs);
+    out += match t.init {
+        Init::Uniform => "init uniform\n",
+        Init::Glorot => "init glorot\n",
+        Init::He => "init he\n",
+    };
+    out += &match t.schedule {
+        Schedule::Constant => "schedule constant\n".to_string(),
+        Schedule::Tunable {
+            halve_after,
+            fast_after,
+        } => format!(
+            "schedule tunable halve_after={halve_after}{}\n",
+            fast_after.map_or(String::new(), |f| format!(" fast_after={f}"))
+        ),
+    };
+    out += &format!("augment {}\n", t.augment);
+    if let Some(es) = t.early_stopping {
+        out += &format!(
+            "early_stopping patience={} min_delta_rel={}\n",
+            es.patience, es.min_delta_rel
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::presets::{PRESET_NAMES, preset};
+
+    #[test]
+    fn every_preset_round_trips_through_text() {
+        for name in PRESET_NAMES {
+            let net = preset(name).unwrap();
+            let text = network_to_text(&net);
+            let back = parse_network(&text, "test", name).unwrap();
+            assert_eq!(back.layers, net.layers, "{name}\n{text}");
+            assert_eq!(back.training, net.training, "{name}\n{text}");
+        }
+    }
+
+    fn parse_error(text: &str) -> String {
+        parse_network(text, "net.txt", "net").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_point_at_line_and_column() {
+        assert_eq!(
+            parse_error("flatten\n  dense ten\n"),
+            "net.txt:2:9: expected a number of units or `classes`, found `ten`"
+        );
+        assert!(parse_error("flatten\nconvolve 3\n").starts_with("net.txt:2:1: unknown keyword"));
+        assert_eq!(
+            parse_error("conv 8 kernel=x\n"),
+            "net.txt:1:15: kernel expects a whole number, found `x`"
+        );
+        assert_eq!(
+            parse_error("conv 8 size=3\n"),
+            "net.txt:1:8: `conv` has no option `size`"
+        );
+        assert_eq!(parse_error("dropout\n"), "net.txt:1:8: `dropout` needs a rate in [0, 1)");
+        assert_eq!(parse_error("relu 3\n"), "net.txt:1:6: unexpected `3` after `relu`");
+        assert!(parse_error("# nothing\n").contains("no layers"));
+    }
+
+    #[test]
+    fn conv_padding_words() {
+        let net = parse_network("conv 4 kernel=3 padding=valid\nconv 4 kernel=3\n", "t", "t").unwrap();
+        assert_eq!(
+            net.layers,
+            vec![
+                Layer::Conv2d { filters: 4, kernel: 3, stride: 1, padding: 0 },
+                Layer::Conv2d { filters: 4, kernel: 3, stride: 1, padding: 1 },
+            ]
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Every layer's backward pass against central finite differences, with the layer in the middle
+//! of a small network so a dropped upstream gradient shows up in the earlier layers' gradients.
+
+mod common;
+
+use common::{batch, cpu_net};
+use shadernet::cpu::Mode;
+use shadernet::model::Shape;
+
+/// Compares every parameter's analytic gradient with `(L(w + ε) − L(w − ε)) / 2ε`, where the
+/// loss uses the same dropout masks (training mode, step 0) as the analytic pass.
+fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
+    let mut net = cpu_net(text, input, classes, 2);
+    let (x, labels) = batch(input, classes, n, 42);
+    let stats = net.compute_gradients(&x, &labels, 0);
+    assert!(net.mean_loss(&stats, n).is_finite());
+    let analytic = net.grads().to_vec();
+    // Small enough that a perturbation rarely flips a max-pool argmax or crosses a ReLU kink
+    // (at 1e-2 the pools do), large enough for f32 forward passes: 1e-3.
+    let eps = 1e-3f32;
+    let mut worst = (0.0f64, 0usize, 0.0f64, 0.0f64);
+    for i in 0..analytic.len() {
+        let original = net.params()[i];
+        let mut loss_at = |w: f32| {
+            net.params_mut()[i] = w;
+            let stats = net.forward(&x, &labels, Mode::Train { step: 0 }, None);
+            net.mean_loss(&stats, n)
+        };
+        let numeric = (loss_at(original + eps) - loss_at(original - eps)) / (2.0 * eps as f64);
+        net.params_mut()[i] = original;
+        let a = analytic[i] as f64;
+        let excess = (a - numeric).abs() - (1e-3 + 2e-2 * numeric.abs().max(a.abs()));
+        if excess > worst.0 {
+            worst = (excess, i, a, numeric);
+        }
+    }
+    let (excess, i, a, numeric) = worst;
+    assert!(
+        excess <= 0.0,
+        "{name}: parameter {i} of {}: analytic {a:.6} vs numeric {numeric:.6}",
+        analytic.len()
+    );
+    println!("{name}: {} parameters agree with finite differences", analytic.len());
+}
+
+#[test]
+fn conv_with_stride_2_and_padding() {
+    let net = "conv 2 kernel=3 padding=1\ntanh\nconv 3 kernel=3 stride=2 padding=1\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check("conv stride 2", net, Shape::Image { c: 2, h: 7, w: 7 }, 4, 3);
+}
+
+#[test]
+fn conv_valid_with_rectangular_input() {
+    let net = "conv 3 kernel=3 padding=valid\ntanh\nconv 2 kernel=2 padding=0\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check("conv valid", net, Shape::Image { c: 1, h: 6, w: 5 }, 3, 2);
+}
+
+#[test]
+fn max_pool() {
+    let net = "conv 3 kernel=3 padding=1\ntanh\nmaxpool 2\nconv 2 kernel=3 padding=1\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check("maxpool", net, Shape::Image { c: 1, h: 8, w: 8 }, 3, 3);
+}
+
+#[test]
+fn overlapping_max_pool() {
+    let net = "conv 2 kernel=3 padding=1\ntanh\nmaxpool 3 stride=2\nflatten\ndense classes\nsoftmax\n";
+    check("overlapping maxpool", net, Shape::Image { c: 1, h: 7, w: 7 }, 3, 2);
+}
+
+#[test]
+fn dense_relu_and_tanh() {
+    let net = "flatten\ndense 7\nrelu\ndense 5\ntanh\ndense classes\nsoftmax\n";
+    check("dense relu tanh", net, Shape::Image { c: 1, h: 4, w: 4 }, 4, 3);
+}
+
+#[test]
+fn relu_between_convolutions() {
+    let net = "conv 3 kernel=3 padding=1\nrelu\nconv 2 kernel=3 padding=1\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check("conv relu", net, Shape::Image { c: 1, h: 5, w: 5 }, 3, 2);
+}
+
+#[test]
+fn mse_with_tanh_output() {
+    let net = "flatten\ndense 6\ntanh\ndense classes\ntanh\nloss mse\noptimizer sgd\n";
+    check("mse", net, Shape::Image { c: 1, h: 3, w: 4 }, 5, 3);
+}
+
+#[test]
+fn dropout_with_a_fixed_mask() {
+    let net = "conv 2 kernel=3 padding=1\ntanh\ndropout 0.3\nflatten\ndense 6\ntanh\ndropout 0.5\n\
+               dense classes\nsoftmax\n";
+    check("dropout", net, Shape::Image { c: 1, h: 5, w: 5 }, 3, 3);
+}
+
+#[test]
+fn splitting_the_batch_across_threads_changes_nothing_but_rounding() {
+    let text = "conv 4 kernel=3 padding=1\nrelu\nmaxpool 2\ndropout 0.2\nflatten\ndense classes\nsoftmax\n";
+    let input = Shape::Image { c: 1, h: 8, w: 8 };
+    let (x, labels) = batch(input, 5, 7, 3);
+    let mut one = cpu_net(text, input, 5, 1);
+    let mut two = cpu_net(text, input, 5, 2);
+    let (a, b) = (one.compute_gradients(&x, &labels, 5), two.compute_gradients(&x, &labels, 5));
+    assert!((a.loss_sum - b.loss_sum).abs() < 1e-9 * a.loss_sum.abs().max(1.0));
+    for (i, (g1, g2)) in one.grads().iter().zip(two.grads()).enumerate() {
+        assert!((g1 - g2).abs() <= 1e-6 + 1e-5 * g1.abs(), "grad {i}: {g1} vs {g2}");
+    }
+}
