@@ -40,6 +40,7 @@
 //! - [`gpu`]: adapter discovery (and, next, the wgpu executor);
 //! - [`rng`]: seeded generators shared by both executors.
 
+pub mod data;
 pub mod error;
 pub mod rng;
 
