@@ -41,6 +41,7 @@
 //! - [`rng`]: seeded generators shared by both executors.
 
 pub mod cpu;
+pub mod data;
 pub mod error;
 pub mod model;
 pub mod rng;

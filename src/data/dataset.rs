@@ -1,0 +1,300 @@
+//! Datasets held as raw bytes, loaded from a directory of IDX files, with batch gathering and
+//! a seeded validation split.
+
+use std::path::{Path, PathBuf};
+
+use super::idx::{IdxArray, read_idx};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// Images as raw bytes `(N, C, H, W)` plus labels `(N)`, each label in `0..classes`.
+pub struct Dataset {
+    /// Pixel bytes, `(N, C, H, W)` row-major: `N * C * H * W` bytes.
+    pub images: Vec<u8>,
+    /// One label per image, `(N)`, each in `0..classes`.
+    pub labels: Vec<u8>,
+    /// `C`: channels per image.
+    pub channels: usize,
+    /// `H`: image height in pixels.
+    pub height: usize,
+    /// `W`: image width in pixels.
+    pub width: usize,
+    /// Number of classes; labels lie in `0..classes`.
+    pub classes: usize,
+}
+
+impl Dataset {
+    /// `N`, the number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// `C * H * W`, the bytes in one image.
+    pub fn image_size(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Gathers images `indices` into `images_out`, `(indices.len(), C, H, W)`, scaled to
+    /// `[0, 1]` (`byte / 255.0`), and their labels into `labels_out`, `(indices.len())`.
+    ///
+    /// # Panics
+    /// If an index is `>= len()`, or the output lengths are not `indices.len() * image_size()`
+    /// and `indices.len()`.
+    pub fn gather(&self, indices: &[u32], images_out: &mut [f32], labels_out: &mut [u8]) {
+        let size = self.image_size();
+        assert_eq!(images_out.len(), indices.len() * size, "images_out length");
+        assert_eq!(labels_out.len(), indices.len(), "labels_out length");
+        for (k, &i) in indices.iter().enumerate() {
+            let i = i as usize;
+            let src = &self.images[i * size..(i + 1) * size];
+            let dst = &mut images_out[k * size..(k + 1) * size];
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = f32::from(s) / 255.0;
+            }
+            labels_out[k] = self.labels[i];
+        }
+    }
+
+    /// A new dataset of the images `indices`, in that order, `(indices.len(), C, H, W)`, with
+    /// the same image size and classes.
+    ///
+    /// # Panics
+    /// If an index is `>= len()`.
+    pub fn subset(&self, indices: &[u32]) -> Dataset {
+        let size = self.image_size();
+        let mut images = Vec::with_capacity(indices.len() * size);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let i = i as usize;
+            images.extend_from_slice(&self.images[i * size..(i + 1) * size]);
+            labels.push(self.labels[i]);
+        }
+        Dataset {
+            images,
+            labels,
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            classes: self.classes,
+        }
+    }
+
+    /// Seeded hold-out split, returned as `(train, validation)`: shuffles `0..len()` with
+    /// `Rng::new(seed)`; the first `count` indices become the validation set `(count, C, H, W)`
+    /// and the rest the training set `(len() - count, C, H, W)`, each in original order.
+    /// Errs with [`Error::Config`] if `count >= len()` (no training data would be left).
+    pub fn split_validation(&self, count: usize, seed: u64) -> Result<(Dataset, Dataset)> {
+        let len = self.len();
+        if count >= len {
+            return Err(Error::Config(format!(
+                "a validation set of {count} images leaves no training data: the training set \
+                 has {len} images, expected fewer than {len} held out"
+            )));
+        }
+        let n = u32::try_from(len).map_err(|_| {
+            Error::Config(format!(
+                "cannot split {len} images, expected at most {}",
+                u32::MAX
+            ))
+        })?;
+        let mut order: Vec<u32> = (0..n).collect();
+        Rng::new(seed).shuffle(&mut order);
+        let (validation, train) = order.split_at_mut(count);
+        validation.sort_unstable();
+        train.sort_unstable();
+        Ok((self.subset(train), self.subset(validation)))
+    }
+
+    /// How many images have each label, `(classes)`.
+    ///
+    /// # Panics
+    /// If a label is `>= classes`.
+    pub fn label_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes];
+        for &label in &self.labels {
+            counts[usize::from(label)] += 1;
+        }
+        counts
+    }
+}
+
+/// A training set and a test set with the same image size and classes.
+pub struct TrainTest {
+    /// The training images `(N_train, C, H, W)` and labels.
+    pub train: Dataset,
+    /// The test images `(N_test, C, H, W)` and labels.
+    pub test: Dataset,
+}
+
+/// Loads the four standard files from `dir`: `train-images-idx3-ubyte`,
+/// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each
+/// either raw or with `.gz` appended (the raw name wins if both exist).
+///
+/// Image files are `(N, H, W)` (one channel) or `(N, H, W, C)` (transposed to `(N, C, H, W)`);
+/// label files are `(N)`. `classes` is the largest training label plus one (at least 2), and
+/// every test label must be below it.
+pub fn load_dir(dir: &Path) -> Result<TrainTest> {
+    let train = load_pair(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
+    let test = load_pair(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+    let (c, h, w) = (train.set.channels, train.set.height, train.set.width);
+    let (tc, th, tw) = (test.set.channels, test.set.height, test.set.width);
+    if (c, h, w) != (tc, th, tw) {
+        return Err(Error::data(
+            &test.images_path,
+            format!(
+                "test images are {tc} x {th} x {tw} (C x H x W) but training images ({}) are \
+                 {c} x {h} x {w}, expected the same size",
+                train.images_path.display()
+            ),
+        ));
+    }
+    let classes = train
+        .set
+        .labels
+        .iter()
+        .max()
+        .map_or(0, |&m| usize::from(m) + 1);
+    if classes < 2 {
+        return Err(Error::data(
+            &train.labels_path,
+            "every training label is 0, expected at least 2 classes",
+        ));
+    }
+    if let Some((i, &label)) = test
+        .set
+        .labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| usize::from(l) >= classes)
+    {
+        return Err(Error::data(
+            &test.labels_path,
+            format!(
+                "label out of range: label {label} at index {i}, expected 0..={} (the {classes} \
+                 classes of the training labels)",
+                classes - 1
+            ),
+        ));
+    }
+    let (mut train, mut test) = (train.set, test.set);
+    train.classes = classes;
+    test.classes = classes;
+    Ok(TrainTest { train, test })
+}
+
+/// One images file and its labels file, checked against each other (`classes` not yet set).
+struct Pair {
+    set: Dataset,
+    images_path: PathBuf,
+    labels_path: PathBuf,
+}
+
+/// Loads and checks `dir/images` and `dir/labels` (each raw or `.gz`).
+fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<Pair> {
+    let images_path = find(dir, images)?;
+    let labels_path = find(dir, labels)?;
+    let IdxArray { dims, data } = read_idx(&images_path)?;
+    let (n, c, h, w, images) = match dims[..] {
+        [n, h, w] => (n, 1, h, w, data),
+        [n, h, w, c] => (n, c, h, w, data),
+        _ => {
+            return Err(Error::data(
+                &images_path,
+                format!(
+                    "images file has {} dimensions {dims:?}, expected 3 (N, H, W) or 4 \
+                     (N, H, W, C)",
+                    dims.len()
+                ),
+            ));
+        }
+    };
+    if c == 0 || h == 0 || w == 0 {
+        return Err(Error::data(
+            &images_path,
+            format!("images are {h} x {w} pixels with {c} channels, expected all positive"),
+        ));
+    }
+    let images = if c == 1 {
+        images
+    } else {
+        hwc_to_chw(&images, c, h * w)
+    };
+    let label_array = read_idx(&labels_path)?;
+    let [label_count] = label_array.dims[..] else {
+        return Err(Error::data(
+            &labels_path,
+            format!(
+                "labels file has {} dimensions {:?}, expected 1 (N)",
+                label_array.dims.len(),
+                label_array.dims
+            ),
+        ));
+    };
+    if label_count != n {
+        return Err(Error::data(
+            &images_path,
+            format!(
+                "has {n} images but {} has {label_count} labels, expected one label per image",
+                labels_path.display()
+            ),
+        ));
+    }
+    if n == 0 {
+        return Err(Error::data(
+            &images_path,
+            "holds no images, expected at least one",
+        ));
+    }
+    let set = Dataset {
+        images,
+        labels: label_array.data,
+        channels: c,
+        height: h,
+        width: w,
+        classes: 0,
+    };
+    Ok(Pair {
+        set,
+        images_path,
+        labels_path,
+    })
+}
+
+/// Transposes images `(N, H*W, C)` to `(N, C, H*W)`; `pixels` is `H * W`, both positive.
+fn hwc_to_chw(images: &[u8], channels: usize, pixels: usize) -> Vec<u8> {
+    let size = channels * pixels;
+    let mut out = vec![0; images.len()];
+    for (src, dst) in images.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
+        for (p, pixel) in src.chunks_exact(channels).enumerate() {
+            for (ch, &value) in pixel.iter().enumerate() {
+                dst[ch * pixels + p] = value;
+            }
+        }
+    }
+    out
+}
+
+/// `dir/name` if it is a file, else `dir/name.gz`; an error naming both if neither exists.
+fn find(dir: &Path, name: &str) -> Result<PathBuf> {
+    let raw = dir.join(name);
+    if raw.is_file() {
+        return Ok(raw);
+    }
+    let gz = dir.join(format!("{name}.gz"));
+    if gz.is_file() {
+        return Ok(gz);
+    }
+    let problem = if !dir.exists() {
+        format!("data directory does not exist, expected it to hold {name} or {name}.gz")
+    } else if !dir.is_dir() {
+        format!("not a directory, expected a directory holding {name} or {name}.gz")
+    } else {
+        format!("missing {name}: expected {name} or {name}.gz in this directory")
+    };
+    Err(Error::data(dir, problem))
+}
