@@ -43,7 +43,9 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod gpu;
 pub mod model;
 pub mod rng;
+pub mod train;
 
 pub use error::{Error, Result};

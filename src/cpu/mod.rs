@@ -5,10 +5,12 @@ pub mod activation;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod executor;
 pub mod gemm;
 pub mod loss;
 pub mod net;
 pub mod optim;
 pub mod pool;
 
+pub use executor::CpuExecutor;
 pub use net::{BatchStats, CpuNet, Mode};

@@ -1,0 +1,121 @@
+//! [`CpuNet`] behind the [`Executor`] interface: gathers batches and accumulates metrics.
+
+use super::net::{BatchStats, CpuNet, Mode};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Loss, Plan};
+use crate::train::{Executor, Metrics};
+
+/// Examples per forward pass when evaluating.
+const EVAL_BATCH: usize = 256;
+
+/// The CPU executor as the training loop sees it.
+pub struct CpuExecutor {
+    net: CpuNet,
+    threads: usize,
+    images: Vec<f32>,
+    labels: Vec<u8>,
+    train_metrics: Metrics,
+}
+
+impl CpuExecutor {
+    /// A CPU executor for `plan`, parameters initialised from `seed`, on `threads` threads.
+    pub fn new(plan: &Plan, seed: u64, threads: usize) -> Result<Self> {
+        Ok(CpuExecutor {
+            net: CpuNet::new(plan, seed, threads)?,
+            threads: threads.max(1),
+            images: Vec::new(),
+            labels: Vec::new(),
+            train_metrics: Metrics::default(),
+        })
+    }
+
+    /// The underlying network.
+    pub fn net(&mut self) -> &mut CpuNet {
+        &mut self.net
+    }
+
+    fn gather(&mut self, data: &Dataset, indices: &[u32]) -> Result<()> {
+        if data.image_size() != self.net.plan().input.size() {
+            return Err(Error::Config(format!(
+                "the data's images have {} values, the network expects {}",
+                data.image_size(),
+                self.net.plan().input.size()
+            )));
+        }
+        self.images.resize(indices.len() * data.image_size(), 0.0);
+        self.labels.resize(indices.len(), 0);
+        data.gather(indices, &mut self.images, &mut self.labels);
+        Ok(())
+    }
+
+    /// Per-example objective: MSE sums over the outputs, the objective averages them.
+    fn metrics(&self, stats: BatchStats, count: usize) -> Metrics {
+        let plan = self.net.plan();
+        let per_output = match plan.network.training.loss {
+            Loss::CrossEntropy => 1.0,
+            Loss::Mse => plan.classes as f64,
+        };
+        Metrics {
+            loss_sum: stats.loss_sum / per_output,
+            correct: stats.correct,
+            count,
+        }
+    }
+}
+
+impl Executor for CpuExecutor {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", self.threads)
+    }
+
+    fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {
+        self.gather(data, indices)?;
+        let stats = self.net.train_step(&self.images, &self.labels, lr);
+        let metrics = self.metrics(stats, indices.len());
+        self.train_metrics.add(metrics);
+        Ok(())
+    }
+
+    fn take_train_metrics(&mut self) -> Result<Metrics> {
+        Ok(std::mem::take(&mut self.train_metrics))
+    }
+
+    fn evaluate(&mut self, data: &Dataset) -> Result<Metrics> {
+        let mut total = Metrics::default();
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        for chunk in all.chunks(EVAL_BATCH) {
+            self.gather(data, chunk)?;
+            let stats = self.net.forward(&self.images, &self.labels, Mode::Eval, None);
+            let metrics = self.metrics(stats, chunk.len());
+            total.add(metrics);
+        }
+        Ok(total)
+    }
+
+    fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
+        let k = self.net.plan().classes;
+        let mut outputs = vec![0.0; indices.len() * k];
+        for (chunk, out) in indices.chunks(EVAL_BATCH).zip(outputs.chunks_mut(EVAL_BATCH * k)) {
+            self.gather(data, chunk)?;
+            self.net.forward(&self.images, &self.labels, Mode::Eval, Some(out));
+        }
+        Ok(outputs)
+    }
+
+    fn parameters(&mut self) -> Result<Vec<f32>> {
+        Ok(self.net.params().to_vec())
+    }
+
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
+        if params.len() != self.net.params().len() {
+            return Err(Error::Config(format!(
+                "expected {} parameters, got {}",
+                self.net.params().len(),
+                params.len()
+            )));
+        }
+        self.net.params_mut().copy_from_slice(params);
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! The one interface the training loop drives; the CPU and GPU executors implement it.
+
+use crate::data::Dataset;
+use crate::error::Result;
+
+/// Loss and accuracy counts over some examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Sum over examples of the per-example training objective (cross-entropy `−log p`, or MSE
+    /// `Σ_j (y − t)² / classes`), so `loss_sum / count` is the mean loss.
+    pub loss_sum: f64,
+    /// Examples whose largest output is at the label.
+    pub correct: usize,
+    /// Examples seen.
+    pub count: usize,
+}
+
+impl Metrics {
+    /// Mean loss per example (0 when empty).
+    pub fn mean_loss(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.loss_sum / self.count as f64
+        }
+    }
+
+    /// Fraction of examples misclassified, in [0, 1] (0 when empty).
+    pub fn error_rate(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            1.0 - self.correct as f64 / self.count as f64
+        }
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: Metrics) {
+        self.loss_sum += other.loss_sum;
+        self.correct += other.correct;
+        self.count += other.count;
+    }
+}
+
+/// Something that can train and evaluate one network.
+///
+/// Steps may run asynchronously (a GPU queues them); metrics of training steps accumulate inside
+/// the executor and are read back only by [`Executor::take_train_metrics`].
+pub trait Executor {
+    /// A short description for logs, e.g. `cpu (2 threads)`.
+    fn describe(&self) -> String;
+
+    /// One training step on the images `indices` of `data` with learning rate `lr`:
+    /// forward, loss, backward, optimiser update.
+    fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()>;
+
+    /// The counts accumulated by training steps since the last call, and resets them.
+    fn take_train_metrics(&mut self) -> Result<Metrics>;
+
+    /// Inference-mode (no dropout) loss and accuracy over all of `data`.
+    fn evaluate(&mut self, data: &Dataset) -> Result<Metrics>;
+
+    /// The network's outputs `(N, classes)` for the images `indices` of `data`, inference mode.
+    fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>>;
+
+    /// A copy of all parameters (layout in the crate doc).
+    fn parameters(&mut self) -> Result<Vec<f32>>;
+
+    /// Replaces all parameters (e.g. to restore the best epoch's weights).
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()>;
+}
