@@ -19,7 +19,7 @@ fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
     // (at 1e-2 the pools do), large enough for f32 forward passes: 1e-3.
     let eps = 1e-3f32;
     let mut worst = (0.0f64, 0usize, 0.0f64, 0.0f64);
-    for i in 0..analytic.len() {
+    for (i, &a) in analytic.iter().enumerate() {
         let original = net.params()[i];
         let mut loss_at = |w: f32| {
             net.params_mut()[i] = w;
@@ -28,7 +28,7 @@ fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
         };
         let numeric = (loss_at(original + eps) - loss_at(original - eps)) / (2.0 * eps as f64);
         net.params_mut()[i] = original;
-        let a = analytic[i] as f64;
+        let a = a as f64;
         let excess = (a - numeric).abs() - (1e-3 + 2e-2 * numeric.abs().max(a.abs()));
         if excess > worst.0 {
             worst = (excess, i, a, numeric);
@@ -40,14 +40,23 @@ fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
         "{name}: parameter {i} of {}: analytic {a:.6} vs numeric {numeric:.6}",
         analytic.len()
     );
-    println!("{name}: {} parameters agree with finite differences", analytic.len());
+    println!(
+        "{name}: {} parameters agree with finite differences",
+        analytic.len()
+    );
 }
 
 #[test]
 fn conv_with_stride_2_and_padding() {
     let net = "conv 2 kernel=3 padding=1\ntanh\nconv 3 kernel=3 stride=2 padding=1\ntanh\n\
                flatten\ndense classes\nsoftmax\n";
-    check("conv stride 2", net, Shape::Image { c: 2, h: 7, w: 7 }, 4, 3);
+    check(
+        "conv stride 2",
+        net,
+        Shape::Image { c: 2, h: 7, w: 7 },
+        4,
+        3,
+    );
 }
 
 #[test]
@@ -66,14 +75,27 @@ fn max_pool() {
 
 #[test]
 fn overlapping_max_pool() {
-    let net = "conv 2 kernel=3 padding=1\ntanh\nmaxpool 3 stride=2\nflatten\ndense classes\nsoftmax\n";
-    check("overlapping maxpool", net, Shape::Image { c: 1, h: 7, w: 7 }, 3, 2);
+    let net =
+        "conv 2 kernel=3 padding=1\ntanh\nmaxpool 3 stride=2\nflatten\ndense classes\nsoftmax\n";
+    check(
+        "overlapping maxpool",
+        net,
+        Shape::Image { c: 1, h: 7, w: 7 },
+        3,
+        2,
+    );
 }
 
 #[test]
 fn dense_relu_and_tanh() {
     let net = "flatten\ndense 7\nrelu\ndense 5\ntanh\ndense classes\nsoftmax\n";
-    check("dense relu tanh", net, Shape::Image { c: 1, h: 4, w: 4 }, 4, 3);
+    check(
+        "dense relu tanh",
+        net,
+        Shape::Image { c: 1, h: 4, w: 4 },
+        4,
+        3,
+    );
 }
 
 #[test]
@@ -103,9 +125,15 @@ fn splitting_the_batch_across_threads_changes_nothing_but_rounding() {
     let (x, labels) = batch(input, 5, 7, 3);
     let mut one = cpu_net(text, input, 5, 1);
     let mut two = cpu_net(text, input, 5, 2);
-    let (a, b) = (one.compute_gradients(&x, &labels, 5), two.compute_gradients(&x, &labels, 5));
+    let (a, b) = (
+        one.compute_gradients(&x, &labels, 5),
+        two.compute_gradients(&x, &labels, 5),
+    );
     assert!((a.loss_sum - b.loss_sum).abs() < 1e-9 * a.loss_sum.abs().max(1.0));
     for (i, (g1, g2)) in one.grads().iter().zip(two.grads()).enumerate() {
-        assert!((g1 - g2).abs() <= 1e-6 + 1e-5 * g1.abs(), "grad {i}: {g1} vs {g2}");
+        assert!(
+            (g1 - g2).abs() <= 1e-6 + 1e-5 * g1.abs(),
+            "grad {i}: {g1} vs {g2}"
+        );
     }
 }

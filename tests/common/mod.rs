@@ -20,7 +20,56 @@ pub fn cpu_net(text: &str, input: Shape, classes: usize, threads: usize) -> CpuN
 /// A seeded batch: `n` images of `input` uniform in [0, 1) and labels below `classes`.
 pub fn batch(input: Shape, classes: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
     let mut rng = Rng::new(seed);
-    let x = (0..n * input.size()).map(|_| rng.uniform() as f32).collect();
+    let x = (0..n * input.size())
+        .map(|_| rng.uniform() as f32)
+        .collect();
     let labels = (0..n).map(|_| rng.below(classes) as u8).collect();
     (x, labels)
+}
+
+/// A fresh, empty directory under the system temp dir, unique to `name` and this process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shadernet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The bytes of a raw IDX file of unsigned bytes with `dims`.
+pub fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// Writes a learnable synthetic dataset in the four MNIST file names (raw IDX) into `dir`:
+/// 8x8 images of 3 classes, class `c` a bright bar on rows `2c + 1 ..= 2c + 2` plus noise.
+pub fn write_synthetic_dataset(dir: &std::path::Path, train: usize, test: usize) {
+    let mut rng = Rng::new(99);
+    let mut make = |n: usize| {
+        let mut images = Vec::with_capacity(n * 64);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let class = i % 3;
+            labels.push(class as u8);
+            for row in 0..8 {
+                for _ in 0..8 {
+                    let bar = row == 2 * class + 1 || row == 2 * class + 2;
+                    let base = if bar { 180.0 } else { 20.0 };
+                    images.push((base + 60.0 * rng.uniform()) as u8);
+                }
+            }
+        }
+        (images, labels)
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let (images, labels) = make(n);
+        let images = idx_bytes(&[n as u32, 8, 8], &images);
+        let labels = idx_bytes(&[n as u32], &labels);
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    }
 }
