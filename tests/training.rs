@@ -57,3 +57,76 @@ fn the_same_seed_gives_identical_numbers() {
     let (c, _) = run("seed5", 1, 8);
     assert_ne!(a[0].train, c[0].train);
 }
+
+/// An executor whose validation error follows a script, to test the loop's bookkeeping.
+struct Scripted {
+    validation_errors: Vec<usize>,
+    evaluations: usize,
+    params: Vec<f32>,
+    steps: usize,
+}
+
+impl shadernet::train::Executor for Scripted {
+    fn describe(&self) -> String {
+        "scripted".into()
+    }
+    fn train_step(&mut self, _: &Dataset, _: &[u32], _: f32) -> shadernet::Result<()> {
+        self.steps += 1;
+        self.params = vec![self.steps as f32];
+        Ok(())
+    }
+    fn take_train_metrics(&mut self) -> shadernet::Result<shadernet::train::Metrics> {
+        Ok(Default::default())
+    }
+    fn evaluate(&mut self, data: &Dataset) -> shadernet::Result<shadernet::train::Metrics> {
+        // Validation passes follow the script; the final test pass reports the restored weights.
+        let wrong = match self.validation_errors.get(self.evaluations) {
+            Some(&wrong) => wrong,
+            None => self.params[0] as usize,
+        };
+        self.evaluations += 1;
+        Ok(shadernet::train::Metrics {
+            loss_sum: 0.0,
+            correct: data.len() - wrong,
+            count: data.len(),
+        })
+    }
+    fn predict(&mut self, _: &Dataset, _: &[u32]) -> shadernet::Result<Vec<f32>> {
+        Ok(Vec::new())
+    }
+    fn parameters(&mut self) -> shadernet::Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+    fn set_parameters(&mut self, params: &[f32]) -> shadernet::Result<()> {
+        self.params = params.to_vec();
+        Ok(())
+    }
+}
+
+#[test]
+fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
+    let (_, _, test) = mnist();
+    let tiny = test.subset(&[0, 1, 2, 3]);
+    let validation = test.subset(&(0..100).collect::<Vec<u32>>());
+    // Validation errors per epoch (of 100): best at epoch 3 (5 wrong); 4.99 would not beat it by
+    // min_delta_rel 0.1, so epochs 4-5 do not count as improvements and patience 2 stops at 5.
+    let mut executor = Scripted {
+        validation_errors: vec![20, 10, 5, 5, 5, 1],
+        evaluations: 0,
+        params: vec![0.0],
+        steps: 0,
+    };
+    let mut settings = preset("fast").unwrap().training;
+    settings.epochs = 10;
+    settings.batch_size = 4;
+    settings.early_stopping = Some(shadernet::model::EarlyStopping {
+        patience: 2,
+        min_delta_rel: 0.1,
+    });
+    let report = train(&mut executor, &settings, 1, &tiny, &validation, &tiny, &mut |_| {}).unwrap();
+    assert_eq!(report.epochs.len(), 5);
+    assert!(report.stopped_early);
+    assert_eq!(report.chosen_epoch, 3);
+    // One step per epoch: the restored parameters are those after step 3.
+    assert_eq!(executor.params, vec![3.0]);
+}

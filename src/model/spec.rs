@@ -160,9 +160,10 @@ pub enum Init {
 pub enum Schedule {
     /// `lr` every epoch.
     Constant,
-    /// The report's "tunable" scheduler, as its text describes it: epoch `e < halve_after` uses
-    /// `lr·(1 + 1/e)` (`lr` at `e = 0`); after that the rate halves every `halve_after` epochs,
-    /// and, when `fast_after` is set, every 3 epochs once `e > fast_after`.
+    /// The report's "tunable" scheduler (how we read its buggy listing: see
+    /// [`crate::train::schedule`]): warm-up `lr·(e + 1)` for epochs `e < halve_after`, then
+    /// halving every `halve_after` epochs, and, when `fast_after` is set, every 3 epochs once
+    /// `e > fast_after` instead.
     Tunable {
         /// Epochs of warm-up, and the halving period after it.
         halve_after: usize,
