@@ -123,7 +123,16 @@ fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
         patience: 2,
         min_delta_rel: 0.1,
     });
-    let report = train(&mut executor, &settings, 1, &tiny, &validation, &tiny, &mut |_| {}).unwrap();
+    let report = train(
+        &mut executor,
+        &settings,
+        1,
+        &tiny,
+        &validation,
+        &tiny,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(report.epochs.len(), 5);
     assert!(report.stopped_early);
     assert_eq!(report.chosen_epoch, 3);
