@@ -99,7 +99,10 @@ mod tests {
         let samples: Vec<f64> = (0..100_000).map(|_| rng.normal()).collect();
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;
         let var = samples.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / samples.len() as f64;
-        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.03, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.03,
+            "mean {mean} var {var}"
+        );
     }
 
     #[test]
@@ -117,7 +120,10 @@ mod tests {
     #[test]
     fn counter_uniform_is_uniform_and_depends_on_every_argument() {
         let n = 100_000u32;
-        let mean = (0..n).map(|i| counter_uniform(1, 2, 3, i) as f64).sum::<f64>() / n as f64;
+        let mean = (0..n)
+            .map(|i| counter_uniform(1, 2, 3, i) as f64)
+            .sum::<f64>()
+            / n as f64;
         assert!((mean - 0.5).abs() < 0.01, "mean {mean}");
         let base = counter_uniform(1, 2, 3, 4);
         assert_ne!(base, counter_uniform(9, 2, 3, 4));

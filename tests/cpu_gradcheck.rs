@@ -40,14 +40,23 @@ fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
         "{name}: parameter {i} of {}: analytic {a:.6} vs numeric {numeric:.6}",
         analytic.len()
     );
-    println!("{name}: {} parameters agree with finite differences", analytic.len());
+    println!(
+        "{name}: {} parameters agree with finite differences",
+        analytic.len()
+    );
 }
 
 #[test]
 fn conv_with_stride_2_and_padding() {
     let net = "conv 2 kernel=3 padding=1\ntanh\nconv 3 kernel=3 stride=2 padding=1\ntanh\n\
                flatten\ndense classes\nsoftmax\n";
-    check("conv stride 2", net, Shape::Image { c: 2, h: 7, w: 7 }, 4, 3);
+    check(
+        "conv stride 2",
+        net,
+        Shape::Image { c: 2, h: 7, w: 7 },
+        4,
+        3,
+    );
 }
 
 #[test]
@@ -66,14 +75,27 @@ fn max_pool() {
 
 #[test]
 fn overlapping_max_pool() {
-    let net = "conv 2 kernel=3 padding=1\ntanh\nmaxpool 3 stride=2\nflatten\ndense classes\nsoftmax\n";
-    check("overlapping maxpool", net, Shape::Image { c: 1, h: 7, w: 7 }, 3, 2);
+    let net =
+        "conv 2 kernel=3 padding=1\ntanh\nmaxpool 3 stride=2\nflatten\ndense classes\nsoftmax\n";
+    check(
+        "overlapping maxpool",
+        net,
+        Shape::Image { c: 1, h: 7, w: 7 },
+        3,
+        2,
+    );
 }
 
 #[test]
 fn dense_relu_and_tanh() {
     let net = "flatten\ndense 7\nrelu\ndense 5\ntanh\ndense classes\nsoftmax\n";
-    check("dense relu tanh", net, Shape::Image { c: 1, h: 4, w: 4 }, 4, 3);
+    check(
+        "dense relu tanh",
+        net,
+        Shape::Image { c: 1, h: 4, w: 4 },
+        4,
+        3,
+    );
 }
 
 #[test]
@@ -103,9 +125,15 @@ fn splitting_the_batch_across_threads_changes_nothing_but_rounding() {
     let (x, labels) = batch(input, 5, 7, 3);
     let mut one = cpu_net(text, input, 5, 1);
     let mut two = cpu_net(text, input, 5, 2);
-    let (a, b) = (one.compute_gradients(&x, &labels, 5), two.compute_gradients(&x, &labels, 5));
+    let (a, b) = (
+        one.compute_gradients(&x, &labels, 5),
+        two.compute_gradients(&x, &labels, 5),
+    );
     assert!((a.loss_sum - b.loss_sum).abs() < 1e-9 * a.loss_sum.abs().max(1.0));
     for (i, (g1, g2)) in one.grads().iter().zip(two.grads()).enumerate() {
-        assert!((g1 - g2).abs() <= 1e-6 + 1e-5 * g1.abs(), "grad {i}: {g1} vs {g2}");
+        assert!(
+            (g1 - g2).abs() <= 1e-6 + 1e-5 * g1.abs(),
+            "grad {i}: {g1} vs {g2}"
+        );
     }
 }

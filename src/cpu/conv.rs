@@ -119,7 +119,15 @@ pub fn conv_forward(
         for (plane, &bias) in y_img.chunks_exact_mut(cols).zip(b) {
             plane.fill(bias);
         }
-        gemm(sh.f, rows, cols, Mat::rows(w, rows), Mat::rows(col, cols), 1.0, y_img);
+        gemm(
+            sh.f,
+            rows,
+            cols,
+            Mat::rows(w, rows),
+            Mat::rows(col, cols),
+            1.0,
+            y_img,
+        );
     }
 }
 
@@ -146,10 +154,26 @@ pub fn conv_backward(
             *g += plane.iter().sum::<f32>();
         }
         im2col(x_img, col, sh);
-        gemm(sh.f, cols, rows, Mat::rows(dy_img, cols), Mat::transposed(col, cols), 1.0, dw);
+        gemm(
+            sh.f,
+            cols,
+            rows,
+            Mat::rows(dy_img, cols),
+            Mat::transposed(col, cols),
+            1.0,
+            dw,
+        );
         if let Some(dx) = dx.as_deref_mut() {
             // col (C·K·K, H'·W') = Wᵀ (C·K·K, F) · dy_img (F, H'·W'), then scatter into dx.
-            gemm(rows, sh.f, cols, Mat::transposed(w, rows), Mat::rows(dy_img, cols), 0.0, col);
+            gemm(
+                rows,
+                sh.f,
+                cols,
+                Mat::transposed(w, rows),
+                Mat::rows(dy_img, cols),
+                0.0,
+                col,
+            );
             let dx_img = &mut dx[i * sh.in_size()..(i + 1) * sh.in_size()];
             dx_img.fill(0.0);
             col2im(col, dx_img, sh);
@@ -164,7 +188,17 @@ mod tests {
     #[test]
     fn a_3x3_image_with_a_2x2_kernel() {
         // x = 1..9 as a 3x3 image, W = [[1, 0], [0, -1]], no padding: y = x[i,j] − x[i+1,j+1].
-        let sh = ConvShape { c: 1, h: 3, w: 3, f: 1, k: 2, s: 1, p: 0, ho: 2, wo: 2 };
+        let sh = ConvShape {
+            c: 1,
+            h: 3,
+            w: 3,
+            f: 1,
+            k: 2,
+            s: 1,
+            p: 0,
+            ho: 2,
+            wo: 2,
+        };
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut y = [0.0; 4];
         let mut col = vec![0.0; 16];
@@ -175,9 +209,21 @@ mod tests {
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), c> == <x, col2im(c)> for all x, c.
-        let sh = ConvShape { c: 2, h: 5, w: 4, f: 1, k: 3, s: 2, p: 1, ho: 3, wo: 2 };
+        let sh = ConvShape {
+            c: 2,
+            h: 5,
+            w: 4,
+            f: 1,
+            k: 3,
+            s: 2,
+            p: 1,
+            ho: 3,
+            wo: 2,
+        };
         let x: Vec<f32> = (0..40).map(|i| (i * 7 % 11) as f32).collect();
-        let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols()).map(|i| (i * 5 % 13) as f32).collect();
+        let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols())
+            .map(|i| (i * 5 % 13) as f32)
+            .collect();
         let mut col = vec![0.0; c.len()];
         im2col(&x, &mut col, &sh);
         let mut back = vec![0.0; 40];

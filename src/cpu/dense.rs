@@ -9,7 +9,15 @@ pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], n: usize, d
     for row in y[..n * d_out].chunks_exact_mut(d_out) {
         row.copy_from_slice(b);
     }
-    gemm(n, d_in, d_out, Mat::rows(x, d_in), Mat::transposed(w, d_in), 1.0, y);
+    gemm(
+        n,
+        d_in,
+        d_out,
+        Mat::rows(x, d_in),
+        Mat::transposed(w, d_in),
+        1.0,
+        y,
+    );
 }
 
 /// Gradients of [`dense_forward`] given `dy (N, D_out)`:
@@ -26,14 +34,30 @@ pub fn dense_backward(
     d_in: usize,
 ) {
     let d_out = db.len();
-    gemm(d_out, n, d_in, Mat::transposed(dy, d_out), Mat::rows(x, d_in), 1.0, dw);
+    gemm(
+        d_out,
+        n,
+        d_in,
+        Mat::transposed(dy, d_out),
+        Mat::rows(x, d_in),
+        1.0,
+        dw,
+    );
     for row in dy[..n * d_out].chunks_exact(d_out) {
         for (g, &d) in db.iter_mut().zip(row) {
             *g += d;
         }
     }
     if let Some(dx) = dx {
-        gemm(n, d_out, d_in, Mat::rows(dy, d_out), Mat::rows(w, d_in), 0.0, dx);
+        gemm(
+            n,
+            d_out,
+            d_in,
+            Mat::rows(dy, d_out),
+            Mat::rows(w, d_in),
+            0.0,
+            dx,
+        );
     }
 }
 
@@ -45,7 +69,14 @@ mod tests {
     fn forward_matches_hand_computation() {
         // x = [[1, 2, 3]], W = [[1, 0, -1], [2, 1, 0]], b = [10, 20]
         let mut y = [0.0; 2];
-        dense_forward(&[1., 2., 3.], &[1., 0., -1., 2., 1., 0.], &[10., 20.], &mut y, 1, 3);
+        dense_forward(
+            &[1., 2., 3.],
+            &[1., 0., -1., 2., 1., 0.],
+            &[10., 20.],
+            &mut y,
+            1,
+            3,
+        );
         assert_eq!(y, [8.0, 24.0]);
     }
 }

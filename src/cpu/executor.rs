@@ -86,7 +86,9 @@ impl Executor for CpuExecutor {
         let all: Vec<u32> = (0..data.len() as u32).collect();
         for chunk in all.chunks(EVAL_BATCH) {
             self.gather(data, chunk)?;
-            let stats = self.net.forward(&self.images, &self.labels, Mode::Eval, None);
+            let stats = self
+                .net
+                .forward(&self.images, &self.labels, Mode::Eval, None);
             let metrics = self.metrics(stats, chunk.len());
             total.add(metrics);
         }
@@ -96,9 +98,13 @@ impl Executor for CpuExecutor {
     fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
         let k = self.net.plan().classes;
         let mut outputs = vec![0.0; indices.len() * k];
-        for (chunk, out) in indices.chunks(EVAL_BATCH).zip(outputs.chunks_mut(EVAL_BATCH * k)) {
+        for (chunk, out) in indices
+            .chunks(EVAL_BATCH)
+            .zip(outputs.chunks_mut(EVAL_BATCH * k))
+        {
             self.gather(data, chunk)?;
-            self.net.forward(&self.images, &self.labels, Mode::Eval, Some(out));
+            self.net
+                .forward(&self.images, &self.labels, Mode::Eval, Some(out));
         }
         Ok(outputs)
     }

@@ -43,8 +43,14 @@ pub fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f3
     };
     assert!(c.len() >= m * n, "gemm: C holds {} < {m}x{n}", c.len());
     if k > 0 {
-        assert!(last(m, k, &a) < a.data.len(), "gemm: A too short for {m}x{k}");
-        assert!(last(k, n, &b) < b.data.len(), "gemm: B too short for {k}x{n}");
+        assert!(
+            last(m, k, &a) < a.data.len(),
+            "gemm: A too short for {m}x{k}"
+        );
+        assert!(
+            last(k, n, &b) < b.data.len(),
+            "gemm: B too short for {k}x{n}"
+        );
     }
     // SAFETY: every index the GEMM touches is within the bounds checked above.
     unsafe {

@@ -35,7 +35,11 @@ pub fn softmax_cross_entropy_backward(
     k: usize,
     scale: f32,
 ) {
-    for ((row, out), &label) in probs.chunks_exact(k).zip(dz.chunks_exact_mut(k)).zip(labels) {
+    for ((row, out), &label) in probs
+        .chunks_exact(k)
+        .zip(dz.chunks_exact_mut(k))
+        .zip(labels)
+    {
         for (j, (g, &p)) in out.iter_mut().zip(row).enumerate() {
             let target = if j == label as usize { 1.0 } else { 0.0 };
             *g = (p - target) * scale;

@@ -124,13 +124,17 @@ impl CpuNet {
         let mut current = 0;
         for (i, planned) in plan.layers.iter().enumerate() {
             let kind = match (planned.layer, planned.input, planned.output) {
-                (Layer::Dense { units: Units::Fixed(d_out) }, Shape::Flat(d_in), _) => {
-                    OpKind::Dense {
-                        d_in,
-                        weight: take(d_out * d_in),
-                        bias: take(d_out),
-                    }
-                }
+                (
+                    Layer::Dense {
+                        units: Units::Fixed(d_out),
+                    },
+                    Shape::Flat(d_in),
+                    _,
+                ) => OpKind::Dense {
+                    d_in,
+                    weight: take(d_out * d_in),
+                    bias: take(d_out),
+                },
                 (
                     Layer::Conv2d {
                         filters,
@@ -195,7 +199,10 @@ impl CpuNet {
                     ));
                 }
                 (layer, input, _) => {
-                    return Err(Error::layer(i, format!("{layer} cannot take input {input}")));
+                    return Err(Error::layer(
+                        i,
+                        format!("{layer} cannot take input {input}"),
+                    ));
                 }
             };
             let output = if matches!(kind, OpKind::Flatten) {
@@ -377,7 +384,11 @@ impl CpuNet {
     ) -> BatchStats {
         let n = labels.len();
         let in_size = self.buffer_sizes[0];
-        assert_eq!(x.len(), n * in_size, "input batch does not match its labels");
+        assert_eq!(
+            x.len(),
+            n * in_size,
+            "input batch does not match its labels"
+        );
         let threads = self.workers.len().min(n).max(1);
         let chunks: Vec<Range<usize>> = (0..threads)
             .map(|t| t * n / threads..(t + 1) * n / threads)
@@ -618,7 +629,17 @@ impl Worker {
             } => {
                 let (dw, db) = split_pair(&mut self.dparams, weight, bias);
                 let dx = want_dx.then_some(dx);
-                conv_backward(x, &p[weight.clone()], dy, dx, dw, db, &mut self.col, shape, n);
+                conv_backward(
+                    x,
+                    &p[weight.clone()],
+                    dy,
+                    dx,
+                    dw,
+                    db,
+                    &mut self.col,
+                    shape,
+                    n,
+                );
             }
             OpKind::MaxPool { slot, .. } if want_dx => {
                 maxpool_backward(dy, &self.argmax[*slot][..dy.len()], dx)

@@ -27,7 +27,12 @@ pub struct AdamStep {
 pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], s: AdamStep) {
     let correction1 = 1.0 - s.beta1.powi(s.t as i32);
     let correction2 = 1.0 - s.beta2.powi(s.t as i32);
-    for (((w, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+    for (((w, &g), m), v) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
         *m = s.beta1 * *m + (1.0 - s.beta1) * g;
         *v = s.beta2 * *v + (1.0 - s.beta2) * g * g;
         let m_hat = *m / correction1;
@@ -45,8 +50,17 @@ mod tests {
         // At t = 1, m̂ = g and v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
         let mut w = [1.0, 1.0];
         let (mut m, mut v) = ([0.0; 2], [0.0; 2]);
-        let step = AdamStep { lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, t: 1 };
+        let step = AdamStep {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            t: 1,
+        };
         adam_update(&mut w, &[0.5, -2.0], &mut m, &mut v, step);
-        assert!((w[0] - 0.9).abs() < 1e-6 && (w[1] - 1.1).abs() < 1e-6, "{w:?}");
+        assert!(
+            (w[0] - 0.9).abs() < 1e-6 && (w[1] - 1.1).abs() < 1e-6,
+            "{w:?}"
+        );
     }
 }

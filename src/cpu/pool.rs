@@ -61,7 +61,15 @@ mod tests {
     #[test]
     fn picks_the_maximum_and_routes_the_gradient_back() {
         // 1 channel, 2x4 image, 2x2 windows: two windows.
-        let sh = PoolShape { c: 1, h: 2, w: 4, size: 2, stride: 2, ho: 1, wo: 2 };
+        let sh = PoolShape {
+            c: 1,
+            h: 2,
+            w: 4,
+            size: 2,
+            stride: 2,
+            ho: 1,
+            wo: 2,
+        };
         let x = [1., 5., 2., 0., 3., 4., 9., 8.];
         let (mut y, mut arg) = ([0.0; 2], [0u32; 2]);
         maxpool_forward(&x, &mut y, &mut arg, &sh, 1);

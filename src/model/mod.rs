@@ -6,8 +6,8 @@ pub mod text;
 
 pub use presets::{PRESET_NAMES, preset};
 pub use spec::{
-    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Plan, PlannedLayer,
-    Schedule, Shape, Training, Units,
+    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Plan, PlannedLayer, Schedule,
+    Shape, Training, Units,
 };
 pub use text::{network_to_text, parse_network};
 
@@ -31,8 +31,9 @@ pub fn load_network(name_or_path: &str) -> Result<Network> {
         action: "reading",
         source,
     })?;
-    let name = path
-        .file_stem()
-        .map_or_else(|| name_or_path.to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path.file_stem().map_or_else(
+        || name_or_path.to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     parse_network(&text, &path.display().to_string(), &name)
 }

@@ -30,7 +30,12 @@ pub fn preset(name: &str) -> Option<Network> {
     let (description, layers, training) = match name {
         "seed1" => (
             "784-100-50-10 tanh, MSE, per-sample SGD (report: 10.05%)",
-            dense_stack(&[100, 50], Activation::Tanh, Layer::Activation(Activation::Tanh), 0.0),
+            dense_stack(
+                &[100, 50],
+                Activation::Tanh,
+                Layer::Activation(Activation::Tanh),
+                0.0,
+            ),
             Training {
                 loss: Loss::Mse,
                 optimizer: Optimizer::Sgd,
@@ -43,7 +48,12 @@ pub fn preset(name: &str) -> Option<Network> {
         ),
         "seed2" => (
             "784-128-10 tanh, MSE, mini-batch SGD (report: 6.75%)",
-            dense_stack(&[128], Activation::Tanh, Layer::Activation(Activation::Tanh), 0.0),
+            dense_stack(
+                &[128],
+                Activation::Tanh,
+                Layer::Activation(Activation::Tanh),
+                0.0,
+            ),
             Training {
                 loss: Loss::Mse,
                 optimizer: Optimizer::Sgd,
@@ -290,21 +300,37 @@ mod tests {
     fn every_preset_plans_on_mnist() {
         for name in PRESET_NAMES {
             let net = preset(name).expect(name);
-            net.plan(MNIST, 10).unwrap_or_else(|e| panic!("{name}: {e}"));
+            net.plan(MNIST, 10)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
 
     #[test]
     fn seed9_and_seed12_have_the_reports_shapes() {
         let plan = preset("seed9").unwrap().plan(MNIST, 10).unwrap();
-        let flatten = plan.layers.iter().find(|l| l.layer == Layer::Flatten).unwrap();
+        let flatten = plan
+            .layers
+            .iter()
+            .find(|l| l.layer == Layer::Flatten)
+            .unwrap();
         assert_eq!(flatten.output, Shape::Flat(784));
-        assert_eq!(plan.params(), (8 * 25 + 8) + (16 * 8 * 25 + 16) + (784 * 10 + 10));
+        assert_eq!(
+            plan.params(),
+            (8 * 25 + 8) + (16 * 8 * 25 + 16) + (784 * 10 + 10)
+        );
         let plan = preset("seed12").unwrap().plan(MNIST, 10).unwrap();
-        let flatten = plan.layers.iter().find(|l| l.layer == Layer::Flatten).unwrap();
+        let flatten = plan
+            .layers
+            .iter()
+            .find(|l| l.layer == Layer::Flatten)
+            .unwrap();
         assert_eq!(flatten.output, Shape::Flat(3136));
         let plan = preset("seedtf").unwrap().plan(MNIST, 10).unwrap();
-        let flatten = plan.layers.iter().find(|l| l.layer == Layer::Flatten).unwrap();
+        let flatten = plan
+            .layers
+            .iter()
+            .find(|l| l.layer == Layer::Flatten)
+            .unwrap();
         assert_eq!(flatten.output, Shape::Flat(6272));
     }
 

@@ -332,13 +332,19 @@ impl Network {
 fn check_training(t: &Training) -> Result<()> {
     let bad = |what: String| Err(Error::network(what));
     if !(t.lr.is_finite() && t.lr > 0.0) {
-        return bad(format!("learning rate must be a positive number, got {}", t.lr));
+        return bad(format!(
+            "learning rate must be a positive number, got {}",
+            t.lr
+        ));
     }
     if t.batch_size == 0 {
         return bad("batch size must be at least 1".into());
     }
     if !(0.0..=1.0).contains(&t.augment) {
-        return bad(format!("augmentation chance must be in [0, 1], got {}", t.augment));
+        return bad(format!(
+            "augmentation chance must be in [0, 1], got {}",
+            t.augment
+        ));
     }
     if let Schedule::Tunable { halve_after: 0, .. } = t.schedule {
         return bad("the tunable schedule needs halve_after >= 1".into());
@@ -396,7 +402,10 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
                 ));
             };
             if filters == 0 || kernel == 0 || stride == 0 {
-                return Err(Error::layer(i, "conv2d needs filters, kernel and stride >= 1"));
+                return Err(Error::layer(
+                    i,
+                    "conv2d needs filters, kernel and stride >= 1",
+                ));
             }
             if kernel > h + 2 * padding || kernel > w + 2 * padding {
                 return Err(Error::layer(
@@ -433,7 +442,10 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
         }
         Layer::MaxPool { size, stride } => {
             let Shape::Image { c, h, w } = input else {
-                return Err(Error::layer(i, format!("maxpool needs an image input, got {input}")));
+                return Err(Error::layer(
+                    i,
+                    format!("maxpool needs an image input, got {input}"),
+                ));
             };
             if size == 0 || stride == 0 {
                 return Err(Error::layer(i, "maxpool needs size and stride >= 1"));
@@ -454,7 +466,10 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
         Layer::Flatten => (layer, Shape::Flat(input.size()), 0, 0, 0),
         Layer::Dropout { rate } => {
             if !(0.0..1.0).contains(&rate) {
-                return Err(Error::layer(i, format!("dropout rate must be in [0, 1), got {rate}")));
+                return Err(Error::layer(
+                    i,
+                    format!("dropout rate must be in [0, 1), got {rate}"),
+                ));
             }
             (layer, input, 0, 0, n)
         }
@@ -468,7 +483,10 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
         }
         Layer::Softmax => {
             if !matches!(input, Shape::Flat(_)) {
-                return Err(Error::layer(i, format!("softmax needs a flat input, got {input}")));
+                return Err(Error::layer(
+                    i,
+                    format!("softmax needs a flat input, got {input}"),
+                ));
             }
             (layer, input, 0, 0, 3 * n)
         }

@@ -226,7 +226,11 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
         "batchnorm" => layers.push(Layer::BatchNorm),
         "softmax" => layers.push(Layer::Softmax),
         "loss" => {
-            t.loss = choose(args, "a loss", &[("mse", Loss::Mse), ("cross_entropy", Loss::CrossEntropy)])?
+            t.loss = choose(
+                args,
+                "a loss",
+                &[("mse", Loss::Mse), ("cross_entropy", Loss::CrossEntropy)],
+            )?
         }
         "optimizer" => match choose(args, "an optimizer", &[("sgd", false), ("adam", true)])? {
             false => t.optimizer = Optimizer::Sgd,
@@ -253,10 +257,18 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
             t.init = choose(
                 args,
                 "an initialiser",
-                &[("uniform", Init::Uniform), ("glorot", Init::Glorot), ("he", Init::He)],
+                &[
+                    ("uniform", Init::Uniform),
+                    ("glorot", Init::Glorot),
+                    ("he", Init::He),
+                ],
             )?
         }
-        "schedule" => match choose(args, "a schedule", &[("constant", false), ("tunable", true)])? {
+        "schedule" => match choose(
+            args,
+            "a schedule",
+            &[("constant", false), ("tunable", true)],
+        )? {
             false => t.schedule = Schedule::Constant,
             true => {
                 t.schedule = Schedule::Tunable {
@@ -387,7 +399,9 @@ mod tests {
     }
 
     fn parse_error(text: &str) -> String {
-        parse_network(text, "net.txt", "net").unwrap_err().to_string()
+        parse_network(text, "net.txt", "net")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -405,19 +419,36 @@ mod tests {
             parse_error("conv 8 size=3\n"),
             "net.txt:1:8: `conv` has no option `size`"
         );
-        assert_eq!(parse_error("dropout\n"), "net.txt:1:8: `dropout` needs a rate in [0, 1)");
-        assert_eq!(parse_error("relu 3\n"), "net.txt:1:6: unexpected `3` after `relu`");
+        assert_eq!(
+            parse_error("dropout\n"),
+            "net.txt:1:8: `dropout` needs a rate in [0, 1)"
+        );
+        assert_eq!(
+            parse_error("relu 3\n"),
+            "net.txt:1:6: unexpected `3` after `relu`"
+        );
         assert!(parse_error("# nothing\n").contains("no layers"));
     }
 
     #[test]
     fn conv_padding_words() {
-        let net = parse_network("conv 4 kernel=3 padding=valid\nconv 4 kernel=3\n", "t", "t").unwrap();
+        let net =
+            parse_network("conv 4 kernel=3 padding=valid\nconv 4 kernel=3\n", "t", "t").unwrap();
         assert_eq!(
             net.layers,
             vec![
-                Layer::Conv2d { filters: 4, kernel: 3, stride: 1, padding: 0 },
-                Layer::Conv2d { filters: 4, kernel: 3, stride: 1, padding: 1 },
+                Layer::Conv2d {
+                    filters: 4,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 0
+                },
+                Layer::Conv2d {
+                    filters: 4,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1
+                },
             ]
         );
     }

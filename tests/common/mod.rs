@@ -20,7 +20,9 @@ pub fn cpu_net(text: &str, input: Shape, classes: usize, threads: usize) -> CpuN
 /// A seeded batch: `n` images of `input` uniform in [0, 1) and labels below `classes`.
 pub fn batch(input: Shape, classes: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<u8>) {
     let mut rng = Rng::new(seed);
-    let x = (0..n * input.size()).map(|_| rng.uniform() as f32).collect();
+    let x = (0..n * input.size())
+        .map(|_| rng.uniform() as f32)
+        .collect();
     let labels = (0..n).map(|_| rng.below(classes) as u8).collect();
     (x, labels)
 }
