@@ -240,7 +240,7 @@ pub struct BufferId(pub usize);
 /// Device buffers, allocated once and named by [`BufferId`].
 #[derive(Default)]
 pub struct Buffers {
-    list: Vec<(String, wgpu::Buffer)>,
+    list: Vec<(String, Option<wgpu::Buffer>)>,
 }
 
 impl Buffers {
@@ -251,8 +251,10 @@ impl Buffers {
 
     /// Allocates a storage buffer of `bytes` bytes (rounded up to 4, at least 4).
     pub fn alloc(&mut self, gpu: &Gpu, label: &str, bytes: usize) -> BufferId {
-        self.list
-            .push((label.to_string(), gpu.storage_buffer(label, bytes as u64)));
+        self.list.push((
+            label.to_string(),
+            Some(gpu.storage_buffer(label, bytes as u64)),
+        ));
         BufferId(self.list.len() - 1)
     }
 
@@ -264,8 +266,21 @@ impl Buffers {
     }
 
     /// The buffer `id`.
+    ///
+    /// # Panics
+    /// If `id` was released (a bug in the caller: ids are never reused).
     pub fn get(&self, id: BufferId) -> &wgpu::Buffer {
-        &self.list[id.0].1
+        self.list[id.0]
+            .1
+            .as_ref()
+            .expect("a released buffer was used")
+    }
+
+    /// Frees the buffer `id` now; the id is never reused.
+    pub fn release(&mut self, id: BufferId) {
+        if let Some(buffer) = self.list[id.0].1.take() {
+            buffer.destroy();
+        }
     }
 
     /// The label `id` was allocated with.
@@ -275,7 +290,11 @@ impl Buffers {
 
     /// Total bytes allocated.
     pub fn total_bytes(&self) -> u64 {
-        self.list.iter().map(|(_, b)| b.size()).sum()
+        self.list
+            .iter()
+            .filter_map(|(_, b)| b.as_ref())
+            .map(|b| b.size())
+            .sum()
     }
 
     /// Queues a write of `data` at element `offset` (in units of `T`); it lands before the next

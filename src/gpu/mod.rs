@@ -1,10 +1,12 @@
 //! The GPU executor: adapter discovery and the opened device ([`context`]), kernels and
 //! dispatch lists ([`kernel`]), one launcher per CPU twin ([`ops`]), each backed by a WGSL
-//! shader in `shaders/`.
+//! shader in `shaders/`, and the recorded training step and executor ([`net`]).
 
 pub mod context;
 pub mod kernel;
+pub mod net;
 pub mod ops;
 
 pub use context::{AdapterSummary, Gpu, NO_ADAPTER_HINT, list_adapters};
 pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
+pub use net::{GpuExecutor, GpuNet, StepMode, Totals};

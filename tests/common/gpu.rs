@@ -49,10 +49,7 @@ pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {
     assert!(
         bad.is_empty(),
         "{name}: {} of {} values differ (max diff {} at [{}]); first: {}",
-        gpu.iter()
-            .zip(cpu)
-            .filter(|(g, c)| !((*g - *c).abs() <= abs + rel * c.abs()))
-            .count(),
+        mismatches,
         gpu.len(),
         worst.0,
         worst.1,
