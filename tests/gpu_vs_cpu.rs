@@ -582,3 +582,18 @@ fn large_launches_spread_over_a_2d_grid() {
     let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
     assert!(got == want, "ReLU over {total} values");
 }
+
+#[test]
+fn verify_passes_on_this_device() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let rows = shadernet::gpu::verify(gpu).unwrap();
+    assert!(rows.len() >= 25, "{} rows", rows.len());
+    for r in &rows {
+        println!(
+            "{:<32} {:>10.2e} {:>10.2e} {}",
+            r.op, r.max_abs, r.max_rel, r.pass
+        );
+    }
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}

@@ -130,6 +130,19 @@ impl Gpu {
         Self::open(&adapter)
     }
 
+    /// Opens the first hardware adapter (device type other than `Cpu`), or `None` when there
+    /// is only a software one or none: what `--backend auto` wants (then the CPU executor).
+    pub fn hardware() -> Result<Option<Gpu>> {
+        let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+        match adapters
+            .iter()
+            .find(|a| a.get_info().device_type != wgpu::DeviceType::Cpu)
+        {
+            Some(adapter) => Gpu::open(adapter).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Opens the device of `adapter` with the adapter's own limits.
     pub fn open(adapter: &wgpu::Adapter) -> Result<Gpu> {
         let summary = summarise(adapter);

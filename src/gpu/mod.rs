@@ -6,7 +6,9 @@ pub mod context;
 pub mod kernel;
 pub mod net;
 pub mod ops;
+pub mod verify;
 
 pub use context::{AdapterSummary, Gpu, NO_ADAPTER_HINT, list_adapters};
 pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
 pub use net::{GpuExecutor, GpuNet, StepMode, Totals};
+pub use verify::{VerifyRow, verify};

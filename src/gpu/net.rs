@@ -629,9 +629,6 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
     Ok(())
 }
 
-/// Examples per forward pass when evaluating (at most the network's capacity).
-const EVAL_BATCH: usize = 256;
-
 /// Datasets kept on the device at once (training, validation, test).
 const MAX_DATASETS: usize = 3;
 
@@ -668,12 +665,11 @@ pub struct GpuExecutor {
 impl GpuExecutor {
     /// A GPU executor for `plan` on `gpu`, parameters and dropout seed as
     /// `CpuExecutor::new(plan, seed, _)`, buffers for batches of up to `max_batch` examples
-    /// (training steps; evaluation uses chunks of at most that many). Errors if a buffer would
+    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a buffer would
     /// exceed the adapter's limits (naming the largest batch that fits) or the network has a
     /// layer the GPU cannot run yet (batchnorm).
     pub fn new(gpu: Arc<Gpu>, plan: &Plan, seed: u64, max_batch: usize) -> Result<Self> {
-        let capacity = max_batch.max(1).max(EVAL_BATCH.min(max_batch.max(1) * 4));
-        let net = GpuNet::new(&gpu, plan, seed, capacity)?;
+        let net = GpuNet::new(&gpu, plan, seed, max_batch.max(1))?;
         Ok(GpuExecutor {
             gpu,
             net,
