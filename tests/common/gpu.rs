@@ -19,7 +19,13 @@ pub fn gpu_or_skip() -> Option<&'static Gpu> {
             None
         }
         Err(e) => {
-            panic!("{e}\n{NO_ADAPTER_HINT}\nTo skip the GPU tests on purpose, set {SKIP_VAR}=1.")
+            // Errors from `Gpu::new` already carry the hint when no adapter was found.
+            let hint = if e.contains(NO_ADAPTER_HINT) {
+                ""
+            } else {
+                NO_ADAPTER_HINT
+            };
+            panic!("{e}\n{hint}\nTo skip the GPU tests on purpose, set {SKIP_VAR}=1.")
         }
     }
 }
