@@ -1,5 +1,8 @@
 //! Adapter discovery. All direct use of the `wgpu` instance API lives here, because that API
-//! changes between releases.
+//! changes between releases. [`Gpu`] is the opened device every GPU op takes.
+
+use super::kernel::Kernels;
+use crate::error::{Error, Result};
 
 /// What `shadernet info` shows of one adapter.
 #[derive(Clone, Debug)]
@@ -59,5 +62,177 @@ fn summarise(adapter: &wgpu::Adapter) -> AdapterSummary {
         max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
         max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
         timestamp_query: adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+    }
+}
+
+/// An opened GPU: the adapter's description, the device and its queue, and the limits the
+/// device was created with (the adapter's own, not the conservative defaults).
+///
+/// Code that uses the GPU takes `&Gpu`. Reading data back goes through [`Gpu::read_bytes`],
+/// the one read-back path (copy → `map_async` → poll).
+pub struct Gpu {
+    /// What the adapter is (as `shadernet info` prints it).
+    pub summary: AdapterSummary,
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// The limits the device was created with.
+    pub limits: wgpu::Limits,
+    /// The features enabled on the device (`TIMESTAMP_QUERY` when the adapter has it).
+    pub features: wgpu::Features,
+    /// Compiled pipelines, one per kernel, built on first use.
+    pub kernels: Kernels,
+}
+
+/// How to get a GPU when there is none: shown in errors and by the tests.
+pub const NO_ADAPTER_HINT: &str = "no GPU adapter was found. ---> HINT: install a Vulkan driver; \
+     with no GPU, `apt-get install -y mesa-vulkan-drivers` (Debian/Ubuntu) gives Mesa's lavapipe, \
+     a software Vulkan device that runs every shader on the CPU. `WGPU_BACKEND` (vulkan, metal, \
+     dx12, gl) restricts which backends are searched.";
+
+impl Gpu {
+    /// Opens a GPU. With `adapter_name`, the first adapter whose name contains it
+    /// (case-insensitive); without, wgpu's high-performance choice. Honours `WGPU_BACKEND`.
+    /// Requests the adapter's own limits and, where available, `TIMESTAMP_QUERY`.
+    ///
+    /// Errors ([`Error::Gpu`]) say what was searched and how to get an adapter.
+    pub fn new(adapter_name: Option<&str>) -> Result<Gpu> {
+        let instance = instance();
+        let adapter = match adapter_name {
+            Some(name) => {
+                let adapters =
+                    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let wanted = name.to_lowercase();
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                let found = adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted));
+                match found {
+                    Some(adapter) => adapter,
+                    None if names.is_empty() => return Err(Error::Gpu(NO_ADAPTER_HINT.into())),
+                    None => {
+                        return Err(Error::Gpu(format!(
+                            "no adapter's name contains {name:?}; the adapters are: {}",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            }))
+            .map_err(|e| Error::Gpu(format!("{NO_ADAPTER_HINT} (wgpu: {e})")))?,
+        };
+        Self::open(&adapter)
+    }
+
+    /// Opens the first hardware adapter (device type other than `Cpu`), or `None` when there
+    /// is only a software one or none: what `--backend auto` wants (then the CPU executor).
+    pub fn hardware() -> Result<Option<Gpu>> {
+        let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+        match adapters
+            .iter()
+            .find(|a| a.get_info().device_type != wgpu::DeviceType::Cpu)
+        {
+            Some(adapter) => Gpu::open(adapter).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens the device of `adapter` with the adapter's own limits.
+    pub fn open(adapter: &wgpu::Adapter) -> Result<Gpu> {
+        let summary = summarise(adapter);
+        let limits = adapter.limits();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadernet"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            Error::Gpu(format!(
+                "could not open the device of {}: {e}",
+                summary.name
+            ))
+        })?;
+        Ok(Gpu {
+            summary,
+            device,
+            queue,
+            limits,
+            features,
+            kernels: Kernels::default(),
+        })
+    }
+
+    /// A storage buffer of `size` bytes (at least 4), usable as a copy source and destination.
+    pub fn storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Blocks until all submitted work has finished.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))
+    }
+
+    /// The one read-back path: copies `size` bytes at `offset` of `buffer` into a staging
+    /// buffer, maps it and waits. `offset` and `size` must be multiples of 4.
+    pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            let _ = sender.send(result);
+        });
+        self.wait()?;
+        receiver
+            .recv()
+            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping a read-back buffer failed: {e}")))?;
+        let bytes = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Gpu(format!("reading a mapped buffer failed: {e}")))?;
+            view.to_vec()
+        };
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    /// `len` `f32` values starting at element `offset` of `buffer`.
+    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(buffer, 4 * offset as u64, 4 * len as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// `len` `u32` values starting at element `offset` of `buffer`.
+    pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
+        let bytes = self.read_bytes(buffer, 4 * offset as u64, 4 * len as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -1,6 +1,14 @@
-//! The GPU side: adapter discovery now; the wgpu executor (one WGSL shader per op and
-//! direction, a whole step recorded into one command encoder) builds on it.
+//! The GPU executor: adapter discovery and the opened device ([`context`]), kernels and
+//! dispatch lists ([`kernel`]), one launcher per CPU twin ([`ops`]), each backed by a WGSL
+//! shader in `shaders/`, and the recorded training step and executor ([`net`]).
 
 pub mod context;
+pub mod kernel;
+pub mod net;
+pub mod ops;
+pub mod verify;
 
-pub use context::{AdapterSummary, list_adapters};
+pub use context::{AdapterSummary, Gpu, NO_ADAPTER_HINT, list_adapters};
+pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
+pub use net::{GpuExecutor, GpuNet, StepMode, Totals};
+pub use verify::{VerifyRow, verify};

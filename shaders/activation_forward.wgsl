@@ -1,0 +1,13 @@
+// y = tanh(x) (kind 0) or max(x, 0) (kind 1), element-wise over `total` values.
+struct Params { total: u32, kind: u32, _pad0: u32, _pad1: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    if (p.kind == 0u) { y[i] = tanh(x[i]); } else { y[i] = max(x[i], 0.0); }
+}

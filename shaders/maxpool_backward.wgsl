@@ -1,0 +1,37 @@
+// Max-pool backward, gathered (no atomics): one invocation per input element i,
+// dx[i] = Σ dy[o] over the outputs o whose window covers i and whose argmax[o] = i, added in
+// increasing o, the order the CPU twin scatters in.
+struct Params {
+    total: u32, h: u32, w: u32, size: u32,
+    stride: u32, ho: u32, wo: u32, _pad: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> argmax: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+
+// The first window index whose window [o·stride, o·stride + size) reaches coordinate v.
+fn first_window(v: u32) -> u32 {
+    if (v + 1u <= p.size) { return 0u; }
+    return (v + 1u - p.size + p.stride - 1u) / p.stride;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_id(wid, nwg, lid);
+    if (i >= p.total) { return; }
+    let ix = i % p.w;
+    let iy = (i / p.w) % p.h;
+    let plane = i / (p.w * p.h);
+    var acc = 0.0;
+    let oy_end = min(iy / p.stride + 1u, p.ho);
+    let ox_end = min(ix / p.stride + 1u, p.wo);
+    for (var oy = first_window(iy); oy < oy_end; oy++) {
+        for (var ox = first_window(ix); ox < ox_end; ox++) {
+            let o = (plane * p.ho + oy) * p.wo + ox;
+            if (argmax[o] == i) { acc += dy[o]; }
+        }
+    }
+    dx[i] = acc;
+}

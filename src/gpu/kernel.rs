@@ -1,0 +1,508 @@
+//! Kernels, buffers and dispatch lists.
+//!
+//! Every shader in `shaders/` follows one skeleton: `common.wgsl` prepended (the shared
+//! workgroup size of 64 and the flat-index helpers), a `Params` uniform at binding 0 padded to a
+//! multiple of 16 bytes (its host twin is a `#[repr(C)] bytemuck::Pod` struct in
+//! [`super::ops`]), then storage buffers at bindings 1.., and a bounds guard on the first line
+//! of `main`. The bind-group layouts are written out here, with `read_only` set, so this table
+//! documents every shader's interface.
+//!
+//! Host dispatch is data: a step is a `Vec<`[`Dispatch`]`>` (kernel, workgroup counts, buffer
+//! ids, parameter bytes) that a test can inspect before anything runs. A [`Program`] turns a
+//! list into bind groups once and replays it, with new parameter bytes, every step.
+
+use super::context::Gpu;
+use crate::error::{Error, Result};
+use std::sync::OnceLock;
+
+/// Invocations per workgroup, the same for every kernel (matmul uses it as 8 x 8).
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).
+pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
+
+/// Every compute kernel, one per WGSL file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `matmul.wgsl`: `C = op(A)·op(B)` (dense forward and both backward products).
+    Matmul,
+    /// `bias_add.wgsl`: `y[n, ch, j] += b[ch]`.
+    BiasAdd,
+    /// `bias_grad.wgsl`: `db[ch] = Σ dy[n, ch, j]`.
+    BiasGrad,
+    /// `conv_forward.wgsl`: direct convolution plus bias.
+    ConvForward,
+    /// `conv_backward_data.wgsl`: `dx` of a convolution, gathered.
+    ConvBackwardData,
+    /// `conv_backward_weights.wgsl`: `dW` of a convolution, one workgroup per weight.
+    ConvBackwardWeights,
+    /// `maxpool_forward.wgsl`: max and argmax of each window.
+    MaxPoolForward,
+    /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered.
+    MaxPoolBackward,
+    /// `activation_forward.wgsl`: tanh or ReLU.
+    ActivationForward,
+    /// `activation_backward.wgsl`: their derivatives from the forward output.
+    ActivationBackward,
+    /// `dropout_forward.wgsl`: counter-based mask and `y = x·mask`.
+    DropoutForward,
+    /// `dropout_backward.wgsl`: `dx = dy·mask`.
+    DropoutBackward,
+    /// `softmax_cross_entropy.wgsl`: probabilities, loss, correct flag and gradient in one pass.
+    SoftmaxCrossEntropy,
+    /// `mse.wgsl`: loss, correct flag and gradient of the squared error.
+    Mse,
+    /// `sgd.wgsl`: `w ← w − lr·g`.
+    Sgd,
+    /// `adam.wgsl`: Adam with both moments on the device.
+    Adam,
+    /// `gather.wgsl`: batch images from the device-resident byte dataset, scaled to [0, 1].
+    Gather,
+    /// `metrics.wgsl`: adds a batch's losses and correct flags to the running totals.
+    Metrics,
+}
+
+/// Storage bindings of a kernel, in binding order (from 1): `true` = read-only.
+const R: bool = true;
+const W: bool = false;
+
+impl Kernel {
+    /// All kernels.
+    pub const ALL: [Kernel; 18] = [
+        Kernel::Matmul,
+        Kernel::BiasAdd,
+        Kernel::BiasGrad,
+        Kernel::ConvForward,
+        Kernel::ConvBackwardData,
+        Kernel::ConvBackwardWeights,
+        Kernel::MaxPoolForward,
+        Kernel::MaxPoolBackward,
+        Kernel::ActivationForward,
+        Kernel::ActivationBackward,
+        Kernel::DropoutForward,
+        Kernel::DropoutBackward,
+        Kernel::SoftmaxCrossEntropy,
+        Kernel::Mse,
+        Kernel::Sgd,
+        Kernel::Adam,
+        Kernel::Gather,
+        Kernel::Metrics,
+    ];
+
+    /// The shader's file name in `shaders/`.
+    pub fn file(self) -> &'static str {
+        self.info().0
+    }
+
+    /// The storage bindings (1, 2, ...): `true` where the shader only reads the buffer.
+    pub fn storage(self) -> &'static [bool] {
+        self.info().2
+    }
+
+    fn source(self) -> &'static str {
+        self.info().1
+    }
+
+    fn info(self) -> (&'static str, &'static str, &'static [bool]) {
+        macro_rules! shader {
+            ($file:literal, $bindings:expr) => {
+                (
+                    $file,
+                    include_str!(concat!("../../shaders/", $file)),
+                    $bindings,
+                )
+            };
+        }
+        match self {
+            // a, b, c
+            Kernel::Matmul => shader!("matmul.wgsl", &[R, R, W]),
+            // params, y
+            Kernel::BiasAdd => shader!("bias_add.wgsl", &[R, W]),
+            // dy, grads
+            Kernel::BiasGrad => shader!("bias_grad.wgsl", &[R, W]),
+            // x, params, y
+            Kernel::ConvForward => shader!("conv_forward.wgsl", &[R, R, W]),
+            // dy, params, dx
+            Kernel::ConvBackwardData => shader!("conv_backward_data.wgsl", &[R, R, W]),
+            // x, dy, grads
+            Kernel::ConvBackwardWeights => shader!("conv_backward_weights.wgsl", &[R, R, W]),
+            // x, y, argmax
+            Kernel::MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
+            // dy, argmax, dx
+            Kernel::MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, W]),
+            // x, y
+            Kernel::ActivationForward => shader!("activation_forward.wgsl", &[R, W]),
+            // y, dy, dx
+            Kernel::ActivationBackward => shader!("activation_backward.wgsl", &[R, R, W]),
+            // x, y, mask
+            Kernel::DropoutForward => shader!("dropout_forward.wgsl", &[R, W, W]),
+            // dy, mask, dx
+            Kernel::DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, W]),
+            // logits, labels, probs, loss, correct, dz
+            Kernel::SoftmaxCrossEntropy => {
+                shader!("softmax_cross_entropy.wgsl", &[R, R, W, W, W, W])
+            }
+            // y, labels, loss, correct, dy
+            Kernel::Mse => shader!("mse.wgsl", &[R, R, W, W, W]),
+            // grads, params
+            Kernel::Sgd => shader!("sgd.wgsl", &[R, W]),
+            // grads, params, m, v
+            Kernel::Adam => shader!("adam.wgsl", &[R, W, W, W]),
+            // indices, images, all_labels, x, labels
+            Kernel::Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
+            // loss, correct, totals
+            Kernel::Metrics => shader!("metrics.wgsl", &[R, R, W]),
+        }
+    }
+}
+
+/// A compiled kernel: its bind-group layout and pipeline.
+pub struct Compiled {
+    /// Binding 0: the `Params` uniform; 1..: storage buffers as [`Kernel::storage`] says.
+    pub layout: wgpu::BindGroupLayout,
+    /// The compute pipeline (entry point `main`).
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+/// Every kernel's pipeline, compiled on first use.
+#[derive(Default)]
+pub struct Kernels {
+    compiled: [OnceLock<Compiled>; Kernel::ALL.len()],
+}
+
+impl Kernels {
+    /// The compiled pipeline of `kernel` (compiles it the first time).
+    pub fn get(&self, device: &wgpu::Device, kernel: Kernel) -> &Compiled {
+        let slot = Kernel::ALL
+            .iter()
+            .position(|&k| k == kernel)
+            .expect("every kernel is in Kernel::ALL");
+        self.compiled[slot].get_or_init(|| compile(device, kernel))
+    }
+}
+
+fn compile(device: &wgpu::Device, kernel: Kernel) -> Compiled {
+    let source = format!(
+        "{}\n{}",
+        include_str!("../../shaders/common.wgsl"),
+        kernel.source()
+    );
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(kernel.file()),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let mut entries = vec![wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }];
+    for (i, &read_only) in kernel.storage().iter().enumerate() {
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: i as u32 + 1,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+    }
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(kernel.file()),
+        entries: &entries,
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(kernel.file()),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(kernel.file()),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    Compiled { layout, pipeline }
+}
+
+/// An index into a [`Buffers`] arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufferId(pub usize);
+
+/// Device buffers, allocated once and named by [`BufferId`].
+#[derive(Default)]
+pub struct Buffers {
+    list: Vec<(String, Option<wgpu::Buffer>)>,
+}
+
+impl Buffers {
+    /// An empty arena.
+    pub fn new() -> Self {
+        Buffers::default()
+    }
+
+    /// Allocates a storage buffer of `bytes` bytes (rounded up to 4, at least 4).
+    pub fn alloc(&mut self, gpu: &Gpu, label: &str, bytes: usize) -> BufferId {
+        self.list.push((
+            label.to_string(),
+            Some(gpu.storage_buffer(label, bytes as u64)),
+        ));
+        BufferId(self.list.len() - 1)
+    }
+
+    /// A buffer holding `data` (`f32` or `u32` words).
+    pub fn with_data<T: bytemuck::Pod>(&mut self, gpu: &Gpu, label: &str, data: &[T]) -> BufferId {
+        let id = self.alloc(gpu, label, std::mem::size_of_val(data));
+        self.write(gpu, id, 0, data);
+        id
+    }
+
+    /// The buffer `id`.
+    ///
+    /// # Panics
+    /// If `id` was released (a bug in the caller: ids are never reused).
+    pub fn get(&self, id: BufferId) -> &wgpu::Buffer {
+        self.list[id.0]
+            .1
+            .as_ref()
+            .expect("a released buffer was used")
+    }
+
+    /// Frees the buffer `id` now; the id is never reused.
+    pub fn release(&mut self, id: BufferId) {
+        if let Some(buffer) = self.list[id.0].1.take() {
+            buffer.destroy();
+        }
+    }
+
+    /// The label `id` was allocated with.
+    pub fn label(&self, id: BufferId) -> &str {
+        &self.list[id.0].0
+    }
+
+    /// Total bytes allocated.
+    pub fn total_bytes(&self) -> u64 {
+        self.list
+            .iter()
+            .filter_map(|(_, b)| b.as_ref())
+            .map(|b| b.size())
+            .sum()
+    }
+
+    /// Queues a write of `data` at element `offset` (in units of `T`); it lands before the next
+    /// submitted work.
+    pub fn write<T: bytemuck::Pod>(&self, gpu: &Gpu, id: BufferId, offset: usize, data: &[T]) {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.is_empty() {
+            return;
+        }
+        let offset = (offset * std::mem::size_of::<T>()) as u64;
+        if bytes.len().is_multiple_of(4) {
+            gpu.queue.write_buffer(self.get(id), offset, bytes);
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(bytes.len().next_multiple_of(4), 0);
+            gpu.queue.write_buffer(self.get(id), offset, &padded);
+        }
+    }
+
+    /// Fills `len` `f32` elements from element 0 with `value` (tests poison outputs with NaN).
+    pub fn fill_f32(&self, gpu: &Gpu, id: BufferId, len: usize, value: f32) {
+        self.write(gpu, id, 0, &vec![value; len]);
+    }
+
+    /// Reads `len` `f32` values from element 0 (waits for all submitted work).
+    pub fn read_f32(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<f32>> {
+        gpu.read_f32(self.get(id), 0, len)
+    }
+
+    /// Reads `len` `u32` values from element 0 (waits for all submitted work).
+    pub fn read_u32(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<u32>> {
+        gpu.read_u32(self.get(id), 0, len)
+    }
+}
+
+/// One kernel launch, as plain data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatch {
+    /// Which kernel.
+    pub kernel: Kernel,
+    /// Workgroup counts `(x, y, z)`.
+    pub workgroups: [u32; 3],
+    /// Storage buffers for bindings 1.., in order (length = `kernel.storage().len()`).
+    pub buffers: Vec<BufferId>,
+    /// The `Params` uniform's bytes (a multiple of 16).
+    pub params: Vec<u8>,
+}
+
+impl Dispatch {
+    /// A launch of `kernel` with the `Params` twin `params`.
+    pub fn new<P: bytemuck::Pod>(
+        kernel: Kernel,
+        workgroups: [u32; 3],
+        buffers: Vec<BufferId>,
+        params: &P,
+    ) -> Dispatch {
+        let params = bytemuck::bytes_of(params).to_vec();
+        debug_assert_eq!(
+            params.len() % 16,
+            0,
+            "{kernel:?} params must be padded to 16 bytes"
+        );
+        debug_assert_eq!(buffers.len(), kernel.storage().len(), "{kernel:?} bindings");
+        Dispatch {
+            kernel,
+            workgroups,
+            buffers,
+            params,
+        }
+    }
+}
+
+/// Workgroups for `items` independent work items, [`WORKGROUP_SIZE`] per group (or, with
+/// `per_group`, one item per group), spread over a 2-D grid when a row would pass 65,535.
+pub fn groups(items: usize, per_group: usize) -> [u32; 3] {
+    let count = items.div_ceil(per_group).max(1);
+    let max = MAX_GROUPS_PER_DIM as usize;
+    if count <= max {
+        [count as u32, 1, 1]
+    } else {
+        [max as u32, count.div_ceil(max) as u32, 1]
+    }
+}
+
+/// Workgroups for `items` elements, one invocation each.
+pub fn groups_1d(items: usize) -> [u32; 3] {
+    groups(items, WORKGROUP_SIZE as usize)
+}
+
+/// A dispatch list bound once: one uniform buffer holds every dispatch's parameters (each at
+/// an aligned offset), and each dispatch has its bind group. Replaying it with new parameters
+/// (a new learning rate, step or dropout key) costs one `write_buffer`.
+pub struct Program {
+    params: wgpu::Buffer,
+    stride: usize,
+    bind_groups: Vec<wgpu::BindGroup>,
+    launches: Vec<(Kernel, [u32; 3])>,
+    buffers: Vec<Vec<BufferId>>,
+}
+
+impl Program {
+    /// Binds `dispatches` to the buffers of `arena` and writes their parameters.
+    pub fn new(gpu: &Gpu, arena: &Buffers, dispatches: &[Dispatch]) -> Result<Program> {
+        let align = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let largest = dispatches
+            .iter()
+            .map(|d| d.params.len())
+            .max()
+            .unwrap_or(16);
+        let stride = largest.next_multiple_of(align);
+        let params = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dispatch params"),
+            size: (stride * dispatches.len().max(1)) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut bind_groups = Vec::with_capacity(dispatches.len());
+        for (i, d) in dispatches.iter().enumerate() {
+            if d.buffers.len() != d.kernel.storage().len() {
+                return Err(Error::Gpu(format!(
+                    "{:?} takes {} buffers, the dispatch gives {}",
+                    d.kernel,
+                    d.kernel.storage().len(),
+                    d.buffers.len()
+                )));
+            }
+            let compiled = gpu.kernels.get(&gpu.device, d.kernel);
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &params,
+                    offset: (i * stride) as u64,
+                    size: wgpu::BufferSize::new(d.params.len() as u64),
+                }),
+            }];
+            for (b, id) in d.buffers.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: b as u32 + 1,
+                    resource: arena.get(*id).as_entire_binding(),
+                });
+            }
+            bind_groups.push(gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(d.kernel.file()),
+                layout: &compiled.layout,
+                entries: &entries,
+            }));
+        }
+        let program = Program {
+            params,
+            stride,
+            bind_groups,
+            launches: dispatches
+                .iter()
+                .map(|d| (d.kernel, d.workgroups))
+                .collect(),
+            buffers: dispatches.iter().map(|d| d.buffers.clone()).collect(),
+        };
+        program.write_params(gpu, dispatches)?;
+        Ok(program)
+    }
+
+    /// Replaces every dispatch's parameters and workgroup counts; the kernels and buffers must
+    /// be those the program was built with.
+    pub fn write_params(&self, gpu: &Gpu, dispatches: &[Dispatch]) -> Result<()> {
+        let same = dispatches.len() == self.launches.len()
+            && dispatches
+                .iter()
+                .zip(&self.launches)
+                .zip(&self.buffers)
+                .all(|((d, (k, _)), b)| d.kernel == *k && &d.buffers == b);
+        if !same {
+            return Err(Error::Gpu(
+                "internal: a dispatch list does not match the program it replays".into(),
+            ));
+        }
+        let mut bytes = vec![0u8; self.stride * dispatches.len()];
+        for (i, d) in dispatches.iter().enumerate() {
+            bytes[i * self.stride..i * self.stride + d.params.len()].copy_from_slice(&d.params);
+        }
+        if !bytes.is_empty() {
+            gpu.queue.write_buffer(&self.params, 0, &bytes);
+        }
+        Ok(())
+    }
+
+    /// Records every dispatch, in order, into one compute pass of `encoder`.
+    pub fn record(&self, gpu: &Gpu, encoder: &mut wgpu::CommandEncoder) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadernet step"),
+            timestamp_writes: None,
+        });
+        for ((kernel, [x, y, z]), bind_group) in self.launches.iter().zip(&self.bind_groups) {
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel).pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(*x, *y, *z);
+        }
+    }
+
+    /// Records the program into one encoder and submits it once.
+    pub fn submit(&self, gpu: &Gpu) {
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        self.record(gpu, &mut encoder);
+        gpu.queue.submit([encoder.finish()]);
+    }
+}
+
+/// Binds `dispatches`, records them into one encoder, submits once (tests and `verify`).
+pub fn run(gpu: &Gpu, arena: &Buffers, dispatches: &[Dispatch]) -> Result<()> {
+    Program::new(gpu, arena, dispatches)?.submit(gpu);
+    Ok(())
+}

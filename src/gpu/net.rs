@@ -1,0 +1,798 @@
+//! The recorded step: a planned network on the device.
+//!
+//! [`GpuNet`] mirrors `cpu::CpuNet`: numbered activation buffers (0 is the input batch), each
+//! layer reading one and writing another (`flatten` passes its input's buffer on: a view), one
+//! flat parameter buffer and one flat gradient buffer with the crate's layout, Adam's moments,
+//! max-pool argmax masks and dropout masks, all allocated once for a maximum batch size. A
+//! whole training step (gather, forward, loss, metrics, backward, update) is one dispatch list
+//! ([`GpuNet::step_dispatches`], plain data), recorded into one command encoder and submitted
+//! once. Losses and correct counts are added up on the device and read back only by
+//! [`GpuNet::take_totals`].
+//!
+//! [`GpuExecutor`] puts it behind [`Executor`]: the training data lives on the device as bytes
+//! and a step uploads only its batch indices.
+
+use super::context::Gpu;
+use super::kernel::{BufferId, Buffers, Dispatch, Program};
+use super::ops::activation::{activation_backward, activation_forward};
+use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
+use super::ops::data::{DeviceDataset, TOTALS_BYTES, gather, metrics, upload};
+use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
+use super::ops::dropout::{dropout_backward, dropout_forward};
+use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
+use super::ops::optim::{adam, sgd};
+use super::ops::pool::{maxpool_backward, maxpool_forward};
+use crate::cpu::CpuNet;
+use crate::cpu::conv::ConvShape;
+use crate::cpu::dropout::DropoutKey;
+use crate::cpu::optim::AdamStep;
+use crate::cpu::pool::PoolShape;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
+use crate::rng::Rng;
+use crate::train::{Executor, Metrics};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What one layer does on the device, with its buffers.
+#[derive(Clone, Debug)]
+enum OpKind {
+    Dense(DenseLayout),
+    Conv(ConvLayout),
+    MaxPool { shape: PoolShape, argmax: BufferId },
+    Flatten,
+    Dropout { rate: f32, mask: BufferId },
+    Activation(Activation),
+    Softmax,
+}
+
+#[derive(Clone, Debug)]
+struct Op {
+    kind: OpKind,
+    input: usize,
+    output: usize,
+}
+
+/// Whether a step trains (with its learning rate) or only runs forward.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepMode {
+    /// Forward, loss, backward and one optimiser update with rate `lr`; dropout draws the
+    /// masks of step [`GpuNet::updates`].
+    Train {
+        /// Learning rate.
+        lr: f32,
+    },
+    /// Forward and loss only; dropout is the identity.
+    Eval,
+}
+
+/// Which running totals a step adds to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Totals {
+    /// Training steps' totals.
+    Train,
+    /// Evaluation totals.
+    Eval,
+}
+
+/// Loss sum, correct count and example count read back from the device.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeviceTotals {
+    /// Σ per-example loss (CE `−ln p`, MSE `Σ_j (y − t)²`).
+    pub loss_sum: f64,
+    /// Examples whose first argmax is the label.
+    pub correct: usize,
+    /// Examples.
+    pub count: usize,
+}
+
+/// The dropout seed `CpuNet::new(plan, seed, _)` derives from `seed` (the CPU executor does not
+/// expose it, so it is recomputed here with the same formula).
+pub fn dropout_seed(seed: u64) -> u32 {
+    (Rng::derived(seed, 2).next_u64() >> 32) as u32
+}
+
+/// A planned network resident on one GPU. Every method takes the [`Gpu`] it was built on.
+pub struct GpuNet {
+    plan: Plan,
+    ops: Vec<Op>,
+    /// Per-example size of each activation buffer.
+    sizes: Vec<usize>,
+    arena: Buffers,
+    acts: Vec<BufferId>,
+    act_grads: Vec<BufferId>,
+    params: BufferId,
+    grads: BufferId,
+    moments: Option<(BufferId, BufferId)>,
+    labels: BufferId,
+    indices: BufferId,
+    loss: BufferId,
+    correct: BufferId,
+    totals: [BufferId; 2],
+    n_params: usize,
+    capacity: usize,
+    updates: u32,
+    dropout_seed: u32,
+    programs: HashMap<(usize, bool, Option<BufferId>), Program>,
+}
+
+/// Programs kept at once (batch sizes x modes x datasets); beyond it the cache starts afresh,
+/// so memory stays flat however many distinct batch sizes a run uses.
+const MAX_PROGRAMS: usize = 16;
+
+impl GpuNet {
+    /// Builds the network for batches of up to `capacity` examples, with the parameters and
+    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from, so both executors start
+    /// identical. Checks every buffer against the device's limits first.
+    pub fn new(gpu: &Gpu, plan: &Plan, seed: u64, capacity: usize) -> Result<GpuNet> {
+        if let Some(i) = plan.layers.iter().position(|l| l.layer == Layer::BatchNorm) {
+            return Err(Error::layer(
+                i,
+                "batchnorm is not implemented in the GPU executor yet (nor on the CPU: issue 4)",
+            ));
+        }
+        let cpu = CpuNet::new(plan, seed, 1)?;
+        let mut net = GpuNet::with_params(gpu, plan, cpu.params(), capacity)?;
+        net.dropout_seed = dropout_seed(seed);
+        Ok(net)
+    }
+
+    /// Builds the network with the given flat parameters (layout in the crate doc) and dropout
+    /// seed 0; see [`GpuNet::new`].
+    pub fn with_params(gpu: &Gpu, plan: &Plan, initial: &[f32], capacity: usize) -> Result<GpuNet> {
+        let capacity = capacity.max(1);
+        check_limits(gpu, plan, capacity)?;
+        let mut arena = Buffers::new();
+        let n_params = plan.params();
+        if initial.len() != n_params {
+            return Err(Error::Config(format!(
+                "expected {n_params} parameters, got {}",
+                initial.len()
+            )));
+        }
+        let params = arena.with_data(gpu, "parameters", initial);
+        let grads = arena.alloc(gpu, "gradients", 4 * n_params);
+        let moments = match plan.network.training.optimizer {
+            Optimizer::Adam { .. } => {
+                let zeros = vec![0.0f32; n_params];
+                Some((
+                    arena.with_data(gpu, "adam m", &zeros),
+                    arena.with_data(gpu, "adam v", &zeros),
+                ))
+            }
+            Optimizer::Sgd => None,
+        };
+        let mut sizes = vec![plan.input.size()];
+        let mut ops = Vec::new();
+        let mut offset = 0;
+        let mut current = 0;
+        for (i, planned) in plan.layers.iter().enumerate() {
+            let kind = match (planned.layer, planned.input, planned.output) {
+                (
+                    Layer::Dense {
+                        units: Units::Fixed(d_out),
+                    },
+                    Shape::Flat(d_in),
+                    _,
+                ) => {
+                    let w_off = offset;
+                    offset += d_out * d_in + d_out;
+                    OpKind::Dense(DenseLayout {
+                        params,
+                        grads,
+                        w_off,
+                        b_off: w_off + d_out * d_in,
+                        d_in,
+                        d_out,
+                    })
+                }
+                (
+                    Layer::Conv2d {
+                        filters,
+                        kernel,
+                        stride,
+                        padding,
+                    },
+                    Shape::Image { c, h, w },
+                    Shape::Image { h: ho, w: wo, .. },
+                ) => {
+                    let shape = ConvShape {
+                        c,
+                        h,
+                        w,
+                        f: filters,
+                        k: kernel,
+                        s: stride,
+                        p: padding,
+                        ho,
+                        wo,
+                    };
+                    let w_off = offset;
+                    let weights = filters * c * kernel * kernel;
+                    offset += weights + filters;
+                    OpKind::Conv(ConvLayout {
+                        params,
+                        grads,
+                        w_off,
+                        b_off: w_off + weights,
+                        shape,
+                    })
+                }
+                (
+                    Layer::MaxPool { size, stride },
+                    Shape::Image { c, h, w },
+                    Shape::Image { h: ho, w: wo, .. },
+                ) => OpKind::MaxPool {
+                    shape: PoolShape {
+                        c,
+                        h,
+                        w,
+                        size,
+                        stride,
+                        ho,
+                        wo,
+                    },
+                    argmax: arena.alloc(gpu, "argmax", 4 * capacity * planned.output.size()),
+                },
+                (Layer::Flatten, _, _) => OpKind::Flatten,
+                (Layer::Dropout { rate }, _, _) => OpKind::Dropout {
+                    rate,
+                    mask: arena.alloc(gpu, "dropout mask", 4 * capacity * planned.output.size()),
+                },
+                (Layer::Activation(a), _, _) => OpKind::Activation(a),
+                (Layer::Softmax, _, _) => OpKind::Softmax,
+                (layer, input, _) => {
+                    return Err(Error::layer(
+                        i,
+                        format!("the GPU executor cannot run {layer} on input {input}"),
+                    ));
+                }
+            };
+            let output = if matches!(kind, OpKind::Flatten) {
+                current
+            } else {
+                sizes.push(planned.output.size());
+                sizes.len() - 1
+            };
+            ops.push(Op {
+                kind,
+                input: current,
+                output,
+            });
+            current = output;
+        }
+        let acts = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| arena.alloc(gpu, &format!("activation {i}"), 4 * capacity * s))
+            .collect();
+        // Buffer 0 (the input) never needs a gradient.
+        let act_grads = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let len = if i == 0 { 1 } else { 4 * capacity * s };
+                arena.alloc(gpu, &format!("activation gradient {i}"), len)
+            })
+            .collect();
+        let totals = [
+            arena.alloc(gpu, "train totals", TOTALS_BYTES),
+            arena.alloc(gpu, "eval totals", TOTALS_BYTES),
+        ];
+        for t in totals {
+            arena.write(gpu, t, 0, &[0u32; 4]);
+        }
+        Ok(GpuNet {
+            plan: plan.clone(),
+            ops,
+            sizes,
+            labels: arena.alloc(gpu, "labels", 4 * capacity),
+            indices: arena.alloc(gpu, "batch indices", 4 * capacity),
+            loss: arena.alloc(gpu, "per-example loss", 4 * capacity),
+            correct: arena.alloc(gpu, "per-example correct", 4 * capacity),
+            arena,
+            acts,
+            act_grads,
+            params,
+            grads,
+            moments,
+            totals,
+            n_params,
+            capacity,
+            updates: 0,
+            dropout_seed: 0,
+            programs: HashMap::new(),
+        })
+    }
+
+    /// The plan this network runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The largest batch the buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Updates applied so far (the next training step's dropout masks use this number).
+    pub fn updates(&self) -> u32 {
+        self.updates
+    }
+
+    /// Device bytes held by this network's buffers (constant after construction except for
+    /// uploaded datasets).
+    pub fn device_bytes(&self) -> u64 {
+        self.arena.total_bytes()
+    }
+
+    /// Uploads a dataset into this network's buffer arena (images as packed bytes).
+    pub fn upload(&mut self, gpu: &Gpu, data: &Dataset) -> Result<DeviceDataset> {
+        if data.image_size() != self.plan.input.size() {
+            return Err(Error::Config(format!(
+                "the data's images have {} values, the network expects {}",
+                data.image_size(),
+                self.plan.input.size()
+            )));
+        }
+        let bytes = data.images.len() as u64;
+        let limit = binding_limit(gpu);
+        if bytes > limit {
+            return Err(Error::Gpu(format!(
+                "the dataset's {bytes} bytes of images exceed this adapter's \
+                 max_storage_buffer_binding_size / max_buffer_size of {limit} bytes"
+            )));
+        }
+        Ok(upload(gpu, &mut self.arena, data))
+    }
+
+    /// Frees a dataset uploaded by [`GpuNet::upload`] (and forgets the programs bound to it).
+    pub fn release(&mut self, data: &DeviceDataset) {
+        self.programs.retain(|key, _| key.2 != Some(data.images));
+        self.arena.release(data.images);
+        self.arena.release(data.labels);
+    }
+
+    /// Writes a host batch `x (n, C, H, W)` and its labels into the input buffers, for
+    /// [`GpuNet::step`] with no dataset (tests and `verify`).
+    pub fn load_batch(&self, gpu: &Gpu, x: &[f32], labels: &[u8]) -> Result<()> {
+        let n = labels.len();
+        self.check_batch(n)?;
+        if x.len() != n * self.sizes[0] {
+            return Err(Error::Config(format!(
+                "a batch of {n} labels needs {} input values, got {}",
+                n * self.sizes[0],
+                x.len()
+            )));
+        }
+        self.arena.write(gpu, self.acts[0], 0, x);
+        let labels: Vec<u32> = labels.iter().map(|&l| u32::from(l)).collect();
+        self.arena.write(gpu, self.labels, 0, &labels);
+        Ok(())
+    }
+
+    fn check_batch(&self, n: usize) -> Result<()> {
+        if n == 0 || n > self.capacity {
+            return Err(Error::Config(format!(
+                "a batch of {n} examples does not fit this GPU network, built for 1 to {}",
+                self.capacity
+            )));
+        }
+        Ok(())
+    }
+
+    /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
+    /// indices are in the index buffer; then the forward pass, the loss (fused with the
+    /// softmax for cross-entropy), the metrics reduction into `totals`, and for training the
+    /// backward pass and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
+    pub fn step_dispatches(
+        &self,
+        n: usize,
+        mode: StepMode,
+        data: Option<&DeviceDataset>,
+        totals: Totals,
+    ) -> Vec<Dispatch> {
+        let train = matches!(mode, StepMode::Train { .. });
+        let k = self.plan.classes;
+        let mut list = Vec::new();
+        if let Some(data) = data {
+            list.push(gather(data, self.indices, self.acts[0], self.labels, n));
+        }
+        for (index, op) in self.ops.iter().enumerate() {
+            let (x, y) = (self.acts[op.input], self.acts[op.output]);
+            let total = n * self.sizes[op.output];
+            match &op.kind {
+                OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n)),
+                OpKind::Conv(l) => list.push(conv_forward(l, x, y, n)),
+                OpKind::MaxPool { shape, argmax } => {
+                    list.push(maxpool_forward(shape, x, y, *argmax, n))
+                }
+                OpKind::Dropout { rate, mask } => {
+                    let key = DropoutKey {
+                        seed: self.dropout_seed,
+                        step: self.updates,
+                        layer: index as u32,
+                    };
+                    // At inference a rate of 0 keeps everything with scale 1: an exact copy.
+                    let rate = if train { *rate } else { 0.0 };
+                    list.push(dropout_forward(x, y, *mask, total, rate, key));
+                }
+                OpKind::Activation(a) => list.push(activation_forward(*a, x, y, total)),
+                OpKind::Flatten | OpKind::Softmax => {}
+            }
+        }
+        let last = self.ops.last().expect("a planned network has layers");
+        let loss = self.plan.network.training.loss;
+        let grad_buffer = match loss {
+            Loss::CrossEntropy => self.act_grads[last.input],
+            Loss::Mse => self.act_grads[last.output],
+        };
+        let out = LossOutputs {
+            loss: self.loss,
+            correct: self.correct,
+            grad: grad_buffer,
+        };
+        list.push(match loss {
+            Loss::CrossEntropy => {
+                let (z, p) = (self.acts[last.input], self.acts[last.output]);
+                softmax_cross_entropy(z, self.labels, p, out, n, k, 1.0 / n as f32)
+            }
+            Loss::Mse => mse(
+                self.acts[last.output],
+                self.labels,
+                out,
+                n,
+                k,
+                1.0 / (n * k) as f32,
+            ),
+        });
+        let totals = self.totals[totals as usize];
+        list.push(metrics(self.loss, self.correct, totals, n));
+        let StepMode::Train { lr } = mode else {
+            return list;
+        };
+        for op in self.ops.iter().rev() {
+            let want_dx = op.input != 0;
+            let (x, y) = (self.acts[op.input], self.acts[op.output]);
+            let (dx, dy) = (self.act_grads[op.input], self.act_grads[op.output]);
+            let total = n * self.sizes[op.output];
+            match &op.kind {
+                OpKind::Dense(l) => list.extend(dense_backward(l, x, dy, want_dx.then_some(dx), n)),
+                OpKind::Conv(l) => list.extend(conv_backward(l, x, dy, want_dx.then_some(dx), n)),
+                OpKind::MaxPool { shape, argmax } if want_dx => {
+                    list.push(maxpool_backward(shape, dy, *argmax, dx, n))
+                }
+                OpKind::Dropout { mask, .. } if want_dx => {
+                    list.push(dropout_backward(dy, *mask, dx, total))
+                }
+                OpKind::Activation(a) if want_dx => {
+                    list.push(activation_backward(*a, y, dy, dx, total))
+                }
+                _ => {} // flatten, the fused softmax, or a parameter-free layer at the input
+            }
+        }
+        list.push(match self.plan.network.training.optimizer {
+            Optimizer::Sgd => sgd(self.grads, self.params, self.n_params, lr),
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                epsilon,
+            } => {
+                let (m, v) = self.moments.expect("Adam moments are allocated with Adam");
+                let step = AdamStep {
+                    lr,
+                    beta1,
+                    beta2,
+                    epsilon,
+                    t: self.updates + 1,
+                };
+                adam(self.grads, self.params, m, v, self.n_params, step)
+            }
+        });
+        list
+    }
+
+    /// Runs one step on `n` examples (already loaded by [`GpuNet::load_batch`], or gathered
+    /// from `data` by the indices in [`GpuNet::write_indices`]): the whole step is recorded into
+    /// one encoder and submitted once; nothing is read back.
+    pub fn step(
+        &mut self,
+        gpu: &Gpu,
+        n: usize,
+        mode: StepMode,
+        data: Option<&DeviceDataset>,
+        totals: Totals,
+    ) -> Result<()> {
+        self.check_batch(n)?;
+        let dispatches = self.step_dispatches(n, mode, data, totals);
+        let key = (
+            n,
+            matches!(mode, StepMode::Train { .. }),
+            data.map(|d| d.images),
+        );
+        if !self.programs.contains_key(&key) && self.programs.len() >= MAX_PROGRAMS {
+            self.programs.clear();
+        }
+        match self.programs.get(&key) {
+            Some(program) => program.write_params(gpu, &dispatches)?,
+            None => {
+                let program = Program::new(gpu, &self.arena, &dispatches)?;
+                self.programs.insert(key, program);
+            }
+        }
+        self.programs[&key].submit(gpu);
+        if matches!(mode, StepMode::Train { .. }) {
+            self.updates += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's image numbers for the next step's gather.
+    pub fn write_indices(&self, gpu: &Gpu, indices: &[u32]) -> Result<()> {
+        self.check_batch(indices.len())?;
+        self.arena.write(gpu, self.indices, 0, indices);
+        Ok(())
+    }
+
+    /// Reads and resets the running totals (the only read-back of training metrics).
+    pub fn take_totals(&self, gpu: &Gpu, which: Totals) -> Result<DeviceTotals> {
+        let id = self.totals[which as usize];
+        let raw = self.arena.read_u32(gpu, id, 4)?;
+        self.arena.write(gpu, id, 0, &[0u32; 4]);
+        let (sum, comp) = (f32::from_bits(raw[0]) as f64, f32::from_bits(raw[1]) as f64);
+        Ok(DeviceTotals {
+            loss_sum: sum - comp,
+            correct: raw[2] as usize,
+            count: raw[3] as usize,
+        })
+    }
+
+    /// The network's outputs `(n, classes)` of the last step.
+    pub fn outputs(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
+        let last = self.ops.last().map_or(0, |op| op.output);
+        self.arena
+            .read_f32(gpu, self.acts[last], n * self.plan.classes)
+    }
+
+    /// All parameters (crate layout).
+    pub fn parameters(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.arena.read_f32(gpu, self.params, self.n_params)
+    }
+
+    /// The gradient of the mean batch loss from the last training step.
+    pub fn gradients(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.arena.read_f32(gpu, self.grads, self.n_params)
+    }
+
+    /// Every dropout layer's mask `(n, size)` from the last training step, in layer order.
+    pub fn dropout_masks(&self, gpu: &Gpu, n: usize) -> Result<Vec<Vec<f32>>> {
+        let mut masks = Vec::new();
+        for op in &self.ops {
+            if let OpKind::Dropout { mask, .. } = op.kind {
+                masks.push(self.arena.read_f32(gpu, mask, n * self.sizes[op.output])?);
+            }
+        }
+        Ok(masks)
+    }
+
+    /// Replaces all parameters (crate layout).
+    pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
+        if params.len() != self.n_params {
+            return Err(Error::Config(format!(
+                "expected {} parameters, got {}",
+                self.n_params,
+                params.len()
+            )));
+        }
+        self.arena.write(gpu, self.params, 0, params);
+        Ok(())
+    }
+}
+
+/// The largest buffer a shader may bind on `gpu`, bytes.
+fn binding_limit(gpu: &Gpu) -> u64 {
+    gpu.limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size)
+}
+
+/// Checks that every buffer of `plan` at batch `capacity` fits the device's binding limit;
+/// the error names the limit, the buffer and the largest batch that fits.
+pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
+    let limit = binding_limit(gpu);
+    let params = 4 * plan.params() as u64;
+    if params > limit {
+        return Err(Error::Gpu(format!(
+            "the network's {params} bytes of parameters exceed this adapter's \
+             max_storage_buffer_binding_size of {limit} bytes"
+        )));
+    }
+    let (largest, name) = std::iter::once((plan.input.size(), "the input".to_string()))
+        .chain(plan.layers.iter().enumerate().map(|(i, l)| {
+            (
+                l.output.size(),
+                format!("layer {} ({})'s output", i + 1, l.layer),
+            )
+        }))
+        .max_by_key(|(s, _)| *s)
+        .expect("the input is always there");
+    let bytes = 4 * largest as u64 * capacity as u64;
+    if bytes > limit {
+        let fits = limit / (4 * largest as u64);
+        return Err(Error::Gpu(format!(
+            "a batch of {capacity} needs {bytes} bytes for {name}, over this adapter's \
+             max_storage_buffer_binding_size of {limit} bytes: the largest batch that fits is \
+             {fits}"
+        )));
+    }
+    Ok(())
+}
+
+/// Datasets kept on the device at once (training, validation, test).
+const MAX_DATASETS: usize = 3;
+
+/// Identifies a host dataset cheaply: its buffers' addresses and lengths and a hash of its
+/// labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DatasetKey {
+    images: (usize, usize),
+    labels: (usize, usize),
+    hash: u64,
+}
+
+impl DatasetKey {
+    fn of(data: &Dataset) -> Self {
+        // FNV-1a over the labels.
+        let hash = data.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        DatasetKey {
+            images: (data.images.as_ptr() as usize, data.images.len()),
+            labels: (data.labels.as_ptr() as usize, data.labels.len()),
+            hash,
+        }
+    }
+}
+
+/// The GPU executor as the training loop sees it.
+pub struct GpuExecutor {
+    gpu: Arc<Gpu>,
+    net: GpuNet,
+    datasets: Vec<(DatasetKey, DeviceDataset)>,
+}
+
+impl GpuExecutor {
+    /// A GPU executor for `plan` on `gpu`, parameters and dropout seed as
+    /// `CpuExecutor::new(plan, seed, _)`, buffers for batches of up to `max_batch` examples
+    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a buffer would
+    /// exceed the adapter's limits (naming the largest batch that fits) or the network has a
+    /// layer the GPU cannot run yet (batchnorm).
+    pub fn new(gpu: Arc<Gpu>, plan: &Plan, seed: u64, max_batch: usize) -> Result<Self> {
+        let net = GpuNet::new(&gpu, plan, seed, max_batch.max(1))?;
+        Ok(GpuExecutor {
+            gpu,
+            net,
+            datasets: Vec::new(),
+        })
+    }
+
+    /// The underlying network.
+    pub fn net(&mut self) -> &mut GpuNet {
+        &mut self.net
+    }
+
+    /// The device.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn dataset(&mut self, data: &Dataset) -> Result<DeviceDataset> {
+        let key = DatasetKey::of(data);
+        if let Some(pos) = self.datasets.iter().position(|(k, _)| *k == key) {
+            let entry = self.datasets.remove(pos);
+            let dev = entry.1;
+            self.datasets.push(entry);
+            return Ok(dev);
+        }
+        if self.datasets.len() >= MAX_DATASETS {
+            let (_, old) = self.datasets.remove(0);
+            self.net.release(&old);
+        }
+        let dev = self.net.upload(&self.gpu, data)?;
+        self.datasets.push((key, dev));
+        Ok(dev)
+    }
+
+    fn check_indices(data: &Dataset, indices: &[u32]) -> Result<()> {
+        if let Some(&bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
+            return Err(Error::Config(format!(
+                "image index {bad} is out of range for a dataset of {} images",
+                data.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Per-example objective as `Metrics` wants it: MSE's sum over outputs divided by classes.
+    fn metrics(&self, t: DeviceTotals) -> Metrics {
+        let per_output = match self.net.plan.network.training.loss {
+            Loss::CrossEntropy => 1.0,
+            Loss::Mse => self.net.plan.classes as f64,
+        };
+        Metrics {
+            loss_sum: t.loss_sum / per_output,
+            correct: t.correct,
+            count: t.count,
+        }
+    }
+
+    /// Runs inference over `indices` in chunks, calling `each` after every chunk's step.
+    fn forward_chunks(
+        &mut self,
+        data: &Dataset,
+        indices: &[u32],
+        mut each: impl FnMut(&GpuNet, &Gpu, usize) -> Result<()>,
+    ) -> Result<()> {
+        Self::check_indices(data, indices)?;
+        let dev = self.dataset(data)?;
+        for chunk in indices.chunks(self.net.capacity()) {
+            self.net.write_indices(&self.gpu, chunk)?;
+            self.net.step(
+                &self.gpu,
+                chunk.len(),
+                StepMode::Eval,
+                Some(&dev),
+                Totals::Eval,
+            )?;
+            each(&self.net, &self.gpu, chunk.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl Executor for GpuExecutor {
+    fn describe(&self) -> String {
+        let s = &self.gpu.summary;
+        format!("gpu ({}, {})", s.name, s.backend)
+    }
+
+    fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {
+        Self::check_indices(data, indices)?;
+        let dev = self.dataset(data)?;
+        self.net.write_indices(&self.gpu, indices)?;
+        let mode = StepMode::Train { lr };
+        self.net
+            .step(&self.gpu, indices.len(), mode, Some(&dev), Totals::Train)
+    }
+
+    fn take_train_metrics(&mut self) -> Result<Metrics> {
+        let t = self.net.take_totals(&self.gpu, Totals::Train)?;
+        Ok(self.metrics(t))
+    }
+
+    fn evaluate(&mut self, data: &Dataset) -> Result<Metrics> {
+        self.net.take_totals(&self.gpu, Totals::Eval)?;
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        self.forward_chunks(data, &all, |_, _, _| Ok(()))?;
+        let t = self.net.take_totals(&self.gpu, Totals::Eval)?;
+        Ok(self.metrics(t))
+    }
+
+    fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
+        let mut outputs = Vec::with_capacity(indices.len() * self.net.plan.classes);
+        self.forward_chunks(data, indices, |net, gpu, n| {
+            outputs.extend(net.outputs(gpu, n)?);
+            Ok(())
+        })?;
+        Ok(outputs)
+    }
+
+    fn parameters(&mut self) -> Result<Vec<f32>> {
+        self.net.parameters(&self.gpu)
+    }
+
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
+        self.net.set_parameters(&self.gpu, params)
+    }
+}

@@ -1,0 +1,55 @@
+//! Activation launchers (twin of `cpu::activation`), element-wise over `total` values.
+
+use super::u;
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use crate::model::Activation;
+
+/// Host twin of the `Params` of `activation_forward.wgsl` and `activation_backward.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ActivationParams {
+    /// Elements.
+    pub total: u32,
+    /// 0 = tanh, 1 = ReLU.
+    pub kind: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 2],
+}
+
+fn params(kind: Activation, total: usize) -> ActivationParams {
+    let kind = match kind {
+        Activation::Tanh => 0,
+        Activation::Relu => 1,
+    };
+    ActivationParams {
+        total: u(total),
+        kind,
+        _pad: [0; 2],
+    }
+}
+
+/// `y = tanh(x)` or `max(x, 0)`.
+pub fn activation_forward(kind: Activation, x: BufferId, y: BufferId, total: usize) -> Dispatch {
+    Dispatch::new(
+        Kernel::ActivationForward,
+        groups_1d(total),
+        vec![x, y],
+        &params(kind, total),
+    )
+}
+
+/// `dx = dy·(1 − y²)` or `dy·[y > 0]`, from the forward output `y`.
+pub fn activation_backward(
+    kind: Activation,
+    y: BufferId,
+    dy: BufferId,
+    dx: BufferId,
+    total: usize,
+) -> Dispatch {
+    Dispatch::new(
+        Kernel::ActivationBackward,
+        groups_1d(total),
+        vec![y, dy, dx],
+        &params(kind, total),
+    )
+}

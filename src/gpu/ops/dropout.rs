@@ -1,0 +1,78 @@
+//! Dropout launchers (twin of `cpu::dropout`): the mask of element `i` of the batch is a pure
+//! function of `(seed, step, layer, i)` through `rng::counter_uniform`, ported bit-exactly to
+//! WGSL, so both executors draw identical masks.
+
+use super::u;
+use crate::cpu::dropout::DropoutKey;
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+
+/// Host twin of `dropout_forward.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct DropoutParams {
+    /// Elements `N·size`.
+    pub total: u32,
+    /// The run's dropout seed.
+    pub seed: u32,
+    /// The training step.
+    pub step: u32,
+    /// The layer index.
+    pub layer: u32,
+    /// Drop probability.
+    pub rate: f32,
+    /// `1/(1 − rate)`, computed here exactly as the CPU twin does.
+    pub scale: f32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// Host twin of `dropout_backward.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TotalParams {
+    /// Elements.
+    pub total: u32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// `mask[i] = 1/(1 − rate)` if `counter_uniform(seed, step, layer, i) >= rate` else 0;
+/// `y = x·mask`, over the whole batch (`total = N·size`).
+pub fn dropout_forward(
+    x: BufferId,
+    y: BufferId,
+    mask: BufferId,
+    total: usize,
+    rate: f32,
+    key: DropoutKey,
+) -> Dispatch {
+    let p = DropoutParams {
+        total: u(total),
+        seed: key.seed,
+        step: key.step,
+        layer: key.layer,
+        rate,
+        scale: 1.0 / (1.0 - rate),
+        _pad: [0; 2],
+    };
+    Dispatch::new(
+        Kernel::DropoutForward,
+        groups_1d(total),
+        vec![x, y, mask],
+        &p,
+    )
+}
+
+/// `dx = dy·mask`.
+pub fn dropout_backward(dy: BufferId, mask: BufferId, dx: BufferId, total: usize) -> Dispatch {
+    let p = TotalParams {
+        total: u(total),
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        Kernel::DropoutBackward,
+        groups_1d(total),
+        vec![dy, mask, dx],
+        &p,
+    )
+}

@@ -1,0 +1,24 @@
+//! One launcher per CPU twin: each function turns buffer ids and sizes into the [`Dispatch`]es
+//! of one op, next to the `#[repr(C)] bytemuck::Pod` twin of its shader's `Params`.
+//!
+//! Offsets (`*_off`) are in `f32` elements: all parameters live in one flat buffer and all
+//! parameter gradients in another, with the layout of the crate doc, so a layer's weights are
+//! a range of that buffer, not a buffer of their own.
+//!
+//! [`Dispatch`]: super::kernel::Dispatch
+
+pub mod activation;
+pub mod conv;
+pub mod data;
+pub mod dense;
+pub mod dropout;
+pub mod loss;
+pub mod optim;
+pub mod pool;
+
+/// `usize` to the `u32` a shader takes. Sizes are checked against the device limits before any
+/// dispatch is built, so they fit.
+pub(crate) fn u(v: usize) -> u32 {
+    debug_assert!(u32::try_from(v).is_ok(), "{v} does not fit a shader's u32");
+    v as u32
+}

@@ -1,0 +1,83 @@
+//! Optimiser launchers (twin of `cpu::optim`) over the whole flat parameter vector; Adam's
+//! moments live on the device.
+
+use super::u;
+use crate::cpu::optim::AdamStep;
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+
+/// Host twin of `sgd.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SgdParams {
+    /// Parameters.
+    pub total: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// `w ← w − lr·g` over `total` parameters.
+pub fn sgd(grads: BufferId, params: BufferId, total: usize, lr: f32) -> Dispatch {
+    let p = SgdParams {
+        total: u(total),
+        lr,
+        _pad: [0; 2],
+    };
+    Dispatch::new(Kernel::Sgd, groups_1d(total), vec![grads, params], &p)
+}
+
+/// Host twin of `adam.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamParams {
+    /// Parameters.
+    pub total: u32,
+    /// Learning rate.
+    pub lr: f32,
+    /// β1.
+    pub beta1: f32,
+    /// `1 − β1`.
+    pub one_minus_beta1: f32,
+    /// β2.
+    pub beta2: f32,
+    /// `1 − β2`.
+    pub one_minus_beta2: f32,
+    /// `1 − β1ᵗ`.
+    pub c1: f32,
+    /// `1 − β2ᵗ`.
+    pub c2: f32,
+    /// ε.
+    pub epsilon: f32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// One Adam update at 1-based step `s.t` over `total` parameters, moments `m` and `v`.
+pub fn adam(
+    grads: BufferId,
+    params: BufferId,
+    m: BufferId,
+    v: BufferId,
+    total: usize,
+    s: AdamStep,
+) -> Dispatch {
+    let p = AdamParams {
+        total: u(total),
+        lr: s.lr,
+        beta1: s.beta1,
+        one_minus_beta1: 1.0 - s.beta1,
+        beta2: s.beta2,
+        one_minus_beta2: 1.0 - s.beta2,
+        c1: 1.0 - s.beta1.powi(s.t as i32),
+        c2: 1.0 - s.beta2.powi(s.t as i32),
+        epsilon: s.epsilon,
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        Kernel::Adam,
+        groups_1d(total),
+        vec![grads, params, m, v],
+        &p,
+    )
+}

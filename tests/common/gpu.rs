@@ -1,0 +1,72 @@
+//! GPU test helpers: one shared device per test binary, and float comparisons that report the
+//! worst difference and the first mismatching indices.
+#![allow(dead_code)]
+
+use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
+use std::sync::OnceLock;
+
+/// The environment variable that lets a machine without a GPU skip the GPU tests.
+pub const SKIP_VAR: &str = "SHADERNET_SKIP_GPU_TESTS";
+
+/// The shared device, or `None` when there is no adapter and `SHADERNET_SKIP_GPU_TESTS=1`
+/// asks to skip. With no adapter and no opt-out, panics with how to get one (lavapipe).
+pub fn gpu_or_skip() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+    match GPU.get_or_init(|| Gpu::new(None).map_err(|e| e.to_string())) {
+        Ok(gpu) => Some(gpu),
+        Err(e) if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") => {
+            eprintln!("GPU test skipped by request ({SKIP_VAR}=1): {e}");
+            None
+        }
+        Err(e) => {
+            // Errors from `Gpu::new` already carry the hint when no adapter was found.
+            let hint = if e.contains(NO_ADAPTER_HINT) {
+                ""
+            } else {
+                NO_ADAPTER_HINT
+            };
+            panic!("{e}\n{hint}\nTo skip the GPU tests on purpose, set {SKIP_VAR}=1.")
+        }
+    }
+}
+
+/// Asserts `|gpu − cpu| <= abs + rel·|cpu|` element-wise (NaN always fails), reporting the
+/// largest difference and the first mismatching indices.
+pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{name}: lengths differ");
+    let mut worst = (0.0f32, 0usize);
+    let mut bad = Vec::new();
+    let mut mismatches = 0;
+    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let diff = (g - c).abs();
+        let ok = diff <= abs + rel * c.abs();
+        if !ok || diff.is_nan() {
+            mismatches += 1;
+            if bad.len() < 8 {
+                bad.push(format!("[{i}] gpu {g} cpu {c}"));
+            }
+            if diff.is_nan() || diff > worst.0 {
+                worst = (if diff.is_nan() { f32::NAN } else { diff }, i);
+            }
+        } else if diff > worst.0 && !worst.0.is_nan() {
+            worst = (diff, i);
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{name}: {} of {} values differ (max diff {} at [{}]); first: {}",
+        mismatches,
+        gpu.len(),
+        worst.0,
+        worst.1,
+        bad.join(", ")
+    );
+}
+
+/// `len` values uniform in `[-1, 1)` from `seed`.
+pub fn random(len: usize, seed: u64) -> Vec<f32> {
+    let mut rng = shadernet::rng::Rng::new(seed);
+    (0..len)
+        .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
+        .collect()
+}

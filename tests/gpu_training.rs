@@ -1,0 +1,292 @@
+//! Whole networks on the GPU against the CPU executor: parameters after three Adam steps of a
+//! seed3-like and a seed9-like network, identical dropout masks, the executor interface with
+//! the data on the device, determinism, flat memory, and the limits check.
+
+mod common;
+#[path = "common/gpu.rs"]
+mod gpu_common;
+
+use common::{batch, plan};
+use gpu_common::{assert_close, gpu_or_skip};
+use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
+use shadernet::cpu::{CpuExecutor, CpuNet};
+use shadernet::data::Dataset;
+use shadernet::gpu::net::dropout_seed;
+use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, Kernel, StepMode, Totals};
+use shadernet::model::{Layer, Shape};
+use shadernet::train::Executor;
+use std::sync::Arc;
+
+const SEED3_LIKE: &str = "flatten\ndense 20\ntanh\ndense classes\nsoftmax\n\
+                          optimizer adam\nlr 0.01\ninit uniform\n";
+const SEED9_LIKE: &str = "conv 3 kernel=5 padding=same\nrelu\nmaxpool 2\ndropout 0.2\n\
+                          conv 4 kernel=3 padding=valid\nrelu\nmaxpool 2 stride=1\ndropout 0.2\n\
+                          flatten\ndense classes\nsoftmax\noptimizer adam\nlr 0.001\n";
+const SEED1_LIKE: &str = "flatten\ndense 9\ntanh\ndense classes\ntanh\nloss mse\n\
+                          optimizer sgd\nlr 0.1\ninit uniform\n";
+
+/// Three training steps on both executors (a new batch each step); after each, the GPU's
+/// gradients, dropout masks and parameters against the CPU's.
+fn three_steps_agree(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let plan = plan(text, input, classes);
+    let seed = 5;
+    let mut cpu = CpuNet::new(&plan, seed, 2).unwrap();
+    let mut net = GpuNet::new(gpu, &plan, seed, n).unwrap();
+    assert_eq!(
+        net.parameters(gpu).unwrap(),
+        cpu.params(),
+        "{name}: initial parameters"
+    );
+    let lr = plan.network.training.lr;
+    for step in 0..3u32 {
+        let (x, labels) = batch(input, classes, n, 100 + step as u64);
+        let stats = cpu.compute_gradients(&x, &labels, cpu.updates());
+        net.load_batch(gpu, &x, &labels).unwrap();
+        net.step(gpu, n, StepMode::Train { lr }, None, Totals::Train)
+            .unwrap();
+        cpu.apply_update(lr);
+        let tag = format!("{name} step {step}");
+        assert_close(
+            &format!("{tag} gradients"),
+            &net.gradients(gpu).unwrap(),
+            cpu.grads(),
+            1e-5,
+            1e-3,
+        );
+        // Dropout masks: the same pure function of (seed, step, layer, index) on both sides.
+        let masks = net.dropout_masks(gpu, n).unwrap();
+        let mut dropouts = plan
+            .layers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| match l.layer {
+                Layer::Dropout { rate } => Some((i, rate, l.output.size())),
+                _ => None,
+            });
+        for mask in &masks {
+            let (layer, rate, size) = dropouts.next().unwrap();
+            let key = DropoutKey {
+                seed: dropout_seed(seed),
+                step,
+                layer: layer as u32,
+            };
+            let (mut want, mut y) = (vec![0.0; n * size], vec![0.0; n * size]);
+            dropout_forward(&vec![1.0; n * size], &mut y, &mut want, rate, key, 0);
+            assert_eq!(mask, &want, "{tag}: dropout mask of layer {layer}");
+        }
+        assert_close(
+            &format!("{tag} parameters"),
+            &net.parameters(gpu).unwrap(),
+            cpu.params(),
+            2e-5,
+            1e-3,
+        );
+        let totals = net.take_totals(gpu, Totals::Train).unwrap();
+        assert_eq!(
+            (totals.correct, totals.count),
+            (stats.correct, n),
+            "{tag} counts"
+        );
+        assert!(
+            (totals.loss_sum - stats.loss_sum).abs() <= 1e-4 * (1.0 + stats.loss_sum),
+            "{tag} loss {} vs {}",
+            totals.loss_sum,
+            stats.loss_sum
+        );
+    }
+    println!("{name}: 3 steps agree ({} parameters)", plan.params());
+}
+
+#[test]
+fn seed3_like_three_adam_steps_match_the_cpu() {
+    three_steps_agree(
+        "seed3-like",
+        SEED3_LIKE,
+        Shape::Image { c: 1, h: 6, w: 5 },
+        10,
+        17,
+    );
+}
+
+#[test]
+fn seed9_like_three_adam_steps_match_the_cpu() {
+    three_steps_agree(
+        "seed9-like",
+        SEED9_LIKE,
+        Shape::Image { c: 1, h: 12, w: 11 },
+        10,
+        3,
+    );
+}
+
+#[test]
+fn seed1_like_mse_sgd_matches_the_cpu_at_batch_1() {
+    three_steps_agree(
+        "seed1-like",
+        SEED1_LIKE,
+        Shape::Image { c: 3, h: 4, w: 3 },
+        4,
+        1,
+    );
+}
+
+/// A small byte dataset: `n` images of 1x10x9 with pseudo-random pixels and labels.
+fn dataset(n: usize, classes: usize) -> Dataset {
+    let mut rng = shadernet::rng::Rng::new(77);
+    Dataset {
+        images: (0..n * 90).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..n).map(|_| rng.below(classes) as u8).collect(),
+        channels: 1,
+        height: 10,
+        width: 9,
+        classes,
+    }
+}
+
+fn new_gpu() -> Option<Arc<Gpu>> {
+    gpu_or_skip()?;
+    Some(Arc::new(Gpu::new(None).unwrap()))
+}
+
+#[test]
+fn executor_trains_evaluates_and_predicts_like_the_cpu_executor() {
+    let Some(gpu) = new_gpu() else { return };
+    let data = dataset(23, 10);
+    let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 10, w: 9 }, 10);
+    let mut g = GpuExecutor::new(gpu, &plan, 9, 8).unwrap();
+    let mut c = CpuExecutor::new(&plan, 9, 1).unwrap();
+    assert!(g.describe().starts_with("gpu ("));
+    for indices in [
+        &[3u32, 1, 4, 1, 5, 9, 2, 6][..],
+        &[22, 0, 7],
+        &[5, 5, 5, 5, 5, 11, 12, 13],
+    ] {
+        g.train_step(&data, indices, 0.001).unwrap();
+        c.train_step(&data, indices, 0.001).unwrap();
+    }
+    let (gm, cm) = (
+        g.take_train_metrics().unwrap(),
+        c.take_train_metrics().unwrap(),
+    );
+    assert_eq!((gm.correct, gm.count), (cm.correct, cm.count));
+    assert!(
+        (gm.loss_sum - cm.loss_sum).abs() < 1e-4 * (1.0 + cm.loss_sum),
+        "{gm:?} vs {cm:?}"
+    );
+    assert_eq!(
+        g.take_train_metrics().unwrap().count,
+        0,
+        "taking the metrics resets them"
+    );
+    let (gp, cp) = (g.parameters().unwrap(), c.parameters().unwrap());
+    assert_close("executor parameters", &gp, &cp, 2e-5, 1e-3);
+    let (ge, ce) = (g.evaluate(&data).unwrap(), c.evaluate(&data).unwrap());
+    assert_eq!((ge.correct, ge.count), (ce.correct, ce.count));
+    assert!(
+        (ge.loss_sum - ce.loss_sum).abs() < 1e-3 * (1.0 + ce.loss_sum),
+        "{ge:?} vs {ce:?}"
+    );
+    let picks: Vec<u32> = (0..23).rev().collect();
+    let (gp, cp) = (
+        g.predict(&data, &picks).unwrap(),
+        c.predict(&data, &picks).unwrap(),
+    );
+    assert_close("predictions", &gp, &cp, 1e-4, 1e-3);
+    // Restoring parameters (as early stopping does) round-trips exactly.
+    let zeros = vec![0.25; plan.params()];
+    g.set_parameters(&zeros).unwrap();
+    assert_eq!(g.parameters().unwrap(), zeros);
+    assert!(g.set_parameters(&zeros[1..]).is_err());
+    assert!(
+        g.train_step(&data, &[23], 0.1).is_err(),
+        "index out of range"
+    );
+    assert!(
+        g.train_step(&data, &[0; 64], 0.1).is_err(),
+        "batch over capacity"
+    );
+}
+
+/// Trains two epochs with the executor and returns every step's logged loss bits and the
+/// final parameters.
+fn run_twice_data(gpu: Arc<Gpu>) -> (Vec<u64>, Vec<f32>, Vec<u64>) {
+    let data = dataset(40, 10);
+    let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 10, w: 9 }, 10);
+    let mut g = GpuExecutor::new(gpu, &plan, 3, 8).unwrap();
+    let mut losses = Vec::new();
+    let mut bytes = Vec::new();
+    for epoch in 0..2u32 {
+        let mut order: Vec<u32> = (0..40).collect();
+        shadernet::rng::Rng::new(epoch as u64).shuffle(&mut order);
+        for chunk in order.chunks(8) {
+            g.train_step(&data, chunk, 0.002).unwrap();
+        }
+        losses.push(g.take_train_metrics().unwrap().loss_sum.to_bits());
+        losses.push(g.evaluate(&data).unwrap().loss_sum.to_bits());
+        bytes.push(g.net().device_bytes());
+    }
+    (losses, g.parameters().unwrap(), bytes)
+}
+
+#[test]
+fn same_seed_same_device_gives_bit_identical_losses_and_flat_memory() {
+    let Some(gpu) = new_gpu() else { return };
+    let (l1, p1, b1) = run_twice_data(gpu.clone());
+    let (l2, p2, _) = run_twice_data(gpu);
+    assert_eq!(l1, l2, "losses differ between identical runs");
+    assert!(p1.iter().zip(&p2).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert_eq!(b1[0], b1[1], "device memory grew from epoch to epoch");
+}
+
+#[test]
+fn one_step_is_one_plain_dispatch_list() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 12, w: 11 }, 10);
+    let net = GpuNet::new(gpu, &plan, 1, 4).unwrap();
+    let list = net.step_dispatches(4, StepMode::Train { lr: 0.01 }, None, Totals::Train);
+    let kernels: Vec<Kernel> = list.iter().map(|d| d.kernel).collect();
+    let count = |k: Kernel| kernels.iter().filter(|&&x| x == k).count();
+    assert_eq!(count(Kernel::ConvForward), 2);
+    assert_eq!(count(Kernel::ConvBackwardWeights), 2);
+    // The first convolution reads the input: its data gradient is never computed.
+    assert_eq!(count(Kernel::ConvBackwardData), 1);
+    assert_eq!(count(Kernel::SoftmaxCrossEntropy), 1);
+    assert_eq!(count(Kernel::Metrics), 1);
+    assert_eq!(kernels.last(), Some(&Kernel::Adam));
+    assert!(
+        list.iter()
+            .all(|d| d.params.len() % 16 == 0 && d.buffers.len() == d.kernel.storage().len())
+    );
+    let eval = net.step_dispatches(4, StepMode::Eval, None, Totals::Eval);
+    assert!(
+        eval.iter()
+            .all(|d| d.kernel != Kernel::Adam && d.kernel != Kernel::ConvBackwardWeights)
+    );
+}
+
+#[test]
+fn batchnorm_and_oversized_batches_are_refused_with_a_reason() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let bn = plan(
+        "flatten\ndense 4\nbatchnorm\ndense classes\nsoftmax\n",
+        Shape::Flat(6),
+        3,
+    );
+    let err = GpuNet::new(gpu, &bn, 1, 2).err().unwrap().to_string();
+    assert!(err.contains("batchnorm"), "{err}");
+    let big = plan(SEED9_LIKE, Shape::Image { c: 1, h: 28, w: 28 }, 10);
+    let limit = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    let batch = (limit / (4 * 3 * 28 * 28)) as usize + 1;
+    let err = GpuNet::new(gpu, &big, 1, batch).err().unwrap().to_string();
+    assert!(
+        err.contains("max_storage_buffer_binding_size")
+            && err.contains("largest batch that fits is"),
+        "{err}"
+    );
+    let fits: usize = err.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(fits, batch - 1);
+}

@@ -1,0 +1,599 @@
+//! Every GPU op, forward and backward, against its CPU twin at awkward shapes (batch 1, 3, 17;
+//! 1 and 3 channels; 5x5 'same', 3x3 'valid', stride 2; sizes that are not multiples of the
+//! workgroup size). Output buffers are poisoned with NaN before each run, so an element the
+//! shader forgot to write fails the comparison.
+
+#[path = "common/gpu.rs"]
+mod gpu_common;
+
+use gpu_common::{assert_close, gpu_or_skip, random};
+use shadernet::cpu::activation;
+use shadernet::cpu::conv::{ConvShape, conv_backward, conv_forward};
+use shadernet::cpu::dense::{dense_backward, dense_forward};
+use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use shadernet::cpu::loss;
+use shadernet::cpu::optim::{AdamStep, adam_update, sgd_update};
+use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use shadernet::gpu::Gpu;
+use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
+use shadernet::gpu::ops::conv::ConvLayout;
+use shadernet::gpu::ops::dense::{self as gdense, DenseLayout, Operand};
+use shadernet::gpu::ops::{activation as gact, conv as gconv, data as gdata, dropout as gdrop};
+use shadernet::gpu::ops::{loss as gloss, optim as goptim, pool as gpool};
+use shadernet::model::Activation;
+
+/// Buffers for one comparison.
+struct Case {
+    gpu: &'static Gpu,
+    arena: Buffers,
+}
+
+impl Case {
+    fn new(gpu: &'static Gpu) -> Self {
+        Case {
+            gpu,
+            arena: Buffers::new(),
+        }
+    }
+
+    fn input(&mut self, data: &[f32]) -> BufferId {
+        self.arena.with_data(self.gpu, "input", data)
+    }
+
+    fn input_u32(&mut self, data: &[u32]) -> BufferId {
+        self.arena.with_data(self.gpu, "input", data)
+    }
+
+    /// An output of `len` values poisoned with NaN (u32 outputs read it as 0x7fc00000).
+    fn output(&mut self, len: usize) -> BufferId {
+        let id = self.arena.alloc(self.gpu, "output", 4 * len);
+        self.arena.fill_f32(self.gpu, id, len, f32::NAN);
+        id
+    }
+
+    fn run(&self, dispatches: &[Dispatch]) {
+        kernel::run(self.gpu, &self.arena, dispatches).unwrap();
+    }
+
+    fn read(&self, id: BufferId, len: usize) -> Vec<f32> {
+        self.arena.read_f32(self.gpu, id, len).unwrap()
+    }
+
+    fn read_u32(&self, id: BufferId, len: usize) -> Vec<u32> {
+        self.arena.read_u32(self.gpu, id, len).unwrap()
+    }
+}
+
+/// Plain-loop reference: `C = op(A)·op(B)`.
+fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) -> Vec<f32> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0;
+            for t in 0..k {
+                let av = if flags & gdense::TRANS_A != 0 {
+                    a[t * m + i]
+                } else {
+                    a[i * k + t]
+                };
+                let bv = if flags & gdense::TRANS_B != 0 {
+                    b[j * k + t]
+                } else {
+                    b[t * n + j]
+                };
+                s += av * bv;
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}
+
+#[test]
+fn matmul_every_transpose_and_accumulate() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (m, n, k) in [(1, 1, 1), (3, 5, 17), (17, 13, 9), (65, 10, 33)] {
+        for flags in [
+            0,
+            gdense::TRANS_A,
+            gdense::TRANS_B,
+            gdense::TRANS_A | gdense::TRANS_B,
+        ] {
+            let mut case = Case::new(gpu);
+            let (a, b) = (random(m * k, 1), random(k * n, 2));
+            // Operands start at an offset, as layers' weights do inside the parameter buffer.
+            let mut padded_b = vec![7.0; 5];
+            padded_b.extend_from_slice(&b);
+            let (ia, ib) = (case.input(&a), case.input(&padded_b));
+            let out = case.output(m * n);
+            let init = random(m * n, 3);
+            let acc = case.input(&init);
+            let b_op = Operand {
+                buffer: ib,
+                offset: 5,
+            };
+            case.run(&[
+                gdense::matmul(ia.into(), b_op, out.into(), m, n, k, flags),
+                gdense::matmul(
+                    ia.into(),
+                    b_op,
+                    acc.into(),
+                    m,
+                    n,
+                    k,
+                    flags | gdense::ACCUMULATE,
+                ),
+            ]);
+            let want = matmul_ref(&a, &b, m, n, k, flags);
+            let name = format!("matmul {m}x{n}x{k} flags {flags}");
+            assert_close(&name, &case.read(out, m * n), &want, 1e-5, 1e-5);
+            let want_acc: Vec<f32> = want.iter().zip(&init).map(|(w, i)| w + i).collect();
+            assert_close(&name, &case.read(acc, m * n), &want_acc, 1e-5, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn dense_asymmetric_pattern_catches_swapped_axes() {
+    // x[i, j] = i + 1, W[o, j] = (o + 1)·(j + 2): integer-valued, exact in f32, and any swap of
+    // N, D_in or D_out changes the answer.
+    let Some(gpu) = gpu_or_skip() else { return };
+    let (n, d_in, d_out) = (3, 5, 2);
+    let x: Vec<f32> = (0..n * d_in).map(|i| (i / d_in + 1) as f32).collect();
+    let w: Vec<f32> = (0..d_out * d_in)
+        .map(|i| ((i / d_in + 1) * (i % d_in + 2)) as f32)
+        .collect();
+    let b = [100.0, 200.0];
+    let mut case = Case::new(gpu);
+    let mut flat = w.clone();
+    flat.extend_from_slice(&b);
+    let params = case.input(&flat);
+    let grads = case.output(flat.len());
+    let ix = case.input(&x);
+    let y = case.output(n * d_out);
+    let l = DenseLayout {
+        params,
+        grads,
+        w_off: 0,
+        b_off: w.len(),
+        d_in,
+        d_out,
+    };
+    case.run(&gdense::dense_forward(&l, ix, y, n));
+    let mut want = vec![0.0; n * d_out];
+    dense_forward(&x, &w, &b, &mut want, n, d_in);
+    assert_eq!(case.read(y, n * d_out), want);
+    assert_eq!(want[..2], [120.0, 240.0]); // row 0: 1·(2+3+4+5+6) + 100, 2·20 + 200
+}
+
+#[test]
+fn dense_forward_and_backward() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (n, d_in, d_out) in [(1, 7, 3), (3, 70, 10), (17, 33, 65)] {
+        let mut case = Case::new(gpu);
+        let (x, w, b, dy) = (
+            random(n * d_in, 1),
+            random(d_out * d_in, 2),
+            random(d_out, 3),
+            random(n * d_out, 4),
+        );
+        let mut flat = vec![0.5; 3]; // the layer starts mid-buffer
+        flat.extend_from_slice(&w);
+        flat.extend_from_slice(&b);
+        let params = case.input(&flat);
+        let grads = case.output(flat.len());
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y, dx) = (case.output(n * d_out), case.output(n * d_in));
+        let l = DenseLayout {
+            params,
+            grads,
+            w_off: 3,
+            b_off: 3 + w.len(),
+            d_in,
+            d_out,
+        };
+        let mut list = gdense::dense_forward(&l, ix, y, n);
+        list.extend(gdense::dense_backward(&l, ix, idy, Some(dx), n));
+        case.run(&list);
+        let mut want_y = vec![0.0; n * d_out];
+        dense_forward(&x, &w, &b, &mut want_y, n, d_in);
+        let (mut want_dx, mut dw, mut db) =
+            (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
+        dense_backward(&x, &w, &dy, Some(&mut want_dx), &mut dw, &mut db, n, d_in);
+        let tag = format!("dense n={n} {d_in}->{d_out}");
+        assert_close(
+            &format!("{tag} y"),
+            &case.read(y, n * d_out),
+            &want_y,
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("{tag} dx"),
+            &case.read(dx, n * d_in),
+            &want_dx,
+            1e-5,
+            1e-5,
+        );
+        let g = case.read(grads, flat.len());
+        assert_close(&format!("{tag} dW"), &g[3..3 + w.len()], &dw, 1e-5, 1e-5);
+        assert_close(&format!("{tag} db"), &g[3 + w.len()..], &db, 1e-5, 1e-5);
+    }
+}
+
+fn conv_shape(c: usize, h: usize, w: usize, f: usize, k: usize, s: usize, p: usize) -> ConvShape {
+    let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    ConvShape {
+        c,
+        h,
+        w,
+        f,
+        k,
+        s,
+        p,
+        ho,
+        wo,
+    }
+}
+
+#[test]
+fn conv_forward_and_backward() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let cases = [
+        (
+            "5x5 same, 1 channel, batch 1",
+            1,
+            conv_shape(1, 7, 6, 3, 5, 1, 2),
+        ),
+        (
+            "3x3 valid, 3 channels, batch 3",
+            3,
+            conv_shape(3, 9, 8, 4, 3, 1, 0),
+        ),
+        (
+            "3x3 stride 2 padding 1, batch 3",
+            3,
+            conv_shape(2, 7, 7, 5, 3, 2, 1),
+        ),
+        (
+            "5x5 same, 3 channels, batch 17",
+            17,
+            conv_shape(3, 6, 5, 2, 5, 1, 2),
+        ),
+    ];
+    for (name, n, sh) in cases {
+        let mut case = Case::new(gpu);
+        let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.f * sh.ho * sh.wo);
+        let wlen = sh.f * sh.c * sh.k * sh.k;
+        let (x, w, b, dy) = (
+            random(in_len, 1),
+            random(wlen, 2),
+            random(sh.f, 3),
+            random(out_len, 4),
+        );
+        let mut flat = vec![0.25; 2];
+        flat.extend_from_slice(&w);
+        flat.extend_from_slice(&b);
+        let params = case.input(&flat);
+        let grads = case.output(flat.len());
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y, dx) = (case.output(out_len), case.output(in_len));
+        let l = ConvLayout {
+            params,
+            grads,
+            w_off: 2,
+            b_off: 2 + wlen,
+            shape: sh,
+        };
+        let mut list = vec![gconv::conv_forward(&l, ix, y, n)];
+        list.extend(gconv::conv_backward(&l, ix, idy, Some(dx), n));
+        case.run(&list);
+        let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+        let mut want_y = vec![0.0; out_len];
+        conv_forward(&x, &w, &b, &mut want_y, &mut col, &sh, n);
+        let (mut want_dx, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
+        conv_backward(
+            &x,
+            &w,
+            &dy,
+            Some(&mut want_dx),
+            &mut dw,
+            &mut db,
+            &mut col,
+            &sh,
+            n,
+        );
+        assert_close(
+            &format!("conv {name} y"),
+            &case.read(y, out_len),
+            &want_y,
+            1e-5,
+            1e-5,
+        );
+        assert_close(
+            &format!("conv {name} dx"),
+            &case.read(dx, in_len),
+            &want_dx,
+            1e-5,
+            1e-5,
+        );
+        let g = case.read(grads, flat.len());
+        assert_close(&format!("conv {name} dW"), &g[2..2 + wlen], &dw, 1e-4, 1e-5);
+        assert_close(&format!("conv {name} db"), &g[2 + wlen..], &db, 1e-4, 1e-5);
+    }
+}
+
+#[test]
+fn maxpool_forward_and_backward() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let shape = |c, h, w, size, stride| PoolShape {
+        c,
+        h,
+        w,
+        size,
+        stride,
+        ho: (h - size) / stride + 1,
+        wo: (w - size) / stride + 1,
+    };
+    // 2x2/2 on odd sizes (a row and column left over), and overlapping 3x3/2 windows, where an
+    // input can be the maximum of several windows and gathers all their gradients.
+    for (n, sh) in [
+        (1, shape(1, 7, 7, 2, 2)),
+        (3, shape(3, 9, 6, 3, 2)),
+        (17, shape(2, 4, 5, 2, 1)),
+    ] {
+        let mut case = Case::new(gpu);
+        let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.c * sh.ho * sh.wo);
+        // Few distinct values, so ties happen and the first-maximum rule is exercised.
+        let x: Vec<f32> = random(in_len, 5)
+            .iter()
+            .map(|v| (v * 4.0).round())
+            .collect();
+        let dy = random(out_len, 6);
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y, arg, dx) = (
+            case.output(out_len),
+            case.output(out_len),
+            case.output(in_len),
+        );
+        case.run(&[gpool::maxpool_forward(&sh, ix, y, arg, n)]);
+        let got_arg = case.read_u32(arg, out_len);
+        let arg_dev = case.input_u32(&got_arg);
+        case.run(&[gpool::maxpool_backward(&sh, idy, arg_dev, dx, n)]);
+        let (mut want_y, mut want_arg, mut want_dx) =
+            (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);
+        maxpool_forward(&x, &mut want_y, &mut want_arg, &sh, n);
+        maxpool_backward(&dy, &want_arg, &mut want_dx);
+        assert_eq!(case.read(y, out_len), want_y, "maxpool y n={n} {sh:?}");
+        assert_eq!(got_arg, want_arg, "maxpool argmax n={n} {sh:?}");
+        // Same additions in the same order: bit-identical.
+        assert_eq!(case.read(dx, in_len), want_dx, "maxpool dx n={n} {sh:?}");
+    }
+}
+
+#[test]
+fn activations_forward_and_backward() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for total in [1, 3 * 65, 17 * 100] {
+        for kind in [Activation::Tanh, Activation::Relu] {
+            let mut case = Case::new(gpu);
+            let x: Vec<f32> = random(total, 7).iter().map(|v| v * 3.0).collect();
+            let dy = random(total, 8);
+            let (ix, idy) = (case.input(&x), case.input(&dy));
+            let (y, dx) = (case.output(total), case.output(total));
+            case.run(&[
+                gact::activation_forward(kind, ix, y, total),
+                gact::activation_backward(kind, y, idy, dx, total),
+            ]);
+            let (mut want_y, mut want_dx) = (vec![0.0; total], vec![0.0; total]);
+            match kind {
+                Activation::Tanh => activation::tanh_forward(&x, &mut want_y),
+                Activation::Relu => activation::relu_forward(&x, &mut want_y),
+            }
+            let got_y = case.read(y, total);
+            assert_close(&format!("{kind:?} y"), &got_y, &want_y, 2e-6, 1e-5);
+            // The backward from the GPU's own forward output, so only the backward is tested.
+            match kind {
+                Activation::Tanh => activation::tanh_backward(&got_y, &dy, &mut want_dx),
+                Activation::Relu => activation::relu_backward(&got_y, &dy, &mut want_dx),
+            }
+            assert_close(
+                &format!("{kind:?} dx"),
+                &case.read(dx, total),
+                &want_dx,
+                1e-6,
+                1e-6,
+            );
+        }
+    }
+}
+
+#[test]
+fn dropout_masks_are_bit_identical_to_the_cpu() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (total, rate) in [(1, 0.5), (3 * 100, 0.2), (17 * 129, 0.7)] {
+        let key = DropoutKey {
+            seed: 0xDEAD_BEEF,
+            step: 12,
+            layer: 3,
+        };
+        let mut case = Case::new(gpu);
+        let (x, dy) = (random(total, 9), random(total, 10));
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y, mask, dx) = (case.output(total), case.output(total), case.output(total));
+        case.run(&[
+            gdrop::dropout_forward(ix, y, mask, total, rate, key),
+            gdrop::dropout_backward(idy, mask, dx, total),
+        ]);
+        let (mut want_y, mut want_mask, mut want_dx) =
+            (vec![0.0; total], vec![0.0; total], vec![0.0; total]);
+        dropout_forward(&x, &mut want_y, &mut want_mask, rate, key, 0);
+        dropout_backward(&dy, &want_mask, &mut want_dx);
+        assert_eq!(
+            case.read(mask, total),
+            want_mask,
+            "dropout mask, {total} values, rate {rate}"
+        );
+        assert_eq!(case.read(y, total), want_y);
+        assert_eq!(case.read(dx, total), want_dx);
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_and_mse() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (n, k) in [(1, 10), (3, 4), (17, 10), (67, 3)] {
+        let mut case = Case::new(gpu);
+        let z: Vec<f32> = random(n * k, 11).iter().map(|v| v * 5.0).collect();
+        let labels: Vec<u8> = (0..n).map(|i| ((i * 7 + 3) % k) as u8).collect();
+        let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let (iz, il) = (case.input(&z), case.input_u32(&labels32));
+        let probs = case.output(n * k);
+        let ce = gloss::LossOutputs {
+            loss: case.output(n),
+            correct: case.output(n),
+            grad: case.output(n * k),
+        };
+        let mse = gloss::LossOutputs {
+            loss: case.output(n),
+            correct: case.output(n),
+            grad: case.output(n * k),
+        };
+        let scale = 1.0 / n as f32;
+        let mse_scale = 1.0 / (n * k) as f32;
+        case.run(&[
+            gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale),
+            gloss::mse(iz, il, mse, n, k, mse_scale),
+        ]);
+        let mut want_p = vec![0.0; n * k];
+        loss::softmax_forward(&z, &mut want_p, k);
+        let got_p = case.read(probs, n * k);
+        assert_close("softmax probs", &got_p, &want_p, 1e-6, 1e-5);
+        let mut want_dz = vec![0.0; n * k];
+        loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, scale);
+        assert_close(
+            "softmax-CE dz",
+            &case.read(ce.grad, n * k),
+            &want_dz,
+            1e-6,
+            1e-5,
+        );
+        let loss_sum: f64 = case.read(ce.loss, n).iter().map(|&v| v as f64).sum();
+        let want_loss = loss::cross_entropy_sum(&want_p, &labels, k);
+        assert!(
+            (loss_sum - want_loss).abs() <= 1e-5 * (1.0 + want_loss),
+            "CE {loss_sum} vs {want_loss}"
+        );
+        let correct: u32 = case.read_u32(ce.correct, n).iter().sum();
+        assert_eq!(correct as usize, loss::count_correct(&want_p, &labels, k));
+
+        let mut want_dy = vec![0.0; n * k];
+        loss::mse_backward(&z, &labels, &mut want_dy, k, mse_scale);
+        assert_close("MSE dy", &case.read(mse.grad, n * k), &want_dy, 1e-6, 1e-5);
+        let mse_sum: f64 = case.read(mse.loss, n).iter().map(|&v| v as f64).sum();
+        let want_mse = loss::mse_sum(&z, &labels, k);
+        assert!(
+            (mse_sum - want_mse).abs() <= 1e-5 * (1.0 + want_mse),
+            "MSE {mse_sum} vs {want_mse}"
+        );
+        let correct: u32 = case.read_u32(mse.correct, n).iter().sum();
+        assert_eq!(correct as usize, loss::count_correct(&z, &labels, k));
+    }
+}
+
+#[test]
+fn sgd_and_three_adam_steps() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let total = 1000 + 13;
+    let (w, g) = (random(total, 12), random(total, 13));
+    let mut case = Case::new(gpu);
+    let ig = case.input(&g);
+    let (sw, aw) = (case.input(&w), case.input(&w));
+    let (m, v) = (case.input(&vec![0.0; total]), case.input(&vec![0.0; total]));
+    let (mut want_s, mut want_a) = (w.clone(), w.clone());
+    let (mut cm, mut cv) = (vec![0.0; total], vec![0.0; total]);
+    sgd_update(&mut want_s, &g, 0.1);
+    let mut list = vec![goptim::sgd(ig, sw, total, 0.1)];
+    for t in 1..=3 {
+        let s = AdamStep {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            t,
+        };
+        adam_update(&mut want_a, &g, &mut cm, &mut cv, s);
+        list.push(goptim::adam(ig, aw, m, v, total, s));
+    }
+    case.run(&list);
+    assert_close("sgd", &case.read(sw, total), &want_s, 1e-7, 1e-6);
+    assert_close("adam w", &case.read(aw, total), &want_a, 1e-6, 1e-5);
+    assert_close("adam m", &case.read(m, total), &cm, 1e-7, 1e-5);
+    assert_close("adam v", &case.read(v, total), &cv, 1e-8, 1e-5);
+}
+
+#[test]
+fn gather_scales_bytes_and_metrics_add_up() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    // 5 images of 1x3x3 = 9 bytes: the images straddle u32 words.
+    let images: Vec<u8> = (0..45u32).map(|i| (i * 37 % 256) as u8).collect();
+    let data = shadernet::data::Dataset {
+        images,
+        labels: vec![3, 1, 4, 1, 5],
+        channels: 1,
+        height: 3,
+        width: 3,
+        classes: 10,
+    };
+    let mut case = Case::new(gpu);
+    let dev = gdata::upload(gpu, &mut case.arena, &data);
+    let indices = [4u32, 0, 3];
+    let idx = case.input_u32(&indices);
+    let (x, labels) = (case.output(27), case.output(3));
+    let loss = case.input(&[0.5, 1.25, 2.0]);
+    let correct = case.input_u32(&[1, 0, 1]);
+    let totals = case.input_u32(&[0; 4]);
+    case.run(&[
+        gdata::gather(&dev, idx, x, labels, 3),
+        gdata::metrics(loss, correct, totals, 3),
+        gdata::metrics(loss, correct, totals, 3),
+    ]);
+    let (mut want_x, mut want_l) = (vec![0.0; 27], vec![0; 3]);
+    data.gather(&indices, &mut want_x, &mut want_l);
+    assert_eq!(case.read(x, 27), want_x);
+    let want_l: Vec<u32> = want_l.iter().map(|&l| l as u32).collect();
+    assert_eq!(case.read_u32(labels, 3), want_l);
+    let t = case.read_u32(totals, 4);
+    assert_eq!((f32::from_bits(t[0]), t[2], t[3]), (7.5, 4, 6));
+}
+
+#[test]
+fn large_launches_spread_over_a_2d_grid() {
+    // More than 65,535 workgroups of 64: the launch needs a second grid dimension.
+    let Some(gpu) = gpu_or_skip() else { return };
+    let total = 65_536 * 64 + 3;
+    assert!(kernel::groups_1d(total)[1] > 1);
+    let mut case = Case::new(gpu);
+    let x: Vec<f32> = (0..total).map(|i| (i % 1000) as f32 - 500.0).collect();
+    let ix = case.input(&x);
+    let y = case.output(total);
+    case.run(&[gact::activation_forward(Activation::Relu, ix, y, total)]);
+    let got = case.read(y, total);
+    let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    assert!(got == want, "ReLU over {total} values");
+}
+
+#[test]
+fn verify_passes_on_this_device() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let rows = shadernet::gpu::verify(gpu).unwrap();
+    assert!(rows.len() >= 25, "{} rows", rows.len());
+    for r in &rows {
+        println!(
+            "{:<32} {:>10.2e} {:>10.2e} {}",
+            r.op, r.max_abs, r.max_rel, r.pass
+        );
+    }
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
