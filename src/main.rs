@@ -4,10 +4,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::load_dir;
 use shadernet::error::{Error, Result};
+use shadernet::gpu::{Gpu, GpuExecutor};
 use shadernet::model::{Network, PRESET_NAMES, Plan, Shape, load_network, preset};
 use shadernet::train::{Executor, train};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Train image-recognition networks from scratch: every layer a WGSL compute shader, with a CPU
 /// reference executor.
@@ -29,12 +31,23 @@ enum Command {
     },
     /// List the GPU adapters wgpu can see, with backend and limits.
     Info,
+    /// Compare every GPU op and a whole training step with the CPU executor on this machine's
+    /// GPU; prints max absolute and relative errors, exits non-zero on a mismatch.
+    Verify {
+        /// Pick the adapter whose name contains this text (see `shadernet info`).
+        #[arg(long)]
+        adapter: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
     /// The CPU reference executor.
     Cpu,
+    /// The wgpu executor on a GPU adapter (a software one such as lavapipe counts).
+    Gpu,
+    /// A hardware GPU if there is one, else the CPU executor.
+    Auto,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +77,9 @@ struct TrainArgs {
     /// Which executor runs the network.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
+    /// With `--backend gpu`: the adapter whose name contains this text (see `shadernet info`).
+    #[arg(long)]
+    adapter: Option<String>,
     /// Worker threads of the CPU executor (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -78,6 +94,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Models { names } => run_models(&names),
         Command::Info => run_info(),
+        Command::Verify { adapter } => run_verify(adapter.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,8 +150,28 @@ fn run_train(args: TrainArgs) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let cpu = || -> Result<Box<dyn Executor>> {
+        Ok(Box::new(CpuExecutor::new(&plan, args.seed, threads)?))
+    };
+    let on_gpu = |gpu: Gpu| -> Result<Box<dyn Executor>> {
+        let batch = plan.network.training.batch_size;
+        Ok(Box::new(GpuExecutor::new(
+            Arc::new(gpu),
+            &plan,
+            args.seed,
+            batch,
+        )?))
+    };
+    if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
+        return Err(Error::Config("--adapter needs --backend gpu".into()));
+    }
     let mut executor: Box<dyn Executor> = match args.backend {
-        Backend::Cpu => Box::new(CpuExecutor::new(&plan, args.seed, threads)?),
+        Backend::Cpu => cpu()?,
+        Backend::Gpu => on_gpu(Gpu::new(args.adapter.as_deref())?)?,
+        Backend::Auto => match Gpu::hardware()? {
+            Some(gpu) => on_gpu(gpu)?,
+            None => cpu()?,
+        },
     };
     let t = &plan.network.training;
     let quiet = args.quiet;
@@ -281,5 +318,39 @@ fn run_info() -> Result<()> {
             if a.timestamp_query { "yes" } else { "no" }
         );
     }
+    Ok(())
+}
+
+fn run_verify(adapter: Option<&str>) -> Result<()> {
+    let gpu = Gpu::new(adapter)?;
+    println!(
+        "verifying {} ({}) against the CPU executor",
+        gpu.summary.name, gpu.summary.backend
+    );
+    let rows = shadernet::gpu::verify(&gpu)?;
+    println!(
+        "{:<40} {:>12} {:>12}  result",
+        "op", "max abs err", "max rel err"
+    );
+    for row in &rows {
+        println!(
+            "{:<40} {:>12.3e} {:>12.3e}  {}",
+            row.op,
+            row.max_abs,
+            row.max_rel,
+            if row.pass { "ok" } else { "MISMATCH" }
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.pass).count();
+    if failed > 0 {
+        return Err(Error::Gpu(format!(
+            "{failed} of {} checks differ from the CPU executor beyond tolerance \
+             ({} + {} x |cpu|): this adapter or driver computes wrong results",
+            rows.len(),
+            shadernet::gpu::verify::VERIFY_ABS,
+            shadernet::gpu::verify::VERIFY_REL
+        )));
+    }
+    println!("all {} checks agree with the CPU executor", rows.len());
     Ok(())
 }

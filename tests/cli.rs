@@ -55,6 +55,11 @@ fn bad_flags_are_rejected() {
     assert_fails_with(&["train", "--epochs", "many"], 2, &["invalid value 'many'"]);
     assert_fails_with(&["train", "--backend", "tpu"], 2, &["invalid value 'tpu'"]);
     assert_fails_with(
+        &["train", "--adapter", "x"],
+        1,
+        &["--adapter needs --backend gpu"],
+    );
+    assert_fails_with(
         &["train", "--batch-size", "0"],
         1,
         &["--batch-size must be at least 1"],
