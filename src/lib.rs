@@ -37,7 +37,8 @@
 //! - [`model`]: the network spec, shape inference, counts, presets, the text format;
 //! - [`cpu`]: the reference executor, one file per op family;
 //! - [`train`]: the training loop and the [`train::Executor`] interface;
-//! - [`gpu`]: adapter discovery (and, next, the wgpu executor);
+//! - [`gpu`]: the wgpu executor: adapters, one WGSL shader per op and direction, the recorded
+//!   step, and [`gpu::verify`];
 //! - [`rng`]: seeded generators shared by both executors.
 
 pub mod cpu;

@@ -8,10 +8,10 @@ mod gpu_common;
 
 use common::{batch, plan};
 use gpu_common::{assert_close, gpu_or_skip};
+use shadernet::cpu::dropout::dropout_seed;
 use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
 use shadernet::cpu::{CpuExecutor, CpuNet};
 use shadernet::data::Dataset;
-use shadernet::gpu::net::dropout_seed;
 use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, Kernel, StepMode, Totals};
 use shadernet::model::{Layer, Shape};
 use shadernet::train::Executor;

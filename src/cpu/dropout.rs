@@ -1,7 +1,13 @@
 //! Inverted dropout with a counter-based mask: element `i` of the batch is kept iff
 //! `counter_uniform(seed, step, layer, i) >= rate`, so the GPU executor can draw the same mask.
 
-use crate::rng::counter_uniform;
+use crate::rng::{Rng, counter_uniform};
+
+/// The dropout seed of a run with seed `run_seed`; both executors derive it this way, so their
+/// masks agree.
+pub fn dropout_seed(run_seed: u64) -> u32 {
+    (Rng::derived(run_seed, 2).next_u64() >> 32) as u32
+}
 
 /// Which mask to draw: a pure function of these numbers.
 #[derive(Clone, Copy, Debug)]

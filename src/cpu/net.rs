@@ -10,7 +10,7 @@
 use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use super::conv::{ConvShape, conv_backward, conv_forward};
 use super::dense::{dense_backward, dense_forward};
-use super::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use super::dropout::{DropoutKey, dropout_backward, dropout_forward, dropout_seed};
 use super::loss::{
     count_correct, cross_entropy_sum, mse_backward, mse_sum, softmax_cross_entropy_backward,
     softmax_forward,
@@ -230,7 +230,7 @@ impl CpuNet {
             adam_m: Vec::new(),
             adam_v: Vec::new(),
             updates: 0,
-            dropout_seed: (Rng::derived(seed, 2).next_u64() >> 32) as u32,
+            dropout_seed: dropout_seed(seed),
             workers: (0..threads.max(1)).map(|_| Worker::default()).collect(),
         };
         net.initialise(seed);

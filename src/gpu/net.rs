@@ -25,12 +25,12 @@ use super::ops::pool::{maxpool_backward, maxpool_forward};
 use crate::cpu::CpuNet;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dropout::DropoutKey;
+use crate::cpu::dropout::dropout_seed;
 use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
-use crate::rng::Rng;
 use crate::train::{Executor, Metrics};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,12 +85,6 @@ pub struct DeviceTotals {
     pub correct: usize,
     /// Examples.
     pub count: usize,
-}
-
-/// The dropout seed `CpuNet::new(plan, seed, _)` derives from `seed` (the CPU executor does not
-/// expose it, so it is recomputed here with the same formula).
-pub fn dropout_seed(seed: u64) -> u32 {
-    (Rng::derived(seed, 2).next_u64() >> 32) as u32
 }
 
 /// A planned network resident on one GPU. Every method takes the [`Gpu`] it was built on.
