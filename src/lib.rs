@@ -41,6 +41,7 @@
 //!   step, and [`gpu::verify`];
 //! - [`rng`]: seeded generators shared by both executors.
 
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod error;

@@ -51,6 +51,14 @@ impl ConvShape {
     }
 }
 
+/// The output columns `ox` whose input column `ox·S + kj − P` lies inside `0..W`, as a range.
+fn valid_columns(sh: &ConvShape, kj: usize) -> std::ops::Range<usize> {
+    // ox·S + kj ≥ P  ⇔  ox ≥ ceil((P − kj)/S);  ox·S + kj − P < W  ⇔  ox < ceil((W + P − kj)/S).
+    let first = sh.p.saturating_sub(kj).div_ceil(sh.s);
+    let end = (sh.w + sh.p).saturating_sub(kj).div_ceil(sh.s).min(sh.wo);
+    first.min(end)..end
+}
+
 /// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
 /// (0 outside the image), for one image `x: (C, H, W)`.
 pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
@@ -59,6 +67,7 @@ pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
         for ki in 0..sh.k {
             for kj in 0..sh.k {
                 let row = ((c * sh.k + ki) * sh.k + kj) * cols;
+                let valid = valid_columns(sh, kj);
                 for oy in 0..sh.ho {
                     let out = &mut col[row + oy * sh.wo..row + (oy + 1) * sh.wo];
                     let Some(iy) = sh.source(oy, ki, sh.h) else {
@@ -66,8 +75,19 @@ pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
                         continue;
                     };
                     let plane = &x[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
-                    for (ox, v) in out.iter_mut().enumerate() {
-                        *v = sh.source(ox, kj, sh.w).map_or(0.0, |ix| plane[ix]);
+                    out[..valid.start].fill(0.0);
+                    out[valid.end..].fill(0.0);
+                    let first_ix = valid.start * sh.s + kj - sh.p;
+                    if sh.s == 1 {
+                        out[valid.clone()]
+                            .copy_from_slice(&plane[first_ix..first_ix + valid.len()]);
+                    } else {
+                        for (o, ix) in out[valid.clone()]
+                            .iter_mut()
+                            .zip((first_ix..).step_by(sh.s))
+                        {
+                            *o = plane[ix];
+                        }
                     }
                 }
             }
@@ -83,16 +103,16 @@ pub fn col2im(col: &[f32], dx: &mut [f32], sh: &ConvShape) {
         for ki in 0..sh.k {
             for kj in 0..sh.k {
                 let row = ((c * sh.k + ki) * sh.k + kj) * cols;
+                let valid = valid_columns(sh, kj);
                 for oy in 0..sh.ho {
                     let Some(iy) = sh.source(oy, ki, sh.h) else {
                         continue;
                     };
-                    let src = &col[row + oy * sh.wo..row + (oy + 1) * sh.wo];
+                    let src = &col[row + oy * sh.wo + valid.start..row + oy * sh.wo + valid.end];
                     let plane = &mut dx[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
-                    for (ox, &v) in src.iter().enumerate() {
-                        if let Some(ix) = sh.source(ox, kj, sh.w) {
-                            plane[ix] += v;
-                        }
+                    let first_ix = valid.start * sh.s + kj - sh.p;
+                    for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
+                        plane[ix] += v;
                     }
                 }
             }
@@ -204,6 +224,58 @@ mod tests {
         let mut col = vec![0.0; 16];
         conv_forward(&x, &[1., 0., 0., -1.], &[0.5], &mut y, &mut col, &sh, 1);
         assert_eq!(y, [-3.5, -3.5, -3.5, -3.5]);
+    }
+
+    #[test]
+    fn im2col_matches_the_definition_for_awkward_shapes() {
+        for (k, s, p, h, w) in [
+            (5, 1, 2, 7, 6),
+            (3, 2, 1, 7, 8),
+            (3, 3, 2, 8, 5),
+            (2, 1, 0, 4, 4),
+        ] {
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let sh = ConvShape {
+                c: 2,
+                h,
+                w,
+                f: 1,
+                k,
+                s,
+                p,
+                ho,
+                wo,
+            };
+            let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut col = vec![f32::NAN; sh.col_rows() * sh.col_cols()];
+            im2col(&x, &mut col, &sh);
+            for c in 0..2 {
+                for ki in 0..k {
+                    for kj in 0..k {
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                let (iy, ix) = (
+                                    (oy * s + ki) as isize - p as isize,
+                                    (ox * s + kj) as isize - p as isize,
+                                );
+                                let inside =
+                                    (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                                let want = if inside {
+                                    x[(c * h + iy as usize) * w + ix as usize]
+                                } else {
+                                    0.0
+                                };
+                                let got = col[((c * k + ki) * k + kj) * ho * wo + oy * wo + ox];
+                                assert_eq!(
+                                    got, want,
+                                    "k{k} s{s} p{p} at c{c} ki{ki} kj{kj} oy{oy} ox{ox}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,102 @@
+//! Training-step benchmarks: images per second of whole steps (forward, loss, backward,
+//! update) on synthetic MNIST-shaped data, for any executor.
+//!
+//! Timing: a few warm-up steps, then `repeats` timed runs of `steps` steps each, each run ended
+//! by reading the metrics back (which waits for a GPU to finish); the row reports the median
+//! run. GFLOP/s come from the analytic count of [`Plan::train_flops`].
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::Plan;
+use crate::rng::Rng;
+use crate::train::Executor;
+use std::time::Instant;
+
+/// One row of `shadernet bench`.
+#[derive(Clone, Debug)]
+pub struct BenchRow {
+    /// Network name.
+    pub model: String,
+    /// Executor description.
+    pub backend: String,
+    /// Images per step.
+    pub batch: usize,
+    /// Training images per second (median run).
+    pub images_per_s: f64,
+    /// Milliseconds per step (median run).
+    pub ms_per_step: f64,
+    /// Achieved GFLOP/s against the analytic training FLOPs.
+    pub gflops: f64,
+}
+
+impl BenchRow {
+    /// The row as one JSON object (for `--json`).
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"model\":\"{}\",\"backend\":\"{}\",\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2}}}",
+            self.model.replace('"', "'"),
+            self.backend.replace('"', "'"),
+            self.batch,
+            self.images_per_s,
+            self.ms_per_step,
+            self.gflops
+        )
+    }
+}
+
+/// A seeded random dataset of `n` images shaped for `plan`, labels below its class count.
+pub fn synthetic_dataset(plan: &Plan, n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let (channels, height, width) = match plan.input {
+        crate::model::Shape::Image { c, h, w } => (c, h, w),
+        crate::model::Shape::Flat(d) => (d, 1, 1),
+    };
+    let size = channels * height * width;
+    Dataset {
+        images: (0..n * size).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..n).map(|_| rng.below(plan.classes) as u8).collect(),
+        channels,
+        height,
+        width,
+        classes: plan.classes,
+    }
+}
+
+/// Times training steps of `batch` images on `executor` (built for `plan`): `steps` steps per
+/// run, `repeats` runs, median reported.
+pub fn bench_training(
+    executor: &mut dyn Executor,
+    plan: &Plan,
+    batch: usize,
+    steps: usize,
+    repeats: usize,
+) -> Result<BenchRow> {
+    let data = synthetic_dataset(plan, batch * steps.max(1), 7);
+    let batches: Vec<Vec<u32>> = (0..steps.max(1))
+        .map(|s| ((s * batch) as u32..((s + 1) * batch) as u32).collect())
+        .collect();
+    for indices in batches.iter().take(3) {
+        executor.train_step(&data, indices, 1e-4)?;
+    }
+    executor.take_train_metrics()?;
+    let mut runs = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        for indices in &batches {
+            executor.train_step(&data, indices, 1e-4)?;
+        }
+        executor.take_train_metrics()?;
+        runs.push(start.elapsed().as_secs_f64() / batches.len() as f64);
+    }
+    runs.sort_by(f64::total_cmp);
+    let seconds_per_step = runs[runs.len() / 2];
+    let images_per_s = batch as f64 / seconds_per_step;
+    Ok(BenchRow {
+        model: plan.network.name.clone(),
+        backend: executor.describe(),
+        batch,
+        images_per_s,
+        ms_per_step: seconds_per_step * 1e3,
+        gflops: images_per_s * plan.train_flops() as f64 / 1e9,
+    })
+}
