@@ -83,6 +83,10 @@ struct TrainArgs {
     /// Worker threads of the CPU executor (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// With a GPU backend: print the GPU time of each kernel in one training step (from
+    /// timestamp queries) before training.
+    #[arg(long)]
+    profile: bool,
     /// Print only the final summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -165,13 +169,22 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
         return Err(Error::Config("--adapter needs --backend gpu".into()));
     }
-    let mut executor: Box<dyn Executor> = match args.backend {
-        Backend::Cpu => cpu()?,
-        Backend::Gpu => on_gpu(Gpu::new(args.adapter.as_deref())?)?,
-        Backend::Auto => match Gpu::hardware()? {
-            Some(gpu) => on_gpu(gpu)?,
-            None => cpu()?,
-        },
+    let gpu = match args.backend {
+        Backend::Cpu => None,
+        Backend::Gpu => Some(Gpu::new(args.adapter.as_deref())?),
+        Backend::Auto => Gpu::hardware()?,
+    };
+    if args.profile {
+        let Some(gpu) = &gpu else {
+            return Err(Error::Config(
+                "--profile times GPU kernels: use it with --backend gpu".into(),
+            ));
+        };
+        print_profile(gpu, &plan)?;
+    }
+    let mut executor: Box<dyn Executor> = match gpu {
+        Some(gpu) => on_gpu(gpu)?,
+        None => cpu()?,
     };
     let t = &plan.network.training;
     let quiet = args.quiet;
@@ -352,5 +365,34 @@ fn run_verify(adapter: Option<&str>) -> Result<()> {
         )));
     }
     println!("all {} checks agree with the CPU executor", rows.len());
+    Ok(())
+}
+
+fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
+    let batch = plan.network.training.batch_size;
+    let Some(times) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)? else {
+        println!(
+            "profile: {} has no timestamp queries; no per-kernel times",
+            gpu.summary.name
+        );
+        return Ok(());
+    };
+    let total: f64 = times.iter().map(|t| t.ms).sum();
+    println!(
+        "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10)"
+    );
+    println!(
+        "  {:<30} {:>10} {:>10} {:>6}",
+        "kernel", "dispatches", "ms/step", "%"
+    );
+    for t in &times {
+        println!(
+            "  {:<30} {:>10} {:>10.3} {:>5.1}%",
+            t.kernel,
+            t.dispatches,
+            t.ms,
+            100.0 * t.ms / total.max(1e-12)
+        );
+    }
     Ok(())
 }

@@ -493,6 +493,37 @@ impl Program {
         }
     }
 
+    /// Records every dispatch in a compute pass of its own whose start and end timestamps go to
+    /// queries `2i` and `2i + 1` of `queries` (which needs `2 × dispatches` slots); for
+    /// profiling only, since the pass boundaries cost time of their own.
+    pub fn record_timed(
+        &self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
+        queries: &wgpu::QuerySet,
+    ) {
+        for (i, ((kernel, [x, y, z]), bind_group)) in
+            self.launches.iter().zip(&self.bind_groups).enumerate()
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.file()),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel).pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(*x, *y, *z);
+        }
+    }
+
+    /// The kernels of the dispatches, in order.
+    pub fn kernels(&self) -> impl Iterator<Item = Kernel> + '_ {
+        self.launches.iter().map(|(kernel, _)| *kernel)
+    }
+
     /// Records the program into one encoder and submits it once.
     pub fn submit(&self, gpu: &Gpu) {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());

@@ -6,6 +6,7 @@ pub mod context;
 pub mod kernel;
 pub mod net;
 pub mod ops;
+pub mod profile;
 pub mod verify;
 
 pub use context::{AdapterSummary, Gpu, NO_ADAPTER_HINT, list_adapters};

@@ -522,6 +522,11 @@ impl GpuNet {
         Ok(())
     }
 
+    /// The buffers the network's dispatches refer to.
+    pub fn arena(&self) -> &Buffers {
+        &self.arena
+    }
+
     /// Writes the batch's image numbers for the next step's gather.
     pub fn write_indices(&self, gpu: &Gpu, indices: &[u32]) -> Result<()> {
         self.check_batch(indices.len())?;

@@ -1,0 +1,46 @@
+//! `train --profile`: per-kernel GPU times of a step come from timestamp queries.
+
+mod common;
+#[path = "common/gpu.rs"]
+mod gpu_common;
+
+use common::plan;
+use gpu_common::gpu_or_skip;
+use shadernet::gpu::profile::profile_training_step;
+use shadernet::model::Shape;
+
+#[test]
+fn a_profile_names_every_kernel_of_the_step_with_its_time() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let net = "conv 4 kernel=3\nrelu\nmaxpool 2\ndropout 0.2\nflatten\ndense classes\nsoftmax\n";
+    let plan = plan(net, Shape::Image { c: 1, h: 8, w: 8 }, 3);
+    let Some(times) = profile_training_step(gpu, &plan, 5, 3).unwrap() else {
+        assert!(!gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY));
+        return;
+    };
+    let names: Vec<&str> = times.iter().map(|t| t.kernel.as_str()).collect();
+    for kernel in [
+        "conv_forward.wgsl",
+        "maxpool_backward.wgsl",
+        "adam.wgsl",
+        "dropout_forward.wgsl",
+    ] {
+        assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
+    }
+    assert!(times.iter().all(|t| t.ms >= 0.0 && t.dispatches >= 1));
+    assert!(times.iter().map(|t| t.ms).sum::<f64>() > 0.0, "{times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0].ms >= w[1].ms),
+        "sorted by time"
+    );
+}
+
+#[test]
+fn profile_needs_a_gpu_backend() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadernet"))
+        .args(["train", "--profile", "--backend", "cpu"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile times GPU kernels"));
+}
