@@ -5,12 +5,24 @@
 //! by reading the metrics back (which waits for a GPU to finish); the row reports the median
 //! run. GFLOP/s come from the analytic count of [`Plan::train_flops`].
 
+use crate::cpu::CpuExecutor;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::gpu::{Gpu, GpuExecutor};
 use crate::model::Plan;
 use crate::rng::Rng;
 use crate::train::Executor;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Which executor a benchmark row runs on.
+#[derive(Clone)]
+pub enum BenchBackend {
+    /// The CPU executor with this many threads.
+    Cpu(usize),
+    /// The GPU executor on this device.
+    Gpu(Arc<Gpu>),
+}
 
 /// One row of `shadernet bench`.
 #[derive(Clone, Debug)]
@@ -27,21 +39,70 @@ pub struct BenchRow {
     pub ms_per_step: f64,
     /// Achieved GFLOP/s against the analytic training FLOPs.
     pub gflops: f64,
+    /// Milliseconds from building the executor (pipelines included) to the end of its first step.
+    pub first_step_ms: f64,
+    /// GPU only: queue submits per step (the step's own, plus the metrics read-back of each
+    /// timed run spread over its steps).
+    pub submits_per_step: Option<f64>,
+    /// GPU only: compute dispatches per step.
+    pub dispatches_per_step: Option<f64>,
 }
 
 impl BenchRow {
     /// The row as one JSON object (for `--json`).
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"model\":\"{}\",\"backend\":\"{}\",\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2}}}",
+            "{{\"model\":\"{}\",\"backend\":\"{}\",\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2},\"first_step_ms\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{}}}",
             self.model.replace('"', "'"),
             self.backend.replace('"', "'"),
             self.batch,
             self.images_per_s,
             self.ms_per_step,
-            self.gflops
+            self.gflops,
+            self.first_step_ms,
+            json_number(self.submits_per_step),
+            json_number(self.dispatches_per_step)
         )
     }
+}
+
+fn json_number(value: Option<f64>) -> String {
+    value.map_or("null".into(), |v| format!("{v:.2}"))
+}
+
+/// Builds the executor for `plan` on `backend`, runs one step, then times `steps` steps
+/// `repeats` times ([`bench_training`]).
+pub fn bench_row(
+    plan: &Plan,
+    backend: &BenchBackend,
+    batch: usize,
+    steps: usize,
+    repeats: usize,
+) -> Result<BenchRow> {
+    let data = synthetic_dataset(plan, batch, 3);
+    let first: Vec<u32> = (0..batch as u32).collect();
+    let start = Instant::now();
+    let mut executor: Box<dyn Executor> = match backend {
+        BenchBackend::Cpu(threads) => Box::new(CpuExecutor::new(plan, 1, *threads)?),
+        BenchBackend::Gpu(gpu) => Box::new(GpuExecutor::new(gpu.clone(), plan, 1, batch)?),
+    };
+    executor.train_step(&data, &first, 1e-4)?;
+    executor.take_train_metrics()?;
+    let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
+    let before = match backend {
+        BenchBackend::Gpu(gpu) => Some(gpu.counters.read()),
+        BenchBackend::Cpu(_) => None,
+    };
+    let mut row = bench_training(executor.as_mut(), plan, batch, steps, repeats)?;
+    row.first_step_ms = first_step_ms;
+    if let (Some((submits, dispatches)), BenchBackend::Gpu(gpu)) = (before, backend) {
+        let (s, d) = gpu.counters.read();
+        // bench_training's 3 warm-up steps and `repeats` timed runs of `steps` steps.
+        let steps_run = (3 + steps.max(1) * repeats.max(1)) as f64;
+        row.submits_per_step = Some((s - submits) as f64 / steps_run);
+        row.dispatches_per_step = Some((d - dispatches) as f64 / steps_run);
+    }
+    Ok(row)
 }
 
 /// A seeded random dataset of `n` images shaped for `plan`, labels below its class count.
@@ -98,5 +159,8 @@ pub fn bench_training(
         images_per_s,
         ms_per_step: seconds_per_step * 1e3,
         gflops: images_per_s * plan.train_flops() as f64 / 1e9,
+        first_step_ms: 0.0,
+        submits_per_step: None,
+        dispatches_per_step: None,
     })
 }

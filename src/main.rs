@@ -31,6 +31,8 @@ enum Command {
     },
     /// List the GPU adapters wgpu can see, with backend and limits.
     Info,
+    /// Time whole training steps: images/s, ms per step, GFLOP/s per preset, executor, batch.
+    Bench(BenchArgs),
     /// Compare every GPU op and a whole training step with the CPU executor on this machine's
     /// GPU; prints max absolute and relative errors, exits non-zero on a mismatch.
     Verify {
@@ -48,6 +50,37 @@ enum Backend {
     Gpu,
     /// A hardware GPU if there is one, else the CPU executor.
     Auto,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Presets or network files to time (repeatable; default: seed9, seed12, seedtf).
+    #[arg(long = "model", short)]
+    models: Vec<String>,
+    /// Batch sizes (repeatable; default: 16 and 128).
+    #[arg(long = "batch-size")]
+    batch_sizes: Vec<usize>,
+    /// Executors (repeatable; default: cpu, plus gpu when a hardware GPU is present).
+    #[arg(long = "backend", value_enum)]
+    backends: Vec<Backend>,
+    /// With a GPU backend: the adapter whose name contains this text.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Timed steps per run (default: about 1,024 images' worth, 4 to 64 steps).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Timed runs per row; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// The device's peak f32 GFLOP/s, to print each row's share of it.
+    #[arg(long)]
+    peak_gflops: Option<f64>,
+    /// Worker threads of the CPU executor (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One JSON object per row instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +132,7 @@ fn main() -> ExitCode {
         Command::Models { names } => run_models(&names),
         Command::Info => run_info(),
         Command::Verify { adapter } => run_verify(adapter.as_deref()),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -393,6 +427,104 @@ fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
             t.ms,
             100.0 * t.ms / total.max(1e-12)
         );
+    }
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> Result<()> {
+    use shadernet::bench::{BenchBackend, bench_row};
+    let models = if args.models.is_empty() {
+        vec!["seed9".into(), "seed12".into(), "seedtf".into()]
+    } else {
+        args.models.clone()
+    };
+    let batches = if args.batch_sizes.is_empty() {
+        vec![16, 128]
+    } else {
+        args.batch_sizes.clone()
+    };
+    if batches.contains(&0) || args.steps == Some(0) || args.repeats == 0 {
+        return Err(Error::Config(
+            "--batch-size, --steps and --repeats must be at least 1".into(),
+        ));
+    }
+    let threads = match args.threads {
+        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut backends = Vec::new();
+    let wanted = if args.backends.is_empty() {
+        vec![Backend::Cpu, Backend::Auto]
+    } else {
+        args.backends.clone()
+    };
+    for backend in wanted {
+        match backend {
+            Backend::Cpu => backends.push(BenchBackend::Cpu(threads)),
+            Backend::Gpu => backends.push(BenchBackend::Gpu(Arc::new(Gpu::new(
+                args.adapter.as_deref(),
+            )?))),
+            Backend::Auto => {
+                if let Some(gpu) = Gpu::hardware()? {
+                    backends.push(BenchBackend::Gpu(Arc::new(gpu)));
+                }
+            }
+        }
+    }
+    if !args.json {
+        println!(
+            "{:<8} {:<46} {:>5} {:>10} {:>10} {:>8} {:>7} {:>10} {:>8} {:>11}",
+            "model",
+            "backend",
+            "batch",
+            "images/s",
+            "ms/step",
+            "GFLOP/s",
+            "% peak",
+            "dispatches",
+            "submits",
+            "first step"
+        );
+    }
+    let mnist = Shape::Image { c: 1, h: 28, w: 28 };
+    let mut failures = 0;
+    for model in &models {
+        let plan = load_network(model)?.plan(mnist, 10)?;
+        for backend in &backends {
+            for &batch in &batches {
+                let steps = args.steps.unwrap_or((1024 / batch).clamp(4, 64));
+                let row = match bench_row(&plan, backend, batch, steps, args.repeats) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        eprintln!("{model} at batch {batch}: {e}");
+                        failures += 1;
+                        continue;
+                    }
+                };
+                if args.json {
+                    println!("{}", row.to_json());
+                    continue;
+                }
+                let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+                println!(
+                    "{:<8} {:<46} {:>5} {:>10.0} {:>10.2} {:>8.1} {:>7} {:>10} {:>8} {:>8.0} ms",
+                    row.model,
+                    row.backend,
+                    row.batch,
+                    row.images_per_s,
+                    row.ms_per_step,
+                    row.gflops,
+                    optional(args.peak_gflops.map(|p| 100.0 * row.gflops / p)),
+                    optional(row.dispatches_per_step),
+                    optional(row.submits_per_step),
+                    row.first_step_ms
+                );
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(Error::Config(format!("{failures} benchmark rows failed")));
     }
     Ok(())
 }

@@ -83,6 +83,33 @@ pub struct Gpu {
     pub features: wgpu::Features,
     /// Compiled pipelines, one per kernel, built on first use.
     pub kernels: Kernels,
+    /// Work sent to the queue so far, for `bench`.
+    pub counters: Counters,
+}
+
+/// How much work has been sent to a device's queue: submits (steps and read-backs) and
+/// compute dispatches.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// `queue.submit` calls.
+    pub submits: std::sync::atomic::AtomicU64,
+    /// Compute dispatches recorded into submitted work.
+    pub dispatches: std::sync::atomic::AtomicU64,
+}
+
+impl Counters {
+    /// Counts one submit carrying `dispatches` dispatches.
+    pub fn count(&self, dispatches: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.submits.fetch_add(1, Relaxed);
+        self.dispatches.fetch_add(dispatches as u64, Relaxed);
+    }
+
+    /// (submits, dispatches) so far.
+    pub fn read(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.submits.load(Relaxed), self.dispatches.load(Relaxed))
+    }
 }
 
 /// How to get a GPU when there is none: shown in errors and by the tests.
@@ -167,6 +194,7 @@ impl Gpu {
             limits,
             features,
             kernels: Kernels::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -205,6 +233,7 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
+        self.counters.count(0);
         let (sender, receiver) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);

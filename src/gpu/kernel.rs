@@ -529,6 +529,7 @@ impl Program {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         self.record(gpu, &mut encoder);
         gpu.queue.submit([encoder.finish()]);
+        gpu.counters.count(self.launches.len());
     }
 }
 

@@ -9,7 +9,7 @@ pub mod ops;
 pub mod profile;
 pub mod verify;
 
-pub use context::{AdapterSummary, Gpu, NO_ADAPTER_HINT, list_adapters};
+pub use context::{AdapterSummary, Counters, Gpu, NO_ADAPTER_HINT, list_adapters};
 pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
 pub use net::{GpuExecutor, GpuNet, StepMode, Totals};
 pub use verify::{VerifyRow, verify};
