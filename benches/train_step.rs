@@ -1,9 +1,11 @@
-//! Whole training steps per preset, executor and batch size, in images/s.
-//! `cargo bench --bench train_step [-- MODEL...]` (default: seed9 seed12 seedtf).
+//! Whole training steps per preset, executor and batch size, in images/s: the same rows as
+//! `shadernet bench`. `cargo bench --bench train_step [-- MODEL...]` (default: seed9 seed12
+//! seedtf; the GPU rows run when a hardware GPU is present).
 
-use shadernet::bench::bench_training;
-use shadernet::cpu::CpuExecutor;
+use shadernet::bench::{BenchBackend, bench_row};
+use shadernet::gpu::Gpu;
 use shadernet::model::{Shape, preset};
+use std::sync::Arc;
 
 fn main() {
     let mut models: Vec<String> = std::env::args()
@@ -14,32 +16,31 @@ fn main() {
         models = ["seed9", "seed12", "seedtf"].map(String::from).to_vec();
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut backends = vec![BenchBackend::Cpu(threads)];
+    if let Ok(Some(gpu)) = Gpu::hardware() {
+        backends.push(BenchBackend::Gpu(Arc::new(gpu)));
+    }
     println!(
-        "{:<8} {:<18} {:>5} {:>10} {:>10} {:>8}",
+        "{:<8} {:<40} {:>5} {:>10} {:>10} {:>8}",
         "model", "backend", "batch", "images/s", "ms/step", "GFLOP/s"
     );
     for model in &models {
-        let Some(network) = preset(model) else {
+        let Some(plan) =
+            preset(model).and_then(|n| n.plan(Shape::Image { c: 1, h: 28, w: 28 }, 10).ok())
+        else {
             eprintln!("unknown preset {model}");
             continue;
         };
-        for batch in [16, 128] {
-            let plan = match network.plan(Shape::Image { c: 1, h: 28, w: 28 }, 10) {
-                Ok(plan) => plan,
-                Err(e) => {
-                    eprintln!("{model}: {e}");
-                    continue;
+        for backend in &backends {
+            for batch in [16, 128] {
+                let steps = (1024 / batch).clamp(4, 64);
+                match bench_row(&plan, backend, batch, steps, 5) {
+                    Ok(r) => println!(
+                        "{:<8} {:<40} {:>5} {:>10.0} {:>10.2} {:>8.1}",
+                        r.model, r.backend, r.batch, r.images_per_s, r.ms_per_step, r.gflops
+                    ),
+                    Err(e) => eprintln!("{model} at batch {batch}: {e}"),
                 }
-            };
-            let steps = (2048 / batch).clamp(4, 64);
-            let row = CpuExecutor::new(&plan, 1, threads)
-                .and_then(|mut exec| bench_training(&mut exec, &plan, batch, steps, 5));
-            match row {
-                Ok(r) => println!(
-                    "{:<8} {:<18} {:>5} {:>10.0} {:>10.2} {:>8.1}",
-                    r.model, r.backend, r.batch, r.images_per_s, r.ms_per_step, r.gflops
-                ),
-                Err(e) => eprintln!("{model} @ {batch}: {e}"),
             }
         }
     }

@@ -1,0 +1,270 @@
+//! Every op at the shapes of seed12 and seedtf, and a matmul size ladder, on both executors,
+//! with GFLOP/s from the analytic counts. `cargo bench --bench kernels`.
+//!
+//! CPU times are host medians of repeated calls (one thread, as each worker runs them). GPU
+//! times come from timestamp queries around each dispatch (a whole training step of the
+//! network, broken down by kernel); on a software adapter only batch 16 is run unless
+//! `SHADERNET_BENCH_ALL=1`.
+
+use shadernet::cpu::activation::{relu_backward, relu_forward};
+use shadernet::cpu::conv::{ConvShape, conv_backward, conv_forward};
+use shadernet::cpu::gemm::{Mat, gemm};
+use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use shadernet::gpu::Gpu;
+use shadernet::gpu::kernel::Buffers;
+use shadernet::gpu::ops::dense::matmul;
+use shadernet::gpu::profile::{profile_training_step, time_dispatches};
+use shadernet::model::{Layer, Plan, Shape, preset};
+use std::time::Instant;
+
+/// Median seconds of `repeats` calls of `f`, after one warm-up call.
+fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut runs: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
+fn plan(name: &str) -> Option<Plan> {
+    preset(name)?
+        .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
+        .ok()
+}
+
+fn cpu_matmul_ladder() {
+    println!("\nCPU matmul (matrixmultiply sgemm, one thread)");
+    println!("{:>18} {:>10} {:>10}", "M x K x N", "ms", "GFLOP/s");
+    for (m, k, n) in [
+        (64, 64, 64),
+        (127, 127, 127),
+        (128, 128, 128),
+        (257, 257, 257),
+        (512, 512, 512),
+        (1024, 1024, 1024),
+        (16, 3136, 10),
+        (32, 400, 784),
+        (64, 1200, 196),
+    ] {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let seconds = time(5, || {
+            gemm(m, k, n, Mat::rows(&a, k), Mat::rows(&b, n), 0.0, &mut c)
+        });
+        let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
+        println!(
+            "{:>18} {:>10.3} {:>10.1}",
+            format!("{m}x{k}x{n}"),
+            seconds * 1e3,
+            gflops
+        );
+    }
+}
+
+fn cpu_network_ops(name: &str, batch: usize) {
+    let Some(plan) = plan(name) else { return };
+    println!("\nCPU ops of {name} at batch {batch} (one thread)");
+    println!("{:<34} {:>10} {:>10} {:>10}", "op", "ms", "GFLOP/s", "GB/s");
+    for (i, layer) in plan.layers.iter().enumerate() {
+        match (layer.layer, layer.input, layer.output) {
+            (
+                Layer::Conv2d {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Shape::Image { c, h, w },
+                Shape::Image { h: ho, w: wo, .. },
+            ) => {
+                let sh = ConvShape {
+                    c,
+                    h,
+                    w,
+                    f: filters,
+                    k: kernel,
+                    s: stride,
+                    p: padding,
+                    ho,
+                    wo,
+                };
+                let x = vec![0.5f32; batch * c * h * w];
+                let wt = vec![0.01f32; filters * c * kernel * kernel];
+                let b = vec![0.0f32; filters];
+                let mut y = vec![0.0f32; batch * filters * ho * wo];
+                let mut col = vec![0.0f32; sh.col_rows() * sh.col_cols()];
+                let flops = 2.0 * (batch * filters * ho * wo * c * kernel * kernel) as f64;
+                let t = time(3, || {
+                    conv_forward(&x, &wt, &b, &mut y, &mut col, &sh, batch)
+                });
+                println!(
+                    "{:<34} {:>10.3} {:>10.1} {:>10}",
+                    format!("{}: conv forward", i + 1),
+                    t * 1e3,
+                    flops / t / 1e9,
+                    ""
+                );
+                let mut dx = vec![0.0f32; x.len()];
+                let mut dw = vec![0.0f32; wt.len()];
+                let mut db = vec![0.0f32; filters];
+                let t = time(3, || {
+                    conv_backward(
+                        &x,
+                        &wt,
+                        &y,
+                        Some(&mut dx),
+                        &mut dw,
+                        &mut db,
+                        &mut col,
+                        &sh,
+                        batch,
+                    )
+                });
+                println!(
+                    "{:<34} {:>10.3} {:>10.1} {:>10}",
+                    format!("{}: conv backward (dW and dx)", i + 1),
+                    t * 1e3,
+                    2.0 * flops / t / 1e9,
+                    ""
+                );
+            }
+            (
+                Layer::MaxPool { size, stride },
+                Shape::Image { c, h, w },
+                Shape::Image { h: ho, w: wo, .. },
+            ) => {
+                let sh = PoolShape {
+                    c,
+                    h,
+                    w,
+                    size,
+                    stride,
+                    ho,
+                    wo,
+                };
+                let x: Vec<f32> = (0..batch * c * h * w).map(|i| (i % 7) as f32).collect();
+                let mut y = vec![0.0f32; batch * c * ho * wo];
+                let mut arg = vec![0u32; y.len()];
+                let bytes = 4.0 * (x.len() + 2 * y.len()) as f64;
+                let t = time(5, || maxpool_forward(&x, &mut y, &mut arg, &sh, batch));
+                println!(
+                    "{:<34} {:>10.3} {:>10} {:>10.1}",
+                    format!("{}: maxpool forward", i + 1),
+                    t * 1e3,
+                    "",
+                    bytes / t / 1e9
+                );
+                let mut dx = vec![0.0f32; x.len()];
+                let t = time(5, || maxpool_backward(&y, &arg, &mut dx));
+                println!(
+                    "{:<34} {:>10.3} {:>10} {:>10.1}",
+                    format!("{}: maxpool backward", i + 1),
+                    t * 1e3,
+                    "",
+                    bytes / t / 1e9
+                );
+            }
+            (Layer::Activation(_), input, _) => {
+                let x: Vec<f32> = (0..batch * input.size())
+                    .map(|i| (i % 5) as f32 - 2.0)
+                    .collect();
+                let mut y = vec![0.0f32; x.len()];
+                let t = time(5, || relu_forward(&x, &mut y));
+                println!(
+                    "{:<34} {:>10.3} {:>10} {:>10.1}",
+                    format!("{}: relu forward", i + 1),
+                    t * 1e3,
+                    "",
+                    8.0 * x.len() as f64 / t / 1e9
+                );
+                let mut dx = vec![0.0f32; x.len()];
+                let t = time(5, || relu_backward(&y, &x, &mut dx));
+                println!(
+                    "{:<34} {:>10.3} {:>10} {:>10.1}",
+                    format!("{}: relu backward", i + 1),
+                    t * 1e3,
+                    "",
+                    12.0 * x.len() as f64 / t / 1e9
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
+    println!("\nGPU matmul (matmul.wgsl), {}", gpu.summary.name);
+    println!("{:>18} {:>10} {:>10}", "M x K x N", "ms", "GFLOP/s");
+    for size in [64, 127, 128, 257, 512, 1024, 2048, 4096]
+        .into_iter()
+        .filter(|&s| s <= max)
+    {
+        let mut arena = Buffers::new();
+        let a = arena.alloc(gpu, "a", 4 * size * size);
+        let b = arena.alloc(gpu, "b", 4 * size * size);
+        let c = arena.alloc(gpu, "c", 4 * size * size);
+        let dispatch = matmul(a.into(), b.into(), c.into(), size, size, size, 0);
+        match time_dispatches(gpu, &arena, &[dispatch], 3) {
+            Ok(Some(ms)) => {
+                let gflops = 2.0 * (size as f64).powi(3) / (ms[0] / 1e3) / 1e9;
+                println!(
+                    "{:>18} {:>10.3} {:>10.1}",
+                    format!("{size}x{size}x{size}"),
+                    ms[0],
+                    gflops
+                );
+            }
+            Ok(None) => return println!("  (no timestamp queries on this adapter)"),
+            Err(e) => return println!("  error: {e}"),
+        }
+    }
+}
+
+fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
+    let Some(plan) = plan(name) else { return };
+    match profile_training_step(gpu, &plan, batch, 3) {
+        Ok(Some(times)) => {
+            let total: f64 = times.iter().map(|t| t.ms).sum();
+            println!(
+                "\nGPU kernels of one {name} training step at batch {batch}: {total:.2} ms, {:.1} GFLOP/s overall",
+                batch as f64 * plan.train_flops() as f64 / (total / 1e3) / 1e9
+            );
+            for t in times {
+                println!(
+                    "  {:<30} {:>3} dispatches {:>10.3} ms",
+                    t.kernel, t.dispatches, t.ms
+                );
+            }
+        }
+        Ok(None) => println!("\n(no timestamp queries on {})", gpu.summary.name),
+        Err(e) => println!("\n{name} at batch {batch} on the GPU: {e}"),
+    }
+}
+
+fn main() {
+    cpu_matmul_ladder();
+    for name in ["seed12", "seedtf"] {
+        for batch in [16, 128] {
+            cpu_network_ops(name, batch);
+        }
+    }
+    match Gpu::new(None) {
+        Ok(gpu) => {
+            let everything = !gpu.summary.is_software
+                || std::env::var("SHADERNET_BENCH_ALL").is_ok_and(|v| v == "1");
+            gpu_matmul_ladder(&gpu, if everything { 4096 } else { 512 });
+            for name in ["seed12", "seedtf"] {
+                for batch in if everything { vec![16, 128] } else { vec![16] } {
+                    gpu_network_ops(&gpu, name, batch);
+                }
+            }
+        }
+        Err(e) => println!("\nno GPU benchmarks: {e}"),
+    }
+}
