@@ -111,8 +111,15 @@ pub fn col2im(col: &[f32], dx: &mut [f32], sh: &ConvShape) {
                     let src = &col[row + oy * sh.wo + valid.start..row + oy * sh.wo + valid.end];
                     let plane = &mut dx[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
                     let first_ix = valid.start * sh.s + kj - sh.p;
-                    for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
-                        plane[ix] += v;
+                    if sh.s == 1 {
+                        let dst = &mut plane[first_ix..first_ix + src.len()];
+                        for (d, &v) in dst.iter_mut().zip(src) {
+                            *d += v;
+                        }
+                    } else {
+                        for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
+                            plane[ix] += v;
+                        }
                     }
                 }
             }
