@@ -29,16 +29,18 @@ pub fn maxpool_forward(x: &[f32], y: &mut [f32], argmax: &mut [u32], sh: &PoolSh
         for oy in 0..sh.ho {
             for ox in 0..sh.wo {
                 let mut best = base + oy * sh.stride * sh.w + ox * sh.stride;
+                let mut best_value = x[best];
                 for dy in 0..sh.size {
                     let row = base + (oy * sh.stride + dy) * sh.w + ox * sh.stride;
-                    for i in row..row + sh.size {
-                        if x[i] > x[best] {
-                            best = i;
+                    for (i, &v) in x[row..row + sh.size].iter().enumerate() {
+                        if v > best_value {
+                            best = row + i;
+                            best_value = v;
                         }
                     }
                 }
                 let o = plane * out_plane + oy * sh.wo + ox;
-                y[o] = x[best];
+                y[o] = best_value;
                 argmax[o] = best as u32;
             }
         }
