@@ -137,3 +137,58 @@ fn splitting_the_batch_across_threads_changes_nothing_but_rounding() {
         );
     }
 }
+
+#[test]
+fn batchnorm_over_channels_of_an_image() {
+    // Normalised per channel over N, H and W; every loss term depends on the whole batch
+    // through the statistics, so the check runs in training mode on the whole batch.
+    let net = "conv 3 kernel=3 padding=1\nbatchnorm\ntanh\nconv 2 kernel=3 padding=1\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check(
+        "batchnorm image",
+        net,
+        Shape::Image { c: 2, h: 5, w: 4 },
+        3,
+        3,
+    );
+}
+
+#[test]
+fn batchnorm_over_the_batch_of_flat_features() {
+    let net = "flatten\ndense 6\nbatchnorm\ntanh\ndense 5\nbatchnorm\ndense classes\nsoftmax\n";
+    check(
+        "batchnorm flat",
+        net,
+        Shape::Image { c: 1, h: 3, w: 4 },
+        4,
+        5,
+    );
+}
+
+#[test]
+fn batchnorm_results_do_not_depend_on_the_thread_count() {
+    let text = "conv 4 kernel=3 padding=1\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 6\nbatchnorm\n\
+                dense classes\nsoftmax\n";
+    let input = Shape::Image { c: 1, h: 8, w: 8 };
+    let (x, labels) = batch(input, 5, 7, 3);
+    let mut one = cpu_net(text, input, 5, 1);
+    let mut two = cpu_net(text, input, 5, 2);
+    let (a, b) = (
+        one.compute_gradients(&x, &labels, 5),
+        two.compute_gradients(&x, &labels, 5),
+    );
+    assert_eq!(a.loss_sum.to_bits(), b.loss_sum.to_bits());
+    assert_eq!(one.grads(), two.grads());
+    assert_eq!(one.running_stats(), two.running_stats());
+    // The running statistics moved from (0, 1) towards the batch's.
+    assert_eq!(one.running_stats().len(), 2 * (4 + 6));
+    assert!(one.running_stats()[..4].iter().all(|&m| m != 0.0));
+    // Inference uses them, not the batch: a single example is normalised the same way
+    // whatever batch it comes in.
+    let size = input.size();
+    let mut alone = vec![0.0; 5];
+    let mut all = vec![0.0; 7 * 5];
+    one.forward(&x[..size], &labels[..1], Mode::Eval, Some(&mut alone));
+    one.forward(&x, &labels, Mode::Eval, Some(&mut all));
+    assert_eq!(alone[..], all[..5]);
+}

@@ -109,19 +109,30 @@ impl Executor for CpuExecutor {
         Ok(outputs)
     }
 
+    /// The trainable parameters (crate layout) followed by the batchnorm running statistics
+    /// ([`CpuNet::running_stats`]): `plan.params() + plan.running_stats()` values.
     fn parameters(&mut self) -> Result<Vec<f32>> {
-        Ok(self.net.params().to_vec())
+        let mut all = self.net.params().to_vec();
+        all.extend_from_slice(self.net.running_stats());
+        Ok(all)
     }
 
+    /// Replaces the parameters and running statistics (the layout of
+    /// [`CpuExecutor::parameters`]).
     fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.net.params().len() {
+        let trainable = self.net.params().len();
+        let expected = trainable + self.net.running_stats().len();
+        if params.len() != expected {
             return Err(Error::Config(format!(
-                "expected {} parameters, got {}",
-                self.net.params().len(),
+                "expected {expected} values ({trainable} parameters and {} batchnorm running \
+                 statistics), got {}",
+                expected - trainable,
                 params.len()
             )));
         }
-        self.net.params_mut().copy_from_slice(params);
+        let (weights, running) = params.split_at(trainable);
+        self.net.params_mut().copy_from_slice(weights);
+        self.net.running_stats_mut().copy_from_slice(running);
         Ok(())
     }
 }

@@ -6,6 +6,11 @@
 //! whole network on its chunk with its own scratch and its own parameter gradients, which are
 //! then added in a fixed order, so results do not depend on thread timing. Dropout masks are a
 //! function of the example's index in the whole batch, so they do not depend on the split.
+//!
+//! A network with batch normalisation runs on one thread: its statistics span the whole
+//! batch, so a chunk cannot be normalised on its own. Its running statistics are state, not
+//! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
+//! layer order), and a training-mode forward pass updates them.
 
 use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use super::conv::{ConvShape, conv_backward, conv_forward};
@@ -14,6 +19,10 @@ use super::dropout::{DropoutKey, dropout_backward, dropout_forward, dropout_seed
 use super::loss::{
     count_correct, cross_entropy_sum, mse_backward, mse_sum, softmax_cross_entropy_backward,
     softmax_forward,
+};
+use super::norm::{
+    NormSaved, NormShape, batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
+    batchnorm_update_running,
 };
 use super::optim::{AdamStep, adam_update, sgd_update};
 use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
@@ -45,6 +54,16 @@ enum OpKind {
         slot: usize,
     },
     Activation(Activation),
+    /// Features `c`, values per feature per example `inner`; `γ`, `β` in the parameters;
+    /// `running` = `r_μ` then `r_σ²` in the running statistics; `slot` = its saved statistics.
+    BatchNorm {
+        c: usize,
+        inner: usize,
+        gamma: Range<usize>,
+        beta: Range<usize>,
+        running: Range<usize>,
+        slot: usize,
+    },
     Softmax,
 }
 
@@ -85,6 +104,7 @@ struct Worker {
     grads: Vec<Vec<f32>>,
     argmax: Vec<Vec<u32>>,
     masks: Vec<Vec<f32>>,
+    norms: Vec<NormSaved>,
     col: Vec<f32>,
     dparams: Vec<f32>,
 }
@@ -102,6 +122,10 @@ pub struct CpuNet {
     grads: Vec<f32>,
     adam_m: Vec<f32>,
     adam_v: Vec<f32>,
+    /// Batchnorm running statistics: per batchnorm layer `r_μ (C)` then `r_σ² (C)`.
+    running: Vec<f32>,
+    /// Batchnorm layers.
+    norm_layers: usize,
     /// Updates applied so far.
     updates: u32,
     dropout_seed: u32,
@@ -122,6 +146,7 @@ impl CpuNet {
             n_params - len..n_params
         };
         let mut current = 0;
+        let (mut n_running, mut norm_layers) = (0, 0);
         for (i, planned) in plan.layers.iter().enumerate() {
             let kind = match (planned.layer, planned.input, planned.output) {
                 (
@@ -192,11 +217,21 @@ impl CpuNet {
                 }
                 (Layer::Activation(a), _, _) => OpKind::Activation(a),
                 (Layer::Softmax, _, _) => OpKind::Softmax,
-                (Layer::BatchNorm, _, _) => {
-                    return Err(Error::layer(
-                        i,
-                        "batchnorm is not implemented in the CPU executor yet (issue 4)",
-                    ));
+                (Layer::BatchNorm, input, _) => {
+                    let (c, inner) = match input {
+                        Shape::Image { c, h, w } => (c, h * w),
+                        Shape::Flat(d) => (d, 1),
+                    };
+                    n_running += 2 * c;
+                    norm_layers += 1;
+                    OpKind::BatchNorm {
+                        c,
+                        inner,
+                        gamma: take(c),
+                        beta: take(c),
+                        running: n_running - 2 * c..n_running,
+                        slot: norm_layers - 1,
+                    }
                 }
                 (layer, input, _) => {
                     return Err(Error::layer(
@@ -229,6 +264,8 @@ impl CpuNet {
             grads: vec![0.0; n_params],
             adam_m: Vec::new(),
             adam_v: Vec::new(),
+            running: initial_running_stats(plan),
+            norm_layers,
             updates: 0,
             dropout_seed: dropout_seed(seed),
             workers: (0..threads.max(1)).map(|_| Worker::default()).collect(),
@@ -255,6 +292,10 @@ impl CpuNet {
                     shape.col_rows(),
                     shape.f * shape.k * shape.k,
                 ),
+                OpKind::BatchNorm { gamma, .. } => {
+                    self.params[gamma.clone()].fill(1.0);
+                    continue;
+                }
                 _ => continue,
             };
             match init {
@@ -292,6 +333,17 @@ impl CpuNet {
     /// Mutable parameters (same layout as [`CpuNet::params`]).
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.params
+    }
+
+    /// Batchnorm running statistics: per batchnorm layer in layer order, `r_μ (C)` then
+    /// `r_σ² (C)` (see [`crate::cpu::norm`]); empty without batchnorm.
+    pub fn running_stats(&self) -> &[f32] {
+        &self.running
+    }
+
+    /// Mutable running statistics (same layout as [`CpuNet::running_stats`]).
+    pub fn running_stats_mut(&mut self) -> &mut [f32] {
+        &mut self.running
     }
 
     /// The gradient of the mean batch loss from the last [`CpuNet::compute_gradients`].
@@ -389,13 +441,19 @@ impl CpuNet {
             n * in_size,
             "input batch does not match its labels"
         );
-        let threads = self.workers.len().min(n).max(1);
+        // Batch statistics span the whole batch: batchnorm networks run on one thread.
+        let threads = if self.norm_layers > 0 {
+            1
+        } else {
+            self.workers.len().min(n).max(1)
+        };
         let chunks: Vec<Range<usize>> = (0..threads)
             .map(|t| t * n / threads..(t + 1) * n / threads)
             .collect();
         let ctx = Context {
             ops: &self.ops,
             params: &self.params,
+            running: &self.running,
             classes: self.plan.classes,
             loss: self.plan.network.training.loss,
             batch: n,
@@ -405,6 +463,7 @@ impl CpuNet {
             buffers: &self.buffer_sizes,
             pools: &self.pool_sizes,
             masks: &self.mask_sizes,
+            norms: self.norm_layers,
             col: self.col_size,
             params: self.params.len(),
         };
@@ -423,6 +482,22 @@ impl CpuNet {
                 *result = worker.run(&ctx, &sizes, x, labels, range.clone(), mode, backward);
             }
         });
+        if matches!(mode, Mode::Train { .. }) && self.norm_layers > 0 {
+            let saved = &self.workers[0].norms;
+            for op in &self.ops {
+                if let OpKind::BatchNorm {
+                    c,
+                    inner,
+                    running,
+                    slot,
+                    ..
+                } = &op.kind
+                {
+                    let (mean, var) = self.running[running.clone()].split_at_mut(*c);
+                    batchnorm_update_running(mean, var, &saved[*slot], n * inner);
+                }
+            }
+        }
         if backward {
             self.grads.fill(0.0);
             for worker in &self.workers[..threads] {
@@ -450,6 +525,7 @@ impl CpuNet {
 struct Context<'a> {
     ops: &'a [Op],
     params: &'a [f32],
+    running: &'a [f32],
     classes: usize,
     loss: Loss,
     batch: usize,
@@ -461,6 +537,7 @@ struct Sizes<'a> {
     buffers: &'a [usize],
     pools: &'a [usize],
     masks: &'a [usize],
+    norms: usize,
     col: usize,
     params: usize,
 }
@@ -476,6 +553,7 @@ impl Worker {
         self.grads = sizes.buffers.iter().map(|s| vec![0.0; s * n]).collect();
         self.argmax = sizes.pools.iter().map(|s| vec![0; s * n]).collect();
         self.masks = sizes.masks.iter().map(|s| vec![0.0; s * n]).collect();
+        self.norms = vec![NormSaved::default(); sizes.norms];
         self.col = vec![0.0; sizes.col];
         self.dparams = vec![0.0; sizes.params];
     }
@@ -569,6 +647,30 @@ impl Worker {
             },
             OpKind::Activation(Activation::Tanh) => tanh_forward(x, y),
             OpKind::Activation(Activation::Relu) => relu_forward(x, y),
+            OpKind::BatchNorm {
+                c,
+                inner,
+                gamma,
+                beta,
+                running,
+                slot,
+            } => {
+                let sh = NormShape {
+                    n,
+                    c: *c,
+                    inner: *inner,
+                };
+                let (g, b) = (&p[gamma.clone()], &p[beta.clone()]);
+                match mode {
+                    Mode::Train { .. } => {
+                        batchnorm_forward_train(x, g, b, y, &mut self.norms[*slot], sh)
+                    }
+                    Mode::Eval => {
+                        let (mean, var) = ctx.running[running.clone()].split_at(*c);
+                        batchnorm_forward_eval(x, g, b, mean, var, y, sh)
+                    }
+                }
+            }
             OpKind::Softmax => softmax_forward(x, y, ctx.classes),
             OpKind::Flatten => unreachable!("flatten shares its input's buffer"),
         }
@@ -649,6 +751,23 @@ impl Worker {
             }
             OpKind::Activation(Activation::Tanh) if want_dx => tanh_backward(y, dy, dx),
             OpKind::Activation(Activation::Relu) if want_dx => relu_backward(y, dy, dx),
+            OpKind::BatchNorm {
+                c,
+                inner,
+                gamma,
+                beta,
+                slot,
+                ..
+            } => {
+                let sh = NormShape {
+                    n,
+                    c: *c,
+                    inner: *inner,
+                };
+                let (dg, db) = split_pair(&mut self.dparams, gamma, beta);
+                let dx = want_dx.then_some(dx);
+                batchnorm_backward(x, &p[gamma.clone()], &self.norms[*slot], dy, dx, dg, db, sh);
+            }
             OpKind::Softmax => unreachable!("softmax is fused into the loss"),
             _ => {} // a parameter-free layer at the input: nothing to propagate
         }
@@ -664,4 +783,21 @@ fn split_pair<'a>(
 ) -> (&'a mut [f32], &'a mut [f32]) {
     let (w, rest) = all[weight.start..bias.end].split_at_mut(weight.len());
     (w, &mut rest[..bias.len()])
+}
+
+/// The running statistics a fresh network starts with: per batchnorm layer `r_μ = 0 (C)` then
+/// `r_σ² = 1 (C)`, in layer order.
+pub fn initial_running_stats(plan: &Plan) -> Vec<f32> {
+    let mut out = Vec::new();
+    for l in &plan.layers {
+        if l.layer == Layer::BatchNorm {
+            let c = match l.input {
+                Shape::Image { c, .. } => c,
+                Shape::Flat(d) => d,
+            };
+            out.extend(std::iter::repeat_n(0.0, c));
+            out.extend(std::iter::repeat_n(1.0, c));
+        }
+    }
+    out
 }

@@ -270,6 +270,17 @@ impl Plan {
         self.layers.iter().map(|l| l.params).sum()
     }
 
+    /// Batchnorm running statistics: `2·C` per batchnorm layer (`r_μ` then `r_σ²`). They are
+    /// state, not trainable parameters, but travel with them: `Executor::parameters` returns
+    /// the [`Plan::params`] trainable values followed by these.
+    pub fn running_stats(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| l.layer == Layer::BatchNorm)
+            .map(|l| l.params)
+            .sum()
+    }
+
     /// Forward FLOPs per image.
     pub fn forward_flops(&self) -> u64 {
         self.layers.iter().map(|l| l.flops).sum()

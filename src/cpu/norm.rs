@@ -1,0 +1,168 @@
+//! Batch normalisation (Ioffe & Szegedy 2015), as `torch.nn.BatchNorm1d/2d`.
+//!
+//! `x: (N, C, I)` with `I` values per feature per example (`I = H·W` for images, normalised
+//! per channel over N, H, W; `I = 1` for flat inputs `(N, D)`, normalised per feature over N).
+//! With `m = N·I` values per feature:
+//!
+//! - training: `μ = Σx/m`, `σ² = Σ(x − μ)²/m` (biased), `x̂ = (x − μ)/√(σ² + ε)`,
+//!   `y = γ·x̂ + β`; the running statistics move towards the batch's with momentum 0.1:
+//!   `r_μ ← 0.9·r_μ + 0.1·μ`, `r_σ² ← 0.9·r_σ² + 0.1·σ²·m/(m − 1)` (the unbiased variance, as
+//!   PyTorch does; with `m = 1` the biased one, which is 0);
+//! - inference: `y = γ·(x − r_μ)/√(r_σ² + ε) + β`;
+//! - backward (training statistics): `dβ = Σ dy`, `dγ = Σ dy·x̂`,
+//!   `dx = γ/(m·√(σ² + ε)) · (m·dy − dβ − x̂·dγ)`.
+//!
+//! ε = 1e-5. Sums are accumulated in `f64`. Parameters: `γ (C)` then `β (C)`, initialised to 1
+//! and 0; running statistics `r_μ (C)` then `r_σ² (C)`, initialised to 0 and 1.
+
+/// `ε` added to the variance.
+pub const BN_EPSILON: f32 = 1e-5;
+
+/// Weight of the new batch statistics in the running statistics.
+pub const BN_MOMENTUM: f32 = 0.1;
+
+/// The layout of a batch-normalised tensor `(N, C, I)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormShape {
+    /// `N`.
+    pub n: usize,
+    /// `C` features (channels).
+    pub c: usize,
+    /// `I` values per feature per example (`H·W`, or 1 for flat inputs).
+    pub inner: usize,
+}
+
+impl NormShape {
+    /// `m = N·I`, the values each feature's statistics span.
+    pub fn count(&self) -> usize {
+        self.n * self.inner
+    }
+
+    /// The values of feature `ch`: an iterator of indices into `(N, C, I)`.
+    fn indices(&self, ch: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n).flat_map(move |n| {
+            let start = (n * self.c + ch) * self.inner;
+            start..start + self.inner
+        })
+    }
+}
+
+/// What the training forward pass saves for the backward pass and the running statistics:
+/// per feature, the batch mean `μ (C)`, biased variance `σ² (C)` and `1/√(σ² + ε) (C)`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NormSaved {
+    /// `μ (C)`.
+    pub mean: Vec<f32>,
+    /// `σ² (C)`, biased.
+    pub var: Vec<f32>,
+    /// `1/√(σ² + ε) (C)`.
+    pub inv_std: Vec<f32>,
+}
+
+/// Training forward: batch statistics (two passes, `f64`), `y = γ·(x − μ)/√(σ² + ε) + β`.
+/// `x`, `y: (N, C, I)`; `gamma`, `beta: (C)`; fills `saved` (resized to `C`).
+pub fn batchnorm_forward_train(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    saved: &mut NormSaved,
+    sh: NormShape,
+) {
+    let m = sh.count() as f64;
+    saved.mean.resize(sh.c, 0.0);
+    saved.var.resize(sh.c, 0.0);
+    saved.inv_std.resize(sh.c, 0.0);
+    for ch in 0..sh.c {
+        let mean = sh.indices(ch).map(|i| x[i] as f64).sum::<f64>() / m;
+        let var = sh
+            .indices(ch)
+            .map(|i| (x[i] as f64 - mean).powi(2))
+            .sum::<f64>()
+            / m;
+        let inv_std = 1.0 / (var + BN_EPSILON as f64).sqrt();
+        saved.mean[ch] = mean as f32;
+        saved.var[ch] = var as f32;
+        saved.inv_std[ch] = inv_std as f32;
+        let (g, b) = (gamma[ch] as f64, beta[ch] as f64);
+        for i in sh.indices(ch) {
+            y[i] = (g * (x[i] as f64 - mean) * inv_std + b) as f32;
+        }
+    }
+}
+
+/// Inference forward with the running statistics `running_mean`, `running_var: (C)`:
+/// `y = γ·(x − r_μ)/√(r_σ² + ε) + β`.
+pub fn batchnorm_forward_eval(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    y: &mut [f32],
+    sh: NormShape,
+) {
+    for ch in 0..sh.c {
+        let inv_std = 1.0 / (running_var[ch] + BN_EPSILON).sqrt();
+        let scale = gamma[ch] * inv_std;
+        let shift = beta[ch] - running_mean[ch] * scale;
+        for i in sh.indices(ch) {
+            y[i] = x[i] * scale + shift;
+        }
+    }
+}
+
+/// Moves the running statistics towards a training batch's (`count` = `m` values per
+/// feature): `r_μ ← (1 − 0.1)·r_μ + 0.1·μ`, `r_σ² ← (1 − 0.1)·r_σ² + 0.1·σ²·m/(m − 1)`.
+pub fn batchnorm_update_running(
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    saved: &NormSaved,
+    count: usize,
+) {
+    let unbias = if count > 1 {
+        count as f32 / (count - 1) as f32
+    } else {
+        1.0
+    };
+    for ch in 0..running_mean.len() {
+        running_mean[ch] = (1.0 - BN_MOMENTUM) * running_mean[ch] + BN_MOMENTUM * saved.mean[ch];
+        running_var[ch] =
+            (1.0 - BN_MOMENTUM) * running_var[ch] + BN_MOMENTUM * saved.var[ch] * unbias;
+    }
+}
+
+/// Backward through the training forward: writes (not adds) `dgamma = Σ dy·x̂` and
+/// `dbeta = Σ dy` `(C)`, and with `dx`, `dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ)` `(N, C, I)`,
+/// where `x̂ = (x − μ)·inv_std` is recomputed from `x` and `saved`.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward(
+    x: &[f32],
+    gamma: &[f32],
+    saved: &NormSaved,
+    dy: &[f32],
+    mut dx: Option<&mut [f32]>,
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    sh: NormShape,
+) {
+    let m = sh.count() as f64;
+    for ch in 0..sh.c {
+        let (mean, inv_std) = (saved.mean[ch] as f64, saved.inv_std[ch] as f64);
+        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
+        for i in sh.indices(ch) {
+            let xhat = (x[i] as f64 - mean) * inv_std;
+            sum_dy += dy[i] as f64;
+            sum_dy_xhat += dy[i] as f64 * xhat;
+        }
+        dgamma[ch] = sum_dy_xhat as f32;
+        dbeta[ch] = sum_dy as f32;
+        if let Some(dx) = dx.as_deref_mut() {
+            let k = gamma[ch] as f64 * inv_std / m;
+            for i in sh.indices(ch) {
+                let xhat = (x[i] as f64 - mean) * inv_std;
+                dx[i] = (k * (m * dy[i] as f64 - sum_dy - xhat * sum_dy_xhat)) as f32;
+            }
+        }
+    }
+}
