@@ -254,6 +254,54 @@ fn batchnorm_running_statistics_travel_with_the_parameters() {
 }
 
 #[test]
+fn augmented_training_steps_match_the_cpu_executor_and_evaluation_is_never_augmented() {
+    let Some(gpu) = new_gpu() else { return };
+    let data = dataset(16, 10);
+    let text = format!("{SEED9_LIKE}augment 1\n");
+    let plan = plan(&text, Shape::Image { c: 1, h: 10, w: 9 }, 10);
+    let plain = plan.clone();
+    let plain = {
+        let mut network = plain.network;
+        network.training.augment = 0.0;
+        network.plan(plan.input, 10).unwrap()
+    };
+    let mut g = GpuExecutor::new(gpu.clone(), &plan, 6, 8).unwrap();
+    let mut c = CpuExecutor::new(&plan, 6, 2).unwrap();
+    let mut c_plain = CpuExecutor::new(&plain, 6, 2).unwrap();
+    for indices in [
+        &[0u32, 1, 2, 3, 4, 5, 6, 7][..],
+        &[8, 9, 10],
+        &[11, 12, 13, 14, 15],
+    ] {
+        g.train_step(&data, indices, 0.002).unwrap();
+        c.train_step(&data, indices, 0.002).unwrap();
+        c_plain.train_step(&data, indices, 0.002).unwrap();
+    }
+    let (gm, cm) = (
+        g.take_train_metrics().unwrap(),
+        c.take_train_metrics().unwrap(),
+    );
+    assert_eq!((gm.correct, gm.count), (cm.correct, cm.count));
+    assert!(
+        (gm.loss_sum - cm.loss_sum).abs() < 1e-3 * (1.0 + cm.loss_sum),
+        "{gm:?} vs {cm:?}"
+    );
+    let (gp, cp) = (g.parameters().unwrap(), c.parameters().unwrap());
+    assert_close("augmented parameters", &gp, &cp, 1e-4, 1e-3);
+    assert_ne!(
+        cp,
+        c_plain.parameters().unwrap(),
+        "augmentation changed nothing"
+    );
+    // Evaluation runs on the images as they are: same parameters, same metrics as a network
+    // without augmentation.
+    let mut g_plain = GpuExecutor::new(gpu, &plain, 6, 8).unwrap();
+    g_plain.set_parameters(&gp).unwrap();
+    let (ge, pe) = (g.evaluate(&data).unwrap(), g_plain.evaluate(&data).unwrap());
+    assert_eq!(ge, pe);
+}
+
+#[test]
 fn seed1_like_mse_sgd_matches_the_cpu_at_batch_1() {
     three_steps_agree(
         "seed1-like",

@@ -717,3 +717,41 @@ fn batchnorm_forward_backward_and_running_statistics() {
         assert_close(&format!("{tag} dbeta"), &g[3 + c..], &db, 1e-4, 1e-4);
     }
 }
+
+#[test]
+fn augmentation_warps_like_the_cpu() {
+    use shadernet::data::augment::{AugmentRanges, augment_batch};
+    use shadernet::gpu::ops::augment::{AugmentKey, augment};
+    let Some(gpu) = gpu_or_skip() else { return };
+    // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1.
+    for (n, dims, chance) in [
+        (1, (1, 28, 28), 1.0),
+        (17, (1, 11, 9), 0.5),
+        (5, (3, 7, 10), 1.0),
+        (3, (1, 6, 6), 0.0),
+    ] {
+        let (c, h, w) = dims;
+        let len = n * c * h * w;
+        let x: Vec<f32> = random(len, 31).iter().map(|v| 0.5 + 0.5 * v).collect();
+        let key = AugmentKey {
+            seed: 0xBEEF,
+            step: 42,
+            chance,
+            ranges: AugmentRanges::default(),
+        };
+        let mut case = Case::new(gpu);
+        let src = case.input(&x);
+        let out = case.output(len);
+        case.run(&[augment(src, out, n, dims, &key)]);
+        let mut want = x.clone();
+        augment_batch(&mut want, dims, key.seed, key.step, chance, &key.ranges);
+        let got = case.read(out, len);
+        let tag = format!("augment n={n} {dims:?} chance {chance}");
+        // sin/cos and the bilinear weights round differently on the device: loose, but far
+        // below the size of any warp.
+        assert_close(&tag, &got, &want, 1e-4, 1e-3);
+        if chance == 0.0 {
+            assert_eq!(got, x, "{tag}: chance 0 copies exactly");
+        }
+    }
+}

@@ -65,6 +65,8 @@ pub enum Kernel {
     BatchNormForward,
     /// `batchnorm_backward.wgsl`: `dγ`, `dβ` and `dx`, one workgroup per feature.
     BatchNormBackward,
+    /// `augment.wgsl`: random affine warps of a gathered training batch.
+    Augment,
 }
 
 /// Storage bindings of a kernel, in binding order (from 1): `true` = read-only.
@@ -73,7 +75,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::Matmul,
         Kernel::BiasAdd,
         Kernel::BiasGrad,
@@ -94,6 +96,7 @@ impl Kernel {
         Kernel::Metrics,
         Kernel::BatchNormForward,
         Kernel::BatchNormBackward,
+        Kernel::Augment,
     ];
 
     /// The shader's file name in `shaders/`.
@@ -163,6 +166,8 @@ impl Kernel {
             Kernel::BatchNormForward => shader!("batchnorm_forward.wgsl", &[R, R, W, W, W]),
             // x, dy, params, saved, grads, dx
             Kernel::BatchNormBackward => shader!("batchnorm_backward.wgsl", &[R, R, R, R, W, W]),
+            // src, x
+            Kernel::Augment => shader!("augment.wgsl", &[R, W]),
         }
     }
 }

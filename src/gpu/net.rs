@@ -12,12 +12,17 @@
 //! [`GpuExecutor`] puts it behind [`Executor`]: the training data lives on the device as bytes
 //! and a step uploads only its batch indices.
 //!
+//! With augmentation on (`Training::augment` > 0, image inputs), a training step gathers into
+//! a buffer of its own and `augment.wgsl` warps it into the input buffer, drawing the warps of
+//! `data::augment` for (augment seed, step, index); evaluation never augments.
+//!
 //! Batchnorm running statistics live in one device buffer (per batchnorm layer `r_μ (C)` then
 //! `r_σ² (C)`, as [`CpuNet::running_stats`]); a training step updates them on the device.
 
 use super::context::Gpu;
 use super::kernel::{BufferId, Buffers, Dispatch, Program};
 use super::ops::activation::{activation_backward, activation_forward};
+use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
 use super::ops::data::{DeviceDataset, TOTALS_BYTES, gather, metrics, upload};
 use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
@@ -34,6 +39,7 @@ use crate::cpu::net::initial_running_stats;
 use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
+use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::train::{Executor, Metrics};
@@ -117,6 +123,10 @@ pub struct GpuNet {
     capacity: usize,
     updates: u32,
     dropout_seed: u32,
+    /// Where a training step gathers its batch before the warp, with augmentation on.
+    augment_src: Option<BufferId>,
+    augment_seed: u32,
+    augment_ranges: AugmentRanges,
     programs: HashMap<(usize, bool, Option<BufferId>), Program>,
 }
 
@@ -132,6 +142,7 @@ impl GpuNet {
         let cpu = CpuNet::new(plan, seed, 1)?;
         let mut net = GpuNet::with_params(gpu, plan, cpu.params(), capacity)?;
         net.dropout_seed = dropout_seed(seed);
+        net.augment_seed = augment_seed(seed);
         Ok(net)
     }
 
@@ -308,6 +319,9 @@ impl GpuNet {
         for t in totals {
             arena.write(gpu, t, 0, &[0u32; 4]);
         }
+        let augment_src = (plan.network.training.augment > 0.0
+            && matches!(plan.input, Shape::Image { .. }))
+        .then(|| arena.alloc(gpu, "batch before augmentation", 4 * capacity * sizes[0]));
         Ok(GpuNet {
             plan: plan.clone(),
             ops,
@@ -329,6 +343,9 @@ impl GpuNet {
             capacity,
             updates: 0,
             dropout_seed: 0,
+            augment_src,
+            augment_seed: 0,
+            augment_ranges: AugmentRanges::default(),
             programs: HashMap::new(),
         })
     }
@@ -409,8 +426,13 @@ impl GpuNet {
         Ok(())
     }
 
+    /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
+    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
+        self.augment_ranges = ranges;
+    }
+
     /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
-    /// indices are in the index buffer; then the forward pass, the loss (fused with the
+    /// indices are in the index buffer (for training with augmentation on, then the warp); then the forward pass, the loss (fused with the
     /// softmax for cross-entropy), the metrics reduction into `totals`, and for training the
     /// backward pass and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
     pub fn step_dispatches(
@@ -424,7 +446,19 @@ impl GpuNet {
         let k = self.plan.classes;
         let mut list = Vec::new();
         if let Some(data) = data {
-            list.push(gather(data, self.indices, self.acts[0], self.labels, n));
+            match (train, self.augment_src, self.plan.input) {
+                (true, Some(raw), Shape::Image { c, h, w }) => {
+                    let key = AugmentKey {
+                        seed: self.augment_seed,
+                        step: self.updates,
+                        chance: self.plan.network.training.augment,
+                        ranges: self.augment_ranges,
+                    };
+                    list.push(gather(data, self.indices, raw, self.labels, n));
+                    list.push(augment(raw, self.acts[0], n, (c, h, w), &key));
+                }
+                _ => list.push(gather(data, self.indices, self.acts[0], self.labels, n)),
+            }
         }
         for (index, op) in self.ops.iter().enumerate() {
             let (x, y) = (self.acts[op.input], self.acts[op.output]);

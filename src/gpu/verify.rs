@@ -5,6 +5,7 @@ use super::context::Gpu;
 use super::kernel::{self, BufferId, Buffers, Dispatch};
 use super::net::{GpuNet, StepMode, Totals};
 use super::ops::activation::{activation_backward, activation_forward};
+use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
 use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use super::ops::dropout::dropout_forward;
@@ -18,6 +19,7 @@ use crate::cpu::norm::{NormSaved, NormShape};
 use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
 use crate::cpu::{CpuNet, activation, conv, dense, dropout, loss, norm, optim, pool};
+use crate::data::augment::{AugmentRanges, augment_batch};
 use crate::error::Result;
 use crate::model::{Activation, Init, Layer, Loss, Network, Optimizer, Shape, Training, Units};
 use crate::rng::Rng;
@@ -301,6 +303,22 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let (mut want_y, mut want_mask) = (vec![0.0; total], vec![0.0; total]);
     dropout::dropout_forward(&x, &mut want_y, &mut want_mask, 0.3, key, 0);
     rows.push(row("dropout mask", &case.read(mask, total)?, &want_mask));
+
+    // Augmentation: 3 images of 1x13x11, every one warped.
+    let dims = (1, 13, 11);
+    let len = n * 13 * 11;
+    let x: Vec<f32> = random(len, 20).iter().map(|v| 0.5 + 0.5 * v).collect();
+    let key = AugmentKey {
+        seed: 77,
+        step: 3,
+        chance: 1.0,
+        ranges: AugmentRanges::default(),
+    };
+    let (ix, out) = (case.input(&x), case.output(len));
+    case.run(&[augment(ix, out, n, dims, &key)])?;
+    let mut want = x.clone();
+    augment_batch(&mut want, dims, key.seed, key.step, key.chance, &key.ranges);
+    rows.push(row("augmentation warp", &case.read(out, len)?, &want));
 
     // Batchnorm over 4 channels of 5x7 images, batch 3.
     let sh = NormShape { n, c: 4, inner: 35 };

@@ -8,6 +8,7 @@
 //! [`Dispatch`]: super::kernel::Dispatch
 
 pub mod activation;
+pub mod augment;
 pub mod conv;
 pub mod data;
 pub mod dense;
