@@ -166,3 +166,46 @@ pub fn batchnorm_backward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_computed_statistics_as_pytorch_gives_them() {
+        // One feature, x = [1, 2, 3, 6]: μ = 3, σ² = (4 + 1 + 0 + 9)/4 = 3.5 (biased), and
+        // torch.nn.BatchNorm1d's running variance takes the unbiased 14/3.
+        let sh = NormShape {
+            n: 4,
+            c: 1,
+            inner: 1,
+        };
+        let x = [1.0, 2.0, 3.0, 6.0];
+        let (mut y, mut saved) = ([0.0; 4], NormSaved::default());
+        batchnorm_forward_train(&x, &[2.0], &[0.5], &mut y, &mut saved, sh);
+        assert_eq!((saved.mean[0], saved.var[0]), (3.0, 3.5));
+        let s = (3.5f64 + 1e-5).sqrt();
+        for (got, xi) in y.iter().zip(x) {
+            assert!((*got as f64 - (2.0 * (xi as f64 - 3.0) / s + 0.5)).abs() < 1e-6);
+        }
+        let (mut rm, mut rv) = ([0.0], [1.0]);
+        batchnorm_update_running(&mut rm, &mut rv, &saved, 4);
+        assert!((rm[0] - 0.3).abs() < 1e-7 && (rv[0] - (0.9 + 0.1 * 14.0 / 3.0)).abs() < 1e-6);
+        // Inference with those running statistics.
+        let mut z = [0.0; 4];
+        batchnorm_forward_eval(&x, &[1.0], &[0.0], &rm, &rv, &mut z, sh);
+        let r = (rv[0] + 1e-5).sqrt();
+        assert!((z[3] - (6.0 - 0.3) / r).abs() < 1e-6);
+        // Backward: Σ dx = 0 and Σ dx·x̂ = 0 (the normalisation removes shift and scale; the
+        // latter up to ε's share, Σ x̂² = m·σ²/(σ² + ε)).
+        let dy = [0.3, -1.0, 0.25, 2.0];
+        let (mut dx, mut dg, mut db) = ([0.0; 4], [0.0], [0.0]);
+        batchnorm_backward(&x, &[2.0], &saved, &dy, Some(&mut dx), &mut dg, &mut db, sh);
+        assert!((db[0] - 1.55).abs() < 1e-6);
+        assert!(dx.iter().sum::<f32>().abs() < 1e-6);
+        let xhat: Vec<f32> = x.iter().map(|v| (v - 3.0) * saved.inv_std[0]).collect();
+        let along = dx.iter().zip(&xhat).map(|(d, h)| d * h).sum::<f32>();
+        let eps_share = 2.0 * saved.inv_std[0] * dg[0] * 1e-5 / (3.5 + 1e-5);
+        assert!((along - eps_share).abs() < 1e-6, "{along} vs {eps_share}");
+    }
+}

@@ -199,7 +199,9 @@ pub struct Training {
     pub init: Init,
     /// Learning-rate schedule.
     pub schedule: Schedule,
-    /// Chance per image of a random affine warp (0 = off).
+    /// Chance per training image of a random affine warp (0 = off): see
+    /// [`crate::data::augment`]; both executors apply it to training batches of image inputs
+    /// only, never to evaluation or prediction.
     pub augment: f32,
     /// Early stopping on the validation error, if any.
     pub early_stopping: Option<EarlyStopping>,
