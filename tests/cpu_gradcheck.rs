@@ -191,4 +191,13 @@ fn batchnorm_results_do_not_depend_on_the_thread_count() {
     one.forward(&x[..size], &labels[..1], Mode::Eval, Some(&mut alone));
     one.forward(&x, &labels, Mode::Eval, Some(&mut all));
     assert_eq!(alone[..], all[..5]);
+    // Inference splits the batch across threads: the same outputs up to rounding.
+    let mut split = vec![0.0; 7 * 5];
+    two.forward(&x, &labels, Mode::Eval, Some(&mut split));
+    for (i, (a, b)) in all.iter().zip(&split).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-6 + 1e-5 * a.abs(),
+            "output {i}: {a} vs {b}"
+        );
+    }
 }

@@ -7,8 +7,9 @@
 //! then added in a fixed order, so results do not depend on thread timing. Dropout masks are a
 //! function of the example's index in the whole batch, so they do not depend on the split.
 //!
-//! A network with batch normalisation runs on one thread: its statistics span the whole
-//! batch, so a chunk cannot be normalised on its own. Its running statistics are state, not
+//! A network with batch normalisation trains on one thread: its batch statistics span the
+//! whole batch, so a chunk cannot be normalised on its own. (Inference uses the running
+//! statistics and splits the batch as usual.) Its running statistics are state, not
 //! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
 //! layer order), and a training-mode forward pass updates them.
 
@@ -441,8 +442,9 @@ impl CpuNet {
             n * in_size,
             "input batch does not match its labels"
         );
-        // Batch statistics span the whole batch: batchnorm networks run on one thread.
-        let threads = if self.norm_layers > 0 {
+        // Batch statistics span the whole batch: batchnorm networks train on one thread (at
+        // inference they use the running statistics, per example, and split as usual).
+        let threads = if self.norm_layers > 0 && matches!(mode, Mode::Train { .. }) {
             1
         } else {
             self.workers.len().min(n).max(1)
