@@ -389,11 +389,11 @@ fn executor_trains_evaluates_and_predicts_like_the_cpu_executor() {
     );
 }
 
-/// Trains two epochs with the executor and returns every step's logged loss bits and the
-/// final parameters.
-fn run_twice_data(gpu: Arc<Gpu>) -> (Vec<u64>, Vec<f32>, Vec<u64>) {
+/// Trains two epochs of the network `text` with the executor and returns every step's logged
+/// loss bits, the final parameters (and running statistics) and the device bytes per epoch.
+fn run_twice_data(gpu: Arc<Gpu>, text: &str) -> (Vec<u64>, Vec<f32>, Vec<u64>) {
     let data = dataset(40, 10);
-    let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 10, w: 9 }, 10);
+    let plan = plan(text, Shape::Image { c: 1, h: 10, w: 9 }, 10);
     let mut g = GpuExecutor::new(gpu, &plan, 3, 8).unwrap();
     let mut losses = Vec::new();
     let mut bytes = Vec::new();
@@ -413,11 +413,15 @@ fn run_twice_data(gpu: Arc<Gpu>) -> (Vec<u64>, Vec<f32>, Vec<u64>) {
 #[test]
 fn same_seed_same_device_gives_bit_identical_losses_and_flat_memory() {
     let Some(gpu) = new_gpu() else { return };
-    let (l1, p1, b1) = run_twice_data(gpu.clone());
-    let (l2, p2, _) = run_twice_data(gpu);
-    assert_eq!(l1, l2, "losses differ between identical runs");
-    assert!(p1.iter().zip(&p2).all(|(a, b)| a.to_bits() == b.to_bits()));
-    assert_eq!(b1[0], b1[1], "device memory grew from epoch to epoch");
+    // Also with batchnorm (its reductions) and augmentation (its draws) in the step.
+    let bn_aug = format!("{SEEDTF_LIKE}augment 0.5\n");
+    for text in [SEED9_LIKE, &bn_aug] {
+        let (l1, p1, b1) = run_twice_data(gpu.clone(), text);
+        let (l2, p2, _) = run_twice_data(gpu.clone(), text);
+        assert_eq!(l1, l2, "losses differ between identical runs\n{text}");
+        assert!(p1.iter().zip(&p2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!(b1[0], b1[1], "device memory grew from epoch to epoch");
+    }
 }
 
 #[test]
