@@ -7,9 +7,11 @@
 //! then added in a fixed order, so results do not depend on thread timing. Dropout masks are a
 //! function of the example's index in the whole batch, so they do not depend on the split.
 //!
-//! A network with batch normalisation trains on one thread: its batch statistics span the
-//! whole batch, so a chunk cannot be normalised on its own. (Inference uses the running
-//! statistics and splits the batch as usual.) Its running statistics are state, not
+//! Batch normalisation's statistics span the whole batch, not a thread's chunk: in training,
+//! each thread computes its chunk's per-feature partial sums, the threads meet at a barrier
+//! ([`NormSync`]) and each adds all threads' partials in thread order, so every thread
+//! normalises with the same batch statistics. Results depend on the thread count only through
+//! the rounding of those `f64` sums. Inference uses the running statistics, per example. Its running statistics are state, not
 //! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
 //! layer order), and a training-mode forward pass updates them.
 
@@ -22,8 +24,8 @@ use super::loss::{
     softmax_forward,
 };
 use super::norm::{
-    NormSaved, NormShape, batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
-    batchnorm_update_running,
+    NormSaved, NormShape, batchnorm_backward_dx, batchnorm_backward_sums, batchnorm_forward_eval,
+    batchnorm_normalize, batchnorm_square_sums, batchnorm_sums, batchnorm_update_running,
 };
 use super::optim::{AdamStep, adam_update, sgd_update};
 use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
@@ -31,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
 use std::ops::Range;
+use std::sync::{Barrier, Mutex};
 
 /// What one layer does, with its sizes resolved.
 #[derive(Clone, Debug)]
@@ -100,6 +103,8 @@ pub struct BatchStats {
 /// One thread's scratch: activations, gradients, masks and parameter gradients.
 #[derive(Default)]
 struct Worker {
+    /// This worker's place in the thread order (0 = the calling thread).
+    thread: usize,
     capacity: usize,
     acts: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
@@ -269,7 +274,12 @@ impl CpuNet {
             norm_layers,
             updates: 0,
             dropout_seed: dropout_seed(seed),
-            workers: (0..threads.max(1)).map(|_| Worker::default()).collect(),
+            workers: (0..threads.max(1))
+                .map(|thread| Worker {
+                    thread,
+                    ..Worker::default()
+                })
+                .collect(),
         };
         net.initialise(seed);
         Ok(net)
@@ -442,13 +452,8 @@ impl CpuNet {
             n * in_size,
             "input batch does not match its labels"
         );
-        // Batch statistics span the whole batch: batchnorm networks train on one thread (at
-        // inference they use the running statistics, per example, and split as usual).
-        let threads = if self.norm_layers > 0 && matches!(mode, Mode::Train { .. }) {
-            1
-        } else {
-            self.workers.len().min(n).max(1)
-        };
+        let threads = self.workers.len().min(n).max(1);
+        let sync = NormSync::new(threads);
         let chunks: Vec<Range<usize>> = (0..threads)
             .map(|t| t * n / threads..(t + 1) * n / threads)
             .collect();
@@ -456,6 +461,7 @@ impl CpuNet {
             ops: &self.ops,
             params: &self.params,
             running: &self.running,
+            sync: &sync,
             classes: self.plan.classes,
             loss: self.plan.network.training.loss,
             batch: n,
@@ -528,10 +534,46 @@ struct Context<'a> {
     ops: &'a [Op],
     params: &'a [f32],
     running: &'a [f32],
+    sync: &'a NormSync,
     classes: usize,
     loss: Loss,
     batch: usize,
     dropout_seed: u32,
+}
+
+/// Where the worker threads exchange batchnorm partial sums: one slot per thread and a
+/// barrier. Every thread must call [`NormSync::all_reduce`] equally often (they run the same
+/// layers in the same mode, so they do).
+struct NormSync {
+    barrier: Barrier,
+    partials: Vec<Mutex<Vec<f64>>>,
+}
+
+impl NormSync {
+    fn new(threads: usize) -> Self {
+        NormSync {
+            barrier: Barrier::new(threads),
+            partials: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Publishes `thread`'s partial sums, waits for every thread, and returns the sum of all
+    /// threads' partials, added in thread order (the same bits on every thread).
+    fn all_reduce(&self, thread: usize, partial: &[f64]) -> Vec<f64> {
+        // A poisoned slot means another thread panicked; its contents are still plain numbers.
+        let slot = |t: usize| self.partials[t].lock().unwrap_or_else(|e| e.into_inner());
+        *slot(thread) = partial.to_vec();
+        self.barrier.wait();
+        let mut total = vec![0.0; partial.len()];
+        for t in 0..self.partials.len() {
+            for (sum, v) in total.iter_mut().zip(slot(t).iter()) {
+                *sum += v;
+            }
+        }
+        // No thread overwrites its slot before every thread has read them all.
+        self.barrier.wait();
+        total
+    }
 }
 
 /// Per-example buffer sizes.
@@ -665,7 +707,25 @@ impl Worker {
                 let (g, b) = (&p[gamma.clone()], &p[beta.clone()]);
                 match mode {
                     Mode::Train { .. } => {
-                        batchnorm_forward_train(x, g, b, y, &mut self.norms[*slot], sh)
+                        // Batch statistics: this chunk's sums, added up over all threads.
+                        let m = (ctx.batch * inner) as f64;
+                        let mut part = vec![0.0; *c];
+                        batchnorm_sums(x, sh, &mut part);
+                        let mean: Vec<f64> = ctx
+                            .sync
+                            .all_reduce(self.thread, &part)
+                            .iter()
+                            .map(|s| s / m)
+                            .collect();
+                        batchnorm_square_sums(x, &mean, sh, &mut part);
+                        let var: Vec<f64> = ctx
+                            .sync
+                            .all_reduce(self.thread, &part)
+                            .iter()
+                            .map(|s| s / m)
+                            .collect();
+                        let saved = &mut self.norms[*slot];
+                        batchnorm_normalize(x, g, b, &mean, &var, y, saved, sh)
                     }
                     Mode::Eval => {
                         let (mean, var) = ctx.running[running.clone()].split_at(*c);
@@ -766,9 +826,24 @@ impl Worker {
                     c: *c,
                     inner: *inner,
                 };
-                let (dg, db) = split_pair(&mut self.dparams, gamma, beta);
-                let dx = want_dx.then_some(dx);
-                batchnorm_backward(x, &p[gamma.clone()], &self.norms[*slot], dy, dx, dg, db, sh);
+                let saved = &self.norms[*slot];
+                let mut part = vec![0.0; 2 * c];
+                batchnorm_backward_sums(x, saved, dy, sh, &mut part);
+                let sums = ctx.sync.all_reduce(self.thread, &part);
+                // `sums` = [dβ, dγ] of the whole batch: thread 0 records them, so adding the
+                // threads' parameter gradients counts them once.
+                if self.thread == 0 {
+                    let (dg, db) = split_pair(&mut self.dparams, gamma, beta);
+                    for ch in 0..*c {
+                        db[ch] = sums[ch] as f32;
+                        dg[ch] = sums[c + ch] as f32;
+                    }
+                }
+                if want_dx {
+                    let count = ctx.batch * inner;
+                    let g = &p[gamma.clone()];
+                    batchnorm_backward_dx(x, g, saved, dy, &sums, count, dx, sh);
+                }
             }
             OpKind::Softmax => unreachable!("softmax is fused into the loss"),
             _ => {} // a parameter-free layer at the input: nothing to propagate

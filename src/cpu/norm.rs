@@ -60,7 +60,8 @@ pub struct NormSaved {
 }
 
 /// Training forward: batch statistics (two passes, `f64`), `y = γ·(x − μ)/√(σ² + ε) + β`.
-/// `x`, `y: (N, C, I)`; `gamma`, `beta: (C)`; fills `saved` (resized to `C`).
+/// `x`, `y: (N, C, I)`; `gamma`, `beta: (C)`; fills `saved` (resized to `C`). The composition
+/// of [`batchnorm_sums`], [`batchnorm_square_sums`] and [`batchnorm_normalize`] on one chunk.
 pub fn batchnorm_forward_train(
     x: &[f32],
     gamma: &[f32],
@@ -70,23 +71,56 @@ pub fn batchnorm_forward_train(
     sh: NormShape,
 ) {
     let m = sh.count() as f64;
+    let mut sums = vec![0.0; sh.c];
+    batchnorm_sums(x, sh, &mut sums);
+    let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
+    batchnorm_square_sums(x, &mean, sh, &mut sums);
+    let var: Vec<f64> = sums.iter().map(|s| s / m).collect();
+    batchnorm_normalize(x, gamma, beta, &mean, &var, y, saved, sh);
+}
+
+/// `sums[ch] = Σ x` over feature `ch` of this chunk `x: (N, C, I)`. A batch split into chunks
+/// adds its chunks' sums (in a fixed order) to get the batch's.
+pub fn batchnorm_sums(x: &[f32], sh: NormShape, sums: &mut [f64]) {
+    for (ch, sum) in sums.iter_mut().enumerate().take(sh.c) {
+        *sum = sh.indices(ch).map(|i| x[i] as f64).sum();
+    }
+}
+
+/// `sums[ch] = Σ (x − μ)²` over feature `ch` of this chunk, `mean (C)` the whole batch's.
+pub fn batchnorm_square_sums(x: &[f32], mean: &[f64], sh: NormShape, sums: &mut [f64]) {
+    for (ch, sum) in sums.iter_mut().enumerate().take(sh.c) {
+        *sum = sh
+            .indices(ch)
+            .map(|i| (x[i] as f64 - mean[ch]).powi(2))
+            .sum();
+    }
+}
+
+/// `y = γ·(x − μ)/√(σ² + ε) + β` on a chunk `x`, `y: (N, C, I)` of a batch whose statistics are
+/// `mean`, `var (C)` (biased), computed in `f64`; fills `saved` (resized to `C`) from them.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_normalize(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f64],
+    var: &[f64],
+    y: &mut [f32],
+    saved: &mut NormSaved,
+    sh: NormShape,
+) {
     saved.mean.resize(sh.c, 0.0);
     saved.var.resize(sh.c, 0.0);
     saved.inv_std.resize(sh.c, 0.0);
     for ch in 0..sh.c {
-        let mean = sh.indices(ch).map(|i| x[i] as f64).sum::<f64>() / m;
-        let var = sh
-            .indices(ch)
-            .map(|i| (x[i] as f64 - mean).powi(2))
-            .sum::<f64>()
-            / m;
-        let inv_std = 1.0 / (var + BN_EPSILON as f64).sqrt();
-        saved.mean[ch] = mean as f32;
-        saved.var[ch] = var as f32;
+        let inv_std = 1.0 / (var[ch] + BN_EPSILON as f64).sqrt();
+        saved.mean[ch] = mean[ch] as f32;
+        saved.var[ch] = var[ch] as f32;
         saved.inv_std[ch] = inv_std as f32;
         let (g, b) = (gamma[ch] as f64, beta[ch] as f64);
         for i in sh.indices(ch) {
-            y[i] = (g * (x[i] as f64 - mean) * inv_std + b) as f32;
+            y[i] = (g * (x[i] as f64 - mean[ch]) * inv_std + b) as f32;
         }
     }
 }
@@ -134,19 +168,39 @@ pub fn batchnorm_update_running(
 
 /// Backward through the training forward: writes (not adds) `dgamma = Σ dy·x̂` and
 /// `dbeta = Σ dy` `(C)`, and with `dx`, `dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ)` `(N, C, I)`,
-/// where `x̂ = (x − μ)·inv_std` is recomputed from `x` and `saved`.
+/// where `x̂ = (x − μ)·inv_std` is recomputed from `x` and `saved`. The composition of
+/// [`batchnorm_backward_sums`] and [`batchnorm_backward_dx`] on one chunk.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward(
     x: &[f32],
     gamma: &[f32],
     saved: &NormSaved,
     dy: &[f32],
-    mut dx: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
     dgamma: &mut [f32],
     dbeta: &mut [f32],
     sh: NormShape,
 ) {
-    let m = sh.count() as f64;
+    let mut sums = vec![0.0; 2 * sh.c];
+    batchnorm_backward_sums(x, saved, dy, sh, &mut sums);
+    for ch in 0..sh.c {
+        dbeta[ch] = sums[ch] as f32;
+        dgamma[ch] = sums[sh.c + ch] as f32;
+    }
+    if let Some(dx) = dx {
+        batchnorm_backward_dx(x, gamma, saved, dy, &sums, sh.count(), dx, sh);
+    }
+}
+
+/// On a chunk `x`, `dy: (N, C, I)`: `sums = [Σ dy (C), Σ dy·x̂ (C)]`, `x̂ = (x − μ)·inv_std`.
+/// The batch's sums are its chunks' sums added (in a fixed order): `dβ` and `dγ`.
+pub fn batchnorm_backward_sums(
+    x: &[f32],
+    saved: &NormSaved,
+    dy: &[f32],
+    sh: NormShape,
+    sums: &mut [f64],
+) {
     for ch in 0..sh.c {
         let (mean, inv_std) = (saved.mean[ch] as f64, saved.inv_std[ch] as f64);
         let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
@@ -155,14 +209,32 @@ pub fn batchnorm_backward(
             sum_dy += dy[i] as f64;
             sum_dy_xhat += dy[i] as f64 * xhat;
         }
-        dgamma[ch] = sum_dy_xhat as f32;
-        dbeta[ch] = sum_dy as f32;
-        if let Some(dx) = dx.as_deref_mut() {
-            let k = gamma[ch] as f64 * inv_std / m;
-            for i in sh.indices(ch) {
-                let xhat = (x[i] as f64 - mean) * inv_std;
-                dx[i] = (k * (m * dy[i] as f64 - sum_dy - xhat * sum_dy_xhat)) as f32;
-            }
+        sums[ch] = sum_dy;
+        sums[sh.c + ch] = sum_dy_xhat;
+    }
+}
+
+/// `dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ)` on a chunk `x`, `dy`, `dx: (N, C, I)`, with the
+/// whole batch's `sums = [dβ (C), dγ (C)]` and values per feature `count = m`.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_backward_dx(
+    x: &[f32],
+    gamma: &[f32],
+    saved: &NormSaved,
+    dy: &[f32],
+    sums: &[f64],
+    count: usize,
+    dx: &mut [f32],
+    sh: NormShape,
+) {
+    let m = count as f64;
+    for ch in 0..sh.c {
+        let (mean, inv_std) = (saved.mean[ch] as f64, saved.inv_std[ch] as f64);
+        let (sum_dy, sum_dy_xhat) = (sums[ch], sums[sh.c + ch]);
+        let k = gamma[ch] as f64 * inv_std / m;
+        for i in sh.indices(ch) {
+            let xhat = (x[i] as f64 - mean) * inv_std;
+            dx[i] = (k * (m * dy[i] as f64 - sum_dy - xhat * sum_dy_xhat)) as f32;
         }
     }
 }
