@@ -3,7 +3,10 @@
 // x̂ = (x − μ)·inv_std: dβ = Σ dy and dγ = Σ dy·x̂ (fixed strided partials, fixed tree: no
 // atomics), written to grads[g_off + C + ch] and grads[g_off + ch]; with p.has_dx = 1,
 // dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ), γ = params[g_off + ch].
-struct Params { n: u32, channels: u32, inner: u32, has_dx: u32, g_off: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+struct Params {
+    n: u32, channels: u32, inner: u32, has_dx: u32,
+    g_off: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;

@@ -136,8 +136,9 @@ const MAX_PROGRAMS: usize = 16;
 
 impl GpuNet {
     /// Builds the network for batches of up to `capacity` examples, with the parameters and
-    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from, so both executors start
-    /// identical. Checks every buffer against the device's limits first.
+    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from and the augment seed of
+    /// `CpuExecutor::new(plan, seed, _)`, so both executors start identical. Checks every
+    /// buffer against the device's limits first.
     pub fn new(gpu: &Gpu, plan: &Plan, seed: u64, capacity: usize) -> Result<GpuNet> {
         let cpu = CpuNet::new(plan, seed, 1)?;
         let mut net = GpuNet::with_params(gpu, plan, cpu.params(), capacity)?;
@@ -432,9 +433,10 @@ impl GpuNet {
     }
 
     /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
-    /// indices are in the index buffer (for training with augmentation on, then the warp); then the forward pass, the loss (fused with the
-    /// softmax for cross-entropy), the metrics reduction into `totals`, and for training the
-    /// backward pass and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
+    /// indices are in the index buffer (for training with augmentation on, then the warp of
+    /// step [`GpuNet::updates`]); then the forward pass, the loss (fused with the softmax for
+    /// cross-entropy), the metrics reduction into `totals`, and for training the backward pass
+    /// and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
     pub fn step_dispatches(
         &self,
         n: usize,
@@ -749,10 +751,10 @@ pub struct GpuExecutor {
 }
 
 impl GpuExecutor {
-    /// A GPU executor for `plan` on `gpu`, parameters and dropout seed as
+    /// A GPU executor for `plan` on `gpu`, parameters, dropout and augment seeds as
     /// `CpuExecutor::new(plan, seed, _)`, buffers for batches of up to `max_batch` examples
-    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a buffer would
-    /// exceed the adapter's limits (naming the largest batch that fits).
+    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a
+    /// buffer would exceed the adapter's limits (naming the largest batch that fits).
     pub fn new(gpu: Arc<Gpu>, plan: &Plan, seed: u64, max_batch: usize) -> Result<Self> {
         let net = GpuNet::new(&gpu, plan, seed, max_batch.max(1))?;
         Ok(GpuExecutor {
