@@ -29,7 +29,15 @@
 //!
 //! - dense weight `(D_out, D_in)`, bias `(D_out)`: `y = x·Wᵀ + b`, as `torch.nn.Linear`;
 //! - convolution weight `(F, C, K, K)`, bias `(F)`, as `torch.nn.Conv2d`;
-//! - all parameters of a network live in one flat `f32` vector, layer by layer, weight then bias.
+//! - batchnorm scale `γ (C)` then shift `β (C)` (`C` = channels of an image, or the features of a
+//!   flat input), initialised to 1 and 0, as `torch.nn.BatchNorm1d/2d`;
+//! - all parameters of a network live in one flat `f32` vector, layer by layer, weight then bias;
+//! - batchnorm running statistics (`r_μ (C)` then `r_σ² (C)` per batchnorm layer, in layer order)
+//!   are state, not trainable parameters: the executors keep them apart from the flat vector
+//!   (`CpuNet::running_stats`, `GpuNet::running_stats`), but [`train::Executor::parameters`] and
+//!   `set_parameters` carry them, after the [`model::Plan::params`] trainable values
+//!   ([`model::Plan::running_stats`] of them), so restoring the best epoch or a checkpoint
+//!   restores them too.
 //!
 //! ## Module map
 //!

@@ -137,3 +137,80 @@ fn splitting_the_batch_across_threads_changes_nothing_but_rounding() {
         );
     }
 }
+
+#[test]
+fn batchnorm_over_channels_of_an_image() {
+    // Normalised per channel over N, H and W; every loss term depends on the whole batch
+    // through the statistics, so the check runs in training mode on the whole batch.
+    let net = "conv 3 kernel=3 padding=1\nbatchnorm\ntanh\nconv 2 kernel=3 padding=1\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check(
+        "batchnorm image",
+        net,
+        Shape::Image { c: 2, h: 5, w: 4 },
+        3,
+        3,
+    );
+}
+
+#[test]
+fn batchnorm_over_the_batch_of_flat_features() {
+    let net = "flatten\ndense 6\nbatchnorm\ntanh\ndense 5\nbatchnorm\ndense classes\nsoftmax\n";
+    check(
+        "batchnorm flat",
+        net,
+        Shape::Image { c: 1, h: 3, w: 4 },
+        4,
+        5,
+    );
+}
+
+#[test]
+fn batchnorm_results_do_not_depend_on_the_thread_count() {
+    // Each thread normalises its chunk with the whole batch's statistics (partial sums added
+    // across threads), so splitting changes nothing but the rounding of those sums.
+    let text = "conv 4 kernel=3 padding=1\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 6\nbatchnorm\n\
+                dense classes\nsoftmax\n";
+    let input = Shape::Image { c: 1, h: 8, w: 8 };
+    let (x, labels) = batch(input, 5, 7, 3);
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-6 + 1e-5 * a.abs();
+    let mut one = cpu_net(text, input, 5, 1);
+    let a = one.compute_gradients(&x, &labels, 5);
+    for threads in [2, 3] {
+        let mut many = cpu_net(text, input, 5, threads);
+        let b = many.compute_gradients(&x, &labels, 5);
+        assert!((a.loss_sum - b.loss_sum).abs() < 1e-6 * a.loss_sum.abs().max(1.0));
+        for (i, (g1, g2)) in one.grads().iter().zip(many.grads()).enumerate() {
+            assert!(close(*g1, *g2), "{threads} threads, grad {i}: {g1} vs {g2}");
+        }
+        for (i, (r1, r2)) in one
+            .running_stats()
+            .iter()
+            .zip(many.running_stats())
+            .enumerate()
+        {
+            assert!(
+                close(*r1, *r2),
+                "{threads} threads, running {i}: {r1} vs {r2}"
+            );
+        }
+        // Inference splits the batch across threads too.
+        let (mut all, mut split) = (vec![0.0; 7 * 5], vec![0.0; 7 * 5]);
+        one.forward(&x, &labels, Mode::Eval, Some(&mut all));
+        many.forward(&x, &labels, Mode::Eval, Some(&mut split));
+        for (i, (a, b)) in all.iter().zip(&split).enumerate() {
+            assert!(close(*a, *b), "{threads} threads, output {i}: {a} vs {b}");
+        }
+    }
+    // The running statistics moved from (0, 1) towards the batch's.
+    assert_eq!(one.running_stats().len(), 2 * (4 + 6));
+    assert!(one.running_stats()[..4].iter().all(|&m| m != 0.0));
+    // Inference uses them, not the batch: a single example is normalised the same way
+    // whatever batch it comes in.
+    let size = input.size();
+    let mut alone = vec![0.0; 5];
+    let mut all = vec![0.0; 7 * 5];
+    one.forward(&x[..size], &labels[..1], Mode::Eval, Some(&mut alone));
+    one.forward(&x, &labels, Mode::Eval, Some(&mut all));
+    assert_eq!(alone[..], all[..5]);
+}

@@ -597,3 +597,161 @@ fn verify_passes_on_this_device() {
     let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
     assert!(failed.is_empty(), "{failed:?}");
 }
+
+#[test]
+fn batchnorm_forward_backward_and_running_statistics() {
+    use shadernet::cpu::norm::{self, NormSaved, NormShape};
+    use shadernet::gpu::ops::norm::{self as gnorm, NormLayout};
+    let Some(gpu) = gpu_or_skip() else { return };
+    // Images (per channel over N, H, W) and flat features (per feature over N), batch 2, 3 and
+    // 17, sizes that are not multiples of the workgroup; the layer's parameters start mid-buffer
+    // and its running statistics after another layer's.
+    for (n, c, inner) in [
+        (2, 1, 1),
+        (3, 4, 7 * 5),
+        (17, 10, 1),
+        (3, 3, 67),
+        (17, 2, 9),
+    ] {
+        let tag = format!("batchnorm n={n} c={c} inner={inner}");
+        let sh = NormShape { n, c, inner };
+        let len = n * c * inner;
+        // Offset and scaled inputs, so the mean and variance matter.
+        let x: Vec<f32> = random(len, 21).iter().map(|v| 3.0 * v + 1.5).collect();
+        let dy = random(len, 22);
+        let gamma: Vec<f32> = random(c, 23).iter().map(|v| 1.0 + 0.5 * v).collect();
+        let beta = random(c, 24);
+        let mut flat = vec![0.5; 3];
+        flat.extend_from_slice(&gamma);
+        flat.extend_from_slice(&beta);
+        let mut running = vec![9.0; 4];
+        running.extend(random(c, 25));
+        running.extend(random(c, 26).iter().map(|v| 1.0 + 0.5 * v));
+        let mut case = Case::new(gpu);
+        let params = case.input(&flat);
+        let grads = case.output(flat.len());
+        let run_buf = case.input(&running);
+        let saved = case.output(3 * c);
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y_eval, y, dx, unused) = (
+            case.output(len),
+            case.output(len),
+            case.output(len),
+            case.output(1),
+        );
+        let l = NormLayout {
+            params,
+            grads,
+            g_off: 3,
+            running: run_buf,
+            r_off: 4,
+            saved,
+            c,
+            inner,
+        };
+        case.run(&[
+            gnorm::batchnorm_forward(&l, ix, y_eval, n, false),
+            gnorm::batchnorm_forward(&l, ix, y, n, true),
+            gnorm::batchnorm_backward(&l, ix, idy, unused, false, n),
+            gnorm::batchnorm_backward(&l, ix, idy, dx, true, n),
+        ]);
+        let (rm, rv) = running[4..].split_at(c);
+        let mut want_eval = vec![0.0; len];
+        norm::batchnorm_forward_eval(&x, &gamma, &beta, rm, rv, &mut want_eval, sh);
+        let (mut want_y, mut s) = (vec![0.0; len], NormSaved::default());
+        norm::batchnorm_forward_train(&x, &gamma, &beta, &mut want_y, &mut s, sh);
+        let (mut want_rm, mut want_rv) = (rm.to_vec(), rv.to_vec());
+        norm::batchnorm_update_running(&mut want_rm, &mut want_rv, &s, n * inner);
+        let (mut want_dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; c], vec![0.0; c]);
+        norm::batchnorm_backward(
+            &x,
+            &gamma,
+            &s,
+            &dy,
+            Some(&mut want_dx),
+            &mut dg,
+            &mut db,
+            sh,
+        );
+        assert_close(
+            &format!("{tag} y (eval)"),
+            &case.read(y_eval, len),
+            &want_eval,
+            1e-5,
+            1e-5,
+        );
+        assert_close(&format!("{tag} y"), &case.read(y, len), &want_y, 1e-4, 1e-4);
+        let want_saved: Vec<f32> = [s.mean, s.var, s.inv_std].concat();
+        assert_close(
+            &format!("{tag} saved"),
+            &case.read(saved, 3 * c),
+            &want_saved,
+            1e-5,
+            1e-4,
+        );
+        let got_running = case.read(run_buf, running.len());
+        assert_eq!(
+            got_running[..4],
+            [9.0; 4],
+            "{tag}: another layer's statistics"
+        );
+        let want_running = [want_rm, want_rv].concat();
+        assert_close(
+            &format!("{tag} running"),
+            &got_running[4..],
+            &want_running,
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("{tag} dx"),
+            &case.read(dx, len),
+            &want_dx,
+            1e-4,
+            1e-3,
+        );
+        assert!(case.read(unused, 1)[0].is_nan(), "{tag}: dx written");
+        let g = case.read(grads, flat.len());
+        assert!(g[..3].iter().all(|v| v.is_nan()), "{tag}: wrote outside");
+        assert_close(&format!("{tag} dgamma"), &g[3..3 + c], &dg, 1e-4, 1e-4);
+        assert_close(&format!("{tag} dbeta"), &g[3 + c..], &db, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn augmentation_warps_like_the_cpu() {
+    use shadernet::data::augment::{AugmentRanges, augment_batch};
+    use shadernet::gpu::ops::augment::{AugmentKey, augment};
+    let Some(gpu) = gpu_or_skip() else { return };
+    // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1.
+    for (n, dims, chance) in [
+        (1, (1, 28, 28), 1.0),
+        (17, (1, 11, 9), 0.5),
+        (5, (3, 7, 10), 1.0),
+        (3, (1, 6, 6), 0.0),
+    ] {
+        let (c, h, w) = dims;
+        let len = n * c * h * w;
+        let x: Vec<f32> = random(len, 31).iter().map(|v| 0.5 + 0.5 * v).collect();
+        let key = AugmentKey {
+            seed: 0xBEEF,
+            step: 42,
+            chance,
+            ranges: AugmentRanges::default(),
+        };
+        let mut case = Case::new(gpu);
+        let src = case.input(&x);
+        let out = case.output(len);
+        case.run(&[augment(src, out, n, dims, &key)]);
+        let mut want = x.clone();
+        augment_batch(&mut want, dims, key.seed, key.step, chance, &key.ranges);
+        let got = case.read(out, len);
+        let tag = format!("augment n={n} {dims:?} chance {chance}");
+        // sin/cos and the bilinear weights round differently on the device: loose, but far
+        // below the size of any warp.
+        assert_close(&tag, &got, &want, 1e-4, 1e-3);
+        if chance == 0.0 {
+            assert_eq!(got, x, "{tag}: chance 0 copies exactly");
+        }
+    }
+}

@@ -1,9 +1,12 @@
-//! [`CpuNet`] behind the [`Executor`] interface: gathers batches and accumulates metrics.
+//! [`CpuNet`] behind the [`Executor`] interface: gathers batches (warping training batches when
+//! the network's `Training::augment` chance is above 0, see [`crate::data::augment`]) and
+//! accumulates metrics.
 
 use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
+use crate::data::augment::{AugmentRanges, augment_batch, augment_seed};
 use crate::error::{Error, Result};
-use crate::model::{Loss, Plan};
+use crate::model::{Loss, Plan, Shape};
 use crate::train::{Executor, Metrics};
 
 /// Examples per forward pass when evaluating.
@@ -16,6 +19,8 @@ pub struct CpuExecutor {
     images: Vec<f32>,
     labels: Vec<u8>,
     train_metrics: Metrics,
+    augment_seed: u32,
+    augment_ranges: AugmentRanges,
 }
 
 impl CpuExecutor {
@@ -27,7 +32,14 @@ impl CpuExecutor {
             images: Vec::new(),
             labels: Vec::new(),
             train_metrics: Metrics::default(),
+            augment_seed: augment_seed(seed),
+            augment_ranges: AugmentRanges::default(),
         })
+    }
+
+    /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
+    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
+        self.augment_ranges = ranges;
     }
 
     /// The underlying network.
@@ -71,6 +83,12 @@ impl Executor for CpuExecutor {
 
     fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {
         self.gather(data, indices)?;
+        let chance = self.net.plan().network.training.augment;
+        if let Shape::Image { c, h, w } = self.net.plan().input {
+            let step = self.net.updates();
+            let (seed, ranges) = (self.augment_seed, &self.augment_ranges);
+            augment_batch(&mut self.images, (c, h, w), seed, step, chance, ranges);
+        }
         let stats = self.net.train_step(&self.images, &self.labels, lr);
         let metrics = self.metrics(stats, indices.len());
         self.train_metrics.add(metrics);
@@ -109,19 +127,30 @@ impl Executor for CpuExecutor {
         Ok(outputs)
     }
 
+    /// The trainable parameters (crate layout) followed by the batchnorm running statistics
+    /// ([`CpuNet::running_stats`]): `plan.params() + plan.running_stats()` values.
     fn parameters(&mut self) -> Result<Vec<f32>> {
-        Ok(self.net.params().to_vec())
+        let mut all = self.net.params().to_vec();
+        all.extend_from_slice(self.net.running_stats());
+        Ok(all)
     }
 
+    /// Replaces the parameters and running statistics (the layout of
+    /// [`CpuExecutor::parameters`]).
     fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.net.params().len() {
+        let trainable = self.net.params().len();
+        let expected = trainable + self.net.running_stats().len();
+        if params.len() != expected {
             return Err(Error::Config(format!(
-                "expected {} parameters, got {}",
-                self.net.params().len(),
+                "expected {expected} values ({trainable} parameters and {} batchnorm running \
+                 statistics), got {}",
+                expected - trainable,
                 params.len()
             )));
         }
-        self.net.params_mut().copy_from_slice(params);
+        let (weights, running) = params.split_at(trainable);
+        self.net.params_mut().copy_from_slice(weights);
+        self.net.running_stats_mut().copy_from_slice(running);
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod gemm;
 pub mod loss;
 pub mod net;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 

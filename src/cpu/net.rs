@@ -6,6 +6,14 @@
 //! whole network on its chunk with its own scratch and its own parameter gradients, which are
 //! then added in a fixed order, so results do not depend on thread timing. Dropout masks are a
 //! function of the example's index in the whole batch, so they do not depend on the split.
+//!
+//! Batch normalisation's statistics span the whole batch, not a thread's chunk: in training,
+//! each thread computes its chunk's per-feature partial sums, the threads meet at a barrier
+//! ([`NormSync`]) and each adds all threads' partials in thread order, so every thread
+//! normalises with the same batch statistics. Results depend on the thread count only through
+//! the rounding of those `f64` sums. Inference uses the running statistics, per example. Its running statistics are state, not
+//! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
+//! layer order), and a training-mode forward pass updates them.
 
 use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use super::conv::{ConvShape, conv_backward, conv_forward};
@@ -15,12 +23,17 @@ use super::loss::{
     count_correct, cross_entropy_sum, mse_backward, mse_sum, softmax_cross_entropy_backward,
     softmax_forward,
 };
+use super::norm::{
+    NormSaved, NormShape, batchnorm_backward_dx, batchnorm_backward_sums, batchnorm_forward_eval,
+    batchnorm_normalize, batchnorm_square_sums, batchnorm_sums, batchnorm_update_running,
+};
 use super::optim::{AdamStep, adam_update, sgd_update};
 use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
 use std::ops::Range;
+use std::sync::{Barrier, Mutex};
 
 /// What one layer does, with its sizes resolved.
 #[derive(Clone, Debug)]
@@ -45,6 +58,16 @@ enum OpKind {
         slot: usize,
     },
     Activation(Activation),
+    /// Features `c`, values per feature per example `inner`; `γ`, `β` in the parameters;
+    /// `running` = `r_μ` then `r_σ²` in the running statistics; `slot` = its saved statistics.
+    BatchNorm {
+        c: usize,
+        inner: usize,
+        gamma: Range<usize>,
+        beta: Range<usize>,
+        running: Range<usize>,
+        slot: usize,
+    },
     Softmax,
 }
 
@@ -80,11 +103,14 @@ pub struct BatchStats {
 /// One thread's scratch: activations, gradients, masks and parameter gradients.
 #[derive(Default)]
 struct Worker {
+    /// This worker's place in the thread order (0 = the calling thread).
+    thread: usize,
     capacity: usize,
     acts: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
     argmax: Vec<Vec<u32>>,
     masks: Vec<Vec<f32>>,
+    norms: Vec<NormSaved>,
     col: Vec<f32>,
     dparams: Vec<f32>,
 }
@@ -102,6 +128,10 @@ pub struct CpuNet {
     grads: Vec<f32>,
     adam_m: Vec<f32>,
     adam_v: Vec<f32>,
+    /// Batchnorm running statistics: per batchnorm layer `r_μ (C)` then `r_σ² (C)`.
+    running: Vec<f32>,
+    /// Batchnorm layers.
+    norm_layers: usize,
     /// Updates applied so far.
     updates: u32,
     dropout_seed: u32,
@@ -122,6 +152,7 @@ impl CpuNet {
             n_params - len..n_params
         };
         let mut current = 0;
+        let (mut n_running, mut norm_layers) = (0, 0);
         for (i, planned) in plan.layers.iter().enumerate() {
             let kind = match (planned.layer, planned.input, planned.output) {
                 (
@@ -192,11 +223,21 @@ impl CpuNet {
                 }
                 (Layer::Activation(a), _, _) => OpKind::Activation(a),
                 (Layer::Softmax, _, _) => OpKind::Softmax,
-                (Layer::BatchNorm, _, _) => {
-                    return Err(Error::layer(
-                        i,
-                        "batchnorm is not implemented in the CPU executor yet (issue 4)",
-                    ));
+                (Layer::BatchNorm, input, _) => {
+                    let (c, inner) = match input {
+                        Shape::Image { c, h, w } => (c, h * w),
+                        Shape::Flat(d) => (d, 1),
+                    };
+                    n_running += 2 * c;
+                    norm_layers += 1;
+                    OpKind::BatchNorm {
+                        c,
+                        inner,
+                        gamma: take(c),
+                        beta: take(c),
+                        running: n_running - 2 * c..n_running,
+                        slot: norm_layers - 1,
+                    }
                 }
                 (layer, input, _) => {
                     return Err(Error::layer(
@@ -229,9 +270,16 @@ impl CpuNet {
             grads: vec![0.0; n_params],
             adam_m: Vec::new(),
             adam_v: Vec::new(),
+            running: initial_running_stats(plan),
+            norm_layers,
             updates: 0,
             dropout_seed: dropout_seed(seed),
-            workers: (0..threads.max(1)).map(|_| Worker::default()).collect(),
+            workers: (0..threads.max(1))
+                .map(|thread| Worker {
+                    thread,
+                    ..Worker::default()
+                })
+                .collect(),
         };
         net.initialise(seed);
         Ok(net)
@@ -255,6 +303,10 @@ impl CpuNet {
                     shape.col_rows(),
                     shape.f * shape.k * shape.k,
                 ),
+                OpKind::BatchNorm { gamma, .. } => {
+                    self.params[gamma.clone()].fill(1.0);
+                    continue;
+                }
                 _ => continue,
             };
             match init {
@@ -292,6 +344,17 @@ impl CpuNet {
     /// Mutable parameters (same layout as [`CpuNet::params`]).
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.params
+    }
+
+    /// Batchnorm running statistics: per batchnorm layer in layer order, `r_μ (C)` then
+    /// `r_σ² (C)` (see [`crate::cpu::norm`]); empty without batchnorm.
+    pub fn running_stats(&self) -> &[f32] {
+        &self.running
+    }
+
+    /// Mutable running statistics (same layout as [`CpuNet::running_stats`]).
+    pub fn running_stats_mut(&mut self) -> &mut [f32] {
+        &mut self.running
     }
 
     /// The gradient of the mean batch loss from the last [`CpuNet::compute_gradients`].
@@ -390,12 +453,15 @@ impl CpuNet {
             "input batch does not match its labels"
         );
         let threads = self.workers.len().min(n).max(1);
+        let sync = NormSync::new(threads);
         let chunks: Vec<Range<usize>> = (0..threads)
             .map(|t| t * n / threads..(t + 1) * n / threads)
             .collect();
         let ctx = Context {
             ops: &self.ops,
             params: &self.params,
+            running: &self.running,
+            sync: &sync,
             classes: self.plan.classes,
             loss: self.plan.network.training.loss,
             batch: n,
@@ -405,6 +471,7 @@ impl CpuNet {
             buffers: &self.buffer_sizes,
             pools: &self.pool_sizes,
             masks: &self.mask_sizes,
+            norms: self.norm_layers,
             col: self.col_size,
             params: self.params.len(),
         };
@@ -423,6 +490,22 @@ impl CpuNet {
                 *result = worker.run(&ctx, &sizes, x, labels, range.clone(), mode, backward);
             }
         });
+        if matches!(mode, Mode::Train { .. }) && self.norm_layers > 0 {
+            let saved = &self.workers[0].norms;
+            for op in &self.ops {
+                if let OpKind::BatchNorm {
+                    c,
+                    inner,
+                    running,
+                    slot,
+                    ..
+                } = &op.kind
+                {
+                    let (mean, var) = self.running[running.clone()].split_at_mut(*c);
+                    batchnorm_update_running(mean, var, &saved[*slot], n * inner);
+                }
+            }
+        }
         if backward {
             self.grads.fill(0.0);
             for worker in &self.workers[..threads] {
@@ -450,10 +533,47 @@ impl CpuNet {
 struct Context<'a> {
     ops: &'a [Op],
     params: &'a [f32],
+    running: &'a [f32],
+    sync: &'a NormSync,
     classes: usize,
     loss: Loss,
     batch: usize,
     dropout_seed: u32,
+}
+
+/// Where the worker threads exchange batchnorm partial sums: one slot per thread and a
+/// barrier. Every thread must call [`NormSync::all_reduce`] equally often (they run the same
+/// layers in the same mode, so they do).
+struct NormSync {
+    barrier: Barrier,
+    partials: Vec<Mutex<Vec<f64>>>,
+}
+
+impl NormSync {
+    fn new(threads: usize) -> Self {
+        NormSync {
+            barrier: Barrier::new(threads),
+            partials: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Publishes `thread`'s partial sums, waits for every thread, and returns the sum of all
+    /// threads' partials, added in thread order (the same bits on every thread).
+    fn all_reduce(&self, thread: usize, partial: &[f64]) -> Vec<f64> {
+        // A poisoned slot means another thread panicked; its contents are still plain numbers.
+        let slot = |t: usize| self.partials[t].lock().unwrap_or_else(|e| e.into_inner());
+        *slot(thread) = partial.to_vec();
+        self.barrier.wait();
+        let mut total = vec![0.0; partial.len()];
+        for t in 0..self.partials.len() {
+            for (sum, v) in total.iter_mut().zip(slot(t).iter()) {
+                *sum += v;
+            }
+        }
+        // No thread overwrites its slot before every thread has read them all.
+        self.barrier.wait();
+        total
+    }
 }
 
 /// Per-example buffer sizes.
@@ -461,6 +581,7 @@ struct Sizes<'a> {
     buffers: &'a [usize],
     pools: &'a [usize],
     masks: &'a [usize],
+    norms: usize,
     col: usize,
     params: usize,
 }
@@ -476,6 +597,7 @@ impl Worker {
         self.grads = sizes.buffers.iter().map(|s| vec![0.0; s * n]).collect();
         self.argmax = sizes.pools.iter().map(|s| vec![0; s * n]).collect();
         self.masks = sizes.masks.iter().map(|s| vec![0.0; s * n]).collect();
+        self.norms = vec![NormSaved::default(); sizes.norms];
         self.col = vec![0.0; sizes.col];
         self.dparams = vec![0.0; sizes.params];
     }
@@ -569,6 +691,48 @@ impl Worker {
             },
             OpKind::Activation(Activation::Tanh) => tanh_forward(x, y),
             OpKind::Activation(Activation::Relu) => relu_forward(x, y),
+            OpKind::BatchNorm {
+                c,
+                inner,
+                gamma,
+                beta,
+                running,
+                slot,
+            } => {
+                let sh = NormShape {
+                    n,
+                    c: *c,
+                    inner: *inner,
+                };
+                let (g, b) = (&p[gamma.clone()], &p[beta.clone()]);
+                match mode {
+                    Mode::Train { .. } => {
+                        // Batch statistics: this chunk's sums, added up over all threads.
+                        let m = (ctx.batch * inner) as f64;
+                        let mut part = vec![0.0; *c];
+                        batchnorm_sums(x, sh, &mut part);
+                        let mean: Vec<f64> = ctx
+                            .sync
+                            .all_reduce(self.thread, &part)
+                            .iter()
+                            .map(|s| s / m)
+                            .collect();
+                        batchnorm_square_sums(x, &mean, sh, &mut part);
+                        let var: Vec<f64> = ctx
+                            .sync
+                            .all_reduce(self.thread, &part)
+                            .iter()
+                            .map(|s| s / m)
+                            .collect();
+                        let saved = &mut self.norms[*slot];
+                        batchnorm_normalize(x, g, b, &mean, &var, y, saved, sh)
+                    }
+                    Mode::Eval => {
+                        let (mean, var) = ctx.running[running.clone()].split_at(*c);
+                        batchnorm_forward_eval(x, g, b, mean, var, y, sh)
+                    }
+                }
+            }
             OpKind::Softmax => softmax_forward(x, y, ctx.classes),
             OpKind::Flatten => unreachable!("flatten shares its input's buffer"),
         }
@@ -649,6 +813,38 @@ impl Worker {
             }
             OpKind::Activation(Activation::Tanh) if want_dx => tanh_backward(y, dy, dx),
             OpKind::Activation(Activation::Relu) if want_dx => relu_backward(y, dy, dx),
+            OpKind::BatchNorm {
+                c,
+                inner,
+                gamma,
+                beta,
+                slot,
+                ..
+            } => {
+                let sh = NormShape {
+                    n,
+                    c: *c,
+                    inner: *inner,
+                };
+                let saved = &self.norms[*slot];
+                let mut part = vec![0.0; 2 * c];
+                batchnorm_backward_sums(x, saved, dy, sh, &mut part);
+                let sums = ctx.sync.all_reduce(self.thread, &part);
+                // `sums` = [dβ, dγ] of the whole batch: thread 0 records them, so adding the
+                // threads' parameter gradients counts them once.
+                if self.thread == 0 {
+                    let (dg, db) = split_pair(&mut self.dparams, gamma, beta);
+                    for ch in 0..*c {
+                        db[ch] = sums[ch] as f32;
+                        dg[ch] = sums[c + ch] as f32;
+                    }
+                }
+                if want_dx {
+                    let count = ctx.batch * inner;
+                    let g = &p[gamma.clone()];
+                    batchnorm_backward_dx(x, g, saved, dy, &sums, count, dx, sh);
+                }
+            }
             OpKind::Softmax => unreachable!("softmax is fused into the loss"),
             _ => {} // a parameter-free layer at the input: nothing to propagate
         }
@@ -664,4 +860,21 @@ fn split_pair<'a>(
 ) -> (&'a mut [f32], &'a mut [f32]) {
     let (w, rest) = all[weight.start..bias.end].split_at_mut(weight.len());
     (w, &mut rest[..bias.len()])
+}
+
+/// The running statistics a fresh network starts with: per batchnorm layer `r_μ = 0 (C)` then
+/// `r_σ² = 1 (C)`, in layer order.
+pub fn initial_running_stats(plan: &Plan) -> Vec<f32> {
+    let mut out = Vec::new();
+    for l in &plan.layers {
+        if l.layer == Layer::BatchNorm {
+            let c = match l.input {
+                Shape::Image { c, .. } => c,
+                Shape::Flat(d) => d,
+            };
+            out.extend(std::iter::repeat_n(0.0, c));
+            out.extend(std::iter::repeat_n(1.0, c));
+        }
+    }
+    out
 }

@@ -60,6 +60,13 @@ pub enum Kernel {
     Gather,
     /// `metrics.wgsl`: adds a batch's losses and correct flags to the running totals.
     Metrics,
+    /// `batchnorm_forward.wgsl`: batch (or running) statistics and `y = γ·x̂ + β`, one
+    /// workgroup per feature.
+    BatchNormForward,
+    /// `batchnorm_backward.wgsl`: `dγ`, `dβ` and `dx`, one workgroup per feature.
+    BatchNormBackward,
+    /// `augment.wgsl`: random affine warps of a gathered training batch.
+    Augment,
 }
 
 /// Storage bindings of a kernel, in binding order (from 1): `true` = read-only.
@@ -68,7 +75,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 18] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::Matmul,
         Kernel::BiasAdd,
         Kernel::BiasGrad,
@@ -87,6 +94,9 @@ impl Kernel {
         Kernel::Adam,
         Kernel::Gather,
         Kernel::Metrics,
+        Kernel::BatchNormForward,
+        Kernel::BatchNormBackward,
+        Kernel::Augment,
     ];
 
     /// The shader's file name in `shaders/`.
@@ -152,6 +162,12 @@ impl Kernel {
             Kernel::Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
             // loss, correct, totals
             Kernel::Metrics => shader!("metrics.wgsl", &[R, R, W]),
+            // x, params, y, saved, running
+            Kernel::BatchNormForward => shader!("batchnorm_forward.wgsl", &[R, R, W, W, W]),
+            // x, dy, params, saved, grads, dx
+            Kernel::BatchNormBackward => shader!("batchnorm_backward.wgsl", &[R, R, R, R, W, W]),
+            // src, x
+            Kernel::Augment => shader!("augment.wgsl", &[R, W]),
         }
     }
 }

@@ -11,24 +11,35 @@
 //!
 //! [`GpuExecutor`] puts it behind [`Executor`]: the training data lives on the device as bytes
 //! and a step uploads only its batch indices.
+//!
+//! With augmentation on (`Training::augment` > 0, image inputs), a training step gathers into
+//! a buffer of its own and `augment.wgsl` warps it into the input buffer, drawing the warps of
+//! `data::augment` for (augment seed, step, index); evaluation never augments.
+//!
+//! Batchnorm running statistics live in one device buffer (per batchnorm layer `r_μ (C)` then
+//! `r_σ² (C)`, as [`CpuNet::running_stats`]); a training step updates them on the device.
 
 use super::context::Gpu;
 use super::kernel::{BufferId, Buffers, Dispatch, Program};
 use super::ops::activation::{activation_backward, activation_forward};
+use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
 use super::ops::data::{DeviceDataset, TOTALS_BYTES, gather, metrics, upload};
 use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use super::ops::dropout::{dropout_backward, dropout_forward};
 use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
+use super::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
 use super::ops::optim::{adam, sgd};
 use super::ops::pool::{maxpool_backward, maxpool_forward};
 use crate::cpu::CpuNet;
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::dropout::dropout_seed;
+use crate::cpu::net::initial_running_stats;
 use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
+use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::train::{Executor, Metrics};
@@ -44,6 +55,7 @@ enum OpKind {
     Flatten,
     Dropout { rate: f32, mask: BufferId },
     Activation(Activation),
+    BatchNorm(NormLayout),
     Softmax,
 }
 
@@ -99,6 +111,9 @@ pub struct GpuNet {
     params: BufferId,
     grads: BufferId,
     moments: Option<(BufferId, BufferId)>,
+    /// Batchnorm running statistics (4 unused bytes without batchnorm).
+    running: BufferId,
+    n_running: usize,
     labels: BufferId,
     indices: BufferId,
     loss: BufferId,
@@ -108,6 +123,10 @@ pub struct GpuNet {
     capacity: usize,
     updates: u32,
     dropout_seed: u32,
+    /// Where a training step gathers its batch before the warp, with augmentation on.
+    augment_src: Option<BufferId>,
+    augment_seed: u32,
+    augment_ranges: AugmentRanges,
     programs: HashMap<(usize, bool, Option<BufferId>), Program>,
 }
 
@@ -117,23 +136,20 @@ const MAX_PROGRAMS: usize = 16;
 
 impl GpuNet {
     /// Builds the network for batches of up to `capacity` examples, with the parameters and
-    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from, so both executors start
-    /// identical. Checks every buffer against the device's limits first.
+    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from and the augment seed of
+    /// `CpuExecutor::new(plan, seed, _)`, so both executors start identical. Checks every
+    /// buffer against the device's limits first.
     pub fn new(gpu: &Gpu, plan: &Plan, seed: u64, capacity: usize) -> Result<GpuNet> {
-        if let Some(i) = plan.layers.iter().position(|l| l.layer == Layer::BatchNorm) {
-            return Err(Error::layer(
-                i,
-                "batchnorm is not implemented in the GPU executor yet (nor on the CPU: issue 4)",
-            ));
-        }
         let cpu = CpuNet::new(plan, seed, 1)?;
         let mut net = GpuNet::with_params(gpu, plan, cpu.params(), capacity)?;
         net.dropout_seed = dropout_seed(seed);
+        net.augment_seed = augment_seed(seed);
         Ok(net)
     }
 
-    /// Builds the network with the given flat parameters (layout in the crate doc) and dropout
-    /// seed 0; see [`GpuNet::new`].
+    /// Builds the network with the given flat parameters (layout in the crate doc), fresh
+    /// batchnorm running statistics (`r_μ = 0`, `r_σ² = 1`) and dropout seed 0; see
+    /// [`GpuNet::new`].
     pub fn with_params(gpu: &Gpu, plan: &Plan, initial: &[f32], capacity: usize) -> Result<GpuNet> {
         let capacity = capacity.max(1);
         check_limits(gpu, plan, capacity)?;
@@ -157,6 +173,14 @@ impl GpuNet {
             }
             Optimizer::Sgd => None,
         };
+        let running_init = initial_running_stats(plan);
+        let n_running = running_init.len();
+        let running = if n_running == 0 {
+            arena.alloc(gpu, "batchnorm running statistics", 4)
+        } else {
+            arena.with_data(gpu, "batchnorm running statistics", &running_init)
+        };
+        let mut r_off = 0;
         let mut sizes = vec![plan.input.size()];
         let mut ops = Vec::new();
         let mut offset = 0;
@@ -235,6 +259,25 @@ impl GpuNet {
                     mask: arena.alloc(gpu, "dropout mask", 4 * capacity * planned.output.size()),
                 },
                 (Layer::Activation(a), _, _) => OpKind::Activation(a),
+                (Layer::BatchNorm, input, _) => {
+                    let (c, inner) = match input {
+                        Shape::Image { c, h, w } => (c, h * w),
+                        Shape::Flat(d) => (d, 1),
+                    };
+                    let layout = NormLayout {
+                        params,
+                        grads,
+                        g_off: offset,
+                        running,
+                        r_off,
+                        saved: arena.alloc(gpu, "batchnorm saved statistics", 4 * 3 * c),
+                        c,
+                        inner,
+                    };
+                    offset += 2 * c;
+                    r_off += 2 * c;
+                    OpKind::BatchNorm(layout)
+                }
                 (Layer::Softmax, _, _) => OpKind::Softmax,
                 (layer, input, _) => {
                     return Err(Error::layer(
@@ -277,6 +320,9 @@ impl GpuNet {
         for t in totals {
             arena.write(gpu, t, 0, &[0u32; 4]);
         }
+        let augment_src = (plan.network.training.augment > 0.0
+            && matches!(plan.input, Shape::Image { .. }))
+        .then(|| arena.alloc(gpu, "batch before augmentation", 4 * capacity * sizes[0]));
         Ok(GpuNet {
             plan: plan.clone(),
             ops,
@@ -291,11 +337,16 @@ impl GpuNet {
             params,
             grads,
             moments,
+            running,
+            n_running,
             totals,
             n_params,
             capacity,
             updates: 0,
             dropout_seed: 0,
+            augment_src,
+            augment_seed: 0,
+            augment_ranges: AugmentRanges::default(),
             programs: HashMap::new(),
         })
     }
@@ -376,10 +427,16 @@ impl GpuNet {
         Ok(())
     }
 
+    /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
+    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
+        self.augment_ranges = ranges;
+    }
+
     /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
-    /// indices are in the index buffer; then the forward pass, the loss (fused with the
-    /// softmax for cross-entropy), the metrics reduction into `totals`, and for training the
-    /// backward pass and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
+    /// indices are in the index buffer (for training with augmentation on, then the warp of
+    /// step [`GpuNet::updates`]); then the forward pass, the loss (fused with the softmax for
+    /// cross-entropy), the metrics reduction into `totals`, and for training the backward pass
+    /// and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
     pub fn step_dispatches(
         &self,
         n: usize,
@@ -391,7 +448,19 @@ impl GpuNet {
         let k = self.plan.classes;
         let mut list = Vec::new();
         if let Some(data) = data {
-            list.push(gather(data, self.indices, self.acts[0], self.labels, n));
+            match (train, self.augment_src, self.plan.input) {
+                (true, Some(raw), Shape::Image { c, h, w }) => {
+                    let key = AugmentKey {
+                        seed: self.augment_seed,
+                        step: self.updates,
+                        chance: self.plan.network.training.augment,
+                        ranges: self.augment_ranges,
+                    };
+                    list.push(gather(data, self.indices, raw, self.labels, n));
+                    list.push(augment(raw, self.acts[0], n, (c, h, w), &key));
+                }
+                _ => list.push(gather(data, self.indices, self.acts[0], self.labels, n)),
+            }
         }
         for (index, op) in self.ops.iter().enumerate() {
             let (x, y) = (self.acts[op.input], self.acts[op.output]);
@@ -413,6 +482,7 @@ impl GpuNet {
                     list.push(dropout_forward(x, y, *mask, total, rate, key));
                 }
                 OpKind::Activation(a) => list.push(activation_forward(*a, x, y, total)),
+                OpKind::BatchNorm(l) => list.push(batchnorm_forward(l, x, y, n, train)),
                 OpKind::Flatten | OpKind::Softmax => {}
             }
         }
@@ -463,6 +533,8 @@ impl GpuNet {
                 OpKind::Activation(a) if want_dx => {
                     list.push(activation_backward(*a, y, dy, dx, total))
                 }
+                // At the input, `dx` is the 4-byte gradient buffer 0, bound but not written.
+                OpKind::BatchNorm(l) => list.push(batchnorm_backward(l, x, dy, dx, want_dx, n)),
                 _ => {} // flatten, the fused softmax, or a parameter-free layer at the input
             }
         }
@@ -575,6 +647,28 @@ impl GpuNet {
         Ok(masks)
     }
 
+    /// The batchnorm running statistics (layout of [`CpuNet::running_stats`]; empty without
+    /// batchnorm).
+    pub fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        if self.n_running == 0 {
+            return Ok(Vec::new());
+        }
+        self.arena.read_f32(gpu, self.running, self.n_running)
+    }
+
+    /// Replaces the batchnorm running statistics (layout of [`GpuNet::running_stats`]).
+    pub fn set_running_stats(&self, gpu: &Gpu, stats: &[f32]) -> Result<()> {
+        if stats.len() != self.n_running {
+            return Err(Error::Config(format!(
+                "expected {} batchnorm running statistics, got {}",
+                self.n_running,
+                stats.len()
+            )));
+        }
+        self.arena.write(gpu, self.running, 0, stats);
+        Ok(())
+    }
+
     /// Replaces all parameters (crate layout).
     pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
         if params.len() != self.n_params {
@@ -662,11 +756,10 @@ pub struct GpuExecutor {
 }
 
 impl GpuExecutor {
-    /// A GPU executor for `plan` on `gpu`, parameters and dropout seed as
+    /// A GPU executor for `plan` on `gpu`, parameters, dropout and augment seeds as
     /// `CpuExecutor::new(plan, seed, _)`, buffers for batches of up to `max_batch` examples
-    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a buffer would
-    /// exceed the adapter's limits (naming the largest batch that fits) or the network has a
-    /// layer the GPU cannot run yet (batchnorm).
+    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a
+    /// buffer would exceed the adapter's limits (naming the largest batch that fits).
     pub fn new(gpu: Arc<Gpu>, plan: &Plan, seed: u64, max_batch: usize) -> Result<Self> {
         let net = GpuNet::new(&gpu, plan, seed, max_batch.max(1))?;
         Ok(GpuExecutor {
@@ -787,11 +880,28 @@ impl Executor for GpuExecutor {
         Ok(outputs)
     }
 
+    /// The trainable parameters followed by the batchnorm running statistics, as
+    /// `CpuExecutor::parameters`.
     fn parameters(&mut self) -> Result<Vec<f32>> {
-        self.net.parameters(&self.gpu)
+        let mut all = self.net.parameters(&self.gpu)?;
+        all.extend(self.net.running_stats(&self.gpu)?);
+        Ok(all)
     }
 
+    /// Replaces parameters and running statistics (the layout of [`Executor::parameters`]).
     fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
-        self.net.set_parameters(&self.gpu, params)
+        let expected = self.net.n_params + self.net.n_running;
+        if params.len() != expected {
+            return Err(Error::Config(format!(
+                "expected {expected} values ({} parameters and {} batchnorm running \
+                 statistics), got {}",
+                self.net.n_params,
+                self.net.n_running,
+                params.len()
+            )));
+        }
+        let (weights, running) = params.split_at(self.net.n_params);
+        self.net.set_parameters(&self.gpu, weights)?;
+        self.net.set_running_stats(&self.gpu, running)
     }
 }

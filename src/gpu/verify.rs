@@ -5,17 +5,21 @@ use super::context::Gpu;
 use super::kernel::{self, BufferId, Buffers, Dispatch};
 use super::net::{GpuNet, StepMode, Totals};
 use super::ops::activation::{activation_backward, activation_forward};
+use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
 use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use super::ops::dropout::dropout_forward;
 use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
+use super::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
 use super::ops::optim::adam;
 use super::ops::pool::{maxpool_backward, maxpool_forward};
 use crate::cpu::conv::ConvShape;
 use crate::cpu::dropout::DropoutKey;
+use crate::cpu::norm::{NormSaved, NormShape};
 use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
-use crate::cpu::{CpuNet, activation, conv, dense, dropout, loss, optim, pool};
+use crate::cpu::{CpuNet, activation, conv, dense, dropout, loss, norm, optim, pool};
+use crate::data::augment::{AugmentRanges, augment_batch};
 use crate::error::Result;
 use crate::model::{Activation, Init, Layer, Loss, Network, Optimizer, Shape, Training, Units};
 use crate::rng::Rng;
@@ -299,6 +303,86 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let (mut want_y, mut want_mask) = (vec![0.0; total], vec![0.0; total]);
     dropout::dropout_forward(&x, &mut want_y, &mut want_mask, 0.3, key, 0);
     rows.push(row("dropout mask", &case.read(mask, total)?, &want_mask));
+
+    // Augmentation: 3 images of 1x13x11, every one warped.
+    let dims = (1, 13, 11);
+    let len = n * 13 * 11;
+    let x: Vec<f32> = random(len, 20).iter().map(|v| 0.5 + 0.5 * v).collect();
+    let key = AugmentKey {
+        seed: 77,
+        step: 3,
+        chance: 1.0,
+        ranges: AugmentRanges::default(),
+    };
+    let (ix, out) = (case.input(&x), case.output(len));
+    case.run(&[augment(ix, out, n, dims, &key)])?;
+    let mut want = x.clone();
+    augment_batch(&mut want, dims, key.seed, key.step, key.chance, &key.ranges);
+    rows.push(row("augmentation warp", &case.read(out, len)?, &want));
+
+    // Batchnorm over 4 channels of 5x7 images, batch 3.
+    let sh = NormShape { n, c: 4, inner: 35 };
+    let len = n * sh.c * sh.inner;
+    let x: Vec<f32> = random(len, 16).iter().map(|v| 2.0 * v + 0.5).collect();
+    let dy = random(len, 17);
+    let gamma: Vec<f32> = random(sh.c, 18).iter().map(|v| 1.0 + 0.5 * v).collect();
+    let beta = random(sh.c, 19);
+    let running: Vec<f32> = [vec![0.1; sh.c], vec![0.9; sh.c]].concat();
+    let flat: Vec<f32> = gamma.iter().chain(&beta).copied().collect();
+    let l = NormLayout {
+        params: case.input(&flat),
+        grads: case.output(flat.len()),
+        g_off: 0,
+        running: case.input(&running),
+        r_off: 0,
+        saved: case.output(3 * sh.c),
+        c: sh.c,
+        inner: sh.inner,
+    };
+    let (ix, idy) = (case.input(&x), case.input(&dy));
+    let (y_eval, y, dx) = (case.output(len), case.output(len), case.output(len));
+    case.run(&[
+        batchnorm_forward(&l, ix, y_eval, n, false),
+        batchnorm_forward(&l, ix, y, n, true),
+        batchnorm_backward(&l, ix, idy, dx, true, n),
+    ])?;
+    let (rm, rv) = running.split_at(sh.c);
+    let mut want_eval = vec![0.0; len];
+    norm::batchnorm_forward_eval(&x, &gamma, &beta, rm, rv, &mut want_eval, sh);
+    let (mut want_y, mut saved) = (vec![0.0; len], NormSaved::default());
+    norm::batchnorm_forward_train(&x, &gamma, &beta, &mut want_y, &mut saved, sh);
+    let (mut want_rm, mut want_rv) = (rm.to_vec(), rv.to_vec());
+    norm::batchnorm_update_running(&mut want_rm, &mut want_rv, &saved, n * sh.inner);
+    let (mut want_dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; sh.c], vec![0.0; sh.c]);
+    norm::batchnorm_backward(
+        &x,
+        &gamma,
+        &saved,
+        &dy,
+        Some(&mut want_dx),
+        &mut dg,
+        &mut db,
+        sh,
+    );
+    let g = case.read(l.grads, flat.len())?;
+    rows.push(row(
+        "batchnorm forward (inference)",
+        &case.read(y_eval, len)?,
+        &want_eval,
+    ));
+    rows.push(row(
+        "batchnorm forward (training)",
+        &case.read(y, len)?,
+        &want_y,
+    ));
+    rows.push(row(
+        "batchnorm running statistics",
+        &case.read(l.running, running.len())?,
+        &[want_rm, want_rv].concat(),
+    ));
+    rows.push(row("batchnorm backward dx", &case.read(dx, len)?, &want_dx));
+    rows.push(row("batchnorm backward dγ", &g[..sh.c], &dg));
+    rows.push(row("batchnorm backward dβ", &g[sh.c..], &db));
 
     // Losses on 3 x 10 logits.
     let k = 10;

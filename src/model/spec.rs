@@ -199,7 +199,9 @@ pub struct Training {
     pub init: Init,
     /// Learning-rate schedule.
     pub schedule: Schedule,
-    /// Chance per image of a random affine warp (0 = off).
+    /// Chance per training image of a random affine warp (0 = off): see
+    /// [`crate::data::augment`]; both executors apply it to training batches of image inputs
+    /// only, never to evaluation or prediction.
     pub augment: f32,
     /// Early stopping on the validation error, if any.
     pub early_stopping: Option<EarlyStopping>,
@@ -268,6 +270,17 @@ impl Plan {
     /// Total trainable parameters.
     pub fn params(&self) -> usize {
         self.layers.iter().map(|l| l.params).sum()
+    }
+
+    /// Batchnorm running statistics: `2·C` per batchnorm layer (`r_μ` then `r_σ²`). They are
+    /// state, not trainable parameters, but travel with them: `Executor::parameters` returns
+    /// the [`Plan::params`] trainable values followed by these.
+    pub fn running_stats(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| l.layer == Layer::BatchNorm)
+            .map(|l| l.params)
+            .sum()
     }
 
     /// Forward FLOPs per image.

@@ -8,11 +8,13 @@
 //! [`Dispatch`]: super::kernel::Dispatch
 
 pub mod activation;
+pub mod augment;
 pub mod conv;
 pub mod data;
 pub mod dense;
 pub mod dropout;
 pub mod loss;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 
