@@ -4,7 +4,7 @@ use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Loss, Plan};
-use crate::train::{Executor, Metrics};
+use crate::train::{Executor, Metrics, OptimizerState};
 
 /// Examples per forward pass when evaluating.
 const EVAL_BATCH: usize = 256;
@@ -123,5 +123,13 @@ impl Executor for CpuExecutor {
         }
         self.net.params_mut().copy_from_slice(params);
         Ok(())
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptimizerState> {
+        Ok(self.net.optimizer_state())
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.net.set_optimizer_state(state)
     }
 }

@@ -1,9 +1,10 @@
 //! Data: reading MNIST-style IDX files (raw or gzip), checking them, and holding them as
 //! [`Dataset`]s of raw bytes `(N, C, H, W)` plus labels `(N)`, with batch gathering and a
-//! seeded validation split.
+//! seeded validation split; MNIST-style preprocessing of digit pictures ([`preprocess`]).
 
 pub mod dataset;
 pub mod idx;
+pub mod preprocess;
 
 pub use dataset::{Dataset, TrainTest, load_dir};
 pub use idx::{IdxArray, read_idx};
