@@ -2,6 +2,8 @@
 //! errors for truncated, corrupt and mismatched files.
 
 mod common;
+#[path = "common/gpu.rs"]
+mod gpu_common;
 
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, load_dir};
@@ -76,14 +78,24 @@ fn same_numbers(a: &[EpochLog], b: &[EpochLog]) {
     }
 }
 
-/// Trains `model` for `epochs` straight, and again stopping after `stop_after` epochs,
-/// saving, loading and resuming; returns both runs' reports and final parameters.
+/// Builds an executor for a plan and a seed.
+type Make = dyn Fn(&Plan, u64) -> Box<dyn Executor>;
+
+fn cpu(plan: &Plan, seed: u64) -> Box<dyn Executor> {
+    Box::new(CpuExecutor::new(plan, seed, 2).unwrap())
+}
+
+/// Trains `model` on `images` MNIST images for `epochs` straight, and again stopping after
+/// `stop_after` epochs, saving, loading and resuming in a new executor; returns both runs'
+/// reports and final parameters.
 fn straight_and_resumed(
+    make: &Make,
     model: &str,
+    images: u32,
     epochs: usize,
     stop_after: usize,
 ) -> ((TrainReport, Vec<f32>), (TrainReport, Vec<f32>)) {
-    let (train_set, validation, test) = mnist(700, 200);
+    let (train_set, validation, test) = mnist(images, images as usize / 4);
     let data = Splits {
         train: &train_set,
         validation: &validation,
@@ -92,7 +104,7 @@ fn straight_and_resumed(
     let seed = 11;
     let plan = plan(model, epochs);
     let settings = &plan.network.training;
-    let mut straight = CpuExecutor::new(&plan, seed, 2).unwrap();
+    let mut straight = make(&plan, seed);
     let mut keep = Keep {
         plan: plan.clone(),
         seed,
@@ -100,7 +112,7 @@ fn straight_and_resumed(
         bytes: None,
     };
     let a = train_from(
-        &mut straight,
+        straight.as_mut(),
         settings,
         seed,
         &data,
@@ -114,7 +126,7 @@ fn straight_and_resumed(
     // dropout masks), its parameters and optimiser state restored from the checkpoint's bytes.
     let checkpoint = Checkpoint::from_bytes(&keep.bytes.unwrap(), Path::new("mem")).unwrap();
     assert_eq!(checkpoint.epoch(), stop_after);
-    let mut resumed = CpuExecutor::new(&checkpoint.plan().unwrap(), checkpoint.seed, 2).unwrap();
+    let mut resumed = make(&checkpoint.plan().unwrap(), checkpoint.seed);
     // Scramble the parameters first, to be sure the checkpoint overwrites all of them.
     resumed
         .set_parameters(&vec![0.5; checkpoint.params.len()])
@@ -132,7 +144,7 @@ fn straight_and_resumed(
         stopped_early: checkpoint.stopped_early,
     };
     let b = train_from(
-        &mut resumed,
+        resumed.as_mut(),
         settings,
         checkpoint.seed,
         &data,
@@ -152,7 +164,7 @@ fn straight_and_resumed(
 #[test]
 fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     // seed5: Adam (moments and step count matter) and dropout (the update counter matters).
-    let ((a, a_params), (b, b_params)) = straight_and_resumed("seed5", 2, 1);
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed5", 900, 2, 1);
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a.test, b.test);
     assert!(
@@ -167,9 +179,30 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
 #[test]
 fn a_resumed_conv_run_is_bit_identical_too() {
     // seed9: convolutions, pools and two dropout layers; three epochs, stopped after one.
-    let ((a, a_params), (b, b_params)) = straight_and_resumed("seed9", 3, 1);
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed9", 900, 3, 1);
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a_params.len(), b_params.len());
+    assert!(
+        a_params
+            .iter()
+            .zip(&b_params)
+            .all(|(x, y)| x.to_bits() == y.to_bits()),
+        "parameters differ"
+    );
+}
+
+#[test]
+fn a_resumed_gpu_run_is_bit_identical_too() {
+    // The GPU executor reads Adam's moments back from the device and writes them again.
+    if gpu_common::gpu_or_skip().is_none() {
+        return;
+    }
+    let gpu = std::sync::Arc::new(shadernet::gpu::Gpu::new(None).unwrap());
+    let make = move |plan: &Plan, seed: u64| -> Box<dyn Executor> {
+        Box::new(shadernet::gpu::GpuExecutor::new(gpu.clone(), plan, seed, 16).unwrap())
+    };
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&make, "seed5", 400, 2, 1);
+    same_numbers(&a.epochs, &b.epochs);
     assert!(
         a_params
             .iter()
