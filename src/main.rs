@@ -715,7 +715,13 @@ fn run_predict(args: PredictArgs) -> Result<()> {
         if args.json {
             let p: Vec<String> = probabilities
                 .iter()
-                .map(|&v| json_number(f64::from(v)))
+                .map(|&v| {
+                    if v.is_finite() {
+                        v.to_string()
+                    } else {
+                        "null".into()
+                    }
+                })
                 .collect();
             println!(
                 "{{\"file\":{},\"class\":{class},\"probabilities\":[{}]}}",
