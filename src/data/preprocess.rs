@@ -271,6 +271,29 @@ mod tests {
     }
 
     #[test]
+    fn png_and_jpeg_files_give_the_same_digit() {
+        let page = seven_on_paper(120, 160);
+        let bytes: Vec<u8> = page.pixels.iter().map(|&v| (v * 255.0) as u8).collect();
+        let img = image::GrayImage::from_raw(160, 120, bytes).unwrap();
+        let dir = std::env::temp_dir().join(format!("shadernet-pre-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (png, jpg) = (dir.join("7.png"), dir.join("7.jpg"));
+        img.save(&png).unwrap();
+        img.save(&jpg).unwrap();
+        let a = mnist_style(&load_grey(&png).unwrap(), 28, 28).unwrap();
+        let b = mnist_style(&load_grey(&jpg).unwrap(), 28, 28).unwrap();
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(worst < 0.25, "JPEG artefacts changed a pixel by {worst}");
+        let e = load_grey(&dir.join("missing.png")).unwrap_err().to_string();
+        assert!(e.contains("missing.png"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn area_resampling_keeps_the_mean() {
         let src: Vec<f32> = (0..35).map(|i| (i % 7) as f32).collect();
         let out = resample_area(&src, 5, 7, 3, 2);
