@@ -410,6 +410,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     let batch = plan.network.training.batch_size;
     let mut executor = make_executor(&plan, seed, &args.executor, batch)?;
     let mut state = RunState::default();
+    let resumed_on = resumed.as_ref().map(|(_, c, _)| c.backend.clone());
     let run = match resumed {
         Some((run, checkpoint, file)) => {
             executor.set_parameters(&checkpoint.params)?;
@@ -471,6 +472,15 @@ fn run_train(args: TrainArgs) -> Result<()> {
             "resuming after epoch {} ({} updates)",
             state.epochs.len(),
             executor.optimizer_state()?.updates
+        ));
+    }
+    if let Some(before) = &resumed_on
+        && *before != executor.describe()
+    {
+        observer.line(&format!(
+            "note: the run so far used {before}, it continues on {}: the numbers will not be \
+             bit-identical to a run that never stopped",
+            executor.describe()
         ));
     }
     if t.augment > 0.0 {

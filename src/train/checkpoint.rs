@@ -29,7 +29,15 @@
 //!
 //! Shuffles are `Rng::derived(seed, 1000 + epoch)` and dropout masks a pure function of
 //! `(seed, updates, layer, index)`, so parameters, moments, `epoch`, `updates` and `seed` are
-//! all a resumed run needs to repeat an uninterrupted one exactly.
+//! all a resumed run needs to repeat an uninterrupted one exactly. To resume: build the
+//! executor with the checkpoint's `seed` (it also seeds the dropout masks), then
+//! [`Executor::set_parameters`](super::Executor::set_parameters) and
+//! [`Executor::set_optimizer_state`](super::Executor::set_optimizer_state), and hand
+//! [`super::train_from`] a [`super::RunState`] with the checkpoint's `epochs`, `best` (its
+//! weights from `best.safetensors`, or from this checkpoint when it is the best) and
+//! `stopped_early`. On the CPU executor with the same thread count the result is bit-identical
+//! to an uninterrupted run (`tests/checkpoint.rs`); the GPU executor is deterministic on one
+//! device, so the same holds there.
 
 use super::atomic::write_atomic;
 use super::executor::{Metrics, OptimizerState};

@@ -9,7 +9,7 @@
 //!   curves.png           loss and error per epoch
 //!   misclassified.png    test digits the final model gets wrong, predicted and true labels
 //!   last.safetensors     the state after the latest epoch (what `--resume` continues)
-//!   best.safetensors     the epoch with the lowest validation error
+//!   best.safetensors     the epoch with the lowest validation error (with a validation split)
 //! ```
 //!
 //! Every file is replaced atomically, so a run killed at any moment leaves complete files.
