@@ -479,3 +479,15 @@ fn bad_images_and_checkpoints_are_clear_errors() {
         &["1x8x8", "1x28x28"],
     );
 }
+
+#[test]
+fn quiet_prints_only_the_summary_and_no_progress_off_a_terminal() {
+    let (dir, net) = small_setup("cli-quiet");
+    let (status, stdout, stderr) =
+        train_small(&dir, &net, &dir.join("run"), &["--epochs", "2", "--quiet"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("test error"), "{stdout}");
+    // stderr is a pipe here, not a terminal: no progress line.
+    assert!(stderr.is_empty(), "{stderr}");
+}
