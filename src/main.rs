@@ -225,22 +225,20 @@ fn input_shape(data: &Dataset) -> Shape {
     }
 }
 
-/// Loads a checkpoint and checks that `data` (if given) fits its network.
-fn checkpoint_for(path: &Path, data: Option<&Dataset>) -> Result<Checkpoint> {
-    let checkpoint = Checkpoint::load(path)?;
-    if let Some(data) = data {
-        let input = input_shape(data);
-        if input != checkpoint.input || data.classes > checkpoint.classes {
-            return Err(Error::data(
-                path,
-                format!(
-                    "the checkpoint's network takes {} images into {} classes, but the data has                      {} images and {} classes",
-                    checkpoint.input, checkpoint.classes, input, data.classes
-                ),
-            ));
-        }
+/// Checks that `data`'s images and classes fit the network of `checkpoint` (read from `path`).
+fn check_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> Result<()> {
+    let input = input_shape(data);
+    if input != checkpoint.input || data.classes > checkpoint.classes {
+        return Err(Error::data(
+            path,
+            format!(
+                "the checkpoint's network takes {} images into {} classes, but the data has {} \
+                 images and {} classes",
+                checkpoint.input, checkpoint.classes, input, data.classes
+            ),
+        ));
     }
-    Ok(checkpoint)
+    Ok(())
 }
 
 /// A checkpoint path from `--resume DIR_OR_FILE`, with its run directory.
@@ -387,6 +385,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
         ),
     };
     let data = load_data(&data_dir)?;
+    if let Some((_, checkpoint, file)) = &resumed {
+        if let Some(model) = &args.model {
+            let asked = load_network(model)?.plan(checkpoint.input, checkpoint.classes)?;
+            checkpoint.check_network(&asked, file)?;
+        }
+        check_fits(checkpoint, file, &data.train)?;
+    }
     let (train_set, validation) = if validation_count == 0 {
         if network.training.early_stopping.is_some() {
             return Err(Error::Config(format!(
@@ -400,13 +405,6 @@ fn run_train(args: TrainArgs) -> Result<()> {
         data.train.split_validation(validation_count, seed)?
     };
     let plan = network.plan(input_shape(&data.train), data.train.classes)?;
-    if let Some((_, checkpoint, file)) = &resumed {
-        if let Some(model) = &args.model {
-            let asked = load_network(model)?.plan(checkpoint.input, checkpoint.classes)?;
-            checkpoint.check_network(&asked, file)?;
-        }
-        checkpoint_for(file, Some(&data.train))?;
-    }
     let batch = plan.network.training.batch_size;
     let mut executor = make_executor(&plan, seed, &args.executor, batch)?;
     let mut state = RunState::default();
@@ -602,13 +600,13 @@ fn checkpoint_executor(
 const EVAL_BATCH: usize = 256;
 
 fn run_eval(args: EvalArgs) -> Result<()> {
-    let bare = Checkpoint::load(&args.checkpoint)?;
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
     let data_dir = args
         .data
         .clone()
-        .unwrap_or_else(|| PathBuf::from(&bare.data));
+        .unwrap_or_else(|| PathBuf::from(&checkpoint.data));
     let data = load_data(&data_dir)?;
-    let checkpoint = checkpoint_for(&args.checkpoint, Some(&data.test))?;
+    check_fits(&checkpoint, &args.checkpoint, &data.test)?;
     let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
     let test = &data.test;
     let all: Vec<u32> = (0..test.len() as u32).collect();
