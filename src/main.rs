@@ -318,7 +318,12 @@ impl Observer for CliObserver {
 
     fn progress(&mut self, epoch: usize, done: usize, total: usize) {
         if let Some(bar) = &mut self.bar {
-            bar.update(&format!("epoch {epoch}/{}", self.epochs), done, total);
+            bar.update(
+                &format!("epoch {epoch}/{}", self.epochs),
+                done,
+                total,
+                "steps",
+            );
         }
     }
 
@@ -610,7 +615,22 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
     let test = &data.test;
     let all: Vec<u32> = (0..test.len() as u32).collect();
-    let outputs = executor.predict(test, &all)?;
+    let mut bar = std::io::stderr().is_terminal().then(ProgressBar::new);
+    let mut outputs = Vec::with_capacity(test.len() * plan.classes);
+    for chunk in all.chunks(4 * EVAL_BATCH) {
+        outputs.extend(executor.predict(test, chunk)?);
+        if let Some(bar) = &mut bar {
+            bar.update(
+                "evaluating",
+                outputs.len() / plan.classes,
+                test.len(),
+                "images",
+            );
+        }
+    }
+    if let Some(bar) = &mut bar {
+        bar.clear();
+    }
     let k = plan.classes;
     let mut confusion = vec![vec![0usize; k]; k];
     for (row, &label) in outputs.chunks_exact(k).zip(&test.labels) {

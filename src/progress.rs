@@ -22,8 +22,9 @@ impl ProgressBar {
         }
     }
 
-    /// Shows `done` of `total` steps of the work called `label`, with the rate and time left.
-    pub fn update(&mut self, label: &str, done: usize, total: usize) {
+    /// Shows `done` of `total` `unit`s (steps, images) of the work called `label`, with the rate
+    /// and the time left.
+    pub fn update(&mut self, label: &str, done: usize, total: usize, unit: &str) {
         if label != self.label {
             self.label = label.to_string();
             self.started = Instant::now();
@@ -45,7 +46,7 @@ impl ProgressBar {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[K{label} [{}{}] {done}/{total} steps, {rate:.0}/s, {left:.0} s left",
+            "\r\x1b[K{label} [{}{}] {done}/{total} {unit}, {rate:.0}/s, {left:.0} s left",
             "#".repeat(filled),
             "-".repeat(width - filled)
         );
