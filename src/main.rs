@@ -1,13 +1,22 @@
-//! The `shadernet` command line: train, models, info.
+//! The `shadernet` command line: train, eval, predict, models, info, verify.
+
+mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use progress::ProgressBar;
 use shadernet::cpu::CpuExecutor;
-use shadernet::data::load_dir;
+use shadernet::data::preprocess::{load_grey, mnist_style};
+use shadernet::data::{Dataset, TrainTest, load_dir};
 use shadernet::error::{Error, Result};
 use shadernet::gpu::{Gpu, GpuExecutor};
-use shadernet::model::{Network, PRESET_NAMES, Plan, Shape, load_network, preset};
-use shadernet::train::{Executor, train};
-use std::path::PathBuf;
+use shadernet::model::{
+    Layer, Network, PRESET_NAMES, Plan, Shape, load_network, network_to_text, preset,
+};
+use shadernet::train::plots::{curves_png, misclassified_png};
+use shadernet::train::rundir::{BEST, LAST, RunDir, json_number, json_string};
+use shadernet::train::{Best, Checkpoint, Executor, Observer, RunState, Splits, train_from};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,8 +31,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a network on MNIST (or any IDX dataset) and report its test error.
+    /// Train a network on MNIST (or any IDX dataset) and report its test error; writes a run
+    /// directory with checkpoints, metrics and plots.
     Train(TrainArgs),
+    /// Evaluate a checkpoint on the test set: test error, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Classify pictures of digits (PNG or JPEG) with a checkpoint.
+    Predict(PredictArgs),
     /// List the preset networks: layers, output shapes, parameters, FLOPs per image.
     Models {
         /// Presets or network files to show (default: every preset).
@@ -31,6 +45,21 @@ enum Command {
     },
     /// List the GPU adapters wgpu can see, with backend and limits.
     Info,
+    /// Write a PNG grid of training digits (first column) next to random augmentation warps.
+    Augment {
+        /// The PNG file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many digits (rows).
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        /// Seed of the warps.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The data directory (as for `train`).
+        #[arg(long, default_value = "data/mnist")]
+        data: PathBuf,
+    },
     /// Time whole training steps: images/s, ms per step, GFLOP/s per preset, executor, batch.
     Bench(BenchArgs),
     /// Compare every GPU op and a whole training step with the CPU executor on this machine's
@@ -83,30 +112,9 @@ struct BenchArgs {
     json: bool,
 }
 
+/// Which executor runs the network: shared by train, eval and predict.
 #[derive(clap::Args)]
-struct TrainArgs {
-    /// A preset (see `shadernet models`) or a network file.
-    #[arg(long, short, default_value = "fast")]
-    model: String,
-    /// Epochs (default: the model's).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Images per step (default: the model's; 1 = per-sample SGD).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Base learning rate (default: the model's).
-    #[arg(long)]
-    lr: Option<f32>,
-    /// Seed for initialisation, shuffling, the validation split and dropout.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
-    /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz].
-    #[arg(long, default_value = "data/mnist")]
-    data: PathBuf,
-    /// Training images held out for validation (model selection), chosen by the seed.
-    #[arg(long, default_value_t = 5000)]
-    validation: usize,
+struct ExecutorArgs {
     /// Which executor runs the network.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
@@ -116,21 +124,99 @@ struct TrainArgs {
     /// Worker threads of the CPU executor (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// A preset (see `shadernet models`) or a network file [default: fast]. With --resume, it
+    /// must be the checkpoint's network.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Epochs (default: the model's; with --resume, the checkpoint's, and may be raised).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Images per step (default: the model's; 1 = per-sample SGD).
+    #[arg(long, conflicts_with = "resume")]
+    batch_size: Option<usize>,
+    /// Base learning rate (default: the model's).
+    #[arg(long, conflicts_with = "resume")]
+    lr: Option<f32>,
+    /// Seed for initialisation, shuffling, the validation split and dropout [default: 1].
+    #[arg(long, conflicts_with = "resume")]
+    seed: Option<u64>,
+    /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+    /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] [default: data/mnist, or
+    /// the checkpoint's with --resume].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Training images held out for validation (model selection), chosen by the seed
+    /// [default: 5000].
+    #[arg(long, conflicts_with = "resume")]
+    validation: Option<usize>,
+    /// The run directory for checkpoints, metrics and plots [default:
+    /// runs/<model>-<YYYYmmdd-HHMMSS>].
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue a run: its run directory, or a checkpoint file in it. Continues exactly
+    /// (parameters, optimiser moments, epoch, RNG streams); the run directory is the
+    /// checkpoint's.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    executor: ExecutorArgs,
     /// With a GPU backend: print the GPU time of each kernel in one training step (from
     /// timestamp queries) before training.
     #[arg(long)]
     profile: bool,
-    /// Print only the final summary line.
+    /// Print only the final summary line (no epoch lines, no progress bar).
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// The data directory whose t10k-* files are evaluated [default: the checkpoint's].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[command(flatten)]
+    executor: ExecutorArgs,
+    /// Print one JSON object (`test_error`, `per_class`, `confusion`, ...) on one line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// PNG or JPEG pictures, one digit each (dark on light or light on dark).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    #[command(flatten)]
+    executor: ExecutorArgs,
+    /// Print one JSON object per image and line: `file`, `class`, `probabilities`.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Predict(args) => run_predict(args),
         Command::Models { names } => run_models(&names),
         Command::Info => run_info(),
+        Command::Augment {
+            out,
+            count,
+            seed,
+            data,
+        } => run_augment(&out, count, seed, &data),
         Command::Verify { adapter } => run_verify(adapter.as_deref()),
         Command::Bench(args) => run_bench(args),
     };
@@ -143,8 +229,198 @@ fn main() -> ExitCode {
     }
 }
 
+/// Builds the executor the flags ask for; `batch` is the largest batch it must take.
+fn make_executor(
+    plan: &Plan,
+    seed: u64,
+    args: &ExecutorArgs,
+    batch: usize,
+) -> Result<Box<dyn Executor>> {
+    let threads = match args.threads {
+        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
+        return Err(Error::Config("--adapter needs --backend gpu".into()));
+    }
+    let cpu =
+        || -> Result<Box<dyn Executor>> { Ok(Box::new(CpuExecutor::new(plan, seed, threads)?)) };
+    let on_gpu = |gpu: Gpu| -> Result<Box<dyn Executor>> {
+        Ok(Box::new(GpuExecutor::new(
+            Arc::new(gpu),
+            plan,
+            seed,
+            batch,
+        )?))
+    };
+    match args.backend {
+        Backend::Cpu => cpu(),
+        Backend::Gpu => on_gpu(Gpu::new(args.adapter.as_deref())?),
+        Backend::Auto => match Gpu::hardware()? {
+            Some(gpu) => on_gpu(gpu),
+            None => cpu(),
+        },
+    }
+}
+
+/// Loads a data directory, hinting at `--data` when it does not exist.
+fn load_data(dir: &Path) -> Result<TrainTest> {
+    load_dir(dir).map_err(|e| match e {
+        Error::Data { path, problem } if !dir.exists() => Error::Data {
+            path,
+            problem: format!("{problem} (pass --data DIR with the four MNIST IDX files)"),
+        },
+        other => other,
+    })
+}
+
+/// The input shape of a dataset's images.
+fn input_shape(data: &Dataset) -> Shape {
+    Shape::Image {
+        c: data.channels,
+        h: data.height,
+        w: data.width,
+    }
+}
+
+/// Checks that `data`'s images and classes fit the network of `checkpoint` (read from `path`).
+fn check_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> Result<()> {
+    let input = input_shape(data);
+    if input != checkpoint.input || data.classes > checkpoint.classes {
+        return Err(Error::data(
+            path,
+            format!(
+                "the checkpoint's network takes {} images into {} classes, but the data has {} \
+                 images and {} classes",
+                checkpoint.input, checkpoint.classes, input, data.classes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A checkpoint path from `--resume DIR_OR_FILE`, with its run directory.
+fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
+    if arg.is_dir() {
+        let file = arg.join(LAST);
+        if !file.exists() {
+            return Err(Error::Config(format!(
+                "--resume {}: the directory has no {LAST}, expected a run directory written by                  `shadernet train`",
+                arg.display()
+            )));
+        }
+        return Ok((RunDir::open(arg)?, file));
+    }
+    if !arg.exists() {
+        return Err(Error::Config(format!(
+            "--resume {}: no such run directory or checkpoint file",
+            arg.display()
+        )));
+    }
+    let dir = match arg.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((RunDir::open(&dir)?, arg.to_path_buf()))
+}
+
+/// The parts of a run that every checkpoint repeats.
+struct RunInfo {
+    network: Network,
+    input: Shape,
+    classes: usize,
+    seed: u64,
+    validation: usize,
+    data: String,
+    backend: String,
+}
+
+impl RunInfo {
+    fn checkpoint(&self, executor: &mut dyn Executor, state: &RunState) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            network: self.network.clone(),
+            input: self.input,
+            classes: self.classes,
+            params: executor.parameters()?,
+            optimizer: executor.optimizer_state()?,
+            seed: self.seed,
+            validation: self.validation,
+            data: self.data.clone(),
+            backend: self.backend.clone(),
+            epochs: state.epochs.clone(),
+            best: state.best.as_ref().map(|b| (b.epoch, b.error)),
+            stopped_early: state.stopped_early,
+        })
+    }
+}
+
+/// What `train` shows and writes while it runs: epoch lines, a progress bar on a terminal,
+/// and after every epoch the checkpoints, metrics and curves in the run directory.
+struct CliObserver {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    run: RunDir,
+    info: RunInfo,
+    epochs: usize,
+}
+
+impl Observer for CliObserver {
+    fn line(&mut self, line: &str) {
+        if !self.quiet {
+            if let Some(bar) = &mut self.bar {
+                bar.clear();
+            }
+            println!("{line}");
+        }
+    }
+
+    fn progress(&mut self, epoch: usize, done: usize, total: usize) {
+        if let Some(bar) = &mut self.bar {
+            bar.update(
+                &format!("epoch {epoch}/{}", self.epochs),
+                done,
+                total,
+                "steps",
+            );
+        }
+    }
+
+    fn epoch_end(
+        &mut self,
+        executor: &mut dyn Executor,
+        state: &RunState,
+        improved: bool,
+    ) -> Result<()> {
+        if let Some(bar) = &mut self.bar {
+            bar.clear();
+        }
+        // Last before best: a kill between the two leaves a `last` that names itself as the
+        // best epoch, which is what resuming then uses.
+        let checkpoint = self.info.checkpoint(executor, state)?;
+        let bytes = checkpoint.to_bytes()?;
+        self.run.write(LAST, &bytes)?;
+        if improved {
+            self.run.write(BEST, &bytes)?;
+        }
+        self.run.write_metrics(&state.epochs)?;
+        self.run.write("curves.png", &curves_png(&state.epochs)?)?;
+        Ok(())
+    }
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
-    let mut network = load_network(&args.model)?;
+    let resumed = match &args.resume {
+        Some(arg) => {
+            let (run, file) = resume_paths(arg)?;
+            Some((run, Checkpoint::load(&file)?, file))
+        }
+        None => None,
+    };
+    let mut network = match (&resumed, &args.model) {
+        (Some((_, checkpoint, _)), _) => checkpoint.network.clone(),
+        (None, model) => load_network(model.as_deref().unwrap_or("fast"))?,
+    };
     let t = &mut network.training;
     if let Some(epochs) = args.epochs {
         t.epochs = epochs;
@@ -158,14 +434,29 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if t.batch_size == 0 {
         return Err(Error::Config("--batch-size must be at least 1".into()));
     }
-    let data = load_dir(&args.data).map_err(|e| match e {
-        Error::Data { path, problem } if !args.data.exists() => Error::Data {
-            path,
-            problem: format!("{problem} (pass --data DIR with the four MNIST IDX files)"),
-        },
-        other => other,
-    })?;
-    let (train_set, validation) = if args.validation == 0 {
+    let (seed, validation_count, data_dir) = match &resumed {
+        Some((_, c, _)) => (
+            c.seed,
+            c.validation,
+            args.data.clone().unwrap_or_else(|| PathBuf::from(&c.data)),
+        ),
+        None => (
+            args.seed.unwrap_or(1),
+            args.validation.unwrap_or(5000),
+            args.data
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("data/mnist")),
+        ),
+    };
+    let data = load_data(&data_dir)?;
+    if let Some((_, checkpoint, file)) = &resumed {
+        if let Some(model) = &args.model {
+            let asked = load_network(model)?.plan(checkpoint.input, checkpoint.classes)?;
+            checkpoint.check_network(&asked, file)?;
+        }
+        check_fits(checkpoint, file, &data.train)?;
+    }
+    let (train_set, validation) = if validation_count == 0 {
         if network.training.early_stopping.is_some() {
             return Err(Error::Config(format!(
                 "--validation 0: {} uses early stopping, which needs a validation split",
@@ -175,60 +466,65 @@ fn run_train(args: TrainArgs) -> Result<()> {
         let all: Vec<u32> = (0..data.train.len() as u32).collect();
         (data.train.subset(&all), data.train.subset(&[]))
     } else {
-        data.train.split_validation(args.validation, args.seed)?
+        data.train.split_validation(validation_count, seed)?
     };
-    let input = Shape::Image {
-        c: data.train.channels,
-        h: data.train.height,
-        w: data.train.width,
-    };
-    let plan = network.plan(input, data.train.classes)?;
-    let threads = match args.threads {
-        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let cpu = || -> Result<Box<dyn Executor>> {
-        Ok(Box::new(CpuExecutor::new(&plan, args.seed, threads)?))
-    };
-    let on_gpu = |gpu: Gpu| -> Result<Box<dyn Executor>> {
-        let batch = plan.network.training.batch_size;
-        Ok(Box::new(GpuExecutor::new(
-            Arc::new(gpu),
-            &plan,
-            args.seed,
-            batch,
-        )?))
-    };
-    if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
-        return Err(Error::Config("--adapter needs --backend gpu".into()));
-    }
-    let gpu = match args.backend {
-        Backend::Cpu => None,
-        Backend::Gpu => Some(Gpu::new(args.adapter.as_deref())?),
-        Backend::Auto => Gpu::hardware()?,
-    };
+    let plan = network.plan(input_shape(&data.train), data.train.classes)?;
+    let batch = plan.network.training.batch_size;
     if args.profile {
-        let Some(gpu) = &gpu else {
+        let gpu = match args.executor.backend {
+            Backend::Cpu => None,
+            Backend::Gpu => Some(Gpu::new(args.executor.adapter.as_deref())?),
+            Backend::Auto => Gpu::hardware()?,
+        };
+        let Some(gpu) = gpu else {
             return Err(Error::Config(
                 "--profile times GPU kernels: use it with --backend gpu".into(),
             ));
         };
-        print_profile(gpu, &plan)?;
+        print_profile(&gpu, &plan)?;
     }
-    let mut executor: Box<dyn Executor> = match gpu {
-        Some(gpu) => on_gpu(gpu)?,
-        None => cpu()?,
-    };
-    let t = &plan.network.training;
-    let quiet = args.quiet;
-    let mut log = |line: &str| {
-        if !quiet {
-            println!("{line}");
+    let mut executor = make_executor(&plan, seed, &args.executor, batch)?;
+    let mut state = RunState::default();
+    let resumed_on = resumed.as_ref().map(|(_, c, _)| c.backend.clone());
+    let run = match resumed {
+        Some((run, checkpoint, file)) => {
+            executor.set_parameters(&checkpoint.params)?;
+            executor.set_optimizer_state(&checkpoint.optimizer)?;
+            state = resume_state(&run, &checkpoint, &file)?;
+            run.append_line("command.txt", &command_line())?;
+            run
+        }
+        None => {
+            let path = args
+                .out
+                .clone()
+                .unwrap_or_else(|| RunDir::default_path(&plan.network.name));
+            let run = RunDir::create(&path)?;
+            run.write("command.txt", format!("{}\n", command_line()).as_bytes())?;
+            run
         }
     };
-    log(&format!(
-        "{}: {} parameters, {:.2} MFLOP/image forward | {} training, {} validation, {} test images | {} | batch {}, lr {}, {} epochs",
+    run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
+    let t = &plan.network.training;
+    let quiet = args.quiet;
+    let info = RunInfo {
+        network: plan.network.clone(),
+        input: plan.input,
+        classes: plan.classes,
+        seed,
+        validation: validation_count,
+        data: data_dir.display().to_string(),
+        backend: executor.describe(),
+    };
+    let mut observer = CliObserver {
+        quiet,
+        bar: (!quiet && std::io::stderr().is_terminal()).then(ProgressBar::new),
+        run: run.clone(),
+        info,
+        epochs: t.epochs,
+    };
+    observer.line(&format!(
+        "{}: {} parameters, {:.2} MFLOP/image forward | {} training, {} validation, {} test images | {} | batch {}, lr {}, {} epochs | run directory {}",
         plan.network.name,
         plan.params(),
         plan.forward_flops() as f64 / 1e6,
@@ -238,26 +534,45 @@ fn run_train(args: TrainArgs) -> Result<()> {
         executor.describe(),
         t.batch_size,
         t.lr,
-        t.epochs
+        t.epochs,
+        run.path().display()
     ));
-    if t.augment > 0.0 {
-        log(&format!(
-            "note: data augmentation (chance {}) is not implemented yet; training without it",
-            t.augment
+    if state.stopped_early {
+        observer.line(&format!(
+            "the run stopped early after epoch {}: evaluating its best model",
+            state.epochs.len()
+        ));
+    } else if !state.epochs.is_empty() {
+        observer.line(&format!(
+            "resuming after epoch {} ({} updates)",
+            state.epochs.len(),
+            executor.optimizer_state()?.updates
         ));
     }
-    let report = train(
-        executor.as_mut(),
-        t,
-        args.seed,
-        &train_set,
-        &validation,
-        &data.test,
-        &mut log,
+    if let Some(before) = &resumed_on
+        && *before != executor.describe()
+    {
+        observer.line(&format!(
+            "note: the run so far used {before}, it continues on {}: the numbers will not be \
+             bit-identical to a run that never stopped",
+            executor.describe()
+        ));
+    }
+    let splits = Splits {
+        train: &train_set,
+        validation: &validation,
+        test: &data.test,
+    };
+    let report = train_from(executor.as_mut(), t, seed, &splits, state, &mut observer)?;
+    let all: Vec<u32> = (0..data.test.len() as u32).collect();
+    let outputs = executor.predict(&data.test, &all)?;
+    run.write(
+        "misclassified.png",
+        &misclassified_png(&data.test, &outputs, plan.classes)?,
     )?;
     let chosen = &report.epochs.get(report.chosen_epoch.wrapping_sub(1));
     println!(
-        "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epochs in {:.1} s on {}",
+        "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epochs in {:.1} s on {} | {}",
         plan.network.name,
         100.0 * report.test.error_rate(),
         report.test.count - report.test.correct,
@@ -269,9 +584,277 @@ fn run_train(args: TrainArgs) -> Result<()> {
         )),
         report.epochs.len(),
         report.seconds,
-        executor.describe()
+        executor.describe(),
+        run.path().display()
     );
     Ok(())
+}
+
+/// The loop's state from a checkpoint, with the best epoch's parameters from the checkpoint
+/// itself or from `best.safetensors` beside it.
+fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<RunState> {
+    let best = match checkpoint.best {
+        None => None,
+        Some((epoch, error)) if epoch == checkpoint.epoch() => {
+            // The newest best: also repair best.safetensors if a kill came between the writes.
+            run.write(BEST, &checkpoint.to_bytes()?)?;
+            Some(Best {
+                error,
+                epoch,
+                params: checkpoint.params.clone(),
+            })
+        }
+        Some((epoch, error)) => {
+            let path = run.file(BEST);
+            let best = Checkpoint::load(&path).map_err(|e| {
+                Error::data(
+                    file,
+                    format!(
+                        "resuming needs the best epoch's weights (epoch {epoch}) from {}: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            best.check_network(&checkpoint.plan()?, &path)?;
+            if best.epoch() != epoch {
+                return Err(Error::data(
+                    &path,
+                    format!(
+                        "holds epoch {} of `{}`, but {} names epoch {epoch} of `{}` as the best",
+                        best.epoch(),
+                        best.network.name,
+                        file.display(),
+                        checkpoint.network.name
+                    ),
+                ));
+            }
+            Some(Best {
+                error,
+                epoch,
+                params: best.params,
+            })
+        }
+    };
+    Ok(RunState {
+        epochs: checkpoint.epochs.clone(),
+        best,
+        stopped_early: checkpoint.stopped_early,
+    })
+}
+
+/// The command line, quoted where a word needs it.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The executor for a checkpoint, with its parameters loaded.
+fn checkpoint_executor(
+    checkpoint: &Checkpoint,
+    args: &ExecutorArgs,
+) -> Result<(Plan, Box<dyn Executor>)> {
+    let plan = checkpoint.plan()?;
+    let mut executor = make_executor(&plan, checkpoint.seed, args, EVAL_BATCH)?;
+    executor.set_parameters(&checkpoint.params)?;
+    Ok((plan, executor))
+}
+
+/// Images per forward pass in eval and predict.
+const EVAL_BATCH: usize = 256;
+
+fn run_eval(args: EvalArgs) -> Result<()> {
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let data_dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&checkpoint.data));
+    let data = load_data(&data_dir)?;
+    check_fits(&checkpoint, &args.checkpoint, &data.test)?;
+    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
+    let test = &data.test;
+    let all: Vec<u32> = (0..test.len() as u32).collect();
+    let mut bar = std::io::stderr().is_terminal().then(ProgressBar::new);
+    let mut outputs = Vec::with_capacity(test.len() * plan.classes);
+    for chunk in all.chunks(4 * EVAL_BATCH) {
+        outputs.extend(executor.predict(test, chunk)?);
+        if let Some(bar) = &mut bar {
+            bar.update(
+                "evaluating",
+                outputs.len() / plan.classes,
+                test.len(),
+                "images",
+            );
+        }
+    }
+    if let Some(bar) = &mut bar {
+        bar.clear();
+    }
+    let k = plan.classes;
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (row, &label) in outputs.chunks_exact(k).zip(&test.labels) {
+        confusion[usize::from(label)][argmax(row)] += 1;
+    }
+    let wrong: usize = (0..k)
+        .map(|t| {
+            (0..k)
+                .filter(|&p| p != t)
+                .map(|p| confusion[t][p])
+                .sum::<usize>()
+        })
+        .sum();
+    let test_error = wrong as f64 / test.len().max(1) as f64;
+    let per_class: Vec<Option<f64>> = (0..k)
+        .map(|t| {
+            let n: usize = confusion[t].iter().sum();
+            (n > 0).then(|| confusion[t][t] as f64 / n as f64)
+        })
+        .collect();
+    if args.json {
+        let per_class: Vec<String> = per_class
+            .iter()
+            .map(|a| a.map_or("null".into(), json_number))
+            .collect();
+        let confusion: Vec<String> = confusion
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row.iter().map(usize::to_string).collect();
+                format!("[{}]", cells.join(","))
+            })
+            .collect();
+        println!(
+            "{{\"checkpoint\":{},\"network\":{},\"epoch\":{},\"images\":{},\"test_error\":{},\"per_class\":[{}],\"confusion\":[{}]}}",
+            json_string(&args.checkpoint.display().to_string()),
+            json_string(&plan.network.name),
+            checkpoint.epoch(),
+            test.len(),
+            json_number(test_error),
+            per_class.join(","),
+            confusion.join(",")
+        );
+        return Ok(());
+    }
+    println!(
+        "{} (epoch {}, {}): test error {:.2}% ({wrong} of {}) on {}",
+        plan.network.name,
+        checkpoint.epoch(),
+        args.checkpoint.display(),
+        100.0 * test_error,
+        test.len(),
+        executor.describe()
+    );
+    println!("per-class accuracy:");
+    for (c, acc) in per_class.iter().enumerate() {
+        let n: usize = confusion[c].iter().sum();
+        match acc {
+            Some(a) => println!("  {c:>3}: {:>7.2}%  of {n}", 100.0 * a),
+            None => println!("  {c:>3}:       -  (no test images)"),
+        }
+    }
+    println!("confusion matrix (rows: true class, columns: predicted class):");
+    let header: String = (0..k).map(|p| format!("{p:>6}")).collect();
+    println!("  {:>3} {header}", "");
+    for (t, row) in confusion.iter().enumerate() {
+        let cells: String = row.iter().map(|n| format!("{n:>6}")).collect();
+        println!("  {t:>3} {cells}");
+    }
+    Ok(())
+}
+
+fn run_predict(args: PredictArgs) -> Result<()> {
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let Shape::Image { c: 1, h, w } = checkpoint.input else {
+        return Err(Error::data(
+            &args.checkpoint,
+            format!(
+                "predict takes grey pictures, but this network's input is {} (C x H x W)",
+                checkpoint.input
+            ),
+        ));
+    };
+    let mut images = Vec::with_capacity(args.images.len() * h * w);
+    for path in &args.images {
+        let grey = load_grey(path)?;
+        let digit = mnist_style(&grey, h, w).map_err(|e| Error::data(path, e.to_string()))?;
+        images.extend(digit.iter().map(|&v| (v * 255.0).round() as u8));
+    }
+    let n = args.images.len();
+    let data = Dataset {
+        images,
+        labels: vec![0; n],
+        channels: 1,
+        height: h,
+        width: w,
+        classes: checkpoint.classes,
+    };
+    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
+    let all: Vec<u32> = (0..n as u32).collect();
+    let outputs = executor.predict(&data, &all)?;
+    let k = plan.classes;
+    let softmax_output = plan.layers.last().map(|l| l.layer) == Some(Layer::Softmax);
+    for (path, row) in args.images.iter().zip(outputs.chunks_exact(k)) {
+        let probabilities = if softmax_output {
+            row.to_vec()
+        } else {
+            softmax(row)
+        };
+        let class = argmax(&probabilities);
+        if args.json {
+            let p: Vec<String> = probabilities
+                .iter()
+                .map(|&v| {
+                    if v.is_finite() {
+                        v.to_string()
+                    } else {
+                        "null".into()
+                    }
+                })
+                .collect();
+            println!(
+                "{{\"file\":{},\"class\":{class},\"probabilities\":[{}]}}",
+                json_string(&path.display().to_string()),
+                p.join(",")
+            );
+        } else {
+            let p: Vec<String> = probabilities
+                .iter()
+                .enumerate()
+                .map(|(c, v)| format!("{c}:{v:.3}"))
+                .collect();
+            println!(
+                "{}: {class} (probability {:.3}) | {}",
+                path.display(),
+                probabilities[class],
+                p.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// Softmax of raw outputs (for networks whose last layer is not a softmax).
+fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
 }
 
 fn run_models(names: &[String]) -> Result<()> {
@@ -526,5 +1109,25 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     if failures > 0 {
         return Err(Error::Config(format!("{failures} benchmark rows failed")));
     }
+    Ok(())
+}
+
+fn run_augment(
+    out: &std::path::Path,
+    count: usize,
+    seed: u64,
+    data: &std::path::Path,
+) -> Result<()> {
+    use shadernet::data::augment::{AugmentRanges, write_augment_grid};
+    if count == 0 {
+        return Err(Error::Config("--count must be at least 1".into()));
+    }
+    let data = load_dir(data)?;
+    let count = count.min(data.train.len());
+    write_augment_grid(&data.train, count, seed, &AugmentRanges::default(), out)?;
+    println!(
+        "wrote {}: {count} training digits, each followed by random warps",
+        out.display()
+    );
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! The `shadernet` binary as a user meets it: bad input gives a clear error and a non-zero exit
-//! (never a panic, whose exit code is 101), and a small training run ends with its summary.
+//! (never a panic, whose exit code is 101), a small training run ends with its summary and
+//! leaves a run directory, and a run can be killed, resumed, evaluated and asked to predict.
 
 mod common;
 
 use common::{temp_dir, write_synthetic_dataset};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the binary; returns (exit code, stdout, stderr).
@@ -155,6 +157,8 @@ fn training_on_a_small_dataset_ends_with_the_test_error() {
         "3",
         "--validation",
         "30",
+        "--out",
+        dir.join("run").to_str().unwrap(),
     ]);
     assert_eq!(status, 0, "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
@@ -168,4 +172,322 @@ fn training_on_a_small_dataset_ends_with_the_test_error() {
         last.contains("test error 0.00%"),
         "bars are easy to tell apart: {last}"
     );
+}
+
+const SMALL_NET: &str =
+    "conv 4 kernel=3\nrelu\nmaxpool 2\ndropout 0.2\nflatten\ndense classes\nsoftmax\nlr 0.01\n";
+
+/// A synthetic dataset and a network file in a fresh directory; returns (dir, net file).
+fn small_setup(name: &str) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    write_synthetic_dataset(&dir, 300, 60);
+    let file = dir.join("net.txt");
+    std::fs::write(&file, SMALL_NET).unwrap();
+    (dir, file)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `train` on the small setup into `out`, with extra flags.
+fn train_small(dir: &Path, net: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(dir),
+        "--model",
+        s(net),
+        "--validation",
+        "30",
+        "--out",
+        s(out),
+    ];
+    args.extend(extra);
+    shadernet(&args)
+}
+
+/// The metrics CSV without its timing columns.
+fn metrics_without_times(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn train_writes_a_run_directory() {
+    let (dir, net) = small_setup("cli-rundir");
+    let run = dir.join("run");
+    let (status, stdout, stderr) = train_small(&dir, &net, &run, &["--epochs", "2"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.lines().last().unwrap().contains("test error"));
+    for file in [
+        "command.txt",
+        "network.txt",
+        "metrics.csv",
+        "metrics.jsonl",
+        "curves.png",
+        "misclassified.png",
+        "last.safetensors",
+        "best.safetensors",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    for png in ["curves.png", "misclassified.png"] {
+        let image = image::open(run.join(png)).unwrap();
+        assert!(image.width() > 100 && image.height() > 30, "{png}");
+    }
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("epoch,train_loss,train_error,validation_loss,validation_error"));
+    let jsonl = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(
+        jsonl
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("{\"epoch\":2,\"train_loss\":")
+    );
+    assert!(
+        std::fs::read_to_string(run.join("command.txt"))
+            .unwrap()
+            .contains("--epochs 2")
+    );
+    assert!(
+        std::fs::read_to_string(run.join("network.txt"))
+            .unwrap()
+            .contains("conv 4")
+    );
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    // A second run into the same directory is refused.
+    let (status, _, stderr) = train_small(&dir, &net, &run, &["--epochs", "1"]);
+    assert_eq!(status, 1);
+    assert!(stderr.contains("--resume"), "{stderr}");
+}
+
+#[test]
+fn a_resumed_run_matches_an_uninterrupted_one() {
+    let (dir, net) = small_setup("cli-resume");
+    let (straight, split) = (dir.join("straight"), dir.join("split"));
+    let (status, full, stderr) = train_small(&dir, &net, &straight, &["--epochs", "4"]);
+    assert_eq!(status, 0, "{stderr}");
+    let (status, _, stderr) = train_small(&dir, &net, &split, &["--epochs", "2"]);
+    assert_eq!(status, 0, "{stderr}");
+    let (status, resumed, stderr) = shadernet(&["train", "--resume", s(&split), "--epochs", "4"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(resumed.contains("resuming after epoch 2"), "{resumed}");
+    assert_eq!(
+        metrics_without_times(&straight),
+        metrics_without_times(&split)
+    );
+    let summary = |out: &str| {
+        out.lines()
+            .last()
+            .unwrap()
+            .split(" | ")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(summary(&full), summary(&resumed));
+    let commands = std::fs::read_to_string(split.join("command.txt")).unwrap();
+    assert_eq!(commands.lines().count(), 2, "{commands}");
+    // --resume takes a checkpoint file too, and refuses flags that would change the run.
+    assert_fails_with(
+        &[
+            "train",
+            "--resume",
+            s(&split.join("last.safetensors")),
+            "--seed",
+            "3",
+        ],
+        2,
+        &["--seed"],
+    );
+}
+
+#[test]
+fn a_killed_run_leaves_a_checkpoint_that_resumes() {
+    let (dir, net) = small_setup("cli-kill");
+    let run = dir.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadernet"))
+        .args([
+            "train",
+            "--data",
+            s(&dir),
+            "--model",
+            s(&net),
+            "--validation",
+            "30",
+            "--out",
+            s(&run),
+            "--epochs",
+            "100000",
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let last = run.join("last.safetensors");
+    let start = std::time::Instant::now();
+    while !last.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let checkpoint = shadernet::train::Checkpoint::load(&last).unwrap();
+    let done = checkpoint.epoch();
+    assert!(done >= 1);
+    let target = (done + 1).to_string();
+    let (status, stdout, stderr) = shadernet(&["train", "--resume", s(&run), "--epochs", &target]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("resuming after epoch {done}")),
+        "{stdout}"
+    );
+    assert!(stdout.lines().last().unwrap().contains("test error"));
+}
+
+/// A PNG of a dark bar on light paper in rows `2c+1..=2c+2` of 8, as the synthetic class `c`,
+/// drawn at 40x40 pixels.
+fn bar_png(path: &Path, class: u32) {
+    let img = image::GrayImage::from_fn(40, 40, |x, y| {
+        let row = y / 5;
+        let bar = row == 2 * class + 1 || row == 2 * class + 2;
+        image::Luma([if bar && (2..38).contains(&x) { 10 } else { 250 }])
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn eval_and_predict_print_json_for_scripts() {
+    let (dir, net) = small_setup("cli-eval");
+    let run = dir.join("run");
+    let (status, _, stderr) = train_small(&dir, &net, &run, &["--epochs", "3"]);
+    assert_eq!(status, 0, "{stderr}");
+    let best = run.join("best.safetensors");
+    let (status, stdout, stderr) = shadernet(&["eval", "--checkpoint", s(&best), "--json"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    for key in [
+        "\"test_error\":0,",
+        "\"per_class\":[1,1,1]",
+        "\"confusion\":[[20,0,0],[0,20,0],[0,0,20]]",
+    ] {
+        assert!(stdout.contains(key), "{key} not in {stdout}");
+    }
+    let (status, stdout, _) = shadernet(&["eval", "--checkpoint", s(&best)]);
+    assert_eq!(status, 0);
+    assert!(stdout.contains("test error 0.00%") && stdout.contains("confusion matrix"));
+
+    let (a, b) = (dir.join("bar0.png"), dir.join("bar2.png"));
+    bar_png(&a, 0);
+    bar_png(&b, 2);
+    let (status, stdout, stderr) =
+        shadernet(&["predict", "--checkpoint", s(&best), s(&a), s(&b), "--json"]);
+    assert_eq!(status, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("{{\"file\":\"{}\",\"class\":", s(&a))),
+        "{stdout}"
+    );
+    assert!(lines[0].contains("\"probabilities\":["));
+    // The synthetic bars are not centred like MNIST digits, so only check the shape of the
+    // answer here; tests/checkpoint.rs and the preprocessing tests check the numbers.
+    let (status, stdout, _) = shadernet(&["predict", "--checkpoint", s(&best), s(&a)]);
+    assert_eq!(status, 0);
+    assert!(stdout.contains("probability"), "{stdout}");
+}
+
+#[test]
+fn bad_images_and_checkpoints_are_clear_errors() {
+    let (dir, net) = small_setup("cli-bad");
+    let run = dir.join("run");
+    let (status, _, stderr) = train_small(&dir, &net, &run, &["--epochs", "1"]);
+    assert_eq!(status, 0, "{stderr}");
+    let last = run.join("last.safetensors");
+    // Malformed and truncated PNGs.
+    let good = dir.join("good.png");
+    bar_png(&good, 1);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.join("truncated.png");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let text = dir.join("text.png");
+    std::fs::write(&text, "this is not a picture").unwrap();
+    for bad in [&truncated, &text] {
+        assert_fails_with(
+            &["predict", "--checkpoint", s(&last), s(bad)],
+            1,
+            &[s(bad), "not a readable PNG or JPEG image"],
+        );
+    }
+    assert_fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            s(&last),
+            s(&dir.join("missing.png")),
+        ],
+        1,
+        &["missing.png"],
+    );
+    // Truncated and corrupt checkpoints.
+    let ckpt = std::fs::read(&last).unwrap();
+    let cut = dir.join("cut.safetensors");
+    std::fs::write(&cut, &ckpt[..ckpt.len() / 2]).unwrap();
+    assert_fails_with(
+        &["eval", "--checkpoint", s(&cut)],
+        1,
+        &[s(&cut), "not a readable safetensors checkpoint"],
+    );
+    assert_fails_with(
+        &["predict", "--checkpoint", s(&text), s(&good)],
+        1,
+        &[s(&text), "not a readable safetensors checkpoint"],
+    );
+    assert_fails_with(
+        &["train", "--resume", s(&cut)],
+        1,
+        &["not a readable safetensors checkpoint"],
+    );
+    // A checkpoint for a different network.
+    let other = dir.join("other.txt");
+    std::fs::write(&other, "flatten\ndense 7\nrelu\ndense classes\nsoftmax\n").unwrap();
+    assert_fails_with(
+        &["train", "--resume", s(&run), "--model", s(&other)],
+        1,
+        &[
+            "different network",
+            "`0.weight` (4, 1, 3, 3)",
+            "`1.weight` (7, 64)",
+        ],
+    );
+    // A checkpoint for other data.
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    assert_fails_with(
+        &["eval", "--checkpoint", s(&last), "--data", s(&mnist)],
+        1,
+        &["1x8x8", "1x28x28"],
+    );
+}
+
+#[test]
+fn quiet_prints_only_the_summary_and_no_progress_off_a_terminal() {
+    let (dir, net) = small_setup("cli-quiet");
+    let (status, stdout, stderr) =
+        train_small(&dir, &net, &dir.join("run"), &["--epochs", "2", "--quiet"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("test error"), "{stdout}");
+    // stderr is a pipe here, not a terminal: no progress line.
+    assert!(stderr.is_empty(), "{stderr}");
 }

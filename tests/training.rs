@@ -139,3 +139,58 @@ fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
     // One step per epoch: the restored parameters are those after step 3.
     assert_eq!(executor.params, vec![3.0]);
 }
+
+#[test]
+fn a_run_resumed_after_it_stopped_early_only_restores_the_best_and_tests() {
+    let (_, _, test) = mnist();
+    let tiny = test.subset(&[0, 1, 2, 3]);
+    let mut executor = Scripted {
+        validation_errors: Vec::new(),
+        evaluations: 0,
+        params: vec![9.0],
+        steps: 0,
+    };
+    let mut settings = preset("fast").unwrap().training;
+    settings.epochs = 10;
+    settings.early_stopping = Some(shadernet::model::EarlyStopping {
+        patience: 1,
+        min_delta_rel: 0.0,
+    });
+    let epoch = |e: usize| EpochLog {
+        epoch: e,
+        train: Default::default(),
+        validation: Default::default(),
+        lr: 0.001,
+        train_seconds: 0.0,
+        seconds: 0.0,
+    };
+    let state = shadernet::train::RunState {
+        epochs: vec![epoch(1), epoch(2), epoch(3)],
+        best: Some(shadernet::train::Best {
+            error: 0.02,
+            epoch: 2,
+            params: vec![2.0],
+        }),
+        stopped_early: true,
+    };
+    let data = shadernet::train::Splits {
+        train: &tiny,
+        validation: &tiny,
+        test: &tiny,
+    };
+    struct Silent;
+    impl shadernet::train::Observer for Silent {}
+    let report =
+        shadernet::train::train_from(&mut executor, &settings, 1, &data, state, &mut Silent)
+            .unwrap();
+    assert_eq!(executor.steps, 0, "no more training");
+    assert_eq!(report.epochs.len(), 3);
+    assert!(report.stopped_early);
+    assert_eq!(report.chosen_epoch, 2);
+    assert_eq!(executor.params, vec![2.0]);
+    assert_eq!(
+        report.test.count - report.test.correct,
+        2,
+        "tested with the best weights"
+    );
+}

@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_batch, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Loss, Plan, Shape};
-use crate::train::{Executor, Metrics};
+use crate::train::{Executor, Metrics, OptimizerState};
 
 /// Examples per forward pass when evaluating.
 const EVAL_BATCH: usize = 256;
@@ -152,5 +152,13 @@ impl Executor for CpuExecutor {
         self.net.params_mut().copy_from_slice(weights);
         self.net.running_stats_mut().copy_from_slice(running);
         Ok(())
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptimizerState> {
+        Ok(self.net.optimizer_state())
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.net.set_optimizer_state(state)
     }
 }

@@ -32,6 +32,7 @@ use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
+use crate::train::OptimizerState;
 use std::ops::Range;
 use std::sync::{Barrier, Mutex};
 
@@ -365,6 +366,33 @@ impl CpuNet {
     /// Updates applied so far (the next training step's dropout masks use this number).
     pub fn updates(&self) -> u32 {
         self.updates
+    }
+
+    /// The optimiser's state: the update counter and Adam's moments (empty before the first
+    /// Adam update, and for SGD).
+    pub fn optimizer_state(&self) -> OptimizerState {
+        OptimizerState {
+            updates: self.updates,
+            adam_m: self.adam_m.clone(),
+            adam_v: self.adam_v.clone(),
+        }
+    }
+
+    /// Replaces the optimiser's state; the moments must be empty or as long as the parameters.
+    pub fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let n = self.params.len();
+        let ok = |len: usize| len == 0 || len == n;
+        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
+            return Err(Error::Config(format!(
+                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
+                state.adam_m.len(),
+                state.adam_v.len()
+            )));
+        }
+        self.updates = state.updates;
+        self.adam_m = state.adam_m.clone();
+        self.adam_v = state.adam_v.clone();
+        Ok(())
     }
 
     fn classes(&self) -> usize {

@@ -42,7 +42,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
-use crate::train::{Executor, Metrics};
+use crate::train::{Executor, Metrics, OptimizerState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -669,6 +669,50 @@ impl GpuNet {
         Ok(())
     }
 
+    /// The optimiser's state: the update counter and Adam's moments read back from the device
+    /// (empty for SGD).
+    pub fn optimizer_state(&self, gpu: &Gpu) -> Result<OptimizerState> {
+        let (adam_m, adam_v) = match self.moments {
+            Some((m, v)) => (
+                self.arena.read_f32(gpu, m, self.n_params)?,
+                self.arena.read_f32(gpu, v, self.n_params)?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(OptimizerState {
+            updates: self.updates,
+            adam_m,
+            adam_v,
+        })
+    }
+
+    /// Replaces the optimiser's state: the update counter, and Adam's moments written to the
+    /// device (empty moments mean zeros).
+    pub fn set_optimizer_state(&mut self, gpu: &Gpu, state: &OptimizerState) -> Result<()> {
+        let n = self.n_params;
+        let ok = |len: usize| len == 0 || len == n;
+        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
+            return Err(Error::Config(format!(
+                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
+                state.adam_m.len(),
+                state.adam_v.len()
+            )));
+        }
+        if let Some((m, v)) = self.moments {
+            let zeros;
+            let (dm, dv) = if state.adam_m.is_empty() {
+                zeros = vec![0.0f32; n];
+                (&zeros[..], &zeros[..])
+            } else {
+                (&state.adam_m[..], &state.adam_v[..])
+            };
+            self.arena.write(gpu, m, 0, dm);
+            self.arena.write(gpu, v, 0, dv);
+        }
+        self.updates = state.updates;
+        Ok(())
+    }
+
     /// Replaces all parameters (crate layout).
     pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
         if params.len() != self.n_params {
@@ -903,5 +947,13 @@ impl Executor for GpuExecutor {
         let (weights, running) = params.split_at(self.net.n_params);
         self.net.set_parameters(&self.gpu, weights)?;
         self.net.set_running_stats(&self.gpu, running)
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptimizerState> {
+        self.net.optimizer_state(&self.gpu)
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.net.set_optimizer_state(&self.gpu, state)
     }
 }

@@ -1,7 +1,7 @@
 //! The one interface the training loop drives; the CPU and GPU executors implement it.
 
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Loss and accuracy counts over some examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -42,6 +42,20 @@ impl Metrics {
     }
 }
 
+/// The optimiser's state besides the parameters: what a checkpoint must hold so that a resumed
+/// run continues exactly where it stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimizerState {
+    /// Updates applied so far: Adam's step `t` of the last update, and the step number that
+    /// the next training step's dropout masks use.
+    pub updates: u32,
+    /// Adam's first moments `m`, laid out like the parameters; empty for SGD, and for Adam
+    /// before its first update (all zeros).
+    pub adam_m: Vec<f32>,
+    /// Adam's second moments `v`, laid out like the parameters; empty when `adam_m` is.
+    pub adam_v: Vec<f32>,
+}
+
 /// Something that can train and evaluate one network.
 ///
 /// Steps may run asynchronously (a GPU queues them); metrics of training steps accumulate inside
@@ -68,4 +82,23 @@ pub trait Executor {
 
     /// Replaces all parameters (e.g. to restore the best epoch's weights).
     fn set_parameters(&mut self, params: &[f32]) -> Result<()>;
+
+    /// A copy of the optimiser's state (update counter and Adam's moments), for checkpoints.
+    /// The default says that this executor cannot save it.
+    fn optimizer_state(&mut self) -> Result<OptimizerState> {
+        Err(Error::Config(format!(
+            "the {} executor cannot save its optimiser state",
+            self.describe()
+        )))
+    }
+
+    /// Replaces the optimiser's state (from [`Executor::optimizer_state`] of an executor of
+    /// the same network), so that training continues as if it had never stopped.
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let _ = state;
+        Err(Error::Config(format!(
+            "the {} executor cannot restore an optimiser state",
+            self.describe()
+        )))
+    }
 }

@@ -65,6 +65,66 @@ pub struct TrainReport {
     pub seconds: f64,
 }
 
+/// The best epoch so far by validation error: what early stopping restores and
+/// `best.safetensors` holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Best {
+    /// Its validation error, in [0, 1].
+    pub error: f64,
+    /// The epoch (1-based).
+    pub epoch: usize,
+    /// Its parameters (layout in the crate doc).
+    pub params: Vec<f32>,
+}
+
+/// Where a run stands between two epochs: what a checkpoint stores and a resumed run starts
+/// from. [`RunState::default`] is a fresh run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunState {
+    /// The epochs run so far.
+    pub epochs: Vec<EpochLog>,
+    /// The best epoch so far (only with a validation split).
+    pub best: Option<Best>,
+    /// Whether early stopping has ended the run.
+    pub stopped_early: bool,
+}
+
+/// What the training loop tells the outside world, besides returning its report. Every method
+/// has a default that does nothing.
+pub trait Observer {
+    /// A line to show (the epoch lines, early stopping, restoring).
+    fn line(&mut self, line: &str) {
+        let _ = line;
+    }
+
+    /// `done` of `total` training steps of 1-based `epoch` are queued.
+    fn progress(&mut self, epoch: usize, done: usize, total: usize) {
+        let _ = (epoch, done, total);
+    }
+
+    /// Called after every epoch, with the state a resumed run would start from; `improved`
+    /// says that this epoch is the new best. Checkpoints are written here; an error stops the
+    /// run.
+    fn epoch_end(
+        &mut self,
+        executor: &mut dyn Executor,
+        state: &RunState,
+        improved: bool,
+    ) -> Result<()> {
+        let _ = (executor, state, improved);
+        Ok(())
+    }
+}
+
+/// An [`Observer`] that only passes the lines on to a closure.
+struct Lines<'a>(&'a mut dyn FnMut(&str));
+
+impl Observer for Lines<'_> {
+    fn line(&mut self, line: &str) {
+        (self.0)(line)
+    }
+}
+
 /// Trains `executor` on `train` for `settings.epochs` epochs of `settings.batch_size`, using
 /// `validation` for early stopping (when set), then evaluates on `test`. Each epoch's order is
 /// a seeded shuffle derived from `seed` and the epoch. `log` receives each line to show.
@@ -77,18 +137,72 @@ pub fn train(
     test: &Dataset,
     log: &mut dyn FnMut(&str),
 ) -> Result<TrainReport> {
+    let data = Splits {
+        train,
+        validation,
+        test,
+    };
+    train_from(
+        executor,
+        settings,
+        seed,
+        &data,
+        RunState::default(),
+        &mut Lines(log),
+    )
+}
+
+/// The three datasets of a run.
+#[derive(Clone, Copy)]
+pub struct Splits<'a> {
+    /// Trained on.
+    pub train: &'a Dataset,
+    /// Chooses the best epoch (may be empty).
+    pub validation: &'a Dataset,
+    /// Evaluated once, at the end.
+    pub test: &'a Dataset,
+}
+
+/// [`train`] from `state` onwards: a fresh run from [`RunState::default`], or a resumed one
+/// from a checkpoint's state (with the executor's parameters and optimiser state restored from
+/// it too). Epoch `e` (0-based) shuffles with `Rng::derived(seed, 1000 + e)` and the executor's
+/// update counter drives dropout, so a resumed run repeats the steps an uninterrupted run
+/// would take.
+///
+/// Every epoch with a lower validation error than the best so far (by early stopping's
+/// `min_delta_rel` when set) becomes the best; with early stopping, the best weights are
+/// restored at the end.
+pub fn train_from(
+    executor: &mut dyn Executor,
+    settings: &Training,
+    seed: u64,
+    data: &Splits,
+    mut state: RunState,
+    observer: &mut dyn Observer,
+) -> Result<TrainReport> {
     let start = Instant::now();
-    let mut epochs = Vec::new();
+    let Splits {
+        train,
+        validation,
+        test,
+    } = *data;
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
-    let mut best: Option<(f64, usize, Vec<f32>)> = None;
-    let mut stopped_early = false;
-    for epoch in 0..settings.epochs {
+    let steps = train.len().div_ceil(settings.batch_size.max(1));
+    let min_delta_rel = settings
+        .early_stopping
+        .map_or(0.0, |e| e.min_delta_rel as f64);
+    let first = state.epochs.len();
+    for epoch in first..settings.epochs {
+        if state.stopped_early {
+            break;
+        }
         let epoch_start = Instant::now();
         let lr = learning_rate(settings.schedule, settings.lr, epoch);
         order.sort_unstable();
         Rng::derived(seed, 1000 + epoch as u64).shuffle(&mut order);
-        for batch in order.chunks(settings.batch_size) {
+        for (done, batch) in order.chunks(settings.batch_size).enumerate() {
             executor.train_step(train, batch, lr)?;
+            observer.progress(epoch + 1, done + 1, steps);
         }
         let train_metrics = executor.take_train_metrics()?;
         let train_seconds = epoch_start.elapsed().as_secs_f64();
@@ -105,44 +219,51 @@ pub fn train(
             train_seconds,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        log(&entry.line(settings.epochs));
-        epochs.push(entry);
-        if let Some(stopping) = settings.early_stopping {
-            let error = validation_metrics.error_rate();
-            let improved = best.as_ref().is_none_or(|(best_error, _, _)| {
-                error < best_error * (1.0 - stopping.min_delta_rel as f64)
+        observer.line(&entry.line(settings.epochs));
+        state.epochs.push(entry);
+        let error = validation_metrics.error_rate();
+        let improved = !validation.is_empty()
+            && state
+                .best
+                .as_ref()
+                .is_none_or(|best| error < best.error * (1.0 - min_delta_rel));
+        if improved {
+            state.best = Some(Best {
+                error,
+                epoch: epoch + 1,
+                params: executor.parameters()?,
             });
-            if improved {
-                best = Some((error, epoch + 1, executor.parameters()?));
-            } else if let Some((best_error, best_epoch, _)) = &best
-                && epoch + 1 - best_epoch >= stopping.patience
-            {
-                log(&format!(
-                    "early stopping: no improvement on {:.2}% (epoch {best_epoch}) for {} epochs",
-                    100.0 * best_error,
-                    stopping.patience
-                ));
-                stopped_early = true;
-                break;
-            }
+        } else if let (Some(stopping), Some(best)) = (settings.early_stopping, &state.best)
+            && epoch + 1 - best.epoch >= stopping.patience
+        {
+            observer.line(&format!(
+                "early stopping: no improvement on {:.2}% (epoch {}) for {} epochs",
+                100.0 * best.error,
+                best.epoch,
+                stopping.patience
+            ));
+            state.stopped_early = true;
         }
+        observer.epoch_end(executor, &state, improved)?;
     }
-    let mut chosen_epoch = epochs.len();
-    if let Some((error, epoch, params)) = best
-        && epoch != epochs.len()
+    let mut chosen_epoch = state.epochs.len();
+    if settings.early_stopping.is_some()
+        && let Some(best) = &state.best
+        && best.epoch != state.epochs.len()
     {
-        executor.set_parameters(&params)?;
-        chosen_epoch = epoch;
-        log(&format!(
-            "restored the weights of epoch {epoch} (validation error {:.2}%)",
-            100.0 * error
+        executor.set_parameters(&best.params)?;
+        chosen_epoch = best.epoch;
+        observer.line(&format!(
+            "restored the weights of epoch {} (validation error {:.2}%)",
+            best.epoch,
+            100.0 * best.error
         ));
     }
     let test_metrics = executor.evaluate(test)?;
     Ok(TrainReport {
-        epochs,
+        epochs: state.epochs,
         chosen_epoch,
-        stopped_early,
+        stopped_early: state.stopped_early,
         test: test_metrics,
         seconds: start.elapsed().as_secs_f64(),
     })

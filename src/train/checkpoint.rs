@@ -1,0 +1,593 @@
+//! Checkpoints in the safetensors format, laid out as PyTorch has them.
+//!
+//! ## Tensors
+//!
+//! Named like the state dict of a `torch.nn.Sequential` holding the network's layers in order
+//! (0-based layer index, every layer counted, parameter-free ones too), all `F32`:
+//!
+//! - dense layer `i`: `"{i}.weight"` `(D_out, D_in)` and `"{i}.bias"` `(D_out)`, as
+//!   `torch.nn.Linear`;
+//! - convolution layer `i`: `"{i}.weight"` `(F, C, K, K)` and `"{i}.bias"` `(F)`, as
+//!   `torch.nn.Conv2d`;
+//! - batchnorm layer `i`: `"{i}.weight"` (scale) and `"{i}.bias"` (shift), `(C)` or `(D)`;
+//! - Adam's moments, when the optimiser is Adam and has taken a step:
+//!   `"optimizer.m.{name}"` and `"optimizer.v.{name}"` for each parameter tensor `name` above,
+//!   same shape. (`torch.load_file` returns them too; drop the `optimizer.` keys before
+//!   `load_state_dict`.)
+//!
+//! ## Metadata (all strings, as safetensors requires)
+//!
+//! `format` ([`FORMAT`]), `shadernet_version`, `network` (the network file text of
+//! [`network_to_text`], training settings included), `name`, `description`, `input_shape`
+//! (`C,H,W`),
+//! `classes`, `epoch` (epochs completed), `updates` (optimiser steps taken: Adam's `t` and the
+//! dropout step counter), `seed`, `validation` (training images held out), `data` (the data
+//! directory), `backend`, `best_epoch` and `best_validation_error` (empty when there is no
+//! validation split), `stopped_early`, and `history`: one line per epoch of
+//! `epoch lr train_loss_sum train_correct train_count val_loss_sum val_correct val_count
+//! train_seconds seconds`, numbers written so that they read back bit for bit.
+//!
+//! Shuffles are `Rng::derived(seed, 1000 + epoch)` and dropout masks a pure function of
+//! `(seed, updates, layer, index)`, so parameters, moments, `epoch`, `updates` and `seed` are
+//! all a resumed run needs to repeat an uninterrupted one exactly. To resume: build the
+//! executor with the checkpoint's `seed` (it also seeds the dropout masks), then
+//! [`Executor::set_parameters`](super::Executor::set_parameters) and
+//! [`Executor::set_optimizer_state`](super::Executor::set_optimizer_state), and hand
+//! [`super::train_from`] a [`super::RunState`] with the checkpoint's `epochs`, `best` (its
+//! weights from `best.safetensors`, or from this checkpoint when it is the best) and
+//! `stopped_early`. On the CPU executor with the same thread count the result is bit-identical
+//! to an uninterrupted run (`tests/checkpoint.rs`); the GPU executor is deterministic on one
+//! device, so the same holds there.
+
+use super::atomic::write_atomic;
+use super::executor::{Metrics, OptimizerState};
+use super::trainer::EpochLog;
+use crate::error::{Error, Result};
+use crate::model::{Layer, Network, Plan, Shape, Units, network_to_text, parse_network};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+/// The value of the `format` metadata key of checkpoints this version writes.
+pub const FORMAT: &str = "shadernet-checkpoint-1";
+
+/// The prefix of Adam's first-moment tensors.
+const ADAM_M: &str = "optimizer.m.";
+/// The prefix of Adam's second-moment tensors.
+const ADAM_V: &str = "optimizer.v.";
+
+/// One parameter tensor: its name, its PyTorch shape, and where it lies in the flat parameter
+/// vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorSlot {
+    /// `"{layer}.weight"` or `"{layer}.bias"`.
+    pub name: String,
+    /// The 0-based layer it belongs to.
+    pub layer: usize,
+    /// Its shape, e.g. `(D_out, D_in)` or `(F, C, K, K)`.
+    pub shape: Vec<usize>,
+    /// Its elements in the flat parameter vector.
+    pub range: Range<usize>,
+}
+
+/// The parameter tensors of `plan`, in the order of the flat parameter vector (layer by layer,
+/// weight then bias).
+pub fn parameter_layout(plan: &Plan) -> Vec<TensorSlot> {
+    let mut slots = Vec::new();
+    let mut offset = 0;
+    for (i, planned) in plan.layers.iter().enumerate() {
+        if planned.params == 0 {
+            continue;
+        }
+        let weight_shape = match (planned.layer, planned.input) {
+            (
+                Layer::Dense {
+                    units: Units::Fixed(d_out),
+                },
+                Shape::Flat(d_in),
+            ) => vec![d_out, d_in],
+            (
+                Layer::Conv2d {
+                    filters, kernel, ..
+                },
+                Shape::Image { c, .. },
+            ) => vec![filters, c, kernel, kernel],
+            _ => vec![planned.weights],
+        };
+        let bias = planned.params - planned.weights;
+        for (suffix, shape, len) in [
+            ("weight", weight_shape, planned.weights),
+            ("bias", vec![bias], bias),
+        ] {
+            if len == 0 {
+                continue;
+            }
+            slots.push(TensorSlot {
+                name: format!("{i}.{suffix}"),
+                layer: i,
+                shape,
+                range: offset..offset + len,
+            });
+            offset += len;
+        }
+    }
+    slots
+}
+
+/// A saved training run: the network, its parameters, the optimiser's state and the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The network with its training settings, as the run used them.
+    pub network: Network,
+    /// The shape of one input image.
+    pub input: Shape,
+    /// Number of classes.
+    pub classes: usize,
+    /// All parameters (layout in the crate doc).
+    pub params: Vec<f32>,
+    /// Update counter and Adam's moments.
+    pub optimizer: OptimizerState,
+    /// The run's seed (initialisation, shuffles, validation split, dropout).
+    pub seed: u64,
+    /// Training images held out for validation.
+    pub validation: usize,
+    /// The data directory the run trained on.
+    pub data: String,
+    /// The executor that wrote it, e.g. `cpu (2 threads)`.
+    pub backend: String,
+    /// Every epoch run so far; `epochs.len()` is the epoch this checkpoint is from.
+    pub epochs: Vec<EpochLog>,
+    /// The best epoch so far and its validation error, when there is a validation split.
+    pub best: Option<(usize, f64)>,
+    /// Whether early stopping has ended the run.
+    pub stopped_early: bool,
+}
+
+impl Checkpoint {
+    /// The epoch the checkpoint was taken after (1-based; 0 before training).
+    pub fn epoch(&self) -> usize {
+        self.epochs.len()
+    }
+
+    /// Plans the checkpoint's network for its input shape and classes.
+    pub fn plan(&self) -> Result<Plan> {
+        self.network.plan(self.input, self.classes)
+    }
+
+    /// The file's bytes: tensors and metadata as the module doc describes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let plan = self.plan()?;
+        let layout = parameter_layout(&plan);
+        if self.params.len() != plan.params() {
+            return Err(Error::Config(format!(
+                "a checkpoint of {} needs {} parameters, got {}",
+                self.network.name,
+                plan.params(),
+                self.params.len()
+            )));
+        }
+        let bytes =
+            |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for slot in &layout {
+            let shape = slot.shape.clone();
+            blobs.push((
+                slot.name.clone(),
+                shape,
+                bytes(&self.params[slot.range.clone()]),
+            ));
+        }
+        let opt = &self.optimizer;
+        if !opt.adam_m.is_empty() {
+            for slot in &layout {
+                for (prefix, values) in [(ADAM_M, &opt.adam_m), (ADAM_V, &opt.adam_v)] {
+                    let data = values.get(slot.range.clone()).ok_or_else(|| {
+                        Error::Config(format!(
+                            "optimiser moments of {} values do not fit {} parameters",
+                            values.len(),
+                            self.params.len()
+                        ))
+                    })?;
+                    blobs.push((
+                        format!("{prefix}{}", slot.name),
+                        slot.shape.clone(),
+                        bytes(data),
+                    ));
+                }
+            }
+        }
+        let views = blobs
+            .iter()
+            .map(|(name, shape, data)| {
+                TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| Error::Config(format!("tensor `{name}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        safetensors::serialize(views, Some(self.metadata()))
+            .map_err(|e| Error::Config(format!("serialising a checkpoint: {e}")))
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        let Shape::Image { c, h, w } = self.input else {
+            unreachable!("networks take images")
+        };
+        let (best_epoch, best_error) = match self.best {
+            Some((epoch, error)) => (epoch.to_string(), error.to_string()),
+            None => (String::new(), String::new()),
+        };
+        let history: Vec<String> = self.epochs.iter().map(history_line).collect();
+        [
+            ("format", FORMAT.to_string()),
+            ("shadernet_version", env!("CARGO_PKG_VERSION").to_string()),
+            ("network", network_to_text(&self.network)),
+            ("name", self.network.name.clone()),
+            ("description", self.network.description.clone()),
+            ("input_shape", format!("{c},{h},{w}")),
+            ("classes", self.classes.to_string()),
+            ("epoch", self.epoch().to_string()),
+            ("updates", self.optimizer.updates.to_string()),
+            ("seed", self.seed.to_string()),
+            ("validation", self.validation.to_string()),
+            ("data", self.data.clone()),
+            ("backend", self.backend.clone()),
+            ("best_epoch", best_epoch),
+            ("best_validation_error", best_error),
+            ("stopped_early", self.stopped_early.to_string()),
+            ("history", history.join("\n")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Writes the checkpoint to `path` atomically (a temporary file, then a rename), so a kill
+    /// at any moment leaves the previous checkpoint or this one, never a broken file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Reads a checkpoint written by [`Checkpoint::save`]. Errors name the file and what is
+    /// wrong: not a safetensors file (truncated, corrupt), missing or malformed metadata, a
+    /// network that does not plan, or a tensor missing or of the wrong shape.
+    pub fn load(path: &Path) -> Result<Checkpoint> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            action: "reading the checkpoint",
+            source,
+        })?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// Parses a checkpoint's bytes; `path` is only for error messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+        let bad = |problem: String| Error::data(path, problem);
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| {
+            bad(format!(
+                "not a readable safetensors checkpoint ({e}); expected a file written by \
+                 `shadernet train` (is it truncated or corrupt?)"
+            ))
+        })?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
+        let empty = HashMap::new();
+        let meta = header.metadata().as_ref().unwrap_or(&empty);
+        let get = |key: &str| -> Result<&str> {
+            meta.get(key).map(String::as_str).ok_or_else(|| {
+                bad(format!(
+                    "metadata has no `{key}`: expected a checkpoint written by `shadernet \
+                     train` (format {FORMAT})"
+                ))
+            })
+        };
+        let format = get("format")?;
+        if format != FORMAT {
+            return Err(bad(format!(
+                "checkpoint format `{format}`, expected `{FORMAT}`"
+            )));
+        }
+        fn number<T: std::str::FromStr>(path: &Path, key: &str, text: &str) -> Result<T> {
+            text.trim().parse().map_err(|_| {
+                Error::data(
+                    path,
+                    format!("metadata `{key}` is `{text}`, expected a number"),
+                )
+            })
+        }
+        let name = get("name")?;
+        let mut network = parse_network(
+            get("network")?,
+            &format!("{} (metadata `network`)", path.display()),
+            name,
+        )?;
+        if let Some(description) = meta.get("description") {
+            network.description = description.clone();
+        }
+        let dims: Vec<usize> = get("input_shape")?
+            .split(',')
+            .map(|d| number(path, "input_shape", d))
+            .collect::<Result<_>>()?;
+        let [c, h, w] = dims[..] else {
+            return Err(bad(format!(
+                "metadata `input_shape` has {} dimensions, expected 3 (C,H,W)",
+                dims.len()
+            )));
+        };
+        let input = Shape::Image { c, h, w };
+        let classes = number(path, "classes", get("classes")?)?;
+        let plan = network
+            .plan(input, classes)
+            .map_err(|e| bad(format!("the network in its metadata does not plan: {e}")))?;
+        let epochs = get("history")?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, line)| parse_history_line(line, i + 1, path))
+            .collect::<Result<Vec<_>>>()?;
+        let epoch: usize = number(path, "epoch", get("epoch")?)?;
+        if epoch != epochs.len() {
+            return Err(bad(format!(
+                "metadata `epoch` is {epoch} but `history` has {} epochs",
+                epochs.len()
+            )));
+        }
+        let best = match (get("best_epoch")?, get("best_validation_error")?) {
+            ("", _) => None,
+            (e, err) => Some((
+                number(path, "best_epoch", e)?,
+                number(path, "best_validation_error", err)?,
+            )),
+        };
+        let layout = parameter_layout(&plan);
+        let mut params = vec![0.0; plan.params()];
+        let (mut adam_m, mut adam_v) = (Vec::new(), Vec::new());
+        let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
+        if has_moments {
+            adam_m = vec![0.0; plan.params()];
+            adam_v = vec![0.0; plan.params()];
+        }
+        for slot in &layout {
+            let mut targets = vec![(slot.name.clone(), &mut params)];
+            if has_moments {
+                targets.push((format!("{ADAM_M}{}", slot.name), &mut adam_m));
+                targets.push((format!("{ADAM_V}{}", slot.name), &mut adam_v));
+            }
+            for (name, target) in targets {
+                let view = tensors.tensor(&name).map_err(|_| {
+                    bad(format!(
+                        "has no tensor `{name}`: its network expects {} for layer {} ({})",
+                        shape_text(&slot.shape),
+                        slot.layer,
+                        plan.layers[slot.layer].layer
+                    ))
+                })?;
+                if view.dtype() != Dtype::F32 || view.shape() != slot.shape.as_slice() {
+                    return Err(bad(format!(
+                        "tensor `{name}` is {:?} {}, expected F32 {} for layer {} ({})",
+                        view.dtype(),
+                        shape_text(view.shape()),
+                        shape_text(&slot.shape),
+                        slot.layer,
+                        plan.layers[slot.layer].layer
+                    )));
+                }
+                for (dst, src) in target[slot.range.clone()]
+                    .iter_mut()
+                    .zip(view.data().chunks_exact(4))
+                {
+                    *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+                }
+            }
+        }
+        let known: Vec<String> = layout
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.name.clone(),
+                    format!("{ADAM_M}{}", s.name),
+                    format!("{ADAM_V}{}", s.name),
+                ]
+            })
+            .collect();
+        let mut names = tensors.names();
+        names.sort();
+        if let Some(extra) = names.iter().find(|n| !known.iter().any(|k| k == *n)) {
+            return Err(bad(format!(
+                "has a tensor `{extra}` that its network ({}) does not have",
+                network.name
+            )));
+        }
+        Ok(Checkpoint {
+            network,
+            input,
+            classes,
+            params,
+            optimizer: OptimizerState {
+                updates: number(path, "updates", get("updates")?)?,
+                adam_m,
+                adam_v,
+            },
+            seed: number(path, "seed", get("seed")?)?,
+            validation: number(path, "validation", get("validation")?)?,
+            data: get("data")?.to_string(),
+            backend: get("backend")?.to_string(),
+            epochs,
+            best,
+            stopped_early: get("stopped_early")? == "true",
+        })
+    }
+
+    /// Checks that `plan` (e.g. from `--model`) is the network this checkpoint holds: the same
+    /// input, classes, parameter tensors and layers. The error names the first mismatching
+    /// tensor (or layer).
+    pub fn check_network(&self, plan: &Plan, path: &Path) -> Result<()> {
+        let mine = self.plan()?;
+        let different = |what: String| {
+            Error::data(
+                path,
+                format!(
+                    "checkpoint is for a different network: {what} (the checkpoint holds `{}`, \
+                     you asked for `{}`)",
+                    mine.network.name, plan.network.name
+                ),
+            )
+        };
+        if plan.input != mine.input || plan.classes != mine.classes {
+            return Err(different(format!(
+                "it takes {} images into {} classes, not {} into {}",
+                mine.input, mine.classes, plan.input, plan.classes
+            )));
+        }
+        let (ours, theirs) = (parameter_layout(&mine), parameter_layout(plan));
+        for i in 0..ours.len().max(theirs.len()) {
+            match (ours.get(i), theirs.get(i)) {
+                (Some(a), Some(b)) if a.name == b.name && a.shape == b.shape => {}
+                (Some(a), Some(b)) if a.name == b.name => {
+                    return Err(different(format!(
+                        "tensor `{}` is {} in the checkpoint, {} in the network",
+                        a.name,
+                        shape_text(&a.shape),
+                        shape_text(&b.shape)
+                    )));
+                }
+                (Some(a), Some(b)) => {
+                    return Err(different(format!(
+                        "the checkpoint has tensor `{}` {} where the network has `{}` {}",
+                        a.name,
+                        shape_text(&a.shape),
+                        b.name,
+                        shape_text(&b.shape)
+                    )));
+                }
+                (Some(a), None) => {
+                    return Err(different(format!(
+                        "the network has no tensor `{}` {}",
+                        a.name,
+                        shape_text(&a.shape)
+                    )));
+                }
+                (None, Some(b)) => {
+                    return Err(different(format!(
+                        "the checkpoint has no tensor `{}` {}",
+                        b.name,
+                        shape_text(&b.shape)
+                    )));
+                }
+                (None, None) => unreachable!(),
+            }
+        }
+        if let Some(i) = (0..mine.layers.len().max(plan.layers.len()))
+            .find(|&i| mine.layers.get(i).map(|l| l.layer) != plan.layers.get(i).map(|l| l.layer))
+        {
+            let show = |p: &Plan| {
+                p.layers
+                    .get(i)
+                    .map_or("nothing".into(), |l| l.layer.to_string())
+            };
+            return Err(different(format!(
+                "layer {i} is `{}` in the checkpoint, `{}` in the network",
+                show(&mine),
+                show(plan)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `(a, b, c)`.
+fn shape_text(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(usize::to_string).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// One `history` line (see the module doc).
+fn history_line(e: &EpochLog) -> String {
+    format!(
+        "{} {} {} {} {} {} {} {} {} {}",
+        e.epoch,
+        e.lr,
+        e.train.loss_sum,
+        e.train.correct,
+        e.train.count,
+        e.validation.loss_sum,
+        e.validation.correct,
+        e.validation.count,
+        e.train_seconds,
+        e.seconds
+    )
+}
+
+fn parse_history_line(line: &str, expected_epoch: usize, path: &Path) -> Result<EpochLog> {
+    let bad = || {
+        Error::data(
+            path,
+            format!(
+                "metadata `history` line {expected_epoch} is `{line}`, expected 10 numbers \
+                 starting with the epoch {expected_epoch}"
+            ),
+        )
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() != 10 {
+        return Err(bad());
+    }
+    fn p<T: std::str::FromStr>(w: &str) -> Option<T> {
+        w.parse().ok()
+    }
+    let parsed = (|| {
+        Some(EpochLog {
+            epoch: p(words[0])?,
+            lr: p(words[1])?,
+            train: Metrics {
+                loss_sum: p(words[2])?,
+                correct: p(words[3])?,
+                count: p(words[4])?,
+            },
+            validation: Metrics {
+                loss_sum: p(words[5])?,
+                correct: p(words[6])?,
+                count: p(words[7])?,
+            },
+            train_seconds: p(words[8])?,
+            seconds: p(words[9])?,
+        })
+    })()
+    .ok_or_else(bad)?;
+    if parsed.epoch != expected_epoch {
+        return Err(bad());
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::preset;
+
+    #[test]
+    fn seed9_tensors_are_named_and_shaped_as_in_pytorch() {
+        let plan = preset("seed9")
+            .unwrap()
+            .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
+            .unwrap();
+        let layout = parameter_layout(&plan);
+        let names: Vec<(&str, &[usize])> = layout
+            .iter()
+            .map(|s| (s.name.as_str(), s.shape.as_slice()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("0.weight", &[8, 1, 5, 5][..]),
+                ("0.bias", &[8][..]),
+                ("4.weight", &[16, 8, 5, 5][..]),
+                ("4.bias", &[16][..]),
+                ("9.weight", &[10, 784][..]),
+                ("9.bias", &[10][..]),
+            ]
+        );
+        assert_eq!(layout.last().unwrap().range.end, plan.params());
+    }
+}

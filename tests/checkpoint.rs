@@ -1,0 +1,383 @@
+//! Checkpoints: PyTorch names and layouts, an exact resume on the CPU executor, and clear
+//! errors for truncated, corrupt and mismatched files.
+
+mod common;
+#[path = "common/gpu.rs"]
+mod gpu_common;
+
+use shadernet::cpu::CpuExecutor;
+use shadernet::data::{Dataset, load_dir};
+use shadernet::model::{Plan, Shape, preset};
+use shadernet::train::{
+    Best, Checkpoint, EpochLog, Executor, Observer, RunState, Splits, TrainReport, train_from,
+};
+use std::path::Path;
+
+fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {
+    let data = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")).unwrap();
+    let first = |n: u32| (0..n).collect::<Vec<u32>>();
+    let (train_set, validation) = data
+        .train
+        .subset(&first(train))
+        .split_validation(validation, 3)
+        .unwrap();
+    (train_set, validation, data.test.subset(&first(300)))
+}
+
+fn plan(model: &str, epochs: usize) -> Plan {
+    let mut network = preset(model).unwrap();
+    network.training.epochs = epochs;
+    network
+        .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
+        .unwrap()
+}
+
+/// Keeps the checkpoint of one epoch, as `train` would write it, in bytes.
+struct Keep {
+    plan: Plan,
+    seed: u64,
+    at_epoch: usize,
+    bytes: Option<Vec<u8>>,
+}
+
+impl Observer for Keep {
+    fn epoch_end(
+        &mut self,
+        executor: &mut dyn Executor,
+        state: &RunState,
+        _improved: bool,
+    ) -> shadernet::Result<()> {
+        if state.epochs.len() == self.at_epoch {
+            let checkpoint = Checkpoint {
+                network: self.plan.network.clone(),
+                input: self.plan.input,
+                classes: self.plan.classes,
+                params: executor.parameters()?,
+                optimizer: executor.optimizer_state()?,
+                seed: self.seed,
+                validation: 0,
+                data: "data/mnist".into(),
+                backend: executor.describe(),
+                epochs: state.epochs.clone(),
+                best: state.best.as_ref().map(|b| (b.epoch, b.error)),
+                stopped_early: state.stopped_early,
+            };
+            self.bytes = Some(checkpoint.to_bytes()?);
+        }
+        Ok(())
+    }
+}
+
+fn same_numbers(a: &[EpochLog], b: &[EpochLog]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(
+            (x.epoch, x.train, x.validation, x.lr),
+            (y.epoch, y.train, y.validation, y.lr)
+        );
+    }
+}
+
+/// Builds an executor for a plan and a seed.
+type Make = dyn Fn(&Plan, u64) -> Box<dyn Executor>;
+
+fn cpu(plan: &Plan, seed: u64) -> Box<dyn Executor> {
+    Box::new(CpuExecutor::new(plan, seed, 2).unwrap())
+}
+
+/// Trains `model` on `images` MNIST images for `epochs` straight, and again stopping after
+/// `stop_after` epochs, saving, loading and resuming in a new executor; returns both runs'
+/// reports and final parameters.
+fn straight_and_resumed(
+    make: &Make,
+    model: &str,
+    images: u32,
+    epochs: usize,
+    stop_after: usize,
+) -> ((TrainReport, Vec<f32>), (TrainReport, Vec<f32>)) {
+    let (train_set, validation, test) = mnist(images, images as usize / 4);
+    let data = Splits {
+        train: &train_set,
+        validation: &validation,
+        test: &test,
+    };
+    let seed = 11;
+    let plan = plan(model, epochs);
+    let settings = &plan.network.training;
+    let mut straight = make(&plan, seed);
+    let mut keep = Keep {
+        plan: plan.clone(),
+        seed,
+        at_epoch: stop_after,
+        bytes: None,
+    };
+    let a = train_from(
+        straight.as_mut(),
+        settings,
+        seed,
+        &data,
+        RunState::default(),
+        &mut keep,
+    )
+    .unwrap();
+    let a_params = straight.parameters().unwrap();
+
+    // A fresh process: a new executor built with the checkpoint's seed (which also seeds the
+    // dropout masks), its parameters and optimiser state restored from the checkpoint's bytes.
+    let checkpoint = Checkpoint::from_bytes(&keep.bytes.unwrap(), Path::new("mem")).unwrap();
+    assert_eq!(checkpoint.epoch(), stop_after);
+    let mut resumed = make(&checkpoint.plan().unwrap(), checkpoint.seed);
+    // Scramble the parameters first, to be sure the checkpoint overwrites all of them.
+    resumed
+        .set_parameters(&vec![0.5; checkpoint.params.len()])
+        .unwrap();
+    resumed.set_parameters(&checkpoint.params).unwrap();
+    resumed.set_optimizer_state(&checkpoint.optimizer).unwrap();
+    let state = RunState {
+        epochs: checkpoint.epochs.clone(),
+        best: checkpoint.best.map(|(epoch, error)| Best {
+            epoch,
+            error,
+            // Only used if early stopping restores; these tests compare without it.
+            params: checkpoint.params.clone(),
+        }),
+        stopped_early: checkpoint.stopped_early,
+    };
+    let b = train_from(
+        resumed.as_mut(),
+        settings,
+        checkpoint.seed,
+        &data,
+        state,
+        &mut Keep {
+            plan: plan.clone(),
+            seed,
+            at_epoch: 0,
+            bytes: None,
+        },
+    )
+    .unwrap();
+    let b_params = resumed.parameters().unwrap();
+    ((a, a_params), (b, b_params))
+}
+
+#[test]
+fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    // seed5: Adam (moments and step count matter) and dropout (the update counter matters).
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed5", 900, 2, 1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert_eq!(a.test, b.test);
+    assert!(
+        a_params
+            .iter()
+            .zip(&b_params)
+            .all(|(x, y)| x.to_bits() == y.to_bits()),
+        "parameters differ"
+    );
+}
+
+#[test]
+fn a_resumed_conv_run_is_bit_identical_too() {
+    // seed9: convolutions, pools and two dropout layers; three epochs, stopped after one.
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed9", 900, 3, 1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert_eq!(a_params.len(), b_params.len());
+    assert!(
+        a_params
+            .iter()
+            .zip(&b_params)
+            .all(|(x, y)| x.to_bits() == y.to_bits()),
+        "parameters differ"
+    );
+}
+
+#[test]
+fn a_resumed_gpu_run_is_bit_identical_too() {
+    // The GPU executor reads Adam's moments back from the device and writes them again.
+    if gpu_common::gpu_or_skip().is_none() {
+        return;
+    }
+    let gpu = std::sync::Arc::new(shadernet::gpu::Gpu::new(None).unwrap());
+    let make = move |plan: &Plan, seed: u64| -> Box<dyn Executor> {
+        Box::new(shadernet::gpu::GpuExecutor::new(gpu.clone(), plan, seed, 16).unwrap())
+    };
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&make, "seed5", 400, 2, 1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert!(
+        a_params
+            .iter()
+            .zip(&b_params)
+            .all(|(x, y)| x.to_bits() == y.to_bits()),
+        "parameters differ"
+    );
+}
+
+fn seed9_checkpoint() -> (Plan, Checkpoint) {
+    let plan = plan("seed9", 1);
+    let mut executor = CpuExecutor::new(&plan, 5, 1).unwrap();
+    let (x_train, _, _) = mnist(64, 16);
+    executor.train_step(&x_train, &[0, 1, 2, 3], 0.001).unwrap();
+    let checkpoint = Checkpoint {
+        network: plan.network.clone(),
+        input: plan.input,
+        classes: plan.classes,
+        params: executor.parameters().unwrap(),
+        optimizer: executor.optimizer_state().unwrap(),
+        seed: 5,
+        validation: 16,
+        data: "data/mnist".into(),
+        backend: executor.describe(),
+        epochs: Vec::new(),
+        best: None,
+        stopped_early: false,
+    };
+    (plan, checkpoint)
+}
+
+#[test]
+fn tensors_have_pytorch_names_and_shapes_and_round_trip() {
+    let (_, checkpoint) = seed9_checkpoint();
+    let bytes = checkpoint.to_bytes().unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "0.bias",
+            "0.weight",
+            "4.bias",
+            "4.weight",
+            "9.bias",
+            "9.weight",
+            "optimizer.m.0.bias",
+            "optimizer.m.0.weight",
+            "optimizer.m.4.bias",
+            "optimizer.m.4.weight",
+            "optimizer.m.9.bias",
+            "optimizer.m.9.weight",
+            "optimizer.v.0.bias",
+            "optimizer.v.0.weight",
+            "optimizer.v.4.bias",
+            "optimizer.v.4.weight",
+            "optimizer.v.9.bias",
+            "optimizer.v.9.weight",
+        ]
+    );
+    assert_eq!(file.tensor("4.weight").unwrap().shape(), &[16, 8, 5, 5]);
+    assert_eq!(file.tensor("9.weight").unwrap().shape(), &[10, 784]);
+    // The dense weight's first row is the first 784 values after the conv parameters.
+    let dense = file.tensor("9.weight").unwrap();
+    let first = f32::from_le_bytes(dense.data()[..4].try_into().unwrap());
+    assert_eq!(first, checkpoint.params[8 * 25 + 8 + 16 * 8 * 25 + 16]);
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().as_ref().unwrap();
+    for key in [
+        "shadernet_version",
+        "network",
+        "input_shape",
+        "classes",
+        "epoch",
+        "updates",
+        "seed",
+        "best_validation_error",
+        "backend",
+    ] {
+        assert!(meta.contains_key(key), "metadata lacks {key}");
+    }
+    assert_eq!(meta["input_shape"], "1,28,28");
+    assert_eq!(meta["updates"], "1");
+    let back = Checkpoint::from_bytes(&bytes, Path::new("x")).unwrap();
+    assert_eq!(back, checkpoint);
+}
+
+fn load_error(bytes: &[u8]) -> String {
+    Checkpoint::from_bytes(bytes, Path::new("runs/x/last.safetensors"))
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn truncated_and_corrupt_checkpoints_are_clear_errors() {
+    let (_, checkpoint) = seed9_checkpoint();
+    let bytes = checkpoint.to_bytes().unwrap();
+    for cut in [0, 5, 100, bytes.len() / 2, bytes.len() - 1] {
+        let e = load_error(&bytes[..cut]);
+        assert!(
+            e.starts_with("runs/x/last.safetensors: not a readable safetensors checkpoint"),
+            "cut at {cut}: {e}"
+        );
+    }
+    let mut garbage = bytes.clone();
+    garbage[8..40].fill(b'#');
+    assert!(load_error(&garbage).contains("not a readable safetensors checkpoint"));
+    // A valid safetensors file that is not ours.
+    let foreign = safetensors::serialize(
+        [(
+            "w",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0, 0, 0, 0])
+                .unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    assert!(load_error(&foreign).contains("metadata has no `format`"));
+}
+
+#[test]
+fn a_checkpoint_for_another_network_names_the_first_mismatching_tensor() {
+    let (_, checkpoint) = seed9_checkpoint();
+    let path = Path::new("best.safetensors");
+    let other = plan("seed3", 1);
+    let e = checkpoint
+        .check_network(&other, path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("different network"), "{e}");
+    assert!(
+        e.contains("`0.weight` (8, 1, 5, 5)") && e.contains("`1.weight` (128, 784)"),
+        "{e}"
+    );
+    // Same tensors, a different layer in between.
+    let mut relu_for_tanh = plan("seed9", 1);
+    relu_for_tanh.network.layers[1] =
+        shadernet::model::Layer::Activation(shadernet::model::Activation::Tanh);
+    let relu_for_tanh = relu_for_tanh
+        .network
+        .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
+        .unwrap();
+    let e = checkpoint
+        .check_network(&relu_for_tanh, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer 1 is `relu` in the checkpoint, `tanh`"),
+        "{e}"
+    );
+    checkpoint.check_network(&plan("seed9", 7), path).unwrap();
+}
+
+#[test]
+fn a_tensor_of_the_wrong_shape_is_named() {
+    let (_, checkpoint) = seed9_checkpoint();
+    let bytes = checkpoint.to_bytes().unwrap();
+    // Rewrite the metadata's network to seed3's: the tensors no longer fit it.
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.insert(
+        "network".into(),
+        shadernet::model::network_to_text(&preset("seed3").unwrap()),
+    );
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, safetensors::tensor::TensorView)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("optimizer"))
+        .collect();
+    let edited = safetensors::serialize(tensors, Some(meta)).unwrap();
+    let e = load_error(&edited);
+    assert!(
+        e.contains("tensor `1.weight`") || e.contains("has no tensor `1.weight`"),
+        "{e}"
+    );
+}
