@@ -381,3 +381,50 @@ fn a_tensor_of_the_wrong_shape_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn batchnorm_running_statistics_travel_with_the_checkpoint() {
+    let text =
+        "conv 4 kernel=3\nrelu\nmaxpool 2\nflatten\ndense 8\nbatchnorm\ndense classes\nsoftmax\n";
+    let network = shadernet::model::parse_network(text, "bn.txt", "bn").unwrap();
+    let plan = network
+        .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
+        .unwrap();
+    let mut executor = CpuExecutor::new(&plan, 3, 2).unwrap();
+    let (train_set, _, _) = mnist(64, 16);
+    for step in 0..3u32 {
+        let batch: Vec<u32> = (step * 8..step * 8 + 8).collect();
+        executor.train_step(&train_set, &batch, 0.01).unwrap();
+    }
+    let params = executor.parameters().unwrap();
+    assert_eq!(params.len(), plan.params() + plan.running_stats());
+    let checkpoint = Checkpoint {
+        network: plan.network.clone(),
+        input: plan.input,
+        classes: plan.classes,
+        params: params.clone(),
+        optimizer: executor.optimizer_state().unwrap(),
+        seed: 3,
+        validation: 16,
+        data: "data/mnist".into(),
+        backend: executor.describe(),
+        epochs: Vec::new(),
+        best: None,
+        stopped_early: false,
+    };
+    let bytes = checkpoint.to_bytes().unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mean = file.tensor("5.running_mean").unwrap();
+    assert_eq!(mean.shape(), &[8]);
+    let tracked = file.tensor("5.num_batches_tracked").unwrap();
+    assert_eq!(tracked.dtype(), safetensors::Dtype::I64);
+    assert_eq!(tracked.data(), &3i64.to_le_bytes());
+    let back = Checkpoint::from_bytes(&bytes, Path::new("bn.safetensors")).unwrap();
+    assert_eq!(
+        back.params, params,
+        "running statistics included, bit for bit"
+    );
+    // The running statistics moved away from their initial 0 and 1.
+    let running = &params[plan.params()..];
+    assert!(running[..8].iter().any(|&m| m != 0.0) && running[8..].iter().any(|&v| v != 1.0));
+}

@@ -116,6 +116,37 @@ pub fn parameter_layout(plan: &Plan) -> Vec<TensorSlot> {
     slots
 }
 
+/// The batchnorm running statistics of `plan` as tensors `"{layer}.running_mean"` and
+/// `"{layer}.running_var"` (shape `(C)`), with ranges into the executors' parameter vector,
+/// where they follow the trainable parameters (`plan.params()` onwards), mean then variance per
+/// batchnorm layer in layer order.
+pub fn running_layout(plan: &Plan) -> Vec<TensorSlot> {
+    let mut slots = Vec::new();
+    let mut offset = plan.params();
+    for (i, planned) in plan.layers.iter().enumerate() {
+        if planned.layer != Layer::BatchNorm {
+            continue;
+        }
+        let features = planned.weights;
+        for suffix in ["running_mean", "running_var"] {
+            slots.push(TensorSlot {
+                name: format!("{i}.{suffix}"),
+                layer: i,
+                shape: vec![features],
+                range: offset..offset + features,
+            });
+            offset += features;
+        }
+    }
+    slots
+}
+
+/// The name of PyTorch's batchnorm step counter for layer `layer` (an `int64` scalar, stored so
+/// `load_state_dict(strict=True)` accepts the file; shadernet writes its update counter there).
+fn batches_tracked(layer: usize) -> String {
+    format!("{layer}.num_batches_tracked")
+}
+
 /// A saved training run: the network, its parameters, the optimiser's state and the history.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -125,7 +156,7 @@ pub struct Checkpoint {
     pub input: Shape,
     /// Number of classes.
     pub classes: usize,
-    /// All parameters (layout in the crate doc).
+    /// All parameters (layout in the crate doc), then the batchnorm running statistics.
     pub params: Vec<f32>,
     /// Update counter and Adam's moments.
     pub optimizer: OptimizerState,
@@ -160,18 +191,20 @@ impl Checkpoint {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let plan = self.plan()?;
         let layout = parameter_layout(&plan);
-        if self.params.len() != plan.params() {
+        let running = running_layout(&plan);
+        if self.params.len() != plan.params() + plan.running_stats() {
             return Err(Error::Config(format!(
-                "a checkpoint of {} needs {} parameters, got {}",
+                "a checkpoint of {} needs {} parameters and {} running statistics, got {} values",
                 self.network.name,
                 plan.params(),
+                plan.running_stats(),
                 self.params.len()
             )));
         }
         let bytes =
             |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
         let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        for slot in &layout {
+        for slot in layout.iter().chain(&running) {
             let shape = slot.shape.clone();
             blobs.push((
                 slot.name.clone(),
@@ -179,6 +212,12 @@ impl Checkpoint {
                 bytes(&self.params[slot.range.clone()]),
             ));
         }
+        let counter = (self.optimizer.updates as i64).to_le_bytes().to_vec();
+        let counters: Vec<(String, Vec<u8>)> = running
+            .iter()
+            .filter(|slot| slot.name.ends_with(".running_mean"))
+            .map(|slot| (batches_tracked(slot.layer), counter.clone()))
+            .collect();
         let opt = &self.optimizer;
         if !opt.adam_m.is_empty() {
             for slot in &layout {
@@ -200,8 +239,14 @@ impl Checkpoint {
         }
         let views = blobs
             .iter()
-            .map(|(name, shape, data)| {
-                TensorView::new(Dtype::F32, shape.clone(), data)
+            .map(|(name, shape, data)| (name, Dtype::F32, shape.clone(), data))
+            .chain(
+                counters
+                    .iter()
+                    .map(|(name, data)| (name, Dtype::I64, Vec::new(), data)),
+            )
+            .map(|(name, dtype, shape, data)| {
+                TensorView::new(dtype, shape, data)
                     .map(|view| (name.clone(), view))
                     .map_err(|e| Error::Config(format!("tensor `{name}`: {e}")))
             })
@@ -341,16 +386,17 @@ impl Checkpoint {
             )),
         };
         let layout = parameter_layout(&plan);
-        let mut params = vec![0.0; plan.params()];
+        let running = running_layout(&plan);
+        let mut params = vec![0.0; plan.params() + plan.running_stats()];
         let (mut adam_m, mut adam_v) = (Vec::new(), Vec::new());
         let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
         if has_moments {
             adam_m = vec![0.0; plan.params()];
             adam_v = vec![0.0; plan.params()];
         }
-        for slot in &layout {
+        for slot in layout.iter().chain(&running) {
             let mut targets = vec![(slot.name.clone(), &mut params)];
-            if has_moments {
+            if has_moments && slot.range.end <= plan.params() {
                 targets.push((format!("{ADAM_M}{}", slot.name), &mut adam_m));
                 targets.push((format!("{ADAM_V}{}", slot.name), &mut adam_v));
             }
@@ -390,6 +436,8 @@ impl Checkpoint {
                     format!("{ADAM_V}{}", s.name),
                 ]
             })
+            .chain(running.iter().map(|s| s.name.clone()))
+            .chain(running.iter().map(|s| batches_tracked(s.layer)))
             .collect();
         let mut names = tensors.names();
         names.sort();
