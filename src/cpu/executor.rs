@@ -33,7 +33,7 @@ impl CpuExecutor {
             labels: Vec::new(),
             train_metrics: Metrics::default(),
             augment_seed: augment_seed(seed),
-            augment_ranges: AugmentRanges::default(),
+            augment_ranges: plan.network.training.augment_ranges,
         })
     }
 

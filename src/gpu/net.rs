@@ -346,7 +346,7 @@ impl GpuNet {
             dropout_seed: 0,
             augment_src,
             augment_seed: 0,
-            augment_ranges: AugmentRanges::default(),
+            augment_ranges: plan.network.training.augment_ranges,
             programs: HashMap::new(),
         })
     }

@@ -5,6 +5,7 @@
 //! forward FLOPs per image. Both executors build themselves from a plan, so a network that
 //! plans is a network both can run.
 
+use crate::data::augment::AugmentRanges;
 use crate::error::{Error, Result};
 
 /// The shape of one example between layers: an image `(C, H, W)` or a flat vector `(D)`.
@@ -170,6 +171,27 @@ pub enum Schedule {
         /// Epoch after which the rate halves every 3 epochs (the report's seed12: 20).
         fast_after: Option<usize>,
     },
+    /// Step decay: `lr·factor^⌊e/every⌋`.
+    Step {
+        /// Epochs between decays (≥ 1).
+        every: usize,
+        /// Multiplier at each decay, in (0, 1].
+        factor: f32,
+    },
+    /// Linear warm-up from `lr/warmup` to `lr` over the first `warmup` epochs, then cosine
+    /// annealing to 0 over the remaining epochs: `lr·(1 + cos(π·t))/2`, `t` the fraction of
+    /// the post-warm-up epochs done.
+    Cosine {
+        /// Warm-up epochs (0 = none).
+        warmup: usize,
+    },
+    /// One-cycle (Smith 2018, with PyTorch's `OneCycleLR` defaults): from `lr/25` up to `lr`
+    /// along a cosine over the first `warmup` fraction of the epochs, then down to `lr/(25·10⁴)`
+    /// along a cosine.
+    OneCycle {
+        /// Fraction of the epochs spent rising, in (0, 1).
+        warmup: f32,
+    },
 }
 
 /// Stop when the watched error has not improved for `patience` epochs, then restore the best
@@ -203,6 +225,8 @@ pub struct Training {
     /// [`crate::data::augment`]; both executors apply it to training batches of image inputs
     /// only, never to evaluation or prediction.
     pub augment: f32,
+    /// The warp's ranges when augmenting (the report's by default).
+    pub augment_ranges: AugmentRanges,
     /// Early stopping on the validation error, if any.
     pub early_stopping: Option<EarlyStopping>,
 }
@@ -218,6 +242,7 @@ impl Default for Training {
             init: Init::He,
             schedule: Schedule::Constant,
             augment: 0.0,
+            augment_ranges: AugmentRanges::default(),
             early_stopping: None,
         }
     }
@@ -354,14 +379,38 @@ fn check_training(t: &Training) -> Result<()> {
     if t.batch_size == 0 {
         return bad("batch size must be at least 1".into());
     }
+    let r = &t.augment_ranges;
+    let ranges = [r.scale_x, r.scale_y, r.zoom];
+    if ranges.iter().any(|v| !(0.0..1.0).contains(v))
+        || !(0.0..=180.0).contains(&r.rotation_degrees)
+        || !(r.translate_px >= 0.0 && r.translate_px.is_finite())
+    {
+        return bad(format!(
+            "augmentation ranges must be 0 <= scale_x, scale_y, zoom < 1, 0 <= rotation <= 180 \
+             and translate >= 0, got {r:?}"
+        ));
+    }
     if !(0.0..=1.0).contains(&t.augment) {
         return bad(format!(
             "augmentation chance must be in [0, 1], got {}",
             t.augment
         ));
     }
-    if let Schedule::Tunable { halve_after: 0, .. } = t.schedule {
-        return bad("the tunable schedule needs halve_after >= 1".into());
+    match t.schedule {
+        Schedule::Tunable { halve_after: 0, .. } => {
+            return bad("the tunable schedule needs halve_after >= 1".into());
+        }
+        Schedule::Step { every, factor } if every == 0 || !(factor > 0.0 && factor <= 1.0) => {
+            return bad(format!(
+                "the step schedule needs every >= 1 and 0 < factor <= 1, got every={every} factor={factor}"
+            ));
+        }
+        Schedule::OneCycle { warmup } if !(warmup > 0.0 && warmup < 1.0) => {
+            return bad(format!(
+                "the one-cycle schedule needs 0 < warmup < 1 (a fraction of the epochs), got {warmup}"
+            ));
+        }
+        _ => {}
     }
     if let Optimizer::Adam {
         beta1,

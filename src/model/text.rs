@@ -15,8 +15,9 @@
 //! batch 16
 //! epochs 3
 //! init he                              # or glorot, uniform
-//! schedule tunable halve_after=5 fast_after=20        # or constant
-//! augment 0.25
+//! schedule tunable halve_after=5 fast_after=20        # or constant, step every=10 factor=0.5,
+//!                                                     # cosine warmup=2, onecycle warmup=0.3
+//! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2  # chance, ranges
 //! early_stopping patience=20 min_delta_rel=0.005
 //! ```
 //!
@@ -264,20 +265,48 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 ],
             )?
         }
-        "schedule" => match choose(
-            args,
-            "a schedule",
-            &[("constant", false), ("tunable", true)],
-        )? {
-            false => t.schedule = Schedule::Constant,
-            true => {
-                t.schedule = Schedule::Tunable {
+        "schedule" => {
+            let kinds = [
+                ("constant", 0),
+                ("tunable", 1),
+                ("step", 2),
+                ("cosine", 3),
+                ("onecycle", 4),
+            ];
+            t.schedule = match choose(args, "a schedule", &kinds)? {
+                0 => Schedule::Constant,
+                1 => Schedule::Tunable {
                     halve_after: args.option("halve_after", "a whole number")?.unwrap_or(5),
                     fast_after: args.option("fast_after", "a whole number")?,
-                }
+                },
+                2 => Schedule::Step {
+                    every: args.option("every", "a whole number")?.unwrap_or(10),
+                    factor: args.option("factor", "a number")?.unwrap_or(0.5),
+                },
+                3 => Schedule::Cosine {
+                    warmup: args
+                        .option("warmup", "a whole number of epochs")?
+                        .unwrap_or(0),
+                },
+                _ => Schedule::OneCycle {
+                    warmup: args
+                        .option("warmup", "a fraction of the epochs")?
+                        .unwrap_or(0.3),
+                },
             }
-        },
-        "augment" => t.augment = args.required("a chance in [0, 1]")?,
+        }
+        "augment" => {
+            t.augment = args.required("a chance in [0, 1]")?;
+            let r = &mut t.augment_ranges;
+            let number = "a number";
+            r.scale_x = args.option("scale_x", number)?.unwrap_or(r.scale_x);
+            r.scale_y = args.option("scale_y", number)?.unwrap_or(r.scale_y);
+            r.rotation_degrees = args
+                .option("rotation", number)?
+                .unwrap_or(r.rotation_degrees);
+            r.zoom = args.option("zoom", number)?.unwrap_or(r.zoom);
+            r.translate_px = args.option("translate", number)?.unwrap_or(r.translate_px);
+        }
         "early_stopping" => {
             t.early_stopping = Some(EarlyStopping {
                 patience: args.option("patience", "a whole number")?.unwrap_or(10),
@@ -371,8 +400,17 @@ pub fn network_to_text(network: &Network) -> String {
             "schedule tunable halve_after={halve_after}{}\n",
             fast_after.map_or(String::new(), |f| format!(" fast_after={f}"))
         ),
+        Schedule::Step { every, factor } => {
+            format!("schedule step every={every} factor={factor}\n")
+        }
+        Schedule::Cosine { warmup } => format!("schedule cosine warmup={warmup}\n"),
+        Schedule::OneCycle { warmup } => format!("schedule onecycle warmup={warmup}\n"),
     };
-    out += &format!("augment {}\n", t.augment);
+    let r = &t.augment_ranges;
+    out += &format!(
+        "augment {} scale_x={} scale_y={} rotation={} zoom={} translate={}\n",
+        t.augment, r.scale_x, r.scale_y, r.rotation_degrees, r.zoom, r.translate_px
+    );
     if let Some(es) = t.early_stopping {
         out += &format!(
             "early_stopping patience={} min_delta_rel={}\n",
@@ -428,6 +466,50 @@ mod tests {
             "net.txt:1:6: unexpected `3` after `relu`"
         );
         assert!(parse_error("# nothing\n").contains("no layers"));
+    }
+
+    #[test]
+    fn every_schedule_round_trips_through_text() {
+        for schedule in [
+            "schedule constant",
+            "schedule tunable halve_after=4 fast_after=12",
+            "schedule step every=3 factor=0.25",
+            "schedule cosine warmup=2",
+            "schedule onecycle warmup=0.4",
+        ] {
+            let net = parse_network(
+                &format!("flatten\ndense classes\nsoftmax\n{schedule}\n"),
+                "t",
+                "t",
+            )
+            .unwrap();
+            let again = parse_network(&network_to_text(&net), "t", "t").unwrap();
+            assert_eq!(again.training.schedule, net.training.schedule, "{schedule}");
+            assert!(network_to_text(&net).contains(schedule), "{schedule}");
+        }
+    }
+
+    #[test]
+    fn augmentation_ranges_are_configurable() {
+        let text = "flatten\ndense classes\nsoftmax\naugment 0.5 rotation=10 translate=0\n";
+        let net = parse_network(text, "t", "t").unwrap();
+        let r = net.training.augment_ranges;
+        assert_eq!(
+            (
+                net.training.augment,
+                r.rotation_degrees,
+                r.translate_px,
+                r.zoom
+            ),
+            (0.5, 10.0, 0.0, 0.2)
+        );
+        let again = parse_network(&network_to_text(&net), "t", "t").unwrap();
+        assert_eq!(again.training, net.training);
+        let bad = "flatten\ndense classes\nsoftmax\naugment 0.5 zoom=1.5\n";
+        let err = parse_network(bad, "t", "t")
+            .unwrap()
+            .plan(crate::model::Shape::Flat(4), 10);
+        assert!(err.unwrap_err().to_string().contains("augmentation ranges"));
     }
 
     #[test]

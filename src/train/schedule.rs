@@ -11,11 +11,35 @@
 //! - otherwise the rate is unchanged.
 
 use crate::model::Schedule;
+use std::f32::consts::PI;
 
-/// The learning rate for 0-based `epoch` under `schedule` with base rate `base`.
-pub fn learning_rate(schedule: Schedule, base: f32, epoch: usize) -> f32 {
+/// The learning rate for 0-based `epoch` of a run of `epochs` epochs under `schedule` with base
+/// rate `base` (formulas on [`Schedule`]).
+pub fn learning_rate(schedule: Schedule, base: f32, epoch: usize, epochs: usize) -> f32 {
     match schedule {
         Schedule::Constant => base,
+        Schedule::Step { every, factor } => base * factor.powi((epoch / every.max(1)) as i32),
+        Schedule::Cosine { warmup } => {
+            if epoch < warmup {
+                return base * (epoch + 1) as f32 / warmup as f32;
+            }
+            let span = epochs.saturating_sub(warmup).max(1) as f32;
+            let t = (epoch - warmup) as f32 / span;
+            base * (1.0 + (PI * t).cos()) / 2.0
+        }
+        Schedule::OneCycle { warmup } => {
+            let (start, end) = (base / 25.0, base / 25.0 / 1e4);
+            // The peak is at epoch round(warmup·epochs); the last epoch reaches `end`.
+            let peak = ((warmup * epochs as f32).round() as usize).max(1);
+            let cosine =
+                |from: f32, to: f32, t: f32| to + (from - to) * (1.0 + (PI * t).cos()) / 2.0;
+            if epoch <= peak {
+                cosine(start, base, epoch as f32 / peak as f32)
+            } else {
+                let fall = epochs.saturating_sub(1 + peak).max(1) as f32;
+                cosine(base, end, ((epoch - peak) as f32 / fall).min(1.0))
+            }
+        }
         Schedule::Tunable {
             halve_after,
             fast_after,
@@ -46,7 +70,7 @@ mod tests {
             halve_after: 5,
             fast_after: None,
         };
-        let lrs: Vec<f32> = (0..16).map(|e| learning_rate(s, 1.0, e)).collect();
+        let lrs: Vec<f32> = (0..16).map(|e| learning_rate(s, 1.0, e, 150)).collect();
         assert_eq!(&lrs[..6], &[1., 2., 3., 4., 5., 5.]);
         assert_eq!(&lrs[9..12], &[5., 2.5, 2.5]);
         assert_eq!(lrs[15], 1.25);
@@ -59,10 +83,41 @@ mod tests {
             fast_after: Some(20),
         };
         // Halvings at 10, 15, 20, then 21, 24, 27.
-        assert_eq!(learning_rate(s, 1.0, 20), 5.0 / 8.0);
-        assert_eq!(learning_rate(s, 1.0, 21), 5.0 / 16.0);
-        assert_eq!(learning_rate(s, 1.0, 23), 5.0 / 16.0);
-        assert_eq!(learning_rate(s, 1.0, 24), 5.0 / 32.0);
-        assert_eq!(learning_rate(s, 1.0, 25), 5.0 / 32.0);
+        assert_eq!(learning_rate(s, 1.0, 20, 150), 5.0 / 8.0);
+        assert_eq!(learning_rate(s, 1.0, 21, 150), 5.0 / 16.0);
+        assert_eq!(learning_rate(s, 1.0, 23, 150), 5.0 / 16.0);
+        assert_eq!(learning_rate(s, 1.0, 24, 150), 5.0 / 32.0);
+        assert_eq!(learning_rate(s, 1.0, 25, 150), 5.0 / 32.0);
+    }
+
+    #[test]
+    fn step_decay_multiplies_every_few_epochs() {
+        let s = Schedule::Step {
+            every: 3,
+            factor: 0.5,
+        };
+        let lrs: Vec<f32> = (0..7).map(|e| learning_rate(s, 8.0, e, 7)).collect();
+        assert_eq!(lrs, [8., 8., 8., 4., 4., 4., 2.]);
+    }
+
+    #[test]
+    fn cosine_warms_up_linearly_then_anneals_to_zero() {
+        let s = Schedule::Cosine { warmup: 2 };
+        assert_eq!(learning_rate(s, 1.0, 0, 12), 0.5);
+        assert_eq!(learning_rate(s, 1.0, 1, 12), 1.0);
+        assert_eq!(learning_rate(s, 1.0, 2, 12), 1.0);
+        assert!((learning_rate(s, 1.0, 7, 12) - 0.5).abs() < 1e-6, "halfway");
+        assert!(learning_rate(s, 1.0, 11, 12) < 0.03);
+    }
+
+    #[test]
+    fn one_cycle_rises_to_the_peak_then_falls_far_below_the_start() {
+        let s = Schedule::OneCycle { warmup: 0.3 };
+        let lrs: Vec<f32> = (0..10).map(|e| learning_rate(s, 1.0, e, 10)).collect();
+        assert!((lrs[0] - 0.04).abs() < 1e-6, "starts at lr/25: {lrs:?}");
+        assert!(lrs[..3].windows(2).all(|w| w[0] < w[1]), "rises: {lrs:?}");
+        assert_eq!(lrs[3], 1.0, "peak after 30% of the epochs");
+        assert!(lrs[3..].windows(2).all(|w| w[0] > w[1]), "falls: {lrs:?}");
+        assert!(lrs[9] < 0.04, "ends below the start: {lrs:?}");
     }
 }

@@ -197,7 +197,7 @@ pub fn train_from(
             break;
         }
         let epoch_start = Instant::now();
-        let lr = learning_rate(settings.schedule, settings.lr, epoch);
+        let lr = learning_rate(settings.schedule, settings.lr, epoch, settings.epochs);
         order.sort_unstable();
         Rng::derived(seed, 1000 + epoch as u64).shuffle(&mut order);
         for (done, batch) in order.chunks(settings.batch_size).enumerate() {
