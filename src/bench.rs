@@ -24,6 +24,9 @@ pub enum BenchBackend {
     Gpu(Arc<Gpu>),
 }
 
+/// Untimed steps before the timed runs (fewer when a run has fewer steps).
+const WARM_UP_STEPS: usize = 3;
+
 /// One row of `shadernet bench`.
 #[derive(Clone, Debug)]
 pub struct BenchRow {
@@ -97,8 +100,9 @@ pub fn bench_row(
     row.first_step_ms = first_step_ms;
     if let (Some((submits, dispatches)), BenchBackend::Gpu(gpu)) = (before, backend) {
         let (s, d) = gpu.counters.read();
-        // bench_training's 3 warm-up steps and `repeats` timed runs of `steps` steps.
-        let steps_run = (3 + steps.max(1) * repeats.max(1)) as f64;
+        // bench_training's warm-up steps (up to 3) and `repeats` timed runs of `steps` steps.
+        let steps = steps.max(1);
+        let steps_run = (steps.min(WARM_UP_STEPS) + steps * repeats.max(1)) as f64;
         row.submits_per_step = Some((s - submits) as f64 / steps_run);
         row.dispatches_per_step = Some((d - dispatches) as f64 / steps_run);
     }
@@ -136,7 +140,7 @@ pub fn bench_training(
     let batches: Vec<Vec<u32>> = (0..steps.max(1))
         .map(|s| ((s * batch) as u32..((s + 1) * batch) as u32).collect())
         .collect();
-    for indices in batches.iter().take(3) {
+    for indices in batches.iter().take(WARM_UP_STEPS) {
         executor.train_step(&data, indices, 1e-4)?;
     }
     executor.take_train_metrics()?;
