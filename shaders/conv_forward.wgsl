@@ -1,11 +1,12 @@
 // Direct convolution (cross-correlation), one invocation per output element:
 // y[n, f, oy, ox] = b[f] + Σ_c Σ_ki Σ_kj W[f, c, ki, kj] · x[n, c, oy·S + ki − P, ox·S + kj − P]
-// (0 outside the image). x: (N, C, H, W), W: (F, C, K, K) at params[w_off], b at params[b_off],
-// y: (N, F, H', W').
+// (0 outside the image), then the fused activation `act` (common.wgsl). x: (N, C, H, W),
+// W: (F, C, K, K) at params[w_off], b at params[b_off], y: (N, F, H', W').
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
     f: u32, k: u32, s: u32, pad: u32,
     ho: u32, wo: u32, w_off: u32, b_off: u32,
+    act: u32, _pad0: u32, _pad1: u32, _pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -35,5 +36,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
         }
     }
-    y[i] = params[p.b_off + f] + acc;
+    y[i] = fused_activation(params[p.b_off + f] + acc, p.act);
 }

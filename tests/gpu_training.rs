@@ -443,6 +443,10 @@ fn one_step_is_one_plain_dispatch_list() {
     assert_eq!(count(Kernel::ConvBackwardData), 1);
     assert_eq!(count(Kernel::SoftmaxCrossEntropy), 1);
     assert_eq!(count(Kernel::Metrics), 1);
+    // Both ReLUs are fused into their convolutions: no separate forward activation dispatch,
+    // but their backward passes remain.
+    assert_eq!(count(Kernel::ActivationForward), 0);
+    assert_eq!(count(Kernel::ActivationBackward), 2);
     assert_eq!(kernels.last(), Some(&Kernel::Adam));
     assert!(
         list.iter()

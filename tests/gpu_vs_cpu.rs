@@ -159,7 +159,7 @@ fn dense_asymmetric_pattern_catches_swapped_axes() {
         d_in,
         d_out,
     };
-    case.run(&gdense::dense_forward(&l, ix, y, n));
+    case.run(&gdense::dense_forward(&l, ix, y, n, None));
     let mut want = vec![0.0; n * d_out];
     dense_forward(&x, &w, &b, &mut want, n, d_in);
     assert_eq!(case.read(y, n * d_out), want);
@@ -192,7 +192,7 @@ fn dense_forward_and_backward() {
             d_in,
             d_out,
         };
-        let mut list = gdense::dense_forward(&l, ix, y, n);
+        let mut list = gdense::dense_forward(&l, ix, y, n, None);
         list.extend(gdense::dense_backward(&l, ix, idy, Some(dx), n));
         case.run(&list);
         let mut want_y = vec![0.0; n * d_out];
@@ -285,7 +285,7 @@ fn conv_forward_and_backward() {
             b_off: 2 + wlen,
             shape: sh,
         };
-        let mut list = vec![gconv::conv_forward(&l, ix, y, n)];
+        let mut list = vec![gconv::conv_forward(&l, ix, y, n, None)];
         list.extend(gconv::conv_backward(&l, ix, idy, Some(dx), n));
         case.run(&list);
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
@@ -754,4 +754,67 @@ fn augmentation_warps_like_the_cpu() {
             assert_eq!(got, x, "{tag}: chance 0 copies exactly");
         }
     }
+}
+
+#[test]
+fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    // Conv 3x3 'same' with ReLU fused, batch 3, 2 channels in, 5 filters, 7x6 image.
+    let sh = ConvShape {
+        c: 2,
+        h: 7,
+        w: 6,
+        f: 5,
+        k: 3,
+        s: 1,
+        p: 1,
+        ho: 7,
+        wo: 6,
+    };
+    let n = 3;
+    let (in_len, out_len, wlen) = (n * 2 * 7 * 6, n * 5 * 7 * 6, 5 * 2 * 9);
+    let (x, w, b) = (random(in_len, 11), random(wlen, 12), random(5, 13));
+    let mut case = Case::new(gpu);
+    let mut flat = w.clone();
+    flat.extend_from_slice(&b);
+    let l = ConvLayout {
+        params: case.input(&flat),
+        grads: case.output(flat.len()),
+        w_off: 0,
+        b_off: wlen,
+        shape: sh,
+    };
+    let (ix, y) = (case.input(&x), case.output(out_len));
+    case.run(&[gconv::conv_forward(&l, ix, y, n, Some(Activation::Relu))]);
+    let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+    let (mut z, mut want) = (vec![0.0; out_len], vec![0.0; out_len]);
+    conv_forward(&x, &w, &b, &mut z, &mut col, &sh, n);
+    activation::relu_forward(&z, &mut want);
+    assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v > 0.0));
+    assert_close("conv + relu", &case.read(y, out_len), &want, 1e-5, 1e-5);
+
+    // Dense 9 -> 4 with tanh fused, batch 17.
+    let (n, d_in, d_out) = (17, 9, 4);
+    let (x, w, b) = (
+        random(n * d_in, 14),
+        random(d_out * d_in, 15),
+        random(d_out, 16),
+    );
+    let mut case = Case::new(gpu);
+    let mut flat = w.clone();
+    flat.extend_from_slice(&b);
+    let l = DenseLayout {
+        params: case.input(&flat),
+        grads: case.output(flat.len()),
+        w_off: 0,
+        b_off: w.len(),
+        d_in,
+        d_out,
+    };
+    let (ix, y) = (case.input(&x), case.output(n * d_out));
+    case.run(&gdense::dense_forward(&l, ix, y, n, Some(Activation::Tanh)));
+    let (mut z, mut want) = (vec![0.0; n * d_out], vec![0.0; n * d_out]);
+    dense_forward(&x, &w, &b, &mut z, n, d_in);
+    activation::tanh_forward(&z, &mut want);
+    assert_close("dense + tanh", &case.read(y, n * d_out), &want, 1e-5, 1e-5);
 }

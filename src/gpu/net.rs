@@ -462,12 +462,33 @@ impl GpuNet {
                 _ => list.push(gather(data, self.indices, self.acts[0], self.labels, n)),
             }
         }
+        // An activation right after a dense or conv layer is fused into that layer's kernel,
+        // which then writes the activation's output buffer; the layer's own output buffer is
+        // not written (no backward pass reads it: the activation's backward uses its output).
+        let mut fused_into_previous = false;
         for (index, op) in self.ops.iter().enumerate() {
-            let (x, y) = (self.acts[op.input], self.acts[op.output]);
+            if std::mem::take(&mut fused_into_previous) {
+                continue;
+            }
+            let (x, mut y) = (self.acts[op.input], self.acts[op.output]);
             let total = n * self.sizes[op.output];
+            let mut fuse_next = || match self.ops.get(index + 1) {
+                Some(next) if matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_)) => {
+                    match next.kind {
+                        OpKind::Activation(a) => {
+                            fused_into_previous = true;
+                            y = self.acts[next.output];
+                            Some(a)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let activation = fuse_next();
             match &op.kind {
-                OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n)),
-                OpKind::Conv(l) => list.push(conv_forward(l, x, y, n)),
+                OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n, activation)),
+                OpKind::Conv(l) => list.push(conv_forward(l, x, y, n, activation)),
                 OpKind::MaxPool { shape, argmax } => {
                     list.push(maxpool_forward(shape, x, y, *argmax, n))
                 }

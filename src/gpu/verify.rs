@@ -121,7 +121,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         d_in,
         d_out,
     };
-    let mut list = dense_forward(&l, ix, y, n);
+    let mut list = dense_forward(&l, ix, y, n, None);
     list.extend(dense_backward(&l, ix, idy, Some(dx), n));
     case.run(&list)?;
     let mut want_y = vec![0.0; n * d_out];
@@ -192,7 +192,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
             b_off: wlen,
             shape: sh,
         };
-        let mut list = vec![conv_forward(&l, ix, y, n)];
+        let mut list = vec![conv_forward(&l, ix, y, n, None)];
         list.extend(conv_backward(&l, ix, idy, Some(dx), n));
         case.run(&list)?;
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];

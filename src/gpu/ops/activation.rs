@@ -16,6 +16,16 @@ pub struct ActivationParams {
     pub _pad: [u32; 2],
 }
 
+/// The code of an activation fused into the kernel producing its input (`fused_activation` in
+/// `common.wgsl`): 0 none, 1 ReLU, 2 tanh.
+pub fn fused_code(activation: Option<Activation>) -> u32 {
+    match activation {
+        None => 0,
+        Some(Activation::Relu) => 1,
+        Some(Activation::Tanh) => 2,
+    }
+}
+
 fn params(kind: Activation, total: usize) -> ActivationParams {
     let kind = match kind {
         Activation::Tanh => 0,

@@ -2,10 +2,12 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` and `b: (F)` in the parameter buffer,
 //! `y: (N, F, H', W')`.
 
+use super::activation::fused_code;
 use super::dense::bias_grad;
 use super::u;
 use crate::cpu::conv::ConvShape;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups, groups_1d};
+use crate::model::Activation;
 
 /// Host twin of the `Params` of `conv_forward.wgsl`, `conv_backward_data.wgsl` and
 /// `conv_backward_weights.wgsl` (`a_off`/`b_off` are their two offsets).
@@ -70,11 +72,34 @@ pub struct ConvLayout {
     pub shape: ConvShape,
 }
 
-/// `y[n, f, oy, ox] = b[f] + Σ W[f, c, ki, kj]·x[n, c, oy·S + ki − P, ox·S + kj − P]`,
-/// one invocation per output.
-pub fn conv_forward(l: &ConvLayout, x: BufferId, y: BufferId, n: usize) -> Dispatch {
+/// Host twin of `conv_forward.wgsl`'s `Params`: the convolution's sizes and the fused
+/// activation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvForwardParams {
+    /// The sizes and offsets.
+    pub conv: ConvParams,
+    /// The fused activation ([`super::activation::fused_code`]).
+    pub act: u32,
+    /// Padding to 64 bytes.
+    pub _pad: [u32; 3],
+}
+
+/// `y[n, f, oy, ox] = act(b[f] + Σ W[f, c, ki, kj]·x[n, c, oy·S + ki − P, ox·S + kj − P])`,
+/// one invocation per output; `act` the fused activation (none, ReLU or tanh).
+pub fn conv_forward(
+    l: &ConvLayout,
+    x: BufferId,
+    y: BufferId,
+    n: usize,
+    activation: Option<Activation>,
+) -> Dispatch {
     let sh = &l.shape;
-    let p = params(sh, n, l.w_off, l.b_off);
+    let p = ConvForwardParams {
+        conv: params(sh, n, l.w_off, l.b_off),
+        act: fused_code(activation),
+        _pad: [0; 3],
+    };
     Dispatch::new(
         Kernel::ConvForward,
         groups_1d(n * sh.f * sh.ho * sh.wo),

@@ -1,8 +1,10 @@
 //! Dense layer launchers (twin of `cpu::dense`): `W: (D_out, D_in)`, `b: (D_out)` in the
 //! parameter buffer.
 
+use super::activation::fused_code;
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups, groups_1d};
+use crate::model::Activation;
 
 /// `op(A)` is `A` transposed (`A` stored `(K, M)`).
 pub const TRANS_A: u32 = 1;
@@ -89,16 +91,20 @@ pub struct BiasAddParams {
     pub inner: u32,
     /// Offset of the bias in the parameter buffer.
     pub b_off: u32,
+    /// The fused activation ([`super::activation::fused_code`]).
+    pub act: u32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 3],
 }
 
-/// `y (N, channels, inner) += b (channels)`, `b` at `b_off` of `params`.
+/// `y (N, channels, inner) = act(y + b (channels))`, `b` at `b_off` of `params`, `act` the
+/// fused activation (none, ReLU or tanh).
 pub fn bias_add(
     params: BufferId,
     b_off: usize,
     y: BufferId,
-    n: usize,
-    channels: usize,
-    inner: usize,
+    (n, channels, inner): (usize, usize, usize),
+    activation: Option<Activation>,
 ) -> Dispatch {
     let total = n * channels * inner;
     let p = BiasAddParams {
@@ -106,6 +112,8 @@ pub fn bias_add(
         channels: u(channels),
         inner: u(inner),
         b_off: u(b_off),
+        act: fused_code(activation),
+        _pad: [0; 3],
     };
     Dispatch::new(Kernel::BiasAdd, groups_1d(total), vec![params, y], &p)
 }
@@ -160,15 +168,22 @@ pub struct DenseLayout {
     pub d_out: usize,
 }
 
-/// `y (N, D_out) = x (N, D_in) · Wᵀ + b`: a matmul, then a bias add.
-pub fn dense_forward(l: &DenseLayout, x: BufferId, y: BufferId, n: usize) -> Vec<Dispatch> {
+/// `y (N, D_out) = act(x (N, D_in) · Wᵀ + b)`: a matmul, then a bias add that also applies the
+/// fused activation `act` (none: a plain dense layer).
+pub fn dense_forward(
+    l: &DenseLayout,
+    x: BufferId,
+    y: BufferId,
+    n: usize,
+    activation: Option<Activation>,
+) -> Vec<Dispatch> {
     let w = Operand {
         buffer: l.params,
         offset: l.w_off,
     };
     vec![
         matmul(x.into(), w, y.into(), n, l.d_out, l.d_in, TRANS_B),
-        bias_add(l.params, l.b_off, y, n, l.d_out, 1),
+        bias_add(l.params, l.b_off, y, (n, l.d_out, 1), activation),
     ]
 }
 
