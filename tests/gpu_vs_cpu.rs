@@ -790,7 +790,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     let (mut z, mut want) = (vec![0.0; out_len], vec![0.0; out_len]);
     conv_forward(&x, &w, &b, &mut z, &mut col, &sh, n);
     activation::relu_forward(&z, &mut want);
-    assert!(want.iter().any(|&v| v == 0.0) && want.iter().any(|&v| v > 0.0));
+    assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
     assert_close("conv + relu", &case.read(y, out_len), &want, 1e-5, 1e-5);
 
     // Dense 9 -> 4 with tanh fused, batch 17.
