@@ -457,9 +457,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
         check_fits(checkpoint, file, &data.train)?;
     }
     let (train_set, validation) = if validation_count == 0 {
-        if network.training.early_stopping.is_some() {
+        if network
+            .training
+            .early_stopping
+            .is_some_and(|e| e.monitor == shadernet::model::Monitor::Validation)
+        {
             return Err(Error::Config(format!(
-                "--validation 0: {} uses early stopping, which needs a validation split",
+                "--validation 0: {} uses early stopping on the validation error, which needs a validation split",
                 network.name
             )));
         }

@@ -76,7 +76,18 @@ impl shadernet::train::Executor for Scripted {
         Ok(())
     }
     fn take_train_metrics(&mut self) -> shadernet::Result<shadernet::train::Metrics> {
-        Ok(Default::default())
+        // Training error follows the validation script backwards (worst epoch last).
+        let epoch = self.steps.saturating_sub(1);
+        let script = &self.validation_errors;
+        let wrong = script
+            .get(script.len().saturating_sub(1 + epoch))
+            .copied()
+            .unwrap_or(0);
+        Ok(shadernet::train::Metrics {
+            loss_sum: 0.0,
+            correct: 100 - wrong,
+            count: 100,
+        })
     }
     fn evaluate(&mut self, data: &Dataset) -> shadernet::Result<shadernet::train::Metrics> {
         // Validation passes follow the script; the final test pass reports the restored weights.
@@ -122,6 +133,7 @@ fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
     settings.early_stopping = Some(shadernet::model::EarlyStopping {
         patience: 2,
         min_delta_rel: 0.1,
+        monitor: shadernet::model::Monitor::Validation,
     });
     let report = train(
         &mut executor,
@@ -155,6 +167,7 @@ fn a_run_resumed_after_it_stopped_early_only_restores_the_best_and_tests() {
     settings.early_stopping = Some(shadernet::model::EarlyStopping {
         patience: 1,
         min_delta_rel: 0.0,
+        monitor: shadernet::model::Monitor::Validation,
     });
     let epoch = |e: usize| EpochLog {
         epoch: e,
@@ -193,4 +206,41 @@ fn a_run_resumed_after_it_stopped_early_only_restores_the_best_and_tests() {
         2,
         "tested with the best weights"
     );
+}
+
+#[test]
+fn early_stopping_can_watch_the_training_error_as_the_report_did() {
+    let (_, _, test) = mnist();
+    let tiny = test.subset(&[0, 1, 2, 3]);
+    let validation = test.subset(&(0..100).collect::<Vec<u32>>());
+    // Validation errors improve every epoch, but the training errors (the same script reversed:
+    // 1, 5, 5, 5, 10, 20) never beat epoch 1, so patience 2 stops after epoch 3 and restores 1.
+    let mut executor = Scripted {
+        validation_errors: vec![20, 10, 5, 5, 5, 1],
+        evaluations: 0,
+        params: vec![0.0],
+        steps: 0,
+    };
+    let mut settings = preset("fast").unwrap().training;
+    settings.epochs = 6;
+    settings.batch_size = 4;
+    settings.early_stopping = Some(shadernet::model::EarlyStopping {
+        patience: 2,
+        min_delta_rel: 0.0,
+        monitor: shadernet::model::Monitor::Training,
+    });
+    let report = train(
+        &mut executor,
+        &settings,
+        1,
+        &tiny,
+        &validation,
+        &tiny,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.epochs.len(), 3);
+    assert!(report.stopped_early);
+    assert_eq!(report.chosen_epoch, 1);
+    assert_eq!(executor.params, vec![1.0]);
 }

@@ -16,7 +16,8 @@
 //!   the report's table gives it.
 
 use super::spec::{
-    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Schedule, Training, Units,
+    Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
+    Units,
 };
 
 /// The names of all presets, in the report's order, then `fast`.
@@ -125,6 +126,7 @@ pub fn preset(name: &str) -> Option<Network> {
                 early_stopping: Some(EarlyStopping {
                     patience: 15,
                     min_delta_rel: 0.005,
+                    monitor: Monitor::Validation,
                 }),
                 ..Training::default()
             },
@@ -139,6 +141,7 @@ pub fn preset(name: &str) -> Option<Network> {
                 early_stopping: Some(EarlyStopping {
                     patience: 20,
                     min_delta_rel: 0.005,
+                    monitor: Monitor::Validation,
                 }),
                 ..Training::default()
             },
@@ -167,6 +170,7 @@ pub fn preset(name: &str) -> Option<Network> {
                 early_stopping: Some(EarlyStopping {
                     patience: 10,
                     min_delta_rel: 0.005,
+                    monitor: Monitor::Validation,
                 }),
                 ..Training::default()
             },
@@ -284,6 +288,7 @@ fn seed10_training(fast_after: Option<usize>, augment: f32) -> Training {
         early_stopping: Some(EarlyStopping {
             patience: 25,
             min_delta_rel: 0.005,
+            monitor: Monitor::Validation,
         }),
         ..Training::default()
     }

@@ -194,6 +194,15 @@ pub enum Schedule {
     },
 }
 
+/// The error early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    /// Inference-mode error on the held-out validation split (the honest choice, the default).
+    Validation,
+    /// Training-mode error accumulated over the epoch's steps, as the report watched.
+    Training,
+}
+
 /// Stop when the watched error has not improved for `patience` epochs, then restore the best
 /// weights. An improvement must beat the best error by the relative margin `min_delta_rel`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -202,6 +211,8 @@ pub struct EarlyStopping {
     pub patience: usize,
     /// Relative improvement that counts: `new < best·(1 − min_delta_rel)`.
     pub min_delta_rel: f32,
+    /// Which error is watched.
+    pub monitor: Monitor,
 }
 
 /// Training settings that travel with a network (flags override them).

@@ -18,14 +18,15 @@
 //! schedule tunable halve_after=5 fast_after=20        # or constant, step every=10 factor=0.5,
 //!                                                     # cosine warmup=2, onecycle warmup=0.3
 //! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2  # chance, ranges
-//! early_stopping patience=20 min_delta_rel=0.005
+//! early_stopping patience=20 min_delta_rel=0.005 monitor=validation   # or monitor=training
 //! ```
 //!
 //! Settings not given keep the defaults of [`Training::default`]. Errors carry the line and
 //! column of the offending word.
 
 use super::spec::{
-    Activation, EarlyStopping, Init, Layer, Loss, Network, Optimizer, Schedule, Training, Units,
+    Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
+    Units,
 };
 use crate::error::{Error, Result};
 
@@ -308,9 +309,24 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
             r.translate_px = args.option("translate", number)?.unwrap_or(r.translate_px);
         }
         "early_stopping" => {
+            let patience = args.option("patience", "a whole number")?.unwrap_or(10);
+            let min_delta_rel = args.option("min_delta_rel", "a number")?.unwrap_or(0.0);
+            let monitor = match args.option::<String>("monitor", "validation or training")? {
+                None => Monitor::Validation,
+                Some(m) if m == "validation" => Monitor::Validation,
+                Some(m) if m == "training" => Monitor::Training,
+                Some(other) => {
+                    let column = args.keyword.column;
+                    return Err(args.error(
+                        column,
+                        format!("monitor expects validation or training, found `{other}`"),
+                    ));
+                }
+            };
             t.early_stopping = Some(EarlyStopping {
-                patience: args.option("patience", "a whole number")?.unwrap_or(10),
-                min_delta_rel: args.option("min_delta_rel", "a number")?.unwrap_or(0.0),
+                patience,
+                min_delta_rel,
+                monitor,
             })
         }
         other => {
@@ -413,8 +429,13 @@ pub fn network_to_text(network: &Network) -> String {
     );
     if let Some(es) = t.early_stopping {
         out += &format!(
-            "early_stopping patience={} min_delta_rel={}\n",
-            es.patience, es.min_delta_rel
+            "early_stopping patience={} min_delta_rel={} monitor={}\n",
+            es.patience,
+            es.min_delta_rel,
+            match es.monitor {
+                Monitor::Validation => "validation",
+                Monitor::Training => "training",
+            }
         );
     }
     out
@@ -469,13 +490,14 @@ mod tests {
     }
 
     #[test]
-    fn every_schedule_round_trips_through_text() {
+    fn every_schedule_and_monitor_round_trips_through_text() {
         for schedule in [
             "schedule constant",
             "schedule tunable halve_after=4 fast_after=12",
             "schedule step every=3 factor=0.25",
             "schedule cosine warmup=2",
             "schedule onecycle warmup=0.4",
+            "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
         ] {
             let net = parse_network(
                 &format!("flatten\ndense classes\nsoftmax\n{schedule}\n"),
@@ -484,7 +506,7 @@ mod tests {
             )
             .unwrap();
             let again = parse_network(&network_to_text(&net), "t", "t").unwrap();
-            assert_eq!(again.training.schedule, net.training.schedule, "{schedule}");
+            assert_eq!(again.training, net.training, "{schedule}");
             assert!(network_to_text(&net).contains(schedule), "{schedule}");
         }
     }

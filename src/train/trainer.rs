@@ -8,7 +8,7 @@ use super::executor::{Executor, Metrics};
 use super::schedule::learning_rate;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::model::Training;
+use crate::model::{Monitor, Training};
 use crate::rng::Rng;
 use std::time::Instant;
 
@@ -169,9 +169,11 @@ pub struct Splits<'a> {
 /// update counter drives dropout, so a resumed run repeats the steps an uninterrupted run
 /// would take.
 ///
-/// Every epoch with a lower validation error than the best so far (by early stopping's
+/// Every epoch with a lower watched error than the best so far (by early stopping's
 /// `min_delta_rel` when set) becomes the best; with early stopping, the best weights are
-/// restored at the end.
+/// restored at the end. The watched error is the validation error, or, with early stopping's
+/// `monitor=training`, the training error (as the report did; it lets the training data choose
+/// the model, so prefer validation).
 pub fn train_from(
     executor: &mut dyn Executor,
     settings: &Training,
@@ -221,8 +223,16 @@ pub fn train_from(
         };
         observer.line(&entry.line(settings.epochs));
         state.epochs.push(entry);
-        let error = validation_metrics.error_rate();
-        let improved = !validation.is_empty()
+        // The watched error: validation unless early stopping asks for the training error.
+        let watch_training = settings
+            .early_stopping
+            .is_some_and(|e| e.monitor == Monitor::Training);
+        let (error, watched) = if watch_training {
+            (train_metrics.error_rate(), true)
+        } else {
+            (validation_metrics.error_rate(), !validation.is_empty())
+        };
+        let improved = watched
             && state
                 .best
                 .as_ref()
@@ -237,7 +247,7 @@ pub fn train_from(
             && epoch + 1 - best.epoch >= stopping.patience
         {
             observer.line(&format!(
-                "early stopping: no improvement on {:.2}% (epoch {}) for {} epochs",
+                "early stopping: no improvement of the watched error on {:.2}% (epoch {}) for {} epochs",
                 100.0 * best.error,
                 best.epoch,
                 stopping.patience
@@ -254,7 +264,7 @@ pub fn train_from(
         executor.set_parameters(&best.params)?;
         chosen_epoch = best.epoch;
         observer.line(&format!(
-            "restored the weights of epoch {} (validation error {:.2}%)",
+            "restored the weights of epoch {} (watched error {:.2}%)",
             best.epoch,
             100.0 * best.error
         ));
