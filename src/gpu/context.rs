@@ -2,6 +2,7 @@
 //! changes between releases. [`Gpu`] is the opened device every GPU op takes.
 
 use super::kernel::Kernels;
+use super::pipeline_cache::DiskPipelineCache;
 use crate::error::{Error, Result};
 
 /// What `shadernet info` shows of one adapter.
@@ -174,7 +175,8 @@ impl Gpu {
     pub fn open(adapter: &wgpu::Adapter) -> Result<Gpu> {
         let summary = summarise(adapter);
         let limits = adapter.limits();
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadernet"),
             required_features: features,
@@ -187,13 +189,14 @@ impl Gpu {
                 summary.name
             ))
         })?;
+        let kernels = Kernels::new(DiskPipelineCache::open(&device, &adapter.get_info()));
         Ok(Gpu {
             summary,
             device,
             queue,
             limits,
             features,
-            kernels: Kernels::default(),
+            kernels,
             counters: Counters::default(),
         })
     }

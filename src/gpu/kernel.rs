@@ -12,6 +12,7 @@
 //! list into bind groups once and replays it, with new parameter bytes, every step.
 
 use super::context::Gpu;
+use super::pipeline_cache::DiskPipelineCache;
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
 
@@ -180,24 +181,45 @@ pub struct Compiled {
     pub pipeline: wgpu::ComputePipeline,
 }
 
-/// Every kernel's pipeline, compiled on first use.
-#[derive(Default)]
+/// Every kernel's pipeline, compiled on first use, through the on-disk pipeline cache when
+/// the device has one.
 pub struct Kernels {
     compiled: [OnceLock<Compiled>; Kernel::ALL.len()],
+    disk: Option<DiskPipelineCache>,
 }
 
 impl Kernels {
-    /// The compiled pipeline of `kernel` (compiles it the first time).
+    /// No kernel compiled yet; `disk` keeps compiled pipelines between runs.
+    pub fn new(disk: Option<DiskPipelineCache>) -> Self {
+        Kernels {
+            compiled: Default::default(),
+            disk,
+        }
+    }
+
+    /// The compiled pipeline of `kernel` (compiles it the first time, then saves the pipeline
+    /// cache).
     pub fn get(&self, device: &wgpu::Device, kernel: Kernel) -> &Compiled {
         let slot = Kernel::ALL
             .iter()
             .position(|&k| k == kernel)
             .expect("every kernel is in Kernel::ALL");
-        self.compiled[slot].get_or_init(|| compile(device, kernel))
+        self.compiled[slot].get_or_init(|| {
+            let compiled = compile(device, kernel, self.disk.as_ref().map(|d| &d.cache));
+            if let Some(disk) = &self.disk {
+                disk.save();
+            }
+            compiled
+        })
+    }
+
+    /// The on-disk pipeline cache, when the device has one.
+    pub fn disk_cache(&self) -> Option<&DiskPipelineCache> {
+        self.disk.as_ref()
     }
 }
 
-fn compile(device: &wgpu::Device, kernel: Kernel) -> Compiled {
+fn compile(device: &wgpu::Device, kernel: Kernel, cache: Option<&wgpu::PipelineCache>) -> Compiled {
     let source = format!(
         "{}\n{}",
         include_str!("../../shaders/common.wgsl"),
@@ -244,7 +266,7 @@ fn compile(device: &wgpu::Device, kernel: Kernel) -> Compiled {
         module: &module,
         entry_point: Some("main"),
         compilation_options: Default::default(),
-        cache: None,
+        cache,
     });
     Compiled { layout, pipeline }
 }

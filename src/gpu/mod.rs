@@ -6,6 +6,7 @@ pub mod context;
 pub mod kernel;
 pub mod net;
 pub mod ops;
+pub mod pipeline_cache;
 pub mod profile;
 pub mod verify;
 
