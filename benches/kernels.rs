@@ -73,27 +73,12 @@ fn cpu_network_ops(name: &str, batch: usize) {
     println!("{:<34} {:>10} {:>10} {:>10}", "op", "ms", "GFLOP/s", "GB/s");
     for (i, layer) in plan.layers.iter().enumerate() {
         match (layer.layer, layer.input, layer.output) {
-            (
-                Layer::Conv2d {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                },
-                Shape::Image { c, h, w },
-                Shape::Image { h: ho, w: wo, .. },
-            ) => {
-                let sh = ConvShape {
-                    c,
-                    h,
-                    w,
-                    f: filters,
-                    k: kernel,
-                    s: stride,
-                    p: padding,
-                    ho,
-                    wo,
+            (Layer::Conv2d { .. }, _, _) => {
+                let Some(sh) = ConvShape::of(layer) else {
+                    continue;
                 };
+                let (c, h, w, filters, kernel) = (sh.c, sh.h, sh.w, sh.f, sh.k);
+                let (ho, wo) = (sh.ho, sh.wo);
                 let x = vec![0.5f32; batch * c * h * w];
                 let wt = vec![0.01f32; filters * c * kernel * kernel];
                 let b = vec![0.0f32; filters];

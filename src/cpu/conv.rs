@@ -2,6 +2,7 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm};
+use crate::model::{Layer, PlannedLayer, Shape};
 
 /// The sizes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +28,33 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// The sizes of a planned conv2d layer; `None` for any other layer.
+    pub fn of(planned: &PlannedLayer) -> Option<ConvShape> {
+        match (planned.layer, planned.input, planned.output) {
+            (
+                Layer::Conv2d {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                },
+                Shape::Image { c, h, w },
+                Shape::Image { h: ho, w: wo, .. },
+            ) => Some(ConvShape {
+                c,
+                h,
+                w,
+                f: filters,
+                k: kernel,
+                s: stride,
+                p: padding,
+                ho,
+                wo,
+            }),
+            _ => None,
+        }
+    }
+
     /// Rows of the column matrix: `C·K·K`.
     pub fn col_rows(&self) -> usize {
         self.c * self.k * self.k

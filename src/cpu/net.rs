@@ -167,31 +167,13 @@ impl CpuNet {
                     weight: take(d_out * d_in),
                     bias: take(d_out),
                 },
-                (
-                    Layer::Conv2d {
-                        filters,
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Image { c, h, w },
-                    Shape::Image { h: ho, w: wo, .. },
-                ) => {
-                    let shape = ConvShape {
-                        c,
-                        h,
-                        w,
-                        f: filters,
-                        k: kernel,
-                        s: stride,
-                        p: padding,
-                        ho,
-                        wo,
-                    };
+                (Layer::Conv2d { .. }, _, _) if ConvShape::of(planned).is_some() => {
+                    let shape = ConvShape::of(planned).expect("checked by the guard");
+                    let (filters, weights) = (shape.f, shape.f * shape.col_rows());
                     col_size = col_size.max(shape.col_rows() * shape.col_cols());
                     OpKind::Conv {
                         shape,
-                        weight: take(filters * c * kernel * kernel),
+                        weight: take(weights),
                         bias: take(filters),
                     }
                 }

@@ -205,29 +205,10 @@ impl GpuNet {
                         d_out,
                     })
                 }
-                (
-                    Layer::Conv2d {
-                        filters,
-                        kernel,
-                        stride,
-                        padding,
-                    },
-                    Shape::Image { c, h, w },
-                    Shape::Image { h: ho, w: wo, .. },
-                ) => {
-                    let shape = ConvShape {
-                        c,
-                        h,
-                        w,
-                        f: filters,
-                        k: kernel,
-                        s: stride,
-                        p: padding,
-                        ho,
-                        wo,
-                    };
+                (Layer::Conv2d { .. }, _, _) if ConvShape::of(planned).is_some() => {
+                    let shape = ConvShape::of(planned).expect("checked by the guard");
+                    let (filters, weights) = (shape.f, shape.f * shape.col_rows());
                     let w_off = offset;
-                    let weights = filters * c * kernel * kernel;
                     offset += weights + filters;
                     OpKind::Conv(ConvLayout {
                         params,
