@@ -1,0 +1,223 @@
+//! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
+
+use crate::*;
+
+#[derive(clap::Args)]
+pub(crate) struct EvalArgs {
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
+    #[arg(long)]
+    pub(crate) checkpoint: PathBuf,
+    /// The data directory whose t10k-* files are evaluated [default: the checkpoint's].
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) executor: ExecutorArgs,
+    /// Print one JSON object (`test_error`, `per_class`, `confusion`, ...) on one line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PredictArgs {
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
+    #[arg(long)]
+    pub(crate) checkpoint: PathBuf,
+    /// PNG or JPEG pictures, one digit each (dark on light or light on dark).
+    #[arg(required = true)]
+    pub(crate) images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) executor: ExecutorArgs,
+    /// Print one JSON object per image and line: `file`, `class`, `probabilities`.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Images per forward pass in eval and predict.
+pub(crate) const EVAL_BATCH: usize = 256;
+
+pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let data_dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&checkpoint.data));
+    let data = load_data(&data_dir)?;
+    check_fits(&checkpoint, &args.checkpoint, &data.test)?;
+    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
+    let test = &data.test;
+    let all: Vec<u32> = (0..test.len() as u32).collect();
+    let mut bar = std::io::stderr().is_terminal().then(ProgressBar::new);
+    let mut outputs = Vec::with_capacity(test.len() * plan.classes);
+    for chunk in all.chunks(4 * EVAL_BATCH) {
+        outputs.extend(executor.predict(test, chunk)?);
+        if let Some(bar) = &mut bar {
+            bar.update(
+                "evaluating",
+                outputs.len() / plan.classes,
+                test.len(),
+                "images",
+            );
+        }
+    }
+    if let Some(bar) = &mut bar {
+        bar.clear();
+    }
+    let k = plan.classes;
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (row, &label) in outputs.chunks_exact(k).zip(&test.labels) {
+        confusion[usize::from(label)][argmax(row)] += 1;
+    }
+    let wrong: usize = (0..k)
+        .map(|t| {
+            (0..k)
+                .filter(|&p| p != t)
+                .map(|p| confusion[t][p])
+                .sum::<usize>()
+        })
+        .sum();
+    let test_error = wrong as f64 / test.len().max(1) as f64;
+    let per_class: Vec<Option<f64>> = (0..k)
+        .map(|t| {
+            let n: usize = confusion[t].iter().sum();
+            (n > 0).then(|| confusion[t][t] as f64 / n as f64)
+        })
+        .collect();
+    if args.json {
+        let per_class: Vec<String> = per_class
+            .iter()
+            .map(|a| a.map_or("null".into(), json_number))
+            .collect();
+        let confusion: Vec<String> = confusion
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row.iter().map(usize::to_string).collect();
+                format!("[{}]", cells.join(","))
+            })
+            .collect();
+        println!(
+            "{{\"checkpoint\":{},\"network\":{},\"epoch\":{},\"images\":{},\"test_error\":{},\"per_class\":[{}],\"confusion\":[{}]}}",
+            json_string(&args.checkpoint.display().to_string()),
+            json_string(&plan.network.name),
+            checkpoint.epoch(),
+            test.len(),
+            json_number(test_error),
+            per_class.join(","),
+            confusion.join(",")
+        );
+        return Ok(());
+    }
+    println!(
+        "{} (epoch {}, {}): test error {:.2}% ({wrong} of {}) on {}",
+        plan.network.name,
+        checkpoint.epoch(),
+        args.checkpoint.display(),
+        100.0 * test_error,
+        test.len(),
+        executor.describe()
+    );
+    println!("per-class accuracy:");
+    for (c, acc) in per_class.iter().enumerate() {
+        let n: usize = confusion[c].iter().sum();
+        match acc {
+            Some(a) => println!("  {c:>3}: {:>7.2}%  of {n}", 100.0 * a),
+            None => println!("  {c:>3}:       -  (no test images)"),
+        }
+    }
+    println!("confusion matrix (rows: true class, columns: predicted class):");
+    let header: String = (0..k).map(|p| format!("{p:>6}")).collect();
+    println!("  {:>3} {header}", "");
+    for (t, row) in confusion.iter().enumerate() {
+        let cells: String = row.iter().map(|n| format!("{n:>6}")).collect();
+        println!("  {t:>3} {cells}");
+    }
+    Ok(())
+}
+
+pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
+    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let Shape::Image { c: 1, h, w } = checkpoint.input else {
+        return Err(Error::data(
+            &args.checkpoint,
+            format!(
+                "predict takes grey pictures, but this network's input is {} (C x H x W)",
+                checkpoint.input
+            ),
+        ));
+    };
+    let mut images = Vec::with_capacity(args.images.len() * h * w);
+    for path in &args.images {
+        let grey = load_grey(path)?;
+        let digit = mnist_style(&grey, h, w).map_err(|e| Error::data(path, e.to_string()))?;
+        images.extend(digit.iter().map(|&v| (v * 255.0).round() as u8));
+    }
+    let n = args.images.len();
+    let data = Dataset {
+        images,
+        labels: vec![0; n],
+        channels: 1,
+        height: h,
+        width: w,
+        classes: checkpoint.classes,
+    };
+    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
+    let all: Vec<u32> = (0..n as u32).collect();
+    let outputs = executor.predict(&data, &all)?;
+    let k = plan.classes;
+    let softmax_output = plan.layers.last().map(|l| l.layer) == Some(Layer::Softmax);
+    for (path, row) in args.images.iter().zip(outputs.chunks_exact(k)) {
+        let probabilities = if softmax_output {
+            row.to_vec()
+        } else {
+            softmax(row)
+        };
+        let class = argmax(&probabilities);
+        if args.json {
+            let p: Vec<String> = probabilities
+                .iter()
+                .map(|&v| {
+                    if v.is_finite() {
+                        v.to_string()
+                    } else {
+                        "null".into()
+                    }
+                })
+                .collect();
+            println!(
+                "{{\"file\":{},\"class\":{class},\"probabilities\":[{}]}}",
+                json_string(&path.display().to_string()),
+                p.join(",")
+            );
+        } else {
+            let p: Vec<String> = probabilities
+                .iter()
+                .enumerate()
+                .map(|(c, v)| format!("{c}:{v:.3}"))
+                .collect();
+            println!(
+                "{}: {class} (probability {:.3}) | {}",
+                path.display(),
+                probabilities[class],
+                p.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Index of the largest value (the first on ties).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// Softmax of raw outputs (for networks whose last layer is not a softmax).
+pub(crate) fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}

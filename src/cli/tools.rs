@@ -1,0 +1,280 @@
+//! `shadernet models`, `info`, `verify`, `bench` and `augment`.
+
+use crate::*;
+
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Presets or network files to time (repeatable; default: seed9, seed12, seedtf).
+    #[arg(long = "model", short)]
+    pub(crate) models: Vec<String>,
+    /// Batch sizes (repeatable; default: 16 and 128).
+    #[arg(long = "batch-size")]
+    pub(crate) batch_sizes: Vec<usize>,
+    /// Executors (repeatable; default: cpu, plus gpu when a hardware GPU is present).
+    #[arg(long = "backend", value_enum)]
+    pub(crate) backends: Vec<Backend>,
+    /// With a GPU backend: the adapter whose name contains this text.
+    #[arg(long)]
+    pub(crate) adapter: Option<String>,
+    /// Timed steps per run (default: about 1,024 images' worth, 4 to 64 steps).
+    #[arg(long)]
+    pub(crate) steps: Option<usize>,
+    /// Timed runs per row; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) repeats: usize,
+    /// The device's peak f32 GFLOP/s, to print each row's share of it.
+    #[arg(long)]
+    pub(crate) peak_gflops: Option<f64>,
+    /// Worker threads of the CPU executor (default: all cores).
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
+    /// One JSON object per row instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run_models(names: &[String]) -> Result<()> {
+    let networks: Vec<Network> = if names.is_empty() {
+        PRESET_NAMES.iter().filter_map(|n| preset(n)).collect()
+    } else {
+        names
+            .iter()
+            .map(|n| load_network(n))
+            .collect::<Result<_>>()?
+    };
+    let mnist = Shape::Image { c: 1, h: 28, w: 28 };
+    for network in networks {
+        let plan = network.plan(mnist, 10)?;
+        print_plan(&plan);
+    }
+    Ok(())
+}
+
+pub(crate) fn print_plan(plan: &Plan) {
+    let net = &plan.network;
+    let t = &net.training;
+    println!("{}: {}", net.name, net.description);
+    println!(
+        "  {:<3} {:<38} {:>10} {:>10} {:>12}",
+        "#", "layer", "output", "params", "MFLOP/image"
+    );
+    println!("  {:<3} {:<38} {:>10}", "", "input", plan.input.to_string());
+    for (i, layer) in plan.layers.iter().enumerate() {
+        println!(
+            "  {:<3} {:<38} {:>10} {:>10} {:>12.3}",
+            i + 1,
+            layer.layer.to_string(),
+            layer.output.to_string(),
+            layer.params,
+            layer.flops as f64 / 1e6
+        );
+    }
+    println!(
+        "  total: {} parameters, {:.3} MFLOP/image forward, {:.3} MFLOP/image training",
+        plan.params(),
+        plan.forward_flops() as f64 / 1e6,
+        plan.train_flops() as f64 / 1e6
+    );
+    println!(
+        "  defaults: {:?} loss, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}\n",
+        t.loss,
+        t.optimizer,
+        t.lr,
+        t.batch_size,
+        t.epochs,
+        t.init,
+        t.schedule,
+        t.augment,
+        t.early_stopping.map_or("off".to_string(), |e| format!(
+            "patience {} min_delta_rel {}",
+            e.patience, e.min_delta_rel
+        ))
+    );
+}
+
+pub(crate) fn run_info() -> Result<()> {
+    let adapters = shadernet::gpu::list_adapters();
+    if adapters.is_empty() {
+        println!(
+            "no GPU adapters found. On Debian/Ubuntu, `apt-get install -y mesa-vulkan-drivers` \
+             gives Mesa's lavapipe, a software Vulkan device; `WGPU_BACKEND` selects a backend."
+        );
+        return Ok(());
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        println!(
+            "adapter {i}: {} ({}, {}{})",
+            a.name,
+            a.backend,
+            a.device_type,
+            if a.is_software { ", software" } else { "" }
+        );
+        println!("  driver: {}", a.driver);
+        println!(
+            "  max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage",
+            a.max_storage_buffer_binding_size >> 20,
+            a.max_buffer_size >> 20,
+            a.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "  workgroups/dim {}, invocations/workgroup {}, workgroup storage {} KiB, timestamps {}",
+            a.max_compute_workgroups_per_dimension,
+            a.max_compute_invocations_per_workgroup,
+            a.max_compute_workgroup_storage_size >> 10,
+            if a.timestamp_query { "yes" } else { "no" }
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
+    let gpu = Gpu::new(adapter)?;
+    println!(
+        "verifying {} ({}) against the CPU executor",
+        gpu.summary.name, gpu.summary.backend
+    );
+    let rows = shadernet::gpu::verify(&gpu)?;
+    println!(
+        "{:<40} {:>12} {:>12}  result",
+        "op", "max abs err", "max rel err"
+    );
+    for row in &rows {
+        println!(
+            "{:<40} {:>12.3e} {:>12.3e}  {}",
+            row.op,
+            row.max_abs,
+            row.max_rel,
+            if row.pass { "ok" } else { "MISMATCH" }
+        );
+    }
+    let failed = rows.iter().filter(|r| !r.pass).count();
+    if failed > 0 {
+        return Err(Error::Gpu(format!(
+            "{failed} of {} checks differ from the CPU executor beyond tolerance \
+             ({} + {} x |cpu|): this adapter or driver computes wrong results",
+            rows.len(),
+            shadernet::gpu::verify::VERIFY_ABS,
+            shadernet::gpu::verify::VERIFY_REL
+        )));
+    }
+    println!("all {} checks agree with the CPU executor", rows.len());
+    Ok(())
+}
+
+pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
+    use shadernet::bench::{BenchBackend, bench_row};
+    let models = if args.models.is_empty() {
+        vec!["seed9".into(), "seed12".into(), "seedtf".into()]
+    } else {
+        args.models.clone()
+    };
+    let batches = if args.batch_sizes.is_empty() {
+        vec![16, 128]
+    } else {
+        args.batch_sizes.clone()
+    };
+    if batches.contains(&0) || args.steps == Some(0) || args.repeats == 0 {
+        return Err(Error::Config(
+            "--batch-size, --steps and --repeats must be at least 1".into(),
+        ));
+    }
+    let threads = match args.threads {
+        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut backends = Vec::new();
+    let wanted = if args.backends.is_empty() {
+        vec![Backend::Cpu, Backend::Auto]
+    } else {
+        args.backends.clone()
+    };
+    for backend in wanted {
+        match backend {
+            Backend::Cpu => backends.push(BenchBackend::Cpu(threads)),
+            Backend::Gpu => backends.push(BenchBackend::Gpu(Arc::new(Gpu::new(
+                args.adapter.as_deref(),
+            )?))),
+            Backend::Auto => {
+                if let Some(gpu) = Gpu::hardware()? {
+                    backends.push(BenchBackend::Gpu(Arc::new(gpu)));
+                }
+            }
+        }
+    }
+    if !args.json {
+        println!(
+            "{:<8} {:<46} {:>5} {:>10} {:>10} {:>8} {:>7} {:>10} {:>8} {:>11}",
+            "model",
+            "backend",
+            "batch",
+            "images/s",
+            "ms/step",
+            "GFLOP/s",
+            "% peak",
+            "dispatches",
+            "submits",
+            "first step"
+        );
+    }
+    let mnist = Shape::Image { c: 1, h: 28, w: 28 };
+    let mut failures = 0;
+    for model in &models {
+        let plan = load_network(model)?.plan(mnist, 10)?;
+        for backend in &backends {
+            for &batch in &batches {
+                let steps = args.steps.unwrap_or((1024 / batch).clamp(4, 64));
+                let row = match bench_row(&plan, backend, batch, steps, args.repeats) {
+                    Ok(row) => row,
+                    Err(e) => {
+                        eprintln!("{model} at batch {batch}: {e}");
+                        failures += 1;
+                        continue;
+                    }
+                };
+                if args.json {
+                    println!("{}", row.to_json());
+                    continue;
+                }
+                let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+                println!(
+                    "{:<8} {:<46} {:>5} {:>10.0} {:>10.2} {:>8.1} {:>7} {:>10} {:>8} {:>8.0} ms",
+                    row.model,
+                    row.backend,
+                    row.batch,
+                    row.images_per_s,
+                    row.ms_per_step,
+                    row.gflops,
+                    optional(args.peak_gflops.map(|p| 100.0 * row.gflops / p)),
+                    optional(row.dispatches_per_step),
+                    optional(row.submits_per_step),
+                    row.first_step_ms
+                );
+            }
+        }
+    }
+    if failures > 0 {
+        return Err(Error::Config(format!("{failures} benchmark rows failed")));
+    }
+    Ok(())
+}
+
+pub(crate) fn run_augment(
+    out: &std::path::Path,
+    count: usize,
+    seed: u64,
+    data: &std::path::Path,
+) -> Result<()> {
+    use shadernet::data::augment::{AugmentRanges, write_augment_grid};
+    if count == 0 {
+        return Err(Error::Config("--count must be at least 1".into()));
+    }
+    let data = load_dir(data)?;
+    let count = count.min(data.train.len());
+    write_augment_grid(&data.train, count, seed, &AugmentRanges::default(), out)?;
+    println!(
+        "wrote {}: {count} training digits, each followed by random warps",
+        out.display()
+    );
+    Ok(())
+}

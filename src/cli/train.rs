@@ -1,0 +1,439 @@
+//! `shadernet train`: flags, resuming, the run directory's observer, the profile table.
+
+use crate::*;
+
+#[derive(clap::Args)]
+pub(crate) struct TrainArgs {
+    /// A preset (see `shadernet models`) or a network file [default: fast]. With --resume, it
+    /// must be the checkpoint's network.
+    #[arg(long, short)]
+    pub(crate) model: Option<String>,
+    /// Epochs (default: the model's; with --resume, the checkpoint's, and may be raised).
+    #[arg(long)]
+    pub(crate) epochs: Option<usize>,
+    /// Images per step (default: the model's; 1 = per-sample SGD).
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) batch_size: Option<usize>,
+    /// Base learning rate (default: the model's).
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) lr: Option<f32>,
+    /// Seed for initialisation, shuffling, the validation split and dropout [default: 1].
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) seed: Option<u64>,
+    /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+    /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] [default: data/mnist, or
+    /// the checkpoint's with --resume].
+    #[arg(long)]
+    pub(crate) data: Option<PathBuf>,
+    /// Training images held out for validation (model selection), chosen by the seed
+    /// [default: 5000].
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) validation: Option<usize>,
+    /// The run directory for checkpoints, metrics and plots [default:
+    /// runs/<model>-<YYYYmmdd-HHMMSS>].
+    #[arg(long, conflicts_with = "resume")]
+    pub(crate) out: Option<PathBuf>,
+    /// Continue a run: its run directory, or a checkpoint file in it. Continues exactly
+    /// (parameters, optimiser moments, epoch, RNG streams); the run directory is the
+    /// checkpoint's.
+    #[arg(long)]
+    pub(crate) resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) executor: ExecutorArgs,
+    /// With a GPU backend: print the GPU time of each kernel in one training step (from
+    /// timestamp queries) before training.
+    #[arg(long)]
+    pub(crate) profile: bool,
+    /// Print only the final summary line (no epoch lines, no progress bar).
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+/// A checkpoint path from `--resume DIR_OR_FILE`, with its run directory.
+pub(crate) fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
+    if arg.is_dir() {
+        let file = arg.join(LAST);
+        if !file.exists() {
+            return Err(Error::Config(format!(
+                "--resume {}: the directory has no {LAST}, expected a run directory written by                  `shadernet train`",
+                arg.display()
+            )));
+        }
+        return Ok((RunDir::open(arg)?, file));
+    }
+    if !arg.exists() {
+        return Err(Error::Config(format!(
+            "--resume {}: no such run directory or checkpoint file",
+            arg.display()
+        )));
+    }
+    let dir = match arg.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((RunDir::open(&dir)?, arg.to_path_buf()))
+}
+
+/// The parts of a run that every checkpoint repeats.
+pub(crate) struct RunInfo {
+    pub(crate) network: Network,
+    pub(crate) input: Shape,
+    pub(crate) classes: usize,
+    pub(crate) seed: u64,
+    pub(crate) validation: usize,
+    pub(crate) data: String,
+    pub(crate) backend: String,
+}
+
+impl RunInfo {
+    fn checkpoint(&self, executor: &mut dyn Executor, state: &RunState) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            network: self.network.clone(),
+            input: self.input,
+            classes: self.classes,
+            params: executor.parameters()?,
+            optimizer: executor.optimizer_state()?,
+            seed: self.seed,
+            validation: self.validation,
+            data: self.data.clone(),
+            backend: self.backend.clone(),
+            epochs: state.epochs.clone(),
+            best: state.best.as_ref().map(|b| (b.epoch, b.error)),
+            stopped_early: state.stopped_early,
+        })
+    }
+}
+
+/// What `train` shows and writes while it runs: epoch lines, a progress bar on a terminal,
+/// and after every epoch the checkpoints, metrics and curves in the run directory.
+pub(crate) struct CliObserver {
+    pub(crate) quiet: bool,
+    pub(crate) bar: Option<ProgressBar>,
+    pub(crate) run: RunDir,
+    pub(crate) info: RunInfo,
+    pub(crate) epochs: usize,
+}
+
+impl Observer for CliObserver {
+    fn line(&mut self, line: &str) {
+        if !self.quiet {
+            if let Some(bar) = &mut self.bar {
+                bar.clear();
+            }
+            println!("{line}");
+        }
+    }
+
+    fn progress(&mut self, epoch: usize, done: usize, total: usize) {
+        if let Some(bar) = &mut self.bar {
+            bar.update(
+                &format!("epoch {epoch}/{}", self.epochs),
+                done,
+                total,
+                "steps",
+            );
+        }
+    }
+
+    fn epoch_end(
+        &mut self,
+        executor: &mut dyn Executor,
+        state: &RunState,
+        improved: bool,
+    ) -> Result<()> {
+        if let Some(bar) = &mut self.bar {
+            bar.clear();
+        }
+        // Last before best: a kill between the two leaves a `last` that names itself as the
+        // best epoch, which is what resuming then uses.
+        let checkpoint = self.info.checkpoint(executor, state)?;
+        let bytes = checkpoint.to_bytes()?;
+        self.run.write(LAST, &bytes)?;
+        if improved {
+            self.run.write(BEST, &bytes)?;
+        }
+        self.run.write_metrics(&state.epochs)?;
+        self.run.write("curves.png", &curves_png(&state.epochs)?)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
+    let resumed = match &args.resume {
+        Some(arg) => {
+            let (run, file) = resume_paths(arg)?;
+            Some((run, Checkpoint::load(&file)?, file))
+        }
+        None => None,
+    };
+    let mut network = match (&resumed, &args.model) {
+        (Some((_, checkpoint, _)), _) => checkpoint.network.clone(),
+        (None, model) => load_network(model.as_deref().unwrap_or("fast"))?,
+    };
+    let t = &mut network.training;
+    if let Some(epochs) = args.epochs {
+        t.epochs = epochs;
+    }
+    if let Some(batch) = args.batch_size {
+        t.batch_size = batch;
+    }
+    if let Some(lr) = args.lr {
+        t.lr = lr;
+    }
+    if t.batch_size == 0 {
+        return Err(Error::Config("--batch-size must be at least 1".into()));
+    }
+    let (seed, validation_count, data_dir) = match &resumed {
+        Some((_, c, _)) => (
+            c.seed,
+            c.validation,
+            args.data.clone().unwrap_or_else(|| PathBuf::from(&c.data)),
+        ),
+        None => (
+            args.seed.unwrap_or(1),
+            args.validation.unwrap_or(5000),
+            args.data
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("data/mnist")),
+        ),
+    };
+    let data = load_data(&data_dir)?;
+    if let Some((_, checkpoint, file)) = &resumed {
+        if let Some(model) = &args.model {
+            let asked = load_network(model)?.plan(checkpoint.input, checkpoint.classes)?;
+            checkpoint.check_network(&asked, file)?;
+        }
+        check_fits(checkpoint, file, &data.train)?;
+    }
+    let (train_set, validation) = if validation_count == 0 {
+        if network
+            .training
+            .early_stopping
+            .is_some_and(|e| e.monitor == shadernet::model::Monitor::Validation)
+        {
+            return Err(Error::Config(format!(
+                "--validation 0: {} uses early stopping on the validation error, which needs a validation split",
+                network.name
+            )));
+        }
+        let all: Vec<u32> = (0..data.train.len() as u32).collect();
+        (data.train.subset(&all), data.train.subset(&[]))
+    } else {
+        data.train.split_validation(validation_count, seed)?
+    };
+    let plan = network.plan(input_shape(&data.train), data.train.classes)?;
+    let batch = plan.network.training.batch_size;
+    if args.profile {
+        let gpu = match args.executor.backend {
+            Backend::Cpu => None,
+            Backend::Gpu => Some(Gpu::new(args.executor.adapter.as_deref())?),
+            Backend::Auto => Gpu::hardware()?,
+        };
+        let Some(gpu) = gpu else {
+            return Err(Error::Config(
+                "--profile times GPU kernels: use it with --backend gpu".into(),
+            ));
+        };
+        print_profile(&gpu, &plan)?;
+    }
+    let mut executor = make_executor(&plan, seed, &args.executor, batch)?;
+    let mut state = RunState::default();
+    let resumed_on = resumed.as_ref().map(|(_, c, _)| c.backend.clone());
+    let run = match resumed {
+        Some((run, checkpoint, file)) => {
+            executor.set_parameters(&checkpoint.params)?;
+            executor.set_optimizer_state(&checkpoint.optimizer)?;
+            state = resume_state(&run, &checkpoint, &file)?;
+            run.append_line("command.txt", &command_line())?;
+            run
+        }
+        None => {
+            let path = args
+                .out
+                .clone()
+                .unwrap_or_else(|| RunDir::default_path(&plan.network.name));
+            let run = RunDir::create(&path)?;
+            run.write("command.txt", format!("{}\n", command_line()).as_bytes())?;
+            run
+        }
+    };
+    run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
+    let t = &plan.network.training;
+    let quiet = args.quiet;
+    let info = RunInfo {
+        network: plan.network.clone(),
+        input: plan.input,
+        classes: plan.classes,
+        seed,
+        validation: validation_count,
+        data: data_dir.display().to_string(),
+        backend: executor.describe(),
+    };
+    let mut observer = CliObserver {
+        quiet,
+        bar: (!quiet && std::io::stderr().is_terminal()).then(ProgressBar::new),
+        run: run.clone(),
+        info,
+        epochs: t.epochs,
+    };
+    observer.line(&format!(
+        "{}: {} parameters, {:.2} MFLOP/image forward | {} training, {} validation, {} test images | {} | batch {}, lr {}, {} epochs | run directory {}",
+        plan.network.name,
+        plan.params(),
+        plan.forward_flops() as f64 / 1e6,
+        train_set.len(),
+        validation.len(),
+        data.test.len(),
+        executor.describe(),
+        t.batch_size,
+        t.lr,
+        t.epochs,
+        run.path().display()
+    ));
+    if state.stopped_early {
+        observer.line(&format!(
+            "the run stopped early after epoch {}: evaluating its best model",
+            state.epochs.len()
+        ));
+    } else if !state.epochs.is_empty() {
+        observer.line(&format!(
+            "resuming after epoch {} ({} updates)",
+            state.epochs.len(),
+            executor.optimizer_state()?.updates
+        ));
+    }
+    if let Some(before) = &resumed_on
+        && *before != executor.describe()
+    {
+        observer.line(&format!(
+            "note: the run so far used {before}, it continues on {}: the numbers will not be \
+             bit-identical to a run that never stopped",
+            executor.describe()
+        ));
+    }
+    let splits = Splits {
+        train: &train_set,
+        validation: &validation,
+        test: &data.test,
+    };
+    let report = train_from(executor.as_mut(), t, seed, &splits, state, &mut observer)?;
+    let all: Vec<u32> = (0..data.test.len() as u32).collect();
+    let outputs = executor.predict(&data.test, &all)?;
+    run.write(
+        "misclassified.png",
+        &misclassified_png(&data.test, &outputs, plan.classes)?,
+    )?;
+    let chosen = &report.epochs.get(report.chosen_epoch.wrapping_sub(1));
+    println!(
+        "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epochs in {:.1} s on {} | {}",
+        plan.network.name,
+        100.0 * report.test.error_rate(),
+        report.test.count - report.test.correct,
+        report.test.count,
+        report.chosen_epoch,
+        chosen.map_or(String::new(), |e| format!(
+            " (validation error {:.2}%)",
+            100.0 * e.validation.error_rate()
+        )),
+        report.epochs.len(),
+        report.seconds,
+        executor.describe(),
+        run.path().display()
+    );
+    Ok(())
+}
+
+/// The loop's state from a checkpoint, with the best epoch's parameters from the checkpoint
+/// itself or from `best.safetensors` beside it.
+pub(crate) fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<RunState> {
+    let best = match checkpoint.best {
+        None => None,
+        Some((epoch, error)) if epoch == checkpoint.epoch() => {
+            // The newest best: also repair best.safetensors if a kill came between the writes.
+            run.write(BEST, &checkpoint.to_bytes()?)?;
+            Some(Best {
+                error,
+                epoch,
+                params: checkpoint.params.clone(),
+            })
+        }
+        Some((epoch, error)) => {
+            let path = run.file(BEST);
+            let best = Checkpoint::load(&path).map_err(|e| {
+                Error::data(
+                    file,
+                    format!(
+                        "resuming needs the best epoch's weights (epoch {epoch}) from {}: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            best.check_network(&checkpoint.plan()?, &path)?;
+            if best.epoch() != epoch {
+                return Err(Error::data(
+                    &path,
+                    format!(
+                        "holds epoch {} of `{}`, but {} names epoch {epoch} of `{}` as the best",
+                        best.epoch(),
+                        best.network.name,
+                        file.display(),
+                        checkpoint.network.name
+                    ),
+                ));
+            }
+            Some(Best {
+                error,
+                epoch,
+                params: best.params,
+            })
+        }
+    };
+    Ok(RunState {
+        epochs: checkpoint.epochs.clone(),
+        best,
+        stopped_early: checkpoint.stopped_early,
+    })
+}
+
+/// The command line, quoted where a word needs it.
+pub(crate) fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
+    let batch = plan.network.training.batch_size;
+    let Some(times) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)? else {
+        println!(
+            "profile: {} has no timestamp queries; no per-kernel times",
+            gpu.summary.name
+        );
+        return Ok(());
+    };
+    let total: f64 = times.iter().map(|t| t.ms).sum();
+    println!(
+        "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10)"
+    );
+    println!(
+        "  {:<30} {:>10} {:>10} {:>6}",
+        "kernel", "dispatches", "ms/step", "%"
+    );
+    for t in &times {
+        println!(
+            "  {:<30} {:>10} {:>10.3} {:>5.1}%",
+            t.kernel,
+            t.dispatches,
+            t.ms,
+            100.0 * t.ms / total.max(1e-12)
+        );
+    }
+    Ok(())
+}
