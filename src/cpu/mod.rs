@@ -12,6 +12,7 @@ pub mod net;
 pub mod norm;
 pub mod optim;
 pub mod pool;
+mod worker;
 
 pub use executor::CpuExecutor;
 pub use net::{BatchStats, CpuNet, Mode};

@@ -15,30 +15,21 @@
 //! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
 //! layer order), and a training-mode forward pass updates them.
 
-use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
-use super::conv::{ConvShape, conv_backward, conv_forward};
-use super::dense::{dense_backward, dense_forward};
-use super::dropout::{DropoutKey, dropout_backward, dropout_forward, dropout_seed};
-use super::loss::{
-    count_correct, cross_entropy_sum, mse_backward, mse_sum, softmax_cross_entropy_backward,
-    softmax_forward,
-};
-use super::norm::{
-    NormSaved, NormShape, batchnorm_backward_dx, batchnorm_backward_sums, batchnorm_forward_eval,
-    batchnorm_normalize, batchnorm_square_sums, batchnorm_sums, batchnorm_update_running,
-};
+use super::conv::ConvShape;
+use super::dropout::dropout_seed;
+use super::norm::batchnorm_update_running;
 use super::optim::{AdamStep, adam_update, sgd_update};
-use super::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use super::pool::PoolShape;
+use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
 use crate::train::OptimizerState;
 use std::ops::Range;
-use std::sync::{Barrier, Mutex};
 
 /// What one layer does, with its sizes resolved.
 #[derive(Clone, Debug)]
-enum OpKind {
+pub(super) enum OpKind {
     Dense {
         d_in: usize,
         weight: Range<usize>,
@@ -74,10 +65,10 @@ enum OpKind {
 
 /// One layer: its kind and the buffers it reads and writes.
 #[derive(Clone, Debug)]
-struct Op {
-    kind: OpKind,
-    input: usize,
-    output: usize,
+pub(super) struct Op {
+    pub(super) kind: OpKind,
+    pub(super) input: usize,
+    pub(super) output: usize,
 }
 
 /// Whether a forward pass trains (dropout on, with the masks of `step`) or infers.
@@ -99,21 +90,6 @@ pub struct BatchStats {
     pub loss_sum: f64,
     /// Examples whose largest output is at the label.
     pub correct: usize,
-}
-
-/// One thread's scratch: activations, gradients, masks and parameter gradients.
-#[derive(Default)]
-struct Worker {
-    /// This worker's place in the thread order (0 = the calling thread).
-    thread: usize,
-    capacity: usize,
-    acts: Vec<Vec<f32>>,
-    grads: Vec<Vec<f32>>,
-    argmax: Vec<Vec<u32>>,
-    masks: Vec<Vec<f32>>,
-    norms: Vec<NormSaved>,
-    col: Vec<f32>,
-    dparams: Vec<f32>,
 }
 
 /// The CPU executor for one planned network.
@@ -537,339 +513,6 @@ impl CpuNet {
             correct: results.iter().map(|r| r.correct).sum(),
         }
     }
-}
-
-/// Read-only state shared by the worker threads.
-struct Context<'a> {
-    ops: &'a [Op],
-    params: &'a [f32],
-    running: &'a [f32],
-    sync: &'a NormSync,
-    classes: usize,
-    loss: Loss,
-    batch: usize,
-    dropout_seed: u32,
-}
-
-/// Where the worker threads exchange batchnorm partial sums: one slot per thread and a
-/// barrier. Every thread must call [`NormSync::all_reduce`] equally often (they run the same
-/// layers in the same mode, so they do).
-struct NormSync {
-    barrier: Barrier,
-    partials: Vec<Mutex<Vec<f64>>>,
-}
-
-impl NormSync {
-    fn new(threads: usize) -> Self {
-        NormSync {
-            barrier: Barrier::new(threads),
-            partials: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
-        }
-    }
-
-    /// Publishes `thread`'s partial sums, waits for every thread, and returns the sum of all
-    /// threads' partials, added in thread order (the same bits on every thread).
-    fn all_reduce(&self, thread: usize, partial: &[f64]) -> Vec<f64> {
-        // A poisoned slot means another thread panicked; its contents are still plain numbers.
-        let slot = |t: usize| self.partials[t].lock().unwrap_or_else(|e| e.into_inner());
-        *slot(thread) = partial.to_vec();
-        self.barrier.wait();
-        let mut total = vec![0.0; partial.len()];
-        for t in 0..self.partials.len() {
-            for (sum, v) in total.iter_mut().zip(slot(t).iter()) {
-                *sum += v;
-            }
-        }
-        // No thread overwrites its slot before every thread has read them all.
-        self.barrier.wait();
-        total
-    }
-}
-
-/// Per-example buffer sizes.
-struct Sizes<'a> {
-    buffers: &'a [usize],
-    pools: &'a [usize],
-    masks: &'a [usize],
-    norms: usize,
-    col: usize,
-    params: usize,
-}
-
-impl Worker {
-    /// Grows the scratch to hold `n` examples (allocates only when the batch grows).
-    fn reserve(&mut self, sizes: &Sizes, n: usize) {
-        if n <= self.capacity && !self.acts.is_empty() {
-            return;
-        }
-        self.capacity = n;
-        self.acts = sizes.buffers.iter().map(|s| vec![0.0; s * n]).collect();
-        self.grads = sizes.buffers.iter().map(|s| vec![0.0; s * n]).collect();
-        self.argmax = sizes.pools.iter().map(|s| vec![0; s * n]).collect();
-        self.masks = sizes.masks.iter().map(|s| vec![0.0; s * n]).collect();
-        self.norms = vec![NormSaved::default(); sizes.norms];
-        self.col = vec![0.0; sizes.col];
-        self.dparams = vec![0.0; sizes.params];
-    }
-
-    /// Forward (and backward) over examples `range` of the batch.
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &mut self,
-        ctx: &Context,
-        sizes: &Sizes,
-        x: &[f32],
-        labels: &[u8],
-        range: Range<usize>,
-        mode: Mode,
-        backward: bool,
-    ) -> BatchStats {
-        let n = range.len();
-        self.reserve(sizes, n);
-        let in_size = sizes.buffers[0];
-        self.acts[0][..n * in_size].copy_from_slice(&x[range.start * in_size..range.end * in_size]);
-        let labels = &labels[range.clone()];
-        for (index, op) in ctx.ops.iter().enumerate() {
-            self.forward_op(ctx, sizes, op, index, n, mode, range.start);
-        }
-        let k = ctx.classes;
-        let last = ctx.ops.last().map_or(0, |op| op.output);
-        let outputs = &self.acts[last][..n * k];
-        let stats = BatchStats {
-            loss_sum: match ctx.loss {
-                Loss::CrossEntropy => cross_entropy_sum(outputs, labels, k),
-                Loss::Mse => mse_sum(outputs, labels, k),
-            },
-            correct: count_correct(outputs, labels, k),
-        };
-        if backward {
-            self.backward(ctx, sizes, labels, n);
-        }
-        stats
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn forward_op(
-        &mut self,
-        ctx: &Context,
-        sizes: &Sizes,
-        op: &Op,
-        index: usize,
-        n: usize,
-        mode: Mode,
-        offset: usize,
-    ) {
-        if op.input == op.output {
-            return; // flatten: a view
-        }
-        let mut out = std::mem::take(&mut self.acts[op.output]);
-        let y = &mut out[..n * sizes.buffers[op.output]];
-        let x = &self.acts[op.input][..n * sizes.buffers[op.input]];
-        let p = ctx.params;
-        match &op.kind {
-            OpKind::Dense { d_in, weight, bias } => {
-                dense_forward(x, &p[weight.clone()], &p[bias.clone()], y, n, *d_in)
-            }
-            OpKind::Conv {
-                shape,
-                weight,
-                bias,
-            } => conv_forward(
-                x,
-                &p[weight.clone()],
-                &p[bias.clone()],
-                y,
-                &mut self.col,
-                shape,
-                n,
-            ),
-            OpKind::MaxPool { shape, slot } => {
-                let argmax = &mut self.argmax[*slot][..y.len()];
-                maxpool_forward(x, y, argmax, shape, n)
-            }
-            OpKind::Dropout { rate, slot } => match mode {
-                Mode::Train { step } => {
-                    let key = DropoutKey {
-                        seed: ctx.dropout_seed,
-                        step,
-                        layer: index as u32,
-                    };
-                    let mask = &mut self.masks[*slot][..y.len()];
-                    dropout_forward(x, y, mask, *rate, key, offset * sizes.buffers[op.input]);
-                }
-                Mode::Eval => y.copy_from_slice(x),
-            },
-            OpKind::Activation(Activation::Tanh) => tanh_forward(x, y),
-            OpKind::Activation(Activation::Relu) => relu_forward(x, y),
-            OpKind::BatchNorm {
-                c,
-                inner,
-                gamma,
-                beta,
-                running,
-                slot,
-            } => {
-                let sh = NormShape {
-                    n,
-                    c: *c,
-                    inner: *inner,
-                };
-                let (g, b) = (&p[gamma.clone()], &p[beta.clone()]);
-                match mode {
-                    Mode::Train { .. } => {
-                        // Batch statistics: this chunk's sums, added up over all threads.
-                        let m = (ctx.batch * inner) as f64;
-                        let mut part = vec![0.0; *c];
-                        batchnorm_sums(x, sh, &mut part);
-                        let mean: Vec<f64> = ctx
-                            .sync
-                            .all_reduce(self.thread, &part)
-                            .iter()
-                            .map(|s| s / m)
-                            .collect();
-                        batchnorm_square_sums(x, &mean, sh, &mut part);
-                        let var: Vec<f64> = ctx
-                            .sync
-                            .all_reduce(self.thread, &part)
-                            .iter()
-                            .map(|s| s / m)
-                            .collect();
-                        let saved = &mut self.norms[*slot];
-                        batchnorm_normalize(x, g, b, &mean, &var, y, saved, sh)
-                    }
-                    Mode::Eval => {
-                        let (mean, var) = ctx.running[running.clone()].split_at(*c);
-                        batchnorm_forward_eval(x, g, b, mean, var, y, sh)
-                    }
-                }
-            }
-            OpKind::Softmax => softmax_forward(x, y, ctx.classes),
-            OpKind::Flatten => unreachable!("flatten shares its input's buffer"),
-        }
-        self.acts[op.output] = out;
-    }
-
-    fn backward(&mut self, ctx: &Context, sizes: &Sizes, labels: &[u8], n: usize) {
-        self.dparams.fill(0.0);
-        let k = ctx.classes;
-        let mut ops = ctx.ops.iter().rev().peekable();
-        // The loss gradient: fused into the softmax's input for cross-entropy.
-        let (start, scale) = match ctx.loss {
-            Loss::CrossEntropy => {
-                let softmax = ops.next().expect("a planned network has layers");
-                (softmax, 1.0 / ctx.batch as f32)
-            }
-            Loss::Mse => {
-                let last = ops.peek().expect("a planned network has layers");
-                (*last, 1.0 / (ctx.batch * k) as f32)
-            }
-        };
-        let buffer = match ctx.loss {
-            Loss::CrossEntropy => start.input,
-            Loss::Mse => start.output,
-        };
-        let last_out = &self.acts[start.output][..n * k];
-        let dz = &mut self.grads[buffer][..n * k];
-        match ctx.loss {
-            Loss::CrossEntropy => softmax_cross_entropy_backward(last_out, labels, dz, k, scale),
-            Loss::Mse => mse_backward(last_out, labels, dz, k, scale),
-        }
-        for op in ops {
-            self.backward_op(ctx, sizes, op, n);
-        }
-    }
-
-    fn backward_op(&mut self, ctx: &Context, sizes: &Sizes, op: &Op, n: usize) {
-        if op.input == op.output {
-            return; // flatten
-        }
-        let want_dx = op.input != 0;
-        let mut dx_buf = std::mem::take(&mut self.grads[op.input]);
-        let dx = &mut dx_buf[..n * sizes.buffers[op.input]];
-        let dy = &self.grads[op.output][..n * sizes.buffers[op.output]];
-        let x = &self.acts[op.input][..n * sizes.buffers[op.input]];
-        let y = &self.acts[op.output][..n * sizes.buffers[op.output]];
-        let p = ctx.params;
-        match &op.kind {
-            OpKind::Dense { d_in, weight, bias } => {
-                let (dw, db) = split_pair(&mut self.dparams, weight, bias);
-                let dx = want_dx.then_some(dx);
-                dense_backward(x, &p[weight.clone()], dy, dx, dw, db, n, *d_in);
-            }
-            OpKind::Conv {
-                shape,
-                weight,
-                bias,
-            } => {
-                let (dw, db) = split_pair(&mut self.dparams, weight, bias);
-                let dx = want_dx.then_some(dx);
-                conv_backward(
-                    x,
-                    &p[weight.clone()],
-                    dy,
-                    dx,
-                    dw,
-                    db,
-                    &mut self.col,
-                    shape,
-                    n,
-                );
-            }
-            OpKind::MaxPool { slot, .. } if want_dx => {
-                maxpool_backward(dy, &self.argmax[*slot][..dy.len()], dx)
-            }
-            OpKind::Dropout { slot, .. } if want_dx => {
-                dropout_backward(dy, &self.masks[*slot][..dy.len()], dx)
-            }
-            OpKind::Activation(Activation::Tanh) if want_dx => tanh_backward(y, dy, dx),
-            OpKind::Activation(Activation::Relu) if want_dx => relu_backward(y, dy, dx),
-            OpKind::BatchNorm {
-                c,
-                inner,
-                gamma,
-                beta,
-                slot,
-                ..
-            } => {
-                let sh = NormShape {
-                    n,
-                    c: *c,
-                    inner: *inner,
-                };
-                let saved = &self.norms[*slot];
-                let mut part = vec![0.0; 2 * c];
-                batchnorm_backward_sums(x, saved, dy, sh, &mut part);
-                let sums = ctx.sync.all_reduce(self.thread, &part);
-                // `sums` = [dβ, dγ] of the whole batch: thread 0 records them, so adding the
-                // threads' parameter gradients counts them once.
-                if self.thread == 0 {
-                    let (dg, db) = split_pair(&mut self.dparams, gamma, beta);
-                    for ch in 0..*c {
-                        db[ch] = sums[ch] as f32;
-                        dg[ch] = sums[c + ch] as f32;
-                    }
-                }
-                if want_dx {
-                    let count = ctx.batch * inner;
-                    let g = &p[gamma.clone()];
-                    batchnorm_backward_dx(x, g, saved, dy, &sums, count, dx, sh);
-                }
-            }
-            OpKind::Softmax => unreachable!("softmax is fused into the loss"),
-            _ => {} // a parameter-free layer at the input: nothing to propagate
-        }
-        self.grads[op.input] = dx_buf;
-    }
-}
-
-/// Mutable views of a layer's weight and bias gradients (bias follows weight).
-fn split_pair<'a>(
-    all: &'a mut [f32],
-    weight: &Range<usize>,
-    bias: &Range<usize>,
-) -> (&'a mut [f32], &'a mut [f32]) {
-    let (w, rest) = all[weight.start..bias.end].split_at_mut(weight.len());
-    (w, &mut rest[..bias.len()])
 }
 
 /// The running statistics a fresh network starts with: per batchnorm layer `r_μ = 0 (C)` then
