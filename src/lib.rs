@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # shadernet
 //!
 //! Train image-recognition networks from scratch. Every layer's forward and backward pass is a
@@ -46,7 +47,7 @@
 //! - [`cpu`]: the reference executor, one file per op family;
 //! - [`train`]: the training loop and the [`train::Executor`] interface;
 //! - [`gpu`]: the wgpu executor: adapters, one WGSL shader per op and direction, the recorded
-//!   step, and [`gpu::verify`];
+//!   step, and [`gpu::verify()`];
 //! - [`rng`]: seeded generators shared by both executors.
 
 pub mod bench;

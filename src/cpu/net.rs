@@ -9,7 +9,7 @@
 //!
 //! Batch normalisation's statistics span the whole batch, not a thread's chunk: in training,
 //! each thread computes its chunk's per-feature partial sums, the threads meet at a barrier
-//! ([`NormSync`]) and each adds all threads' partials in thread order, so every thread
+//! (`NormSync` in `worker.rs`) and each adds all threads' partials in thread order, so every thread
 //! normalises with the same batch statistics. Results depend on the thread count only through
 //! the rounding of those `f64` sums. Inference uses the running statistics, per example. Its running statistics are state, not
 //! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in

@@ -3,6 +3,7 @@
 //! shader in `shaders/`, and the recorded training step and executor ([`net`]).
 
 pub mod context;
+pub mod executor;
 pub mod kernel;
 pub mod net;
 pub mod ops;
@@ -11,6 +12,7 @@ pub mod profile;
 pub mod verify;
 
 pub use context::{AdapterSummary, Counters, Gpu, NO_ADAPTER_HINT, list_adapters};
+pub use executor::GpuExecutor;
 pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
-pub use net::{GpuExecutor, GpuNet, StepMode, Totals};
+pub use net::{GpuNet, StepMode, Totals};
 pub use verify::{VerifyRow, verify};

@@ -9,7 +9,7 @@
 //! once. Losses and correct counts are added up on the device and read back only by
 //! [`GpuNet::take_totals`].
 //!
-//! [`GpuExecutor`] puts it behind [`Executor`]: the training data lives on the device as bytes
+//! [`super::executor::GpuExecutor`] puts it behind [`crate::train::Executor`]: the training data lives on the device as bytes
 //! and a step uploads only its batch indices.
 //!
 //! With augmentation on (`Training::augment` > 0, image inputs), a training step gathers into
@@ -42,9 +42,8 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
-use crate::train::{Executor, Metrics, OptimizerState};
+use crate::train::OptimizerState;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// What one layer does on the device, with its buffers.
 #[derive(Clone, Debug)]
@@ -766,196 +765,4 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Datasets kept on the device at once (training, validation, test).
-const MAX_DATASETS: usize = 3;
-
-/// Identifies a host dataset cheaply: its buffers' addresses and lengths and a hash of its
-/// labels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DatasetKey {
-    images: (usize, usize),
-    labels: (usize, usize),
-    hash: u64,
-}
-
-impl DatasetKey {
-    fn of(data: &Dataset) -> Self {
-        // FNV-1a over the labels.
-        let hash = data.labels.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        DatasetKey {
-            images: (data.images.as_ptr() as usize, data.images.len()),
-            labels: (data.labels.as_ptr() as usize, data.labels.len()),
-            hash,
-        }
-    }
-}
-
-/// The GPU executor as the training loop sees it.
-pub struct GpuExecutor {
-    gpu: Arc<Gpu>,
-    net: GpuNet,
-    datasets: Vec<(DatasetKey, DeviceDataset)>,
-}
-
-impl GpuExecutor {
-    /// A GPU executor for `plan` on `gpu`, parameters, dropout and augment seeds as
-    /// `CpuExecutor::new(plan, seed, _)`, buffers for batches of up to `max_batch` examples
-    /// (training steps; evaluation and prediction run in chunks of that many). Errors if a
-    /// buffer would exceed the adapter's limits (naming the largest batch that fits).
-    pub fn new(gpu: Arc<Gpu>, plan: &Plan, seed: u64, max_batch: usize) -> Result<Self> {
-        let net = GpuNet::new(&gpu, plan, seed, max_batch.max(1))?;
-        Ok(GpuExecutor {
-            gpu,
-            net,
-            datasets: Vec::new(),
-        })
-    }
-
-    /// The underlying network.
-    pub fn net(&mut self) -> &mut GpuNet {
-        &mut self.net
-    }
-
-    /// The device.
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
-    }
-
-    fn dataset(&mut self, data: &Dataset) -> Result<DeviceDataset> {
-        let key = DatasetKey::of(data);
-        if let Some(pos) = self.datasets.iter().position(|(k, _)| *k == key) {
-            let entry = self.datasets.remove(pos);
-            let dev = entry.1;
-            self.datasets.push(entry);
-            return Ok(dev);
-        }
-        if self.datasets.len() >= MAX_DATASETS {
-            let (_, old) = self.datasets.remove(0);
-            self.net.release(&old);
-        }
-        let dev = self.net.upload(&self.gpu, data)?;
-        self.datasets.push((key, dev));
-        Ok(dev)
-    }
-
-    fn check_indices(data: &Dataset, indices: &[u32]) -> Result<()> {
-        if let Some(&bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
-            return Err(Error::Config(format!(
-                "image index {bad} is out of range for a dataset of {} images",
-                data.len()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Per-example objective as `Metrics` wants it: MSE's sum over outputs divided by classes.
-    fn metrics(&self, t: DeviceTotals) -> Metrics {
-        let per_output = match self.net.plan.network.training.loss {
-            Loss::CrossEntropy => 1.0,
-            Loss::Mse => self.net.plan.classes as f64,
-        };
-        Metrics {
-            loss_sum: t.loss_sum / per_output,
-            correct: t.correct,
-            count: t.count,
-        }
-    }
-
-    /// Runs inference over `indices` in chunks, calling `each` after every chunk's step.
-    fn forward_chunks(
-        &mut self,
-        data: &Dataset,
-        indices: &[u32],
-        mut each: impl FnMut(&GpuNet, &Gpu, usize) -> Result<()>,
-    ) -> Result<()> {
-        Self::check_indices(data, indices)?;
-        let dev = self.dataset(data)?;
-        for chunk in indices.chunks(self.net.capacity()) {
-            self.net.write_indices(&self.gpu, chunk)?;
-            self.net.step(
-                &self.gpu,
-                chunk.len(),
-                StepMode::Eval,
-                Some(&dev),
-                Totals::Eval,
-            )?;
-            each(&self.net, &self.gpu, chunk.len())?;
-        }
-        Ok(())
-    }
-}
-
-impl Executor for GpuExecutor {
-    fn describe(&self) -> String {
-        let s = &self.gpu.summary;
-        format!("gpu ({}, {})", s.name, s.backend)
-    }
-
-    fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {
-        Self::check_indices(data, indices)?;
-        let dev = self.dataset(data)?;
-        self.net.write_indices(&self.gpu, indices)?;
-        let mode = StepMode::Train { lr };
-        self.net
-            .step(&self.gpu, indices.len(), mode, Some(&dev), Totals::Train)
-    }
-
-    fn take_train_metrics(&mut self) -> Result<Metrics> {
-        let t = self.net.take_totals(&self.gpu, Totals::Train)?;
-        Ok(self.metrics(t))
-    }
-
-    fn evaluate(&mut self, data: &Dataset) -> Result<Metrics> {
-        self.net.take_totals(&self.gpu, Totals::Eval)?;
-        let all: Vec<u32> = (0..data.len() as u32).collect();
-        self.forward_chunks(data, &all, |_, _, _| Ok(()))?;
-        let t = self.net.take_totals(&self.gpu, Totals::Eval)?;
-        Ok(self.metrics(t))
-    }
-
-    fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
-        let mut outputs = Vec::with_capacity(indices.len() * self.net.plan.classes);
-        self.forward_chunks(data, indices, |net, gpu, n| {
-            outputs.extend(net.outputs(gpu, n)?);
-            Ok(())
-        })?;
-        Ok(outputs)
-    }
-
-    /// The trainable parameters followed by the batchnorm running statistics, as
-    /// `CpuExecutor::parameters`.
-    fn parameters(&mut self) -> Result<Vec<f32>> {
-        let mut all = self.net.parameters(&self.gpu)?;
-        all.extend(self.net.running_stats(&self.gpu)?);
-        Ok(all)
-    }
-
-    /// Replaces parameters and running statistics (the layout of [`Executor::parameters`]).
-    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
-        let expected = self.net.n_params + self.net.n_running;
-        if params.len() != expected {
-            return Err(Error::Config(format!(
-                "expected {expected} values ({} parameters and {} batchnorm running \
-                 statistics), got {}",
-                self.net.n_params,
-                self.net.n_running,
-                params.len()
-            )));
-        }
-        let (weights, running) = params.split_at(self.net.n_params);
-        self.net.set_parameters(&self.gpu, weights)?;
-        self.net.set_running_stats(&self.gpu, running)
-    }
-
-    fn optimizer_state(&mut self) -> Result<OptimizerState> {
-        self.net.optimizer_state(&self.gpu)
-    }
-
-    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
-        self.net.set_optimizer_state(&self.gpu, state)
-    }
 }
