@@ -100,6 +100,7 @@ struct ExecutorArgs {
 }
 
 fn main() -> ExitCode {
+    give_mesa_a_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
@@ -205,4 +206,30 @@ fn checkpoint_executor(
     let mut executor = make_executor(&plan, checkpoint.seed, args, EVAL_BATCH)?;
     executor.set_parameters(&checkpoint.params)?;
     Ok((plan, executor))
+}
+
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when that
+/// variable is missing (containers, CI, ssh sessions), which reads like a shadernet failure.
+/// When it is unset, point it at a private (0700) directory under the temp dir first.
+fn give_mesa_a_runtime_dir() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+            return;
+        }
+        // One directory per user, reused; used only if it is ours and private. `/proc/self`
+        // belongs to this process's user (Linux, where Mesa's Vulkan drivers live).
+        let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("shadernet-runtime-{me}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let private = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == me && m.mode() & 0o077 == 0);
+        if private {
+            // SAFETY: called first thing in `main`, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
 }

@@ -491,3 +491,15 @@ fn quiet_prints_only_the_summary_and_no_progress_off_a_terminal() {
     // stderr is a pipe here, not a terminal: no progress line.
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn info_does_not_pass_on_mesas_runtime_dir_complaint() {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadernet"))
+        .arg("info")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+}
