@@ -2,6 +2,7 @@
 //! worst difference and the first mismatching indices.
 #![allow(dead_code)]
 
+use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
 use std::sync::OnceLock;
 
@@ -69,4 +70,46 @@ pub fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len)
         .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
         .collect()
+}
+
+/// Buffers for one comparison.
+pub struct Case {
+    pub gpu: &'static Gpu,
+    pub arena: Buffers,
+}
+
+impl Case {
+    pub fn new(gpu: &'static Gpu) -> Self {
+        Case {
+            gpu,
+            arena: Buffers::new(),
+        }
+    }
+
+    pub fn input(&mut self, data: &[f32]) -> BufferId {
+        self.arena.with_data(self.gpu, "input", data)
+    }
+
+    pub fn input_u32(&mut self, data: &[u32]) -> BufferId {
+        self.arena.with_data(self.gpu, "input", data)
+    }
+
+    /// An output of `len` values poisoned with NaN (u32 outputs read it as 0x7fc00000).
+    pub fn output(&mut self, len: usize) -> BufferId {
+        let id = self.arena.alloc(self.gpu, "output", 4 * len);
+        self.arena.fill_f32(self.gpu, id, len, f32::NAN);
+        id
+    }
+
+    pub fn run(&self, dispatches: &[Dispatch]) {
+        kernel::run(self.gpu, &self.arena, dispatches).unwrap();
+    }
+
+    pub fn read(&self, id: BufferId, len: usize) -> Vec<f32> {
+        self.arena.read_f32(self.gpu, id, len).unwrap()
+    }
+
+    pub fn read_u32(&self, id: BufferId, len: usize) -> Vec<u32> {
+        self.arena.read_u32(self.gpu, id, len).unwrap()
+    }
 }

@@ -1,0 +1,243 @@
+//! The GPU's training-step plumbing against its CPU twins: dropout masks, the fused
+//! softmax–cross-entropy and MSE, SGD and Adam, the dataset gather and metrics, augmentation,
+//! 2-D launches and `verify`. Output buffers are poisoned with NaN before each run.
+
+#[path = "common/gpu.rs"]
+mod gpu_common;
+
+use gpu_common::{Case, assert_close, gpu_or_skip, random};
+use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use shadernet::cpu::loss;
+use shadernet::cpu::optim::{AdamStep, adam_update, sgd_update};
+use shadernet::gpu::kernel::{self};
+use shadernet::gpu::ops::{activation as gact, data as gdata, dropout as gdrop};
+use shadernet::gpu::ops::{loss as gloss, optim as goptim};
+use shadernet::model::Activation;
+
+#[test]
+fn dropout_masks_are_bit_identical_to_the_cpu() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (total, rate) in [(1, 0.5), (3 * 100, 0.2), (17 * 129, 0.7)] {
+        let key = DropoutKey {
+            seed: 0xDEAD_BEEF,
+            step: 12,
+            layer: 3,
+        };
+        let mut case = Case::new(gpu);
+        let (x, dy) = (random(total, 9), random(total, 10));
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (y, mask, dx) = (case.output(total), case.output(total), case.output(total));
+        case.run(&[
+            gdrop::dropout_forward(ix, y, mask, total, rate, key),
+            gdrop::dropout_backward(idy, mask, dx, total),
+        ]);
+        let (mut want_y, mut want_mask, mut want_dx) =
+            (vec![0.0; total], vec![0.0; total], vec![0.0; total]);
+        dropout_forward(&x, &mut want_y, &mut want_mask, rate, key, 0);
+        dropout_backward(&dy, &want_mask, &mut want_dx);
+        assert_eq!(
+            case.read(mask, total),
+            want_mask,
+            "dropout mask, {total} values, rate {rate}"
+        );
+        assert_eq!(case.read(y, total), want_y);
+        assert_eq!(case.read(dx, total), want_dx);
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_and_mse() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    for (n, k) in [(1, 10), (3, 4), (17, 10), (67, 3)] {
+        let mut case = Case::new(gpu);
+        let z: Vec<f32> = random(n * k, 11).iter().map(|v| v * 5.0).collect();
+        let labels: Vec<u8> = (0..n).map(|i| ((i * 7 + 3) % k) as u8).collect();
+        let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let (iz, il) = (case.input(&z), case.input_u32(&labels32));
+        let probs = case.output(n * k);
+        let ce = gloss::LossOutputs {
+            loss: case.output(n),
+            correct: case.output(n),
+            grad: case.output(n * k),
+        };
+        let mse = gloss::LossOutputs {
+            loss: case.output(n),
+            correct: case.output(n),
+            grad: case.output(n * k),
+        };
+        let scale = 1.0 / n as f32;
+        let mse_scale = 1.0 / (n * k) as f32;
+        case.run(&[
+            gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale),
+            gloss::mse(iz, il, mse, n, k, mse_scale),
+        ]);
+        let mut want_p = vec![0.0; n * k];
+        loss::softmax_forward(&z, &mut want_p, k);
+        let got_p = case.read(probs, n * k);
+        assert_close("softmax probs", &got_p, &want_p, 1e-6, 1e-5);
+        let mut want_dz = vec![0.0; n * k];
+        loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, scale);
+        assert_close(
+            "softmax-CE dz",
+            &case.read(ce.grad, n * k),
+            &want_dz,
+            1e-6,
+            1e-5,
+        );
+        let loss_sum: f64 = case.read(ce.loss, n).iter().map(|&v| v as f64).sum();
+        let want_loss = loss::cross_entropy_sum(&want_p, &labels, k);
+        assert!(
+            (loss_sum - want_loss).abs() <= 1e-5 * (1.0 + want_loss),
+            "CE {loss_sum} vs {want_loss}"
+        );
+        let correct: u32 = case.read_u32(ce.correct, n).iter().sum();
+        assert_eq!(correct as usize, loss::count_correct(&want_p, &labels, k));
+
+        let mut want_dy = vec![0.0; n * k];
+        loss::mse_backward(&z, &labels, &mut want_dy, k, mse_scale);
+        assert_close("MSE dy", &case.read(mse.grad, n * k), &want_dy, 1e-6, 1e-5);
+        let mse_sum: f64 = case.read(mse.loss, n).iter().map(|&v| v as f64).sum();
+        let want_mse = loss::mse_sum(&z, &labels, k);
+        assert!(
+            (mse_sum - want_mse).abs() <= 1e-5 * (1.0 + want_mse),
+            "MSE {mse_sum} vs {want_mse}"
+        );
+        let correct: u32 = case.read_u32(mse.correct, n).iter().sum();
+        assert_eq!(correct as usize, loss::count_correct(&z, &labels, k));
+    }
+}
+
+#[test]
+fn sgd_and_three_adam_steps() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let total = 1000 + 13;
+    let (w, g) = (random(total, 12), random(total, 13));
+    let mut case = Case::new(gpu);
+    let ig = case.input(&g);
+    let (sw, aw) = (case.input(&w), case.input(&w));
+    let (m, v) = (case.input(&vec![0.0; total]), case.input(&vec![0.0; total]));
+    let (mut want_s, mut want_a) = (w.clone(), w.clone());
+    let (mut cm, mut cv) = (vec![0.0; total], vec![0.0; total]);
+    sgd_update(&mut want_s, &g, 0.1);
+    let mut list = vec![goptim::sgd(ig, sw, total, 0.1)];
+    for t in 1..=3 {
+        let s = AdamStep {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            t,
+        };
+        adam_update(&mut want_a, &g, &mut cm, &mut cv, s);
+        list.push(goptim::adam(ig, aw, m, v, total, s));
+    }
+    case.run(&list);
+    assert_close("sgd", &case.read(sw, total), &want_s, 1e-7, 1e-6);
+    assert_close("adam w", &case.read(aw, total), &want_a, 1e-6, 1e-5);
+    assert_close("adam m", &case.read(m, total), &cm, 1e-7, 1e-5);
+    assert_close("adam v", &case.read(v, total), &cv, 1e-8, 1e-5);
+}
+
+#[test]
+fn gather_scales_bytes_and_metrics_add_up() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    // 5 images of 1x3x3 = 9 bytes: the images straddle u32 words.
+    let images: Vec<u8> = (0..45u32).map(|i| (i * 37 % 256) as u8).collect();
+    let data = shadernet::data::Dataset {
+        images,
+        labels: vec![3, 1, 4, 1, 5],
+        channels: 1,
+        height: 3,
+        width: 3,
+        classes: 10,
+    };
+    let mut case = Case::new(gpu);
+    let dev = gdata::upload(gpu, &mut case.arena, &data);
+    let indices = [4u32, 0, 3];
+    let idx = case.input_u32(&indices);
+    let (x, labels) = (case.output(27), case.output(3));
+    let loss = case.input(&[0.5, 1.25, 2.0]);
+    let correct = case.input_u32(&[1, 0, 1]);
+    let totals = case.input_u32(&[0; 4]);
+    case.run(&[
+        gdata::gather(&dev, idx, x, labels, 3),
+        gdata::metrics(loss, correct, totals, 3),
+        gdata::metrics(loss, correct, totals, 3),
+    ]);
+    let (mut want_x, mut want_l) = (vec![0.0; 27], vec![0; 3]);
+    data.gather(&indices, &mut want_x, &mut want_l);
+    assert_eq!(case.read(x, 27), want_x);
+    let want_l: Vec<u32> = want_l.iter().map(|&l| l as u32).collect();
+    assert_eq!(case.read_u32(labels, 3), want_l);
+    let t = case.read_u32(totals, 4);
+    assert_eq!((f32::from_bits(t[0]), t[2], t[3]), (7.5, 4, 6));
+}
+
+#[test]
+fn large_launches_spread_over_a_2d_grid() {
+    // More than 65,535 workgroups of 64: the launch needs a second grid dimension.
+    let Some(gpu) = gpu_or_skip() else { return };
+    let total = 65_536 * 64 + 3;
+    assert!(kernel::groups_1d(total)[1] > 1);
+    let mut case = Case::new(gpu);
+    let x: Vec<f32> = (0..total).map(|i| (i % 1000) as f32 - 500.0).collect();
+    let ix = case.input(&x);
+    let y = case.output(total);
+    case.run(&[gact::activation_forward(Activation::Relu, ix, y, total)]);
+    let got = case.read(y, total);
+    let want: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+    assert!(got == want, "ReLU over {total} values");
+}
+
+#[test]
+fn verify_passes_on_this_device() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let rows = shadernet::gpu::verify(gpu).unwrap();
+    assert!(rows.len() >= 25, "{} rows", rows.len());
+    for r in &rows {
+        println!(
+            "{:<32} {:>10.2e} {:>10.2e} {}",
+            r.op, r.max_abs, r.max_rel, r.pass
+        );
+    }
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[test]
+fn augmentation_warps_like_the_cpu() {
+    use shadernet::data::augment::{AugmentRanges, augment_batch};
+    use shadernet::gpu::ops::augment::{AugmentKey, augment};
+    let Some(gpu) = gpu_or_skip() else { return };
+    // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1.
+    for (n, dims, chance) in [
+        (1, (1, 28, 28), 1.0),
+        (17, (1, 11, 9), 0.5),
+        (5, (3, 7, 10), 1.0),
+        (3, (1, 6, 6), 0.0),
+    ] {
+        let (c, h, w) = dims;
+        let len = n * c * h * w;
+        let x: Vec<f32> = random(len, 31).iter().map(|v| 0.5 + 0.5 * v).collect();
+        let key = AugmentKey {
+            seed: 0xBEEF,
+            step: 42,
+            chance,
+            ranges: AugmentRanges::default(),
+        };
+        let mut case = Case::new(gpu);
+        let src = case.input(&x);
+        let out = case.output(len);
+        case.run(&[augment(src, out, n, dims, &key)]);
+        let mut want = x.clone();
+        augment_batch(&mut want, dims, key.seed, key.step, chance, &key.ranges);
+        let got = case.read(out, len);
+        let tag = format!("augment n={n} {dims:?} chance {chance}");
+        // sin/cos and the bilinear weights round differently on the device: loose, but far
+        // below the size of any warp.
+        assert_close(&tag, &got, &want, 1e-4, 1e-3);
+        if chance == 0.0 {
+            assert_eq!(got, x, "{tag}: chance 0 copies exactly");
+        }
+    }
+}
