@@ -19,29 +19,23 @@
 //! Batchnorm running statistics live in one device buffer (per batchnorm layer `r_μ (C)` then
 //! `r_σ² (C)`, as [`CpuNet::running_stats`]); a training step updates them on the device.
 
+mod step;
+
 use super::context::Gpu;
-use super::kernel::{BufferId, Buffers, Dispatch, Program};
-use super::ops::activation::{activation_backward, activation_forward};
-use super::ops::augment::{AugmentKey, augment};
-use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
-use super::ops::data::{DeviceDataset, TOTALS_BYTES, gather, metrics, upload};
-use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
-use super::ops::dropout::{dropout_backward, dropout_forward};
-use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
-use super::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
-use super::ops::optim::{adam, sgd};
-use super::ops::pool::{maxpool_backward, maxpool_forward};
+use super::kernel::{BufferId, Buffers, Program};
+use super::ops::conv::ConvLayout;
+use super::ops::data::{DeviceDataset, TOTALS_BYTES, upload};
+use super::ops::dense::DenseLayout;
+use super::ops::norm::NormLayout;
 use crate::cpu::CpuNet;
 use crate::cpu::conv::ConvShape;
-use crate::cpu::dropout::DropoutKey;
 use crate::cpu::dropout::dropout_seed;
 use crate::cpu::net::initial_running_stats;
-use crate::cpu::optim::AdamStep;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
-use crate::model::{Activation, Layer, Loss, Optimizer, Plan, Shape, Units};
+use crate::model::{Activation, Layer, Optimizer, Plan, Shape, Units};
 use crate::train::OptimizerState;
 use std::collections::HashMap;
 
@@ -128,10 +122,6 @@ pub struct GpuNet {
     augment_ranges: AugmentRanges,
     programs: HashMap<(usize, bool, Option<BufferId>), Program>,
 }
-
-/// Programs kept at once (batch sizes x modes x datasets); beyond it the cache starts afresh,
-/// so memory stays flat however many distinct batch sizes a run uses.
-const MAX_PROGRAMS: usize = 16;
 
 impl GpuNet {
     /// Builds the network for batches of up to `capacity` examples, with the parameters and
@@ -410,189 +400,6 @@ impl GpuNet {
     /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
     pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
         self.augment_ranges = ranges;
-    }
-
-    /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
-    /// indices are in the index buffer (for training with augmentation on, then the warp of
-    /// step [`GpuNet::updates`]); then the forward pass, the loss (fused with the softmax for
-    /// cross-entropy), the metrics reduction into `totals`, and for training the backward pass
-    /// and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
-    pub fn step_dispatches(
-        &self,
-        n: usize,
-        mode: StepMode,
-        data: Option<&DeviceDataset>,
-        totals: Totals,
-    ) -> Vec<Dispatch> {
-        let train = matches!(mode, StepMode::Train { .. });
-        let k = self.plan.classes;
-        let mut list = Vec::new();
-        if let Some(data) = data {
-            match (train, self.augment_src, self.plan.input) {
-                (true, Some(raw), Shape::Image { c, h, w }) => {
-                    let key = AugmentKey {
-                        seed: self.augment_seed,
-                        step: self.updates,
-                        chance: self.plan.network.training.augment,
-                        ranges: self.augment_ranges,
-                    };
-                    list.push(gather(data, self.indices, raw, self.labels, n));
-                    list.push(augment(raw, self.acts[0], n, (c, h, w), &key));
-                }
-                _ => list.push(gather(data, self.indices, self.acts[0], self.labels, n)),
-            }
-        }
-        // An activation right after a dense or conv layer is fused into that layer's kernel,
-        // which then writes the activation's output buffer; the layer's own output buffer is
-        // not written (no backward pass reads it: the activation's backward uses its output).
-        let mut fused_into_previous = false;
-        for (index, op) in self.ops.iter().enumerate() {
-            if std::mem::take(&mut fused_into_previous) {
-                continue;
-            }
-            let (x, mut y) = (self.acts[op.input], self.acts[op.output]);
-            let total = n * self.sizes[op.output];
-            let mut fuse_next = || match self.ops.get(index + 1) {
-                Some(next) if matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_)) => {
-                    match next.kind {
-                        OpKind::Activation(a) => {
-                            fused_into_previous = true;
-                            y = self.acts[next.output];
-                            Some(a)
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            let activation = fuse_next();
-            match &op.kind {
-                OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n, activation)),
-                OpKind::Conv(l) => list.push(conv_forward(l, x, y, n, activation)),
-                OpKind::MaxPool { shape, argmax } => {
-                    list.push(maxpool_forward(shape, x, y, *argmax, n))
-                }
-                OpKind::Dropout { rate, mask } => {
-                    let key = DropoutKey {
-                        seed: self.dropout_seed,
-                        step: self.updates,
-                        layer: index as u32,
-                    };
-                    // At inference a rate of 0 keeps everything with scale 1: an exact copy.
-                    let rate = if train { *rate } else { 0.0 };
-                    list.push(dropout_forward(x, y, *mask, total, rate, key));
-                }
-                OpKind::Activation(a) => list.push(activation_forward(*a, x, y, total)),
-                OpKind::BatchNorm(l) => list.push(batchnorm_forward(l, x, y, n, train)),
-                OpKind::Flatten | OpKind::Softmax => {}
-            }
-        }
-        let last = self.ops.last().expect("a planned network has layers");
-        let loss = self.plan.network.training.loss;
-        let grad_buffer = match loss {
-            Loss::CrossEntropy => self.act_grads[last.input],
-            Loss::Mse => self.act_grads[last.output],
-        };
-        let out = LossOutputs {
-            loss: self.loss,
-            correct: self.correct,
-            grad: grad_buffer,
-        };
-        list.push(match loss {
-            Loss::CrossEntropy => {
-                let (z, p) = (self.acts[last.input], self.acts[last.output]);
-                softmax_cross_entropy(z, self.labels, p, out, n, k, 1.0 / n as f32)
-            }
-            Loss::Mse => mse(
-                self.acts[last.output],
-                self.labels,
-                out,
-                n,
-                k,
-                1.0 / (n * k) as f32,
-            ),
-        });
-        let totals = self.totals[totals as usize];
-        list.push(metrics(self.loss, self.correct, totals, n));
-        let StepMode::Train { lr } = mode else {
-            return list;
-        };
-        for op in self.ops.iter().rev() {
-            let want_dx = op.input != 0;
-            let (x, y) = (self.acts[op.input], self.acts[op.output]);
-            let (dx, dy) = (self.act_grads[op.input], self.act_grads[op.output]);
-            let total = n * self.sizes[op.output];
-            match &op.kind {
-                OpKind::Dense(l) => list.extend(dense_backward(l, x, dy, want_dx.then_some(dx), n)),
-                OpKind::Conv(l) => list.extend(conv_backward(l, x, dy, want_dx.then_some(dx), n)),
-                OpKind::MaxPool { shape, argmax } if want_dx => {
-                    list.push(maxpool_backward(shape, dy, *argmax, dx, n))
-                }
-                OpKind::Dropout { mask, .. } if want_dx => {
-                    list.push(dropout_backward(dy, *mask, dx, total))
-                }
-                OpKind::Activation(a) if want_dx => {
-                    list.push(activation_backward(*a, y, dy, dx, total))
-                }
-                // At the input, `dx` is the 4-byte gradient buffer 0, bound but not written.
-                OpKind::BatchNorm(l) => list.push(batchnorm_backward(l, x, dy, dx, want_dx, n)),
-                _ => {} // flatten, the fused softmax, or a parameter-free layer at the input
-            }
-        }
-        list.push(match self.plan.network.training.optimizer {
-            Optimizer::Sgd => sgd(self.grads, self.params, self.n_params, lr),
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                epsilon,
-            } => {
-                let (m, v) = self.moments.expect("Adam moments are allocated with Adam");
-                let step = AdamStep {
-                    lr,
-                    beta1,
-                    beta2,
-                    epsilon,
-                    t: self.updates + 1,
-                };
-                adam(self.grads, self.params, m, v, self.n_params, step)
-            }
-        });
-        list
-    }
-
-    /// Runs one step on `n` examples (already loaded by [`GpuNet::load_batch`], or gathered
-    /// from `data` by the indices in [`GpuNet::write_indices`]): the whole step is recorded into
-    /// one encoder and submitted once; nothing is read back.
-    pub fn step(
-        &mut self,
-        gpu: &Gpu,
-        n: usize,
-        mode: StepMode,
-        data: Option<&DeviceDataset>,
-        totals: Totals,
-    ) -> Result<()> {
-        self.check_batch(n)?;
-        let dispatches = self.step_dispatches(n, mode, data, totals);
-        let key = (
-            n,
-            matches!(mode, StepMode::Train { .. }),
-            data.map(|d| d.images),
-        );
-        if !self.programs.contains_key(&key) && self.programs.len() >= MAX_PROGRAMS {
-            self.programs.clear();
-        }
-        match self.programs.get(&key) {
-            Some(program) => program.write_params(gpu, &dispatches)?,
-            None => {
-                let program = Program::new(gpu, &self.arena, &dispatches)?;
-                self.programs.insert(key, program);
-            }
-        }
-        self.programs[&key].submit(gpu);
-        if matches!(mode, StepMode::Train { .. }) {
-            self.updates += 1;
-        }
-        Ok(())
     }
 
     /// The buffers the network's dispatches refer to.
