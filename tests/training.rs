@@ -114,13 +114,17 @@ impl shadernet::train::Executor for Scripted {
     }
 }
 
-#[test]
-fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
+/// Runs the scripted executor (validation errors 20, 10, 5, 5, 5, 1 of 100; training errors
+/// the same script reversed) for at most `epochs` epochs of one step each, with early stopping
+/// `(patience, min_delta_rel, monitor)`; returns the report and the final parameters (the
+/// number of the step whose weights they are).
+fn scripted_early_stopping(
+    epochs: usize,
+    stopping: shadernet::model::EarlyStopping,
+) -> (shadernet::train::TrainReport, Vec<f32>) {
     let (_, _, test) = mnist();
     let tiny = test.subset(&[0, 1, 2, 3]);
     let validation = test.subset(&(0..100).collect::<Vec<u32>>());
-    // Validation errors per epoch (of 100): best at epoch 3 (5 wrong); 4.99 would not beat it by
-    // min_delta_rel 0.1, so epochs 4-5 do not count as improvements and patience 2 stops at 5.
     let mut executor = Scripted {
         validation_errors: vec![20, 10, 5, 5, 5, 1],
         evaluations: 0,
@@ -128,13 +132,9 @@ fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
         steps: 0,
     };
     let mut settings = preset("fast").unwrap().training;
-    settings.epochs = 10;
+    settings.epochs = epochs;
     settings.batch_size = 4;
-    settings.early_stopping = Some(shadernet::model::EarlyStopping {
-        patience: 2,
-        min_delta_rel: 0.1,
-        monitor: shadernet::model::Monitor::Validation,
-    });
+    settings.early_stopping = Some(stopping);
     let report = train(
         &mut executor,
         &settings,
@@ -145,11 +145,26 @@ fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
         &mut |_| {},
     )
     .unwrap();
+    (report, executor.params)
+}
+
+#[test]
+fn early_stopping_waits_for_patience_and_restores_the_best_epoch() {
+    // Best validation error at epoch 3 (5 wrong); 5 does not beat it by min_delta_rel 0.1, so
+    // epochs 4-5 are no improvement and patience 2 stops after epoch 5.
+    let (report, params) = scripted_early_stopping(
+        10,
+        shadernet::model::EarlyStopping {
+            patience: 2,
+            min_delta_rel: 0.1,
+            monitor: shadernet::model::Monitor::Validation,
+        },
+    );
     assert_eq!(report.epochs.len(), 5);
     assert!(report.stopped_early);
     assert_eq!(report.chosen_epoch, 3);
     // One step per epoch: the restored parameters are those after step 3.
-    assert_eq!(executor.params, vec![3.0]);
+    assert_eq!(params, vec![3.0]);
 }
 
 #[test]
@@ -210,37 +225,18 @@ fn a_run_resumed_after_it_stopped_early_only_restores_the_best_and_tests() {
 
 #[test]
 fn early_stopping_can_watch_the_training_error_as_the_report_did() {
-    let (_, _, test) = mnist();
-    let tiny = test.subset(&[0, 1, 2, 3]);
-    let validation = test.subset(&(0..100).collect::<Vec<u32>>());
-    // Validation errors improve every epoch, but the training errors (the same script reversed:
-    // 1, 5, 5, 5, 10, 20) never beat epoch 1, so patience 2 stops after epoch 3 and restores 1.
-    let mut executor = Scripted {
-        validation_errors: vec![20, 10, 5, 5, 5, 1],
-        evaluations: 0,
-        params: vec![0.0],
-        steps: 0,
-    };
-    let mut settings = preset("fast").unwrap().training;
-    settings.epochs = 6;
-    settings.batch_size = 4;
-    settings.early_stopping = Some(shadernet::model::EarlyStopping {
-        patience: 2,
-        min_delta_rel: 0.0,
-        monitor: shadernet::model::Monitor::Training,
-    });
-    let report = train(
-        &mut executor,
-        &settings,
-        1,
-        &tiny,
-        &validation,
-        &tiny,
-        &mut |_| {},
-    )
-    .unwrap();
+    // Validation errors improve every epoch, but the training errors (1, 5, 5, 5, 10, 20) never
+    // beat epoch 1, so patience 2 stops after epoch 3 and restores epoch 1.
+    let (report, params) = scripted_early_stopping(
+        6,
+        shadernet::model::EarlyStopping {
+            patience: 2,
+            min_delta_rel: 0.0,
+            monitor: shadernet::model::Monitor::Training,
+        },
+    );
     assert_eq!(report.epochs.len(), 3);
     assert!(report.stopped_early);
     assert_eq!(report.chosen_epoch, 1);
-    assert_eq!(executor.params, vec![1.0]);
+    assert_eq!(params, vec![1.0]);
 }

@@ -9,8 +9,9 @@
 //! once. Losses and correct counts are added up on the device and read back only by
 //! [`GpuNet::take_totals`].
 //!
-//! [`super::executor::GpuExecutor`] puts it behind [`crate::train::Executor`]: the training data lives on the device as bytes
-//! and a step uploads only its batch indices.
+//! [`super::executor::GpuExecutor`] puts it behind [`crate::train::Executor`]: the training
+//! data lives on the device as bytes and a step uploads only its batch indices. The step's
+//! dispatch list is built in `step.rs`.
 //!
 //! With augmentation on (`Training::augment` > 0, image inputs), a training step gathers into
 //! a buffer of its own and `augment.wgsl` warps it into the input buffer, drawing the warps of
