@@ -13,6 +13,7 @@ use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::Buffers;
 use shadernet::gpu::ops::dense::matmul;
+use shadernet::gpu::ops::gemm::scratch_bytes_bound;
 use shadernet::gpu::profile::{profile_training_step, time_dispatches};
 use shadernet::model::{Layer, Plan, Shape, preset};
 use std::time::Instant;
@@ -194,14 +195,16 @@ fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
         let a = arena.alloc(gpu, "a", 4 * size * size);
         let b = arena.alloc(gpu, "b", 4 * size * size);
         let c = arena.alloc(gpu, "c", 4 * size * size);
-        let dispatch = matmul(a.into(), b.into(), c.into(), size, size, size, 0);
-        match time_dispatches(gpu, &arena, &[dispatch], 3) {
+        let scratch = arena.alloc(gpu, "scratch", scratch_bytes_bound(size, size));
+        let dispatches = matmul(a.into(), b.into(), c.into(), scratch, size, size, size, 0);
+        match time_dispatches(gpu, &arena, &dispatches, 3) {
             Ok(Some(ms)) => {
-                let gflops = 2.0 * (size as f64).powi(3) / (ms[0] / 1e3) / 1e9;
+                let ms: f64 = ms.iter().sum();
+                let gflops = 2.0 * (size as f64).powi(3) / (ms / 1e3) / 1e9;
                 println!(
                     "{:>18} {:>10.3} {:>10.1}",
                     format!("{size}x{size}x{size}"),
-                    ms[0],
+                    ms,
                     gflops
                 );
             }

@@ -19,3 +19,7 @@ fn fused_activation(v: f32, act: u32) -> f32 {
 fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.y * nwg.x + wid.x;
 }
+
+// The sizes of a GEMM (gemm_core.wgsl, gemm_reduce.wgsl), the first field of its kernel's
+// Params: C (M, N) = Σ_k A(m, k)·B(k, n), each split of k k_chunk long.
+struct Gemm { m: u32, n: u32, k: u32, k_chunk: u32 }

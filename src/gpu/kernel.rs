@@ -25,18 +25,30 @@ pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 /// Every compute kernel, one per WGSL file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `matmul.wgsl`: `C = op(A)·op(B)` (dense forward and both backward products).
+    /// `matmul.wgsl` on `gemm_core.wgsl`: `C = op(A)·op(B)` (dense forward and both backward
+    /// products).
     Matmul,
+    /// `matmul.wgsl` on `gemm_reduce.wgsl`: the sum of a split matmul's partial products.
+    MatmulReduce,
     /// `bias_add.wgsl`: `y[n, ch, j] += b[ch]`.
     BiasAdd,
     /// `bias_grad.wgsl`: `db[ch] = Σ dy[n, ch, j]`.
     BiasGrad,
-    /// `conv_forward.wgsl`: direct convolution plus bias.
+    /// `conv_forward.wgsl` on `gemm_core.wgsl`: convolution plus bias and activation, an
+    /// implicit GEMM.
     ConvForward,
-    /// `conv_backward_data.wgsl`: `dx` of a convolution, gathered.
+    /// `conv_forward.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products, plus
+    /// bias and activation.
+    ConvForwardReduce,
+    /// `conv_backward_data.wgsl` on `gemm_core.wgsl`: `dx` of a convolution, gathered.
     ConvBackwardData,
-    /// `conv_backward_weights.wgsl`: `dW` of a convolution, one workgroup per weight.
+    /// `conv_backward_data.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products.
+    ConvBackwardDataReduce,
+    /// `conv_backward_weights.wgsl` on `gemm_core.wgsl`: `dW` and `db` of a convolution.
     ConvBackwardWeights,
+    /// `conv_backward_weights.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial
+    /// products.
+    ConvBackwardWeightsReduce,
     /// `maxpool_forward.wgsl`: max and argmax of each window.
     MaxPoolForward,
     /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered.
@@ -76,13 +88,17 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::Matmul,
+        Kernel::MatmulReduce,
         Kernel::BiasAdd,
         Kernel::BiasGrad,
         Kernel::ConvForward,
+        Kernel::ConvForwardReduce,
         Kernel::ConvBackwardData,
+        Kernel::ConvBackwardDataReduce,
         Kernel::ConvBackwardWeights,
+        Kernel::ConvBackwardWeightsReduce,
         Kernel::MaxPoolForward,
         Kernel::MaxPoolBackward,
         Kernel::ActivationForward,
@@ -123,20 +139,81 @@ impl Kernel {
                     $bindings,
                 )
             };
+            // An op's file, then the GEMM main (`gemm_core.wgsl` or `gemm_reduce.wgsl`); a
+            // convolution's file comes after `conv_common.wgsl`.
+            ($name:literal, [$($part:literal),+], $bindings:expr) => {
+                (
+                    $name,
+                    concat!($(include_str!(concat!("../../shaders/", $part)), "\n"),+),
+                    $bindings,
+                )
+            };
         }
         match self {
-            // a, b, c
-            Kernel::Matmul => shader!("matmul.wgsl", &[R, R, W]),
+            // a, b, c, partials
+            Kernel::Matmul => shader!(
+                "matmul.wgsl",
+                ["matmul.wgsl", "gemm_core.wgsl"],
+                &[R, R, W, W]
+            ),
+            Kernel::MatmulReduce => shader!(
+                "matmul.wgsl (split sum)",
+                ["matmul.wgsl", "gemm_reduce.wgsl"],
+                &[R, R, W, W]
+            ),
             // params, y
             Kernel::BiasAdd => shader!("bias_add.wgsl", &[R, W]),
             // dy, grads
             Kernel::BiasGrad => shader!("bias_grad.wgsl", &[R, W]),
-            // x, params, y
-            Kernel::ConvForward => shader!("conv_forward.wgsl", &[R, R, W]),
-            // dy, params, dx
-            Kernel::ConvBackwardData => shader!("conv_backward_data.wgsl", &[R, R, W]),
-            // x, dy, grads
-            Kernel::ConvBackwardWeights => shader!("conv_backward_weights.wgsl", &[R, R, W]),
+            // x, params, y, partials
+            Kernel::ConvForward => shader!(
+                "conv_forward.wgsl",
+                ["conv_common.wgsl", "conv_forward.wgsl", "gemm_core.wgsl"],
+                &[R, R, W, W]
+            ),
+            Kernel::ConvForwardReduce => shader!(
+                "conv_forward.wgsl (split sum)",
+                ["conv_common.wgsl", "conv_forward.wgsl", "gemm_reduce.wgsl"],
+                &[R, R, W, W]
+            ),
+            // dy, params, dx, partials
+            Kernel::ConvBackwardData => shader!(
+                "conv_backward_data.wgsl",
+                [
+                    "conv_common.wgsl",
+                    "conv_backward_data.wgsl",
+                    "gemm_core.wgsl"
+                ],
+                &[R, R, W, W]
+            ),
+            Kernel::ConvBackwardDataReduce => shader!(
+                "conv_backward_data.wgsl (split sum)",
+                [
+                    "conv_common.wgsl",
+                    "conv_backward_data.wgsl",
+                    "gemm_reduce.wgsl"
+                ],
+                &[R, R, W, W]
+            ),
+            // x, dy, grads, partials
+            Kernel::ConvBackwardWeights => shader!(
+                "conv_backward_weights.wgsl",
+                [
+                    "conv_common.wgsl",
+                    "conv_backward_weights.wgsl",
+                    "gemm_core.wgsl"
+                ],
+                &[R, R, W, W]
+            ),
+            Kernel::ConvBackwardWeightsReduce => shader!(
+                "conv_backward_weights.wgsl (split sum)",
+                [
+                    "conv_common.wgsl",
+                    "conv_backward_weights.wgsl",
+                    "gemm_reduce.wgsl"
+                ],
+                &[R, R, W, W]
+            ),
             // x, y, argmax
             Kernel::MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
             // dy, argmax, dx

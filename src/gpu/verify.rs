@@ -116,6 +116,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let l = DenseLayout {
         params,
         grads,
+        scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
         w_off: 0,
         b_off: w.len(),
         d_in,
@@ -188,11 +189,12 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         let l = ConvLayout {
             params,
             grads,
+            scratch: case.output(ConvLayout::scratch_bytes(&sh, n) / 4),
             w_off: 0,
             b_off: wlen,
             shape: sh,
         };
-        let mut list = vec![conv_forward(&l, ix, y, n, None)];
+        let mut list = conv_forward(&l, ix, y, n, None);
         list.extend(conv_backward(&l, ix, idy, Some(dx), n));
         case.run(&list)?;
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];

@@ -170,6 +170,11 @@ impl GpuNet {
         } else {
             arena.with_data(gpu, "batchnorm running statistics", &running_init)
         };
+        let scratch = arena.alloc(
+            gpu,
+            "split-k partial products",
+            scratch_bytes(plan, capacity).max(4),
+        );
         let mut r_off = 0;
         let mut sizes = vec![plan.input.size()];
         let mut ops = Vec::new();
@@ -189,6 +194,7 @@ impl GpuNet {
                     OpKind::Dense(DenseLayout {
                         params,
                         grads,
+                        scratch,
                         w_off,
                         b_off: w_off + d_out * d_in,
                         d_in,
@@ -203,6 +209,7 @@ impl GpuNet {
                     OpKind::Conv(ConvLayout {
                         params,
                         grads,
+                        scratch,
                         w_off,
                         b_off: w_off + weights,
                         shape,
@@ -573,4 +580,25 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Bytes of the scratch buffer that every layer's split products share (they run one after
+/// another): the largest any dense or convolution layer needs at batch sizes up to `capacity`.
+fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
+    plan.layers
+        .iter()
+        .map(|planned| match (planned.layer, planned.input) {
+            (
+                Layer::Dense {
+                    units: Units::Fixed(d_out),
+                },
+                Shape::Flat(d_in),
+            ) => DenseLayout::scratch_bytes(d_in, d_out, capacity),
+            (Layer::Conv2d { .. }, _) => ConvShape::of(planned)
+                .map(|shape| ConvLayout::scratch_bytes(&shape, capacity))
+                .unwrap_or(0),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }

@@ -81,7 +81,7 @@ impl GpuNet {
             let activation = fuse_next();
             match &op.kind {
                 OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n, activation)),
-                OpKind::Conv(l) => list.push(conv_forward(l, x, y, n, activation)),
+                OpKind::Conv(l) => list.extend(conv_forward(l, x, y, n, activation)),
                 OpKind::MaxPool { shape, argmax } => {
                     list.push(maxpool_forward(shape, x, y, *argmax, n))
                 }

@@ -1,16 +1,16 @@
-//! Convolution launchers (twin of `cpu::conv`), direct on the device: no im2col anywhere.
+//! Convolution launchers (twin of `cpu::conv`): implicit GEMMs on the tiled GEMM of
+//! [`super::gemm`], the im2col matrix read straight from the images, never stored.
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` and `b: (F)` in the parameter buffer,
 //! `y: (N, F, H', W')`.
 
 use super::activation::fused_code;
-use super::dense::bias_grad;
+use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
 use crate::cpu::conv::ConvShape;
-use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups, groups_1d};
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
 use crate::model::Activation;
 
-/// Host twin of the `Params` of `conv_forward.wgsl`, `conv_backward_data.wgsl` and
-/// `conv_backward_weights.wgsl` (`a_off`/`b_off` are their two offsets).
+/// Host twin of `conv_common.wgsl`'s `Conv`, in the `Params` of the three convolution kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvParams {
@@ -34,9 +34,9 @@ pub struct ConvParams {
     pub ho: u32,
     /// `W'`.
     pub wo: u32,
-    /// Forward: weight offset; backward-data: weight offset; backward-weights: `dW` offset.
+    /// Forward and data gradient: weight offset; weight gradient: `dW` offset.
     pub a_off: u32,
-    /// Forward: bias offset; otherwise 0.
+    /// Forward: bias offset; weight gradient: `db` offset; data gradient: 0.
     pub b_off: u32,
 }
 
@@ -64,6 +64,9 @@ pub struct ConvLayout {
     pub params: BufferId,
     /// The flat gradient buffer.
     pub grads: BufferId,
+    /// Scratch for split products' partial sums, at least [`ConvLayout::scratch_bytes`] for
+    /// the largest batch.
+    pub scratch: BufferId,
     /// Offset of `W (F, C, K, K)`.
     pub w_off: usize,
     /// Offset of `b (F)`.
@@ -72,44 +75,72 @@ pub struct ConvLayout {
     pub shape: ConvShape,
 }
 
-/// Host twin of `conv_forward.wgsl`'s `Params`: the convolution's sizes and the fused
-/// activation.
+impl ConvLayout {
+    /// Scratch bytes [`conv_forward`] and [`conv_backward`] need for a convolution of this
+    /// shape at batch sizes up to `capacity`.
+    pub fn scratch_bytes(shape: &ConvShape, capacity: usize) -> usize {
+        let sh = shape;
+        scratch_bytes_bound(sh.f, capacity * sh.ho * sh.wo)
+            .max(scratch_bytes_bound(sh.f, sh.c * sh.k * sh.k + 1))
+            .max(scratch_bytes_bound(sh.c, capacity * sh.h * sh.w))
+    }
+}
+
+/// Host twin of `conv_forward.wgsl`'s `Params`: the GEMM's sizes, the convolution's and the
+/// fused activation.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvForwardParams {
+    /// `M = F`, `N = N·H'·W'`, `K = C·K·K`.
+    pub gemm: GemmParams,
     /// The sizes and offsets.
     pub conv: ConvParams,
     /// The fused activation ([`super::activation::fused_code`]).
     pub act: u32,
-    /// Padding to 64 bytes.
+    /// Padding to 80 bytes.
     pub _pad: [u32; 3],
 }
 
+/// Host twin of the `Params` of `conv_backward_data.wgsl` and `conv_backward_weights.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvGemmParams {
+    /// The GEMM's sizes.
+    pub gemm: GemmParams,
+    /// The sizes and offsets.
+    pub conv: ConvParams,
+}
+
 /// `y[n, f, oy, ox] = act(b[f] + Σ W[f, c, ki, kj]·x[n, c, oy·S + ki − P, ox·S + kj − P])`,
-/// one invocation per output; `act` the fused activation (none, ReLU or tanh).
+/// an implicit GEMM with `M = F`, `N = N·H'·W'`, `K = C·K·K` (split along `k` when its blocks
+/// are few, then summed in a fixed order); `act` the fused activation (none, ReLU or tanh).
 pub fn conv_forward(
     l: &ConvLayout,
     x: BufferId,
     y: BufferId,
     n: usize,
     activation: Option<Activation>,
-) -> Dispatch {
+) -> Vec<Dispatch> {
     let sh = &l.shape;
+    let gemm = GemmParams::new(sh.f, n * sh.ho * sh.wo, sh.c * sh.k * sh.k, true);
     let p = ConvForwardParams {
+        gemm,
         conv: params(sh, n, l.w_off, l.b_off),
         act: fused_code(activation),
         _pad: [0; 3],
     };
-    Dispatch::new(
-        Kernel::ConvForward,
-        groups_1d(n * sh.f * sh.ho * sh.wo),
-        vec![x, l.params, y],
+    gemm_dispatches(
+        (Kernel::ConvForward, Kernel::ConvForwardReduce),
+        &gemm,
+        vec![x, l.params, y, l.scratch],
         &p,
     )
 }
 
-/// Given `dy (N, F, H', W')`: `dW` (one workgroup per weight) and `db` written to the gradient
-/// buffer, and, with `dx`, `dx (N, C, H, W)` gathered per input element.
+/// Given `dy (N, F, H', W')`: `dW` and `db` written to the gradient buffer by one implicit GEMM
+/// (`M = F`, `N = C·K·K + 1`, `K = N·H'·W'`), and, with `dx`, `dx (N, C, H, W)` by another
+/// (`M = C`, `N = N·H·W`, `K = F·K·K`); each split along `k` when its blocks are few, then
+/// summed in a fixed order.
 pub fn conv_backward(
     l: &ConvLayout,
     x: BufferId,
@@ -118,22 +149,31 @@ pub fn conv_backward(
     n: usize,
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
-    let weights = sh.f * sh.c * sh.k * sh.k;
-    let mut out = vec![
-        Dispatch::new(
+    let gemm = GemmParams::new(sh.f, sh.c * sh.k * sh.k + 1, n * sh.ho * sh.wo, true);
+    let p = ConvGemmParams {
+        gemm,
+        conv: params(sh, n, l.w_off, l.b_off),
+    };
+    let mut out = gemm_dispatches(
+        (
             Kernel::ConvBackwardWeights,
-            groups(weights, 1),
-            vec![x, dy, l.grads],
-            &params(sh, n, l.w_off, 0),
+            Kernel::ConvBackwardWeightsReduce,
         ),
-        bias_grad(dy, l.grads, l.b_off, n, sh.f, sh.ho * sh.wo),
-    ];
+        &gemm,
+        vec![x, dy, l.grads, l.scratch],
+        &p,
+    );
     if let Some(dx) = dx {
-        out.push(Dispatch::new(
-            Kernel::ConvBackwardData,
-            groups_1d(n * sh.c * sh.h * sh.w),
-            vec![dy, l.params, dx],
-            &params(sh, n, l.w_off, 0),
+        let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k, true);
+        let p = ConvGemmParams {
+            gemm,
+            conv: params(sh, n, l.w_off, 0),
+        };
+        out.extend(gemm_dispatches(
+            (Kernel::ConvBackwardData, Kernel::ConvBackwardDataReduce),
+            &gemm,
+            vec![dy, l.params, dx, l.scratch],
+            &p,
         ));
     }
     out

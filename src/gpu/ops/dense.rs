@@ -2,6 +2,7 @@
 //! parameter buffer.
 
 use super::activation::fused_code;
+use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups, groups_1d};
 use crate::model::Activation;
@@ -17,12 +18,8 @@ pub const ACCUMULATE: u32 = 4;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MatmulParams {
-    /// Rows of `C`.
-    pub m: u32,
-    /// Columns of `C`.
-    pub n: u32,
-    /// The inner dimension.
-    pub k: u32,
+    /// The GEMM's sizes: `C (M, N)`, inner dimension `K`.
+    pub gemm: GemmParams,
     /// [`TRANS_A`] | [`TRANS_B`] | [`ACCUMULATE`].
     pub flags: u32,
     /// Offset of `A` in its buffer (elements).
@@ -31,8 +28,6 @@ pub struct MatmulParams {
     pub b_off: u32,
     /// Offset of `C`.
     pub c_off: u32,
-    /// Padding to 16 bytes.
-    pub _pad: u32,
 }
 
 /// A matrix operand: a buffer and the element offset where the matrix starts.
@@ -50,31 +45,33 @@ impl From<BufferId> for Operand {
     }
 }
 
-/// `C (M, N) = op(A) (M, K) · op(B) (K, N)` (or `+=` with [`ACCUMULATE`]), 8x8 tiles.
+/// `C (M, N) = op(A) (M, K) · op(B) (K, N)` (or `+=` with [`ACCUMULATE`]) on the tiled GEMM;
+/// when `C` has few blocks and `K` is long, `k` is split across workgroups whose partial
+/// products go to `scratch` (at least [`GemmParams::scratch_bytes`] long) and a second
+/// dispatch adds them.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul(
     a: Operand,
     b: Operand,
     c: Operand,
+    scratch: BufferId,
     m: usize,
     n: usize,
     k: usize,
     flags: u32,
-) -> Dispatch {
+) -> Vec<Dispatch> {
+    let gemm = GemmParams::new(m, n, k, true);
     let params = MatmulParams {
-        m: u(m),
-        n: u(n),
-        k: u(k),
+        gemm,
         flags,
         a_off: u(a.offset),
         b_off: u(b.offset),
         c_off: u(c.offset),
-        _pad: 0,
     };
-    let workgroups = [u(n.div_ceil(8).max(1)), u(m.div_ceil(8).max(1)), 1];
-    Dispatch::new(
-        Kernel::Matmul,
-        workgroups,
-        vec![a.buffer, b.buffer, c.buffer],
+    gemm_dispatches(
+        (Kernel::Matmul, Kernel::MatmulReduce),
+        &gemm,
+        vec![a.buffer, b.buffer, c.buffer, scratch],
         &params,
     )
 }
@@ -158,6 +155,8 @@ pub struct DenseLayout {
     pub params: BufferId,
     /// The flat gradient buffer (same layout).
     pub grads: BufferId,
+    /// Scratch for split products' partial sums, at least [`DenseLayout::scratch_bytes`].
+    pub scratch: BufferId,
     /// Offset of `W (D_out, D_in)`.
     pub w_off: usize,
     /// Offset of `b (D_out)`.
@@ -166,6 +165,16 @@ pub struct DenseLayout {
     pub d_in: usize,
     /// `D_out`.
     pub d_out: usize,
+}
+
+impl DenseLayout {
+    /// Scratch bytes [`dense_forward`] and [`dense_backward`] need at batch sizes up to
+    /// `capacity`.
+    pub fn scratch_bytes(d_in: usize, d_out: usize, capacity: usize) -> usize {
+        scratch_bytes_bound(capacity, d_out)
+            .max(scratch_bytes_bound(d_out, d_in))
+            .max(scratch_bytes_bound(capacity, d_in))
+    }
 }
 
 /// `y (N, D_out) = act(x (N, D_in) · Wᵀ + b)`: a matmul, then a bias add that also applies the
@@ -181,10 +190,18 @@ pub fn dense_forward(
         buffer: l.params,
         offset: l.w_off,
     };
-    vec![
-        matmul(x.into(), w, y.into(), n, l.d_out, l.d_in, TRANS_B),
-        bias_add(l.params, l.b_off, y, (n, l.d_out, 1), activation),
-    ]
+    let mut out = matmul(
+        x.into(),
+        w,
+        y.into(),
+        l.scratch,
+        n,
+        l.d_out,
+        l.d_in,
+        TRANS_B,
+    );
+    out.push(bias_add(l.params, l.b_off, y, (n, l.d_out, 1), activation));
+    out
 }
 
 /// Given `dy (N, D_out)`: `dW = dyᵀ · x` and `db = Σ_n dy` written (not added) to the gradient
@@ -200,16 +217,32 @@ pub fn dense_backward(
         buffer: l.grads,
         offset: l.w_off,
     };
-    let mut out = vec![
-        matmul(dy.into(), x.into(), dw, l.d_out, l.d_in, n, TRANS_A),
-        bias_grad(dy, l.grads, l.b_off, n, l.d_out, 1),
-    ];
+    let mut out = matmul(
+        dy.into(),
+        x.into(),
+        dw,
+        l.scratch,
+        l.d_out,
+        l.d_in,
+        n,
+        TRANS_A,
+    );
+    out.push(bias_grad(dy, l.grads, l.b_off, n, l.d_out, 1));
     if let Some(dx) = dx {
         let w = Operand {
             buffer: l.params,
             offset: l.w_off,
         };
-        out.push(matmul(dy.into(), w, dx.into(), n, l.d_in, l.d_out, 0));
+        out.extend(matmul(
+            dy.into(),
+            w,
+            dx.into(),
+            l.scratch,
+            n,
+            l.d_in,
+            l.d_out,
+            0,
+        ));
     }
     out
 }

@@ -13,6 +13,7 @@ pub mod conv;
 pub mod data;
 pub mod dense;
 pub mod dropout;
+pub mod gemm;
 pub mod loss;
 pub mod norm;
 pub mod optim;

@@ -1,0 +1,18 @@
+// Prepended to the three convolution kernels: the sizes of a convolution with input
+// x (N, C, H, W), weights (F, C, K, K), stride S, padding P and output (N, F, H', W').
+// a_off / b_off: forward and data gradient: weight / bias offsets in the parameter buffer;
+// weight gradient: dW / db offsets in the gradient buffer.
+struct Conv {
+    n: u32, c: u32, h: u32, w: u32,
+    f: u32, k: u32, s: u32, pad: u32,
+    ho: u32, wo: u32, a_off: u32, b_off: u32,
+}
+
+// x[n, c, oy·S + ki − P, ox·S + kj − P] as an index into x, or -1 where it falls in the
+// padding.
+fn patch_index(cv: Conv, n: u32, c: u32, oy: u32, ox: u32, ki: u32, kj: u32) -> i32 {
+    let iy = i32(oy * cv.s + ki) - i32(cv.pad);
+    let ix = i32(ox * cv.s + kj) - i32(cv.pad);
+    if (iy < 0 || iy >= i32(cv.h) || ix < 0 || ix >= i32(cv.w)) { return -1; }
+    return i32(((n * cv.c + c) * cv.h + u32(iy)) * cv.w + u32(ix));
+}

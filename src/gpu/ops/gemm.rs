@@ -1,0 +1,149 @@
+//! The tiled GEMM that matmul and the three convolution products run on (`gemm_core.wgsl`):
+//! block sizes, and the split of `k` across workgroups when `C` has too few blocks to occupy
+//! the GPU, with the scratch buffer the split's partial sums go to before `gemm_reduce.wgsl`
+//! adds them in a fixed order.
+
+use super::u;
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+
+/// Rows of `C` per workgroup (`BM` in `gemm_core.wgsl`).
+pub const BLOCK_M: usize = 64;
+/// Columns of `C` per workgroup (`BN`).
+pub const BLOCK_N: usize = 64;
+/// Step along `k` staged in workgroup memory (`BK`).
+pub const BLOCK_K: usize = 16;
+/// Workgroups (of 64 invocations) a product aims for before it splits `k`: about four per
+/// multiprocessor of a large GPU (an H100 has 132).
+pub const TARGET_GROUPS: usize = 512;
+/// The most splits of `k`.
+pub const MAX_SPLITS: usize = 64;
+/// The least `k` a split is given, so that each split's work outweighs its partial-sum traffic.
+pub const MIN_SPLIT_K: usize = 256;
+
+/// Host twin of `gemm_core.wgsl`'s `Gemm`, the first field of every GEMM kernel's `Params`:
+/// `C (M, N) = Σ_k A(m, k)·B(k, n)`, each workgroup summing `k_chunk` of the `K` terms.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GemmParams {
+    /// `M`.
+    pub m: u32,
+    /// `N`.
+    pub n: u32,
+    /// `K`.
+    pub k: u32,
+    /// Terms of `k` per split (a multiple of [`BLOCK_K`]; `≥ K` when `k` is not split).
+    pub k_chunk: u32,
+}
+
+impl GemmParams {
+    /// The sizes, with `k` split when `splittable` and `C`'s blocks number fewer than
+    /// [`TARGET_GROUPS`]: into at most `TARGET_GROUPS / blocks` splits (so the scratch holds at
+    /// most `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), none shorter than [`MIN_SPLIT_K`].
+    pub fn new(m: usize, n: usize, k: usize, splittable: bool) -> GemmParams {
+        let blocks = m.div_ceil(BLOCK_M) * n.div_ceil(BLOCK_N);
+        let wanted = if splittable {
+            (TARGET_GROUPS / blocks.max(1))
+                .min(k.div_ceil(MIN_SPLIT_K))
+                .clamp(1, MAX_SPLITS)
+        } else {
+            1
+        };
+        let k_chunk = k.div_ceil(wanted).div_ceil(BLOCK_K).max(1) * BLOCK_K;
+        GemmParams {
+            m: u(m),
+            n: u(n),
+            k: u(k),
+            k_chunk: u(k_chunk),
+        }
+    }
+
+    /// How many splits of `k` (1: not split).
+    pub fn splits(&self) -> usize {
+        (self.k as usize).div_ceil(self.k_chunk as usize).max(1)
+    }
+
+    /// The GEMM's workgroups: (column blocks, row blocks, splits).
+    pub fn groups(&self) -> [u32; 3] {
+        [
+            u((self.n as usize).div_ceil(BLOCK_N).max(1)),
+            u((self.m as usize).div_ceil(BLOCK_M).max(1)),
+            u(self.splits()),
+        ]
+    }
+
+    /// The reduction's workgroups (one invocation per value of `C`).
+    pub fn reduce_groups(&self) -> [u32; 3] {
+        groups_1d(self.m as usize * self.n as usize)
+    }
+
+    /// Scratch bytes the partial sums need (0 when `k` is not split).
+    pub fn scratch_bytes(&self) -> usize {
+        match self.splits() {
+            1 => 0,
+            s => 4 * s * self.m as usize * self.n as usize,
+        }
+    }
+}
+
+/// The dispatches of one product: `kernel` (an op's file on `gemm_core.wgsl`) over
+/// [`GemmParams::groups`], then, when `k` is split, `reduce` (the same file on
+/// `gemm_reduce.wgsl`) with the same buffers and parameters. `params` is the kernel's `Params`
+/// twin, whose first field is `gemm`.
+pub fn gemm_dispatches<P: bytemuck::Pod>(
+    (kernel, reduce): (Kernel, Kernel),
+    gemm: &GemmParams,
+    buffers: Vec<BufferId>,
+    params: &P,
+) -> Vec<Dispatch> {
+    let mut out = vec![Dispatch::new(
+        kernel,
+        gemm.groups(),
+        buffers.clone(),
+        params,
+    )];
+    if gemm.splits() > 1 {
+        out.push(Dispatch::new(reduce, gemm.reduce_groups(), buffers, params));
+    }
+    out
+}
+
+/// Scratch bytes enough for any split product whose `C` has at most `m·n` values, whatever
+/// its `k`: `min(MAX_SPLITS·m·n, TARGET_GROUPS·BLOCK_M·BLOCK_N)` floats.
+pub fn scratch_bytes_bound(m: usize, n: usize) -> usize {
+    4 * (MAX_SPLITS * m * n).min(TARGET_GROUPS * BLOCK_M * BLOCK_N)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_only_when_blocks_are_few_and_k_is_long() {
+        let big = GemmParams::new(4096, 4096, 4096, true);
+        assert_eq!(big.splits(), 1);
+        assert_eq!(big.groups(), [64, 64, 1]);
+        let short_k = GemmParams::new(16, 10, 100, true);
+        assert_eq!(short_k.splits(), 1);
+        let long_k = GemmParams::new(64, 801, 128 * 784, true);
+        assert!(long_k.splits() > 1);
+        assert!(long_k.splits() * 13 <= TARGET_GROUPS);
+        assert_eq!(long_k.k_chunk as usize % BLOCK_K, 0);
+        assert!(long_k.k_chunk as usize * long_k.splits() >= 128 * 784);
+        assert!(long_k.scratch_bytes() <= scratch_bytes_bound(64, 801));
+        let unsplittable = GemmParams::new(64, 801, 128 * 784, false);
+        assert_eq!(unsplittable.splits(), 1);
+        assert_eq!(unsplittable.scratch_bytes(), 0);
+    }
+
+    #[test]
+    fn every_split_is_non_empty() {
+        for k in [1, 15, 16, 17, 255, 257, 1000, 4097, 100_352] {
+            for (m, n) in [(1, 1), (10, 16), (64, 64), (128, 3201)] {
+                let g = GemmParams::new(m, n, k, true);
+                let last_start = (g.splits() - 1) * g.k_chunk as usize;
+                assert!(last_start < k, "m {m} n {n} k {k}: {g:?}");
+                assert!(g.scratch_bytes() <= scratch_bytes_bound(m, n));
+            }
+        }
+    }
+}
