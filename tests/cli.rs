@@ -207,6 +207,38 @@ fn train_small(dir: &Path, net: &Path, out: &Path, extra: &[&str]) -> (i32, Stri
     shadernet(&args)
 }
 
+#[test]
+fn train_without_a_validation_split_reports_no_validation_error() {
+    let (dir, net) = small_setup("cli-no-validation");
+    let run = dir.join("run");
+    let (status, stdout, stderr) = shadernet(&[
+        "train",
+        "--data",
+        s(&dir),
+        "--model",
+        s(&net),
+        "--validation",
+        "0",
+        "--epochs",
+        "1",
+        "--out",
+        s(&run),
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stdout.contains("val error -"), "{stdout}");
+    let summary = stdout.lines().last().unwrap();
+    assert!(summary.contains("test error"), "{summary}");
+    assert!(!summary.contains("validation error"), "{summary}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((row[3], row[4]), ("", ""), "{csv}");
+    let jsonl = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(
+        jsonl.contains("\"validation_loss\":null,\"validation_error\":null"),
+        "{jsonl}"
+    );
+}
+
 /// The metrics CSV without its timing columns.
 fn metrics_without_times(run: &Path) -> Vec<String> {
     std::fs::read_to_string(run.join("metrics.csv"))

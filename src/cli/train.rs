@@ -323,7 +323,11 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         "misclassified.png",
         &misclassified_png(&data.test, &outputs, plan.classes)?,
     )?;
-    let chosen = &report.epochs.get(report.chosen_epoch.wrapping_sub(1));
+    // Without a validation split there is no validation error to show.
+    let chosen = report
+        .epochs
+        .get(report.chosen_epoch.wrapping_sub(1))
+        .filter(|e| e.validation.count > 0);
     println!(
         "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epochs in {:.1} s on {} | {}",
         plan.network.name,

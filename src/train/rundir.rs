@@ -121,19 +121,28 @@ impl RunDir {
     }
 }
 
-/// The CSV header and one row per epoch.
+/// An epoch's validation loss and error, `None` without a validation split.
+fn validation_metrics(e: &EpochLog) -> Option<(f64, f64)> {
+    (e.validation.count > 0).then(|| (e.validation.mean_loss(), e.validation.error_rate()))
+}
+
+/// The CSV header and one row per epoch (validation fields empty without a validation split).
 pub fn metrics_csv(epochs: &[EpochLog]) -> String {
     let mut out = String::from(
         "epoch,train_loss,train_error,validation_loss,validation_error,lr,seconds,images_per_second\n",
     );
     for e in epochs {
+        let (validation_loss, validation_error) = validation_metrics(e)
+            .map_or((String::new(), String::new()), |(l, r)| {
+                (l.to_string(), r.to_string())
+            });
         out += &format!(
             "{},{},{},{},{},{},{:.3},{:.1}\n",
             e.epoch,
             e.train.mean_loss(),
             e.train.error_rate(),
-            e.validation.mean_loss(),
-            e.validation.error_rate(),
+            validation_loss,
+            validation_error,
             e.lr,
             e.seconds,
             e.images_per_second()
@@ -142,18 +151,22 @@ pub fn metrics_csv(epochs: &[EpochLog]) -> String {
     out
 }
 
-/// One JSON object per epoch and line.
+/// One JSON object per epoch and line (validation fields `null` without a validation split).
 pub fn metrics_jsonl(epochs: &[EpochLog]) -> String {
     let mut out = String::new();
     for e in epochs {
+        let (validation_loss, validation_error) = validation_metrics(e)
+            .map_or(("null".into(), "null".into()), |(l, r)| {
+                (json_number(l), json_number(r))
+            });
         out += &format!(
             "{{\"epoch\":{},\"train_loss\":{},\"train_error\":{},\"validation_loss\":{},\
              \"validation_error\":{},\"lr\":{},\"seconds\":{:.3},\"images_per_second\":{:.1}}}\n",
             e.epoch,
             json_number(e.train.mean_loss()),
             json_number(e.train.error_rate()),
-            json_number(e.validation.mean_loss()),
-            json_number(e.validation.error_rate()),
+            validation_loss,
+            validation_error,
             e.lr,
             e.seconds,
             e.images_per_second()

@@ -35,14 +35,18 @@ impl EpochLog {
         self.train.count as f64 / self.train_seconds.max(1e-9)
     }
 
-    /// The log line `train` prints.
+    /// The log line `train` prints (`val error -` without a validation split).
     pub fn line(&self, epochs: usize) -> String {
+        let validation = if self.validation.count == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}%", 100.0 * self.validation.error_rate())
+        };
         format!(
-            "epoch {:>3}/{epochs}  loss {:.4}  train error {:.2}%  val error {:.2}%  lr {}  {:.1} s  {:.0} img/s",
+            "epoch {:>3}/{epochs}  loss {:.4}  train error {:.2}%  val error {validation}  lr {}  {:.1} s  {:.0} img/s",
             self.epoch,
             self.train.mean_loss(),
             100.0 * self.train.error_rate(),
-            100.0 * self.validation.error_rate(),
             self.lr,
             self.seconds,
             self.images_per_second()
