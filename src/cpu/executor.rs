@@ -4,7 +4,7 @@
 
 use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
-use crate::data::augment::{AugmentRanges, augment_batch, augment_seed};
+use crate::data::augment::{AugmentRanges, augment_batch_with, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Loss, Plan, Shape};
 use crate::train::{Executor, Metrics, OptimizerState};
@@ -18,6 +18,8 @@ pub struct CpuExecutor {
     threads: usize,
     images: Vec<f32>,
     labels: Vec<u8>,
+    /// One image: the source of a warp in progress.
+    warp_source: Vec<f32>,
     train_metrics: Metrics,
     augment_seed: u32,
     augment_ranges: AugmentRanges,
@@ -31,6 +33,7 @@ impl CpuExecutor {
             threads: threads.max(1),
             images: Vec::new(),
             labels: Vec::new(),
+            warp_source: Vec::new(),
             train_metrics: Metrics::default(),
             augment_seed: augment_seed(seed),
             augment_ranges: plan.network.training.augment_ranges,
@@ -87,7 +90,8 @@ impl Executor for CpuExecutor {
         if let Shape::Image { c, h, w } = self.net.plan().input {
             let step = self.net.updates();
             let (seed, ranges) = (self.augment_seed, &self.augment_ranges);
-            augment_batch(&mut self.images, (c, h, w), seed, step, chance, ranges);
+            let (images, scratch) = (&mut self.images, &mut self.warp_source);
+            augment_batch_with(images, scratch, (c, h, w), seed, step, chance, ranges);
         }
         let stats = self.net.train_step(&self.images, &self.labels, lr);
         let metrics = self.metrics(stats, indices.len());

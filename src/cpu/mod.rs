@@ -12,6 +12,7 @@ pub mod net;
 pub mod norm;
 pub mod optim;
 pub mod pool;
+mod team;
 mod worker;
 
 pub use executor::CpuExecutor;

@@ -20,12 +20,14 @@ use super::dropout::dropout_seed;
 use super::norm::batchnorm_update_running;
 use super::optim::{AdamStep, adam_update, sgd_update};
 use super::pool::PoolShape;
+use super::team::Team;
 use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
 use crate::train::OptimizerState;
 use std::ops::Range;
+use std::sync::{Mutex, PoisonError};
 
 /// What one layer does, with its sizes resolved.
 #[derive(Clone, Debug)]
@@ -112,7 +114,10 @@ pub struct CpuNet {
     /// Updates applied so far.
     updates: u32,
     dropout_seed: u32,
-    workers: Vec<Worker>,
+    /// One worker (its scratch buffers) per thread; thread `t` locks only `workers[t]`.
+    workers: Vec<Mutex<Worker>>,
+    /// The threads, started once.
+    team: Team,
 }
 
 impl CpuNet {
@@ -233,13 +238,17 @@ impl CpuNet {
             norm_layers,
             updates: 0,
             dropout_seed: dropout_seed(seed),
-            workers: (0..threads.max(1))
-                .map(|thread| Worker {
+            workers: Vec::new(),
+            team: Team::new(threads.max(1)),
+        };
+        net.workers = (0..net.team.size())
+            .map(|thread| {
+                Mutex::new(Worker {
                     thread,
                     ..Worker::default()
                 })
-                .collect(),
-        };
+            })
+            .collect();
         net.initialise(seed);
         Ok(net)
     }
@@ -439,15 +448,14 @@ impl CpuNet {
             "input batch does not match its labels"
         );
         let threads = self.workers.len().min(n).max(1);
-        let sync = NormSync::new(threads);
-        let chunks: Vec<Range<usize>> = (0..threads)
-            .map(|t| t * n / threads..(t + 1) * n / threads)
-            .collect();
+        let chunk = |t: usize| t * n / threads..(t + 1) * n / threads;
+        // Only networks with batchnorm exchange partial sums between threads.
+        let sync = (self.norm_layers > 0).then(|| NormSync::new(threads));
         let ctx = Context {
             ops: &self.ops,
             params: &self.params,
             running: &self.running,
-            sync: &sync,
+            sync: sync.as_ref(),
             classes: self.plan.classes,
             loss: self.plan.network.training.loss,
             batch: n,
@@ -461,23 +469,13 @@ impl CpuNet {
             col: self.col_size,
             params: self.params.len(),
         };
-        let workers = &mut self.workers[..threads];
-        let mut results = vec![BatchStats::default(); threads];
-        std::thread::scope(|scope| {
-            let mut jobs = workers.iter_mut().zip(&chunks).zip(results.iter_mut());
-            let first = jobs.next();
-            for ((worker, range), result) in jobs {
-                let (ctx, sizes) = (&ctx, &sizes);
-                scope.spawn(move || {
-                    *result = worker.run(ctx, sizes, x, labels, range.clone(), mode, backward);
-                });
-            }
-            if let Some(((worker, range), result)) = first {
-                *result = worker.run(&ctx, &sizes, x, labels, range.clone(), mode, backward);
-            }
+        let workers = &self.workers;
+        self.team.run(threads, &|t| {
+            let mut worker = workers[t].lock().unwrap_or_else(PoisonError::into_inner);
+            worker.stats = worker.run(&ctx, &sizes, x, labels, chunk(t), mode, backward);
         });
         if matches!(mode, Mode::Train { .. }) && self.norm_layers > 0 {
-            let saved = &self.workers[0].norms;
+            let saved = &worker(&mut self.workers[0]).norms;
             for op in &self.ops {
                 if let OpKind::BatchNorm {
                     c,
@@ -494,8 +492,8 @@ impl CpuNet {
         }
         if backward {
             self.grads.fill(0.0);
-            for worker in &self.workers[..threads] {
-                for (g, &d) in self.grads.iter_mut().zip(&worker.dparams) {
+            for w in &mut self.workers[..threads] {
+                for (g, &d) in self.grads.iter_mut().zip(&worker(w).dparams) {
                     *g += d;
                 }
             }
@@ -503,16 +501,24 @@ impl CpuNet {
         if let Some(outputs) = outputs {
             let k = self.plan.classes;
             let last = self.ops.last().map_or(0, |op| op.output);
-            for (worker, range) in self.workers.iter().zip(&chunks) {
+            for (t, w) in self.workers[..threads].iter_mut().enumerate() {
+                let range = chunk(t);
                 let len = range.len() * k;
-                outputs[range.start * k..range.end * k].copy_from_slice(&worker.acts[last][..len]);
+                outputs[range.start * k..range.end * k]
+                    .copy_from_slice(&worker(w).acts[last][..len]);
             }
         }
-        BatchStats {
-            loss_sum: results.iter().map(|r| r.loss_sum).sum(),
-            correct: results.iter().map(|r| r.correct).sum(),
-        }
+        let stats = self.workers[..threads].iter_mut().map(|w| worker(w).stats);
+        stats.fold(BatchStats::default(), |total, s| BatchStats {
+            loss_sum: total.loss_sum + s.loss_sum,
+            correct: total.correct + s.correct,
+        })
     }
+}
+
+/// A worker, reached through its mutex without locking (no other thread holds it between steps).
+fn worker(slot: &mut Mutex<Worker>) -> &mut Worker {
+    slot.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The running statistics a fresh network starts with: per batchnorm layer `r_μ = 0 (C)` then

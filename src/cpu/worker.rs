@@ -32,6 +32,8 @@ pub(super) struct Worker {
     pub(super) norms: Vec<NormSaved>,
     pub(super) col: Vec<f32>,
     pub(super) dparams: Vec<f32>,
+    /// Loss and correct count of this worker's chunk in the last step.
+    pub(super) stats: BatchStats,
 }
 
 /// Read-only state shared by the worker threads.
@@ -39,11 +41,20 @@ pub(super) struct Context<'a> {
     pub(super) ops: &'a [Op],
     pub(super) params: &'a [f32],
     pub(super) running: &'a [f32],
-    pub(super) sync: &'a NormSync,
+    /// Present when the network has batchnorm layers.
+    pub(super) sync: Option<&'a NormSync>,
     pub(super) classes: usize,
     pub(super) loss: Loss,
     pub(super) batch: usize,
     pub(super) dropout_seed: u32,
+}
+
+impl Context<'_> {
+    /// The batchnorm exchange (only batchnorm layers call this, and their networks have one).
+    fn sync(&self) -> &NormSync {
+        self.sync
+            .expect("CpuNet::run creates a NormSync for networks with batchnorm layers")
+    }
 }
 
 /// Where the worker threads exchange batchnorm partial sums: one slot per thread and a
@@ -217,14 +228,14 @@ impl Worker {
                         let mut part = vec![0.0; *c];
                         batchnorm_sums(x, sh, &mut part);
                         let mean: Vec<f64> = ctx
-                            .sync
+                            .sync()
                             .all_reduce(self.thread, &part)
                             .iter()
                             .map(|s| s / m)
                             .collect();
                         batchnorm_square_sums(x, &mean, sh, &mut part);
                         let var: Vec<f64> = ctx
-                            .sync
+                            .sync()
                             .all_reduce(self.thread, &part)
                             .iter()
                             .map(|s| s / m)
@@ -334,7 +345,7 @@ impl Worker {
                 let saved = &self.norms[*slot];
                 let mut part = vec![0.0; 2 * c];
                 batchnorm_backward_sums(x, saved, dy, sh, &mut part);
-                let sums = ctx.sync.all_reduce(self.thread, &part);
+                let sums = ctx.sync().all_reduce(self.thread, &part);
                 // `sums` = [dβ, dγ] of the whole batch: thread 0 records them, so adding the
                 // threads' parameter gradients counts them once.
                 if self.thread == 0 {

@@ -168,16 +168,33 @@ pub fn augment_batch(
     chance: f32,
     ranges: &AugmentRanges,
 ) {
+    augment_batch_with(batch, &mut Vec::new(), dims, seed, step, chance, ranges);
+}
+
+/// [`augment_batch`] with the copy of each warped image's source kept in `scratch` (grown to
+/// one image once, then reused: no allocation per batch).
+///
+/// # Panics
+/// If `batch` is not a whole number of `C·H·W` images.
+pub fn augment_batch_with(
+    batch: &mut [f32],
+    scratch: &mut Vec<f32>,
+    dims: (usize, usize, usize),
+    seed: u32,
+    step: u32,
+    chance: f32,
+    ranges: &AugmentRanges,
+) {
     let size = dims.0 * dims.1 * dims.2;
     if chance <= 0.0 || size == 0 {
         return;
     }
     assert_eq!(batch.len() % size, 0, "batch is not whole images");
-    let mut src = vec![0.0; size];
+    scratch.resize(size, 0.0);
     for (i, image) in batch.chunks_exact_mut(size).enumerate() {
         if let Some(affine) = warp_params(seed, step, i as u32, chance, ranges) {
-            src.copy_from_slice(image);
-            warp_image(&src, image, dims, &affine);
+            scratch.copy_from_slice(image);
+            warp_image(scratch, image, dims, &affine);
         }
     }
 }
