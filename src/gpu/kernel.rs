@@ -4,8 +4,10 @@
 //! workgroup size of 64 and the flat-index helpers), a `Params` uniform at binding 0 padded to a
 //! multiple of 16 bytes (its host twin is a `#[repr(C)] bytemuck::Pod` struct in
 //! [`super::ops`]), then storage buffers at bindings 1.., and a bounds guard on the first line
-//! of `main`. The bind-group layouts are written out here, with `read_only` set, so this table
-//! documents every shader's interface.
+//! of `main`. The matrix products share one `main` instead: an op's file supplies its operands
+//! and output (`load_a`, `load_b`, `epilogue`) and `gemm_core.wgsl` (or, for the sum of a split
+//! product, `gemm_reduce.wgsl`) is appended. The bind-group layouts are written out here, with
+//! `read_only` set, so this table documents every shader's interface.
 //!
 //! Host dispatch is data: a step is a `Vec<`[`Dispatch`]`>` (kernel, workgroup counts, buffer
 //! ids, parameter bytes) that a test can inspect before anything runs. A [`Program`] turns a
@@ -116,7 +118,9 @@ impl Kernel {
         Kernel::Augment,
     ];
 
-    /// The shader's file name in `shaders/`.
+    /// The op's file name in `shaders/` (labels and profiles show it); the second pass of a
+    /// split GEMM adds " (split sum)". GEMM ops are compiled from `conv_common.wgsl` (for
+    /// convolutions), their file and `gemm_core.wgsl` or `gemm_reduce.wgsl`.
     pub fn file(self) -> &'static str {
         self.info().0
     }
