@@ -1,6 +1,7 @@
 //! The CPU executor's training steps keep memory flat once its buffers have grown to the batch
 //! size: a counting global allocator watches steps 4–13 of seed9 (convolutions, pooling,
-//! dropout, augmentation, Adam) on two threads, the way `train` runs them. shadernet's own code
+//! dropout, augmentation, Adam) and of seedtf (batchnorm, whose statistics the threads
+//! exchange) on two threads, the way `train` runs them. shadernet's own code
 //! allocates nothing in a step (its worker threads are started once, its scratch reused); the
 //! allocations that remain are `matrixmultiply`'s packing buffers, one per GEMM call, freed
 //! before the call returns — so each step allocates the same number of times, and no bytes stay
@@ -43,16 +44,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[test]
-fn cpu_training_steps_keep_memory_flat() {
-    let dir = temp_dir("cpu-allocation");
+/// Allocations in each of steps 4–13 of preset `name` on synthetic 8x8 images; panics if the
+/// steps leave more bytes allocated than before them.
+fn allocations_per_step(name: &str) -> Vec<usize> {
+    let dir = temp_dir(&format!("cpu-allocation-{name}"));
     write_synthetic_dataset(&dir, 64, 8);
     let data = load_dir(&dir).unwrap();
-    let network = preset("seed9").unwrap();
-    assert!(
-        network.training.augment > 0.0,
-        "the step should include augmentation"
-    );
+    let network = preset(name).unwrap();
     // The synthetic images are 8x8.
     let plan = network.plan(Shape::Image { c: 1, h: 8, w: 8 }, 10).unwrap();
     let mut executor = CpuExecutor::new(&plan, 1, 2).unwrap();
@@ -70,10 +68,28 @@ fn cpu_training_steps_keep_memory_flat() {
         per_step.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
     }
     let live_after = LIVE_BYTES.load(Ordering::SeqCst);
-    println!("allocations per step (matrixmultiply's packing buffers): {per_step:?}");
-    assert_eq!(live_after, live_before, "bytes left allocated by 10 steps");
-    assert!(
-        per_step.iter().all(|&a| a == per_step[0]),
-        "allocations per step vary: {per_step:?}"
+    println!("{name}: allocations per step (matrixmultiply's packing buffers): {per_step:?}");
+    assert_eq!(
+        live_after, live_before,
+        "{name}: bytes left allocated by 10 steps"
     );
+    per_step
+}
+
+#[test]
+fn cpu_training_steps_keep_memory_flat() {
+    assert!(
+        preset("seed9").unwrap().training.augment > 0.0,
+        "seed9 steps augment"
+    );
+    for name in ["seed9", "seedtf"] {
+        let per_step = allocations_per_step(name);
+        assert!(
+            per_step.iter().all(|&a| a == per_step[0]),
+            "{name}: allocations per step vary: {per_step:?}"
+        );
+    }
+    // 16 images x (conv 1: forward, dW; conv 2: forward, dW, dx) + 2 threads x (dense forward,
+    // dW, dx): every allocation of a seed9 step is a GEMM call's packing buffer.
+    assert_eq!(allocations_per_step("seed9")[0], 16 * 5 + 2 * 3);
 }

@@ -118,6 +118,8 @@ pub struct CpuNet {
     workers: Vec<Mutex<Worker>>,
     /// The threads, started once.
     team: Team,
+    /// One batchnorm exchange slot per worker ([`NormSync`]).
+    norm_slots: Vec<Mutex<Vec<f64>>>,
 }
 
 impl CpuNet {
@@ -240,7 +242,9 @@ impl CpuNet {
             dropout_seed: dropout_seed(seed),
             workers: Vec::new(),
             team: Team::new(threads.max(1)),
+            norm_slots: Vec::new(),
         };
+        net.norm_slots = (0..net.team.size()).map(|_| Mutex::default()).collect();
         net.workers = (0..net.team.size())
             .map(|thread| {
                 Mutex::new(Worker {
@@ -450,7 +454,7 @@ impl CpuNet {
         let threads = self.workers.len().min(n).max(1);
         let chunk = |t: usize| t * n / threads..(t + 1) * n / threads;
         // Only networks with batchnorm exchange partial sums between threads.
-        let sync = (self.norm_layers > 0).then(|| NormSync::new(threads));
+        let sync = (self.norm_layers > 0).then(|| NormSync::new(threads, &self.norm_slots));
         let ctx = Context {
             ops: &self.ops,
             params: &self.params,

@@ -17,7 +17,7 @@ use super::norm::{
 use super::pool::{maxpool_backward, maxpool_forward};
 use crate::model::{Activation, Loss};
 use std::ops::Range;
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, PoisonError};
 
 /// One thread's scratch: activations, gradients, masks and parameter gradients.
 #[derive(Default)]
@@ -34,6 +34,10 @@ pub(super) struct Worker {
     pub(super) dparams: Vec<f32>,
     /// Loss and correct count of this worker's chunk in the last step.
     pub(super) stats: BatchStats,
+    /// Batchnorm scratch: this chunk's partial sums and the batch's totals (mean, variance).
+    pub(super) norm_part: Vec<f64>,
+    pub(super) norm_mean: Vec<f64>,
+    pub(super) norm_var: Vec<f64>,
 }
 
 /// Read-only state shared by the worker threads.
@@ -42,7 +46,7 @@ pub(super) struct Context<'a> {
     pub(super) params: &'a [f32],
     pub(super) running: &'a [f32],
     /// Present when the network has batchnorm layers.
-    pub(super) sync: Option<&'a NormSync>,
+    pub(super) sync: Option<&'a NormSync<'a>>,
     pub(super) classes: usize,
     pub(super) loss: Loss,
     pub(super) batch: usize,
@@ -51,44 +55,52 @@ pub(super) struct Context<'a> {
 
 impl Context<'_> {
     /// The batchnorm exchange (only batchnorm layers call this, and their networks have one).
-    fn sync(&self) -> &NormSync {
+    fn sync(&self) -> &NormSync<'_> {
         self.sync
             .expect("CpuNet::run creates a NormSync for networks with batchnorm layers")
     }
 }
 
-/// Where the worker threads exchange batchnorm partial sums: one slot per thread and a
-/// barrier. Every thread must call [`NormSync::all_reduce`] equally often (they run the same
-/// layers in the same mode, so they do).
-pub(super) struct NormSync {
-    pub(super) barrier: Barrier,
-    pub(super) partials: Vec<Mutex<Vec<f64>>>,
+/// Where the worker threads exchange batchnorm partial sums: one slot per thread (kept by
+/// [`super::net::CpuNet`] across steps, so a step allocates nothing here) and a barrier for the
+/// `threads` taking part in this step. Every thread must call [`NormSync::all_reduce`] equally
+/// often (they run the same layers in the same mode, so they do).
+pub(super) struct NormSync<'a> {
+    barrier: Barrier,
+    threads: usize,
+    slots: &'a [Mutex<Vec<f64>>],
 }
 
-impl NormSync {
-    pub(super) fn new(threads: usize) -> Self {
+impl<'a> NormSync<'a> {
+    /// The exchange for `threads` threads over the first `threads` of `slots`.
+    pub(super) fn new(threads: usize, slots: &'a [Mutex<Vec<f64>>]) -> Self {
+        debug_assert!(threads <= slots.len());
         NormSync {
             barrier: Barrier::new(threads),
-            partials: (0..threads).map(|_| Mutex::new(Vec::new())).collect(),
+            threads,
+            slots,
         }
     }
 
-    /// Publishes `thread`'s partial sums, waits for every thread, and returns the sum of all
-    /// threads' partials, added in thread order (the same bits on every thread).
-    pub(super) fn all_reduce(&self, thread: usize, partial: &[f64]) -> Vec<f64> {
+    /// Publishes `thread`'s partial sums, waits for every thread, and writes the sum of all
+    /// threads' partials, added in thread order (the same bits on every thread), to `total`.
+    pub(super) fn all_reduce(&self, thread: usize, partial: &[f64], total: &mut [f64]) {
         // A poisoned slot means another thread panicked; its contents are still plain numbers.
-        let slot = |t: usize| self.partials[t].lock().unwrap_or_else(|e| e.into_inner());
-        *slot(thread) = partial.to_vec();
+        let slot = |t: usize| self.slots[t].lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut mine = slot(thread);
+            mine.clear();
+            mine.extend_from_slice(partial);
+        }
         self.barrier.wait();
-        let mut total = vec![0.0; partial.len()];
-        for t in 0..self.partials.len() {
+        total.fill(0.0);
+        for t in 0..self.threads {
             for (sum, v) in total.iter_mut().zip(slot(t).iter()) {
                 *sum += v;
             }
         }
         // No thread overwrites its slot before every thread has read them all.
         self.barrier.wait();
-        total
     }
 }
 
@@ -225,23 +237,19 @@ impl Worker {
                     Mode::Train { .. } => {
                         // Batch statistics: this chunk's sums, added up over all threads.
                         let m = (ctx.batch * inner) as f64;
-                        let mut part = vec![0.0; *c];
-                        batchnorm_sums(x, sh, &mut part);
-                        let mean: Vec<f64> = ctx
-                            .sync()
-                            .all_reduce(self.thread, &part)
-                            .iter()
-                            .map(|s| s / m)
-                            .collect();
-                        batchnorm_square_sums(x, &mean, sh, &mut part);
-                        let var: Vec<f64> = ctx
-                            .sync()
-                            .all_reduce(self.thread, &part)
-                            .iter()
-                            .map(|s| s / m)
-                            .collect();
+                        let (part, mean, var) =
+                            (&mut self.norm_part, &mut self.norm_mean, &mut self.norm_var);
+                        for v in [&mut *part, &mut *mean, &mut *var] {
+                            v.resize(*c, 0.0);
+                        }
+                        batchnorm_sums(x, sh, part);
+                        ctx.sync().all_reduce(self.thread, part, mean);
+                        mean.iter_mut().for_each(|s| *s /= m);
+                        batchnorm_square_sums(x, mean, sh, part);
+                        ctx.sync().all_reduce(self.thread, part, var);
+                        var.iter_mut().for_each(|s| *s /= m);
                         let saved = &mut self.norms[*slot];
-                        batchnorm_normalize(x, g, b, &mean, &var, y, saved, sh)
+                        batchnorm_normalize(x, g, b, mean, var, y, saved, sh)
                     }
                     Mode::Eval => {
                         let (mean, var) = ctx.running[running.clone()].split_at(*c);
@@ -343,9 +351,11 @@ impl Worker {
                     inner: *inner,
                 };
                 let saved = &self.norms[*slot];
-                let mut part = vec![0.0; 2 * c];
-                batchnorm_backward_sums(x, saved, dy, sh, &mut part);
-                let sums = ctx.sync().all_reduce(self.thread, &part);
+                let (part, sums) = (&mut self.norm_part, &mut self.norm_mean);
+                part.resize(2 * c, 0.0);
+                sums.resize(2 * c, 0.0);
+                batchnorm_backward_sums(x, saved, dy, sh, part);
+                ctx.sync().all_reduce(self.thread, part, sums);
                 // `sums` = [dβ, dγ] of the whole batch: thread 0 records them, so adding the
                 // threads' parameter gradients counts them once.
                 if self.thread == 0 {
@@ -358,7 +368,7 @@ impl Worker {
                 if want_dx {
                     let count = ctx.batch * inner;
                     let g = &p[gamma.clone()];
-                    batchnorm_backward_dx(x, g, saved, dy, &sums, count, dx, sh);
+                    batchnorm_backward_dx(x, g, saved, dy, sums, count, dx, sh);
                 }
             }
             OpKind::Softmax => unreachable!("softmax is fused into the loss"),
