@@ -143,81 +143,66 @@ impl Kernel {
                     $bindings,
                 )
             };
-            // An op's file, then the GEMM main (`gemm_core.wgsl` or `gemm_reduce.wgsl`); a
-            // convolution's file comes after `conv_common.wgsl`.
-            ($name:literal, [$($part:literal),+], $bindings:expr) => {
+            // A matrix product: the op's file (after `conv_common.wgsl` for convolutions),
+            // then the shared `main` of `gemm_core.wgsl`, or of `gemm_reduce.wgsl` for the sum
+            // of a split product.
+            ($main:literal, $name:expr, $file:literal $(after $common:literal)?, $bindings:expr) => {
                 (
                     $name,
-                    concat!($(include_str!(concat!("../../shaders/", $part)), "\n"),+),
+                    concat!(
+                        $(include_str!(concat!("../../shaders/", $common)), "\n",)?
+                        include_str!(concat!("../../shaders/", $file)),
+                        "\n",
+                        include_str!(concat!("../../shaders/", $main)),
+                    ),
                     $bindings,
+                )
+            };
+        }
+        macro_rules! gemm {
+            ($file:literal $(after $common:literal)?, $bindings:expr) => {
+                shader!("gemm_core.wgsl", $file, $file $(after $common)?, $bindings)
+            };
+        }
+        macro_rules! split_sum {
+            ($file:literal $(after $common:literal)?, $bindings:expr) => {
+                shader!(
+                    "gemm_reduce.wgsl",
+                    concat!($file, " (split sum)"),
+                    $file $(after $common)?,
+                    $bindings
                 )
             };
         }
         match self {
             // a, b, c, partials
-            Kernel::Matmul => shader!(
-                "matmul.wgsl",
-                ["matmul.wgsl", "gemm_core.wgsl"],
-                &[R, R, W, W]
-            ),
-            Kernel::MatmulReduce => shader!(
-                "matmul.wgsl (split sum)",
-                ["matmul.wgsl", "gemm_reduce.wgsl"],
-                &[R, R, W, W]
-            ),
+            Kernel::Matmul => gemm!("matmul.wgsl", &[R, R, W, W]),
+            Kernel::MatmulReduce => split_sum!("matmul.wgsl", &[R, R, W, W]),
             // params, y
             Kernel::BiasAdd => shader!("bias_add.wgsl", &[R, W]),
             // dy, grads
             Kernel::BiasGrad => shader!("bias_grad.wgsl", &[R, W]),
             // x, params, y, partials
-            Kernel::ConvForward => shader!(
-                "conv_forward.wgsl",
-                ["conv_common.wgsl", "conv_forward.wgsl", "gemm_core.wgsl"],
-                &[R, R, W, W]
-            ),
-            Kernel::ConvForwardReduce => shader!(
-                "conv_forward.wgsl (split sum)",
-                ["conv_common.wgsl", "conv_forward.wgsl", "gemm_reduce.wgsl"],
-                &[R, R, W, W]
-            ),
+            Kernel::ConvForward => {
+                gemm!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
+            Kernel::ConvForwardReduce => {
+                split_sum!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
             // dy, params, dx, partials
-            Kernel::ConvBackwardData => shader!(
-                "conv_backward_data.wgsl",
-                [
-                    "conv_common.wgsl",
-                    "conv_backward_data.wgsl",
-                    "gemm_core.wgsl"
-                ],
-                &[R, R, W, W]
-            ),
-            Kernel::ConvBackwardDataReduce => shader!(
-                "conv_backward_data.wgsl (split sum)",
-                [
-                    "conv_common.wgsl",
-                    "conv_backward_data.wgsl",
-                    "gemm_reduce.wgsl"
-                ],
-                &[R, R, W, W]
-            ),
+            Kernel::ConvBackwardData => {
+                gemm!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
+            Kernel::ConvBackwardDataReduce => {
+                split_sum!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
             // x, dy, grads, partials
-            Kernel::ConvBackwardWeights => shader!(
-                "conv_backward_weights.wgsl",
-                [
-                    "conv_common.wgsl",
-                    "conv_backward_weights.wgsl",
-                    "gemm_core.wgsl"
-                ],
-                &[R, R, W, W]
-            ),
-            Kernel::ConvBackwardWeightsReduce => shader!(
-                "conv_backward_weights.wgsl (split sum)",
-                [
-                    "conv_common.wgsl",
-                    "conv_backward_weights.wgsl",
-                    "gemm_reduce.wgsl"
-                ],
-                &[R, R, W, W]
-            ),
+            Kernel::ConvBackwardWeights => {
+                gemm!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
+            Kernel::ConvBackwardWeightsReduce => {
+                split_sum!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            }
             // x, y, argmax
             Kernel::MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
             // dy, argmax, dx
