@@ -476,4 +476,18 @@ fn oversized_batches_are_refused_with_a_reason() {
     );
     let fits: usize = err.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(fits, batch - 1);
+
+    // Small buffers but many pixels: a 64x64 convolution's GEMM would need more than 65,535
+    // workgroups along one dimension at batch 1,024 (1,024 · 4,096 / 64).
+    let wide = plan(
+        "conv 1 kernel=3 stride=1 padding=same\nflatten\ndense classes\nsoftmax",
+        Shape::Image { c: 1, h: 64, w: 64 },
+        10,
+    );
+    let err = GpuNet::new(gpu, &wide, 1, 1024).err().unwrap().to_string();
+    assert!(
+        err.contains("workgroups along one dimension") && err.ends_with("fits is 1023"),
+        "{err}"
+    );
+    assert!(GpuNet::new(gpu, &wide, 1, 1023).is_ok());
 }

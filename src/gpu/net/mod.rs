@@ -23,10 +23,11 @@
 mod step;
 
 use super::context::Gpu;
-use super::kernel::{BufferId, Buffers, Program};
+use super::kernel::{BufferId, Buffers, MAX_GROUPS_PER_DIM, Program};
 use super::ops::conv::ConvLayout;
 use super::ops::data::{DeviceDataset, TOTALS_BYTES, upload};
 use super::ops::dense::DenseLayout;
+use super::ops::gemm::BLOCK_N;
 use super::ops::norm::NormLayout;
 use crate::cpu::CpuNet;
 use crate::cpu::conv::ConvShape;
@@ -578,6 +579,23 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
              max_storage_buffer_binding_size of {limit} bytes: the largest batch that fits is \
              {fits}"
         )));
+    }
+    // A convolution's GEMMs launch one workgroup per BLOCK_N pixels of the whole batch (its
+    // input's for the data gradient, its output's otherwise) along one grid dimension.
+    for (i, l) in plan.layers.iter().enumerate() {
+        let Some(sh) = ConvShape::of(l) else { continue };
+        let pixels = (sh.h * sh.w).max(sh.ho * sh.wo);
+        let groups = (capacity * pixels).div_ceil(BLOCK_N);
+        if groups > MAX_GROUPS_PER_DIM as usize {
+            let fits = MAX_GROUPS_PER_DIM as usize * BLOCK_N / pixels;
+            return Err(Error::Gpu(format!(
+                "a batch of {capacity} gives layer {} ({})'s matrix products {groups} \
+                 workgroups along one dimension, over the {MAX_GROUPS_PER_DIM} a launch may \
+                 have: the largest batch that fits is {fits}",
+                i + 1,
+                l.layer
+            )));
+        }
     }
     Ok(())
 }
