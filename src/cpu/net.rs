@@ -127,7 +127,7 @@ impl CpuNet {
     /// network's [`Init`] says, with `threads` worker threads (at least 1).
     pub fn new(plan: &Plan, seed: u64, threads: usize) -> Result<Self> {
         let mut ops = Vec::new();
-        let mut buffer_sizes = vec![plan.input.size()];
+        let buffers = plan.buffers();
         let (mut pool_sizes, mut mask_sizes) = (Vec::new(), Vec::new());
         let mut col_size = 0;
         let mut n_params = 0;
@@ -135,7 +135,6 @@ impl CpuNet {
             n_params += len;
             n_params - len..n_params
         };
-        let mut current = 0;
         let (mut n_running, mut norm_layers) = (0, 0);
         for (i, planned) in plan.layers.iter().enumerate() {
             let kind = match (planned.layer, planned.input, planned.output) {
@@ -212,23 +211,17 @@ impl CpuNet {
                     ));
                 }
             };
-            let output = if matches!(kind, OpKind::Flatten) {
-                current
-            } else {
-                buffer_sizes.push(planned.output.size());
-                buffer_sizes.len() - 1
-            };
+            let (input, output) = buffers.layers[i];
             ops.push(Op {
                 kind,
-                input: current,
+                input,
                 output,
             });
-            current = output;
         }
         let mut net = CpuNet {
             plan: plan.clone(),
             ops,
-            buffer_sizes,
+            buffer_sizes: buffers.sizes,
             pool_sizes,
             mask_sizes,
             col_size,

@@ -6,8 +6,8 @@ pub mod text;
 
 pub use presets::{PRESET_NAMES, preset};
 pub use spec::{
-    Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Plan, PlannedLayer,
-    Schedule, Shape, Training, Units,
+    Activation, BufferPlan, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Plan,
+    PlannedLayer, Schedule, Shape, Training, Units,
 };
 pub use text::{network_to_text, parse_network};
 

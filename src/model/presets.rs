@@ -311,6 +311,22 @@ mod tests {
     }
 
     #[test]
+    fn flatten_shares_its_input_buffer_and_every_other_layer_writes_a_new_one() {
+        // seed9: conv relu pool dropout conv relu pool dropout flatten dense softmax.
+        let plan = preset("seed9").unwrap().plan(MNIST, 10).unwrap();
+        let buffers = plan.buffers();
+        let expected_layers: Vec<(usize, usize)> = (0..8)
+            .map(|i| (i, i + 1))
+            .chain([(8, 8), (8, 9), (9, 10)])
+            .collect();
+        assert_eq!(buffers.layers, expected_layers);
+        assert_eq!(buffers.sizes.len(), 11);
+        assert_eq!(buffers.sizes[0], 784);
+        assert_eq!(buffers.sizes[8], 16 * 7 * 7);
+        assert_eq!(buffers.sizes[10], 10);
+    }
+
+    #[test]
     fn seed9_and_seed12_have_the_reports_shapes() {
         let plan = preset("seed9").unwrap().plan(MNIST, 10).unwrap();
         let flatten = plan

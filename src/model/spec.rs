@@ -329,6 +329,35 @@ impl Plan {
     pub fn train_flops(&self) -> u64 {
         3 * self.forward_flops()
     }
+
+    /// The activation buffers both executors allocate, and which one each layer reads and
+    /// writes.
+    pub fn buffers(&self) -> BufferPlan {
+        let mut sizes = vec![self.input.size()];
+        let mut layers = Vec::with_capacity(self.layers.len());
+        let mut current = 0;
+        for l in &self.layers {
+            let output = if l.layer == Layer::Flatten {
+                current
+            } else {
+                sizes.push(l.output.size());
+                sizes.len() - 1
+            };
+            layers.push((current, output));
+            current = output;
+        }
+        BufferPlan { sizes, layers }
+    }
+}
+
+/// Activation buffers numbered from 0 (the input): every layer writes a new buffer, except
+/// flatten, which reuses its input's (the same values in a new shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BufferPlan {
+    /// Values per example of each buffer.
+    pub sizes: Vec<usize>,
+    /// `(input, output)` buffer of each layer, in layer order.
+    pub layers: Vec<(usize, usize)>,
 }
 
 impl Network {

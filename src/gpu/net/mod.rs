@@ -177,10 +177,9 @@ impl GpuNet {
             scratch_bytes(plan, capacity).max(4),
         );
         let mut r_off = 0;
-        let mut sizes = vec![plan.input.size()];
+        let buffers = plan.buffers();
         let mut ops = Vec::new();
         let mut offset = 0;
-        let mut current = 0;
         for (i, planned) in plan.layers.iter().enumerate() {
             let kind = match (planned.layer, planned.input, planned.output) {
                 (
@@ -265,19 +264,14 @@ impl GpuNet {
                     ));
                 }
             };
-            let output = if matches!(kind, OpKind::Flatten) {
-                current
-            } else {
-                sizes.push(planned.output.size());
-                sizes.len() - 1
-            };
+            let (input, output) = buffers.layers[i];
             ops.push(Op {
                 kind,
-                input: current,
+                input,
                 output,
             });
-            current = output;
         }
+        let sizes = buffers.sizes;
         let acts = sizes
             .iter()
             .enumerate()
