@@ -3,7 +3,8 @@
 //!
 //! CPU times are host medians of repeated calls (one thread, as each worker runs them). GPU
 //! times come from timestamp queries around each dispatch (a whole training step of the
-//! network, broken down by kernel); on a software adapter only batch 16 is run unless
+//! network, broken down by kernel), or, on adapters without them, from synchronised host time
+//! around each dispatch submitted alone; on a software adapter only batch 16 is run unless
 //! `SHADERNET_BENCH_ALL=1`.
 
 use shadernet::cpu::activation::{relu_backward, relu_forward};
@@ -14,7 +15,7 @@ use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::Buffers;
 use shadernet::gpu::ops::dense::matmul;
 use shadernet::gpu::ops::gemm::scratch_bytes_bound;
-use shadernet::gpu::profile::{profile_training_step, time_dispatches};
+use shadernet::gpu::profile::{Clock, profile_training_step, time_dispatches};
 use shadernet::model::{Layer, Plan, Shape, preset};
 use std::time::Instant;
 
@@ -185,7 +186,16 @@ fn cpu_network_ops(name: &str, batch: usize) {
 }
 
 fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
-    println!("\nGPU matmul (matmul.wgsl), {}", gpu.summary.name);
+    let clock = if gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        Clock::Timestamps
+    } else {
+        Clock::Host
+    };
+    println!(
+        "\nGPU matmul (matmul.wgsl), {}; {}",
+        gpu.summary.name,
+        clock.describe()
+    );
     println!("{:>18} {:>10} {:>10}", "M x K x N", "ms", "GFLOP/s");
     for size in [64, 127, 128, 257, 512, 1024, 2048, 4096]
         .into_iter()
@@ -198,7 +208,7 @@ fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
         let scratch = arena.alloc(gpu, "scratch", scratch_bytes_bound(size, size));
         let dispatches = matmul(a.into(), b.into(), c.into(), scratch, size, size, size, 0);
         match time_dispatches(gpu, &arena, &dispatches, 3) {
-            Ok(Some(ms)) => {
+            Ok((ms, _)) => {
                 let ms: f64 = ms.iter().sum();
                 let gflops = 2.0 * (size as f64).powi(3) / (ms / 1e3) / 1e9;
                 println!(
@@ -208,7 +218,6 @@ fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
                     gflops
                 );
             }
-            Ok(None) => return println!("  (no timestamp queries on this adapter)"),
             Err(e) => return println!("  error: {e}"),
         }
     }
@@ -217,11 +226,12 @@ fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
 fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
     let Some(plan) = plan(name) else { return };
     match profile_training_step(gpu, &plan, batch, 3) {
-        Ok(Some(times)) => {
+        Ok((times, clock)) => {
             let total: f64 = times.iter().map(|t| t.ms).sum();
             println!(
-                "\nGPU kernels of one {name} training step at batch {batch}: {total:.2} ms, {:.1} GFLOP/s overall",
-                batch as f64 * plan.train_flops() as f64 / (total / 1e3) / 1e9
+                "\nGPU kernels of one {name} training step at batch {batch}: {total:.2} ms, {:.1} GFLOP/s overall ({})",
+                batch as f64 * plan.train_flops() as f64 / (total / 1e3) / 1e9,
+                clock.describe()
             );
             for t in times {
                 println!(
@@ -230,7 +240,6 @@ fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
                 );
             }
         }
-        Ok(None) => println!("\n(no timestamp queries on {})", gpu.summary.name),
         Err(e) => println!("\n{name} at batch {batch} on the GPU: {e}"),
     }
 }

@@ -415,16 +415,11 @@ pub(crate) fn command_line() -> String {
 
 pub(crate) fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
     let batch = plan.network.training.batch_size;
-    let Some(times) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)? else {
-        println!(
-            "profile: {} has no timestamp queries; no per-kernel times",
-            gpu.summary.name
-        );
-        return Ok(());
-    };
+    let (times, clock) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)?;
     let total: f64 = times.iter().map(|t| t.ms).sum();
     println!(
-        "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10)"
+        "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10; {})",
+        clock.describe()
     );
     println!(
         "  {:<30} {:>10} {:>10} {:>6}",
