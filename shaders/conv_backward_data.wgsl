@@ -26,14 +26,17 @@ fn load_b(k: u32, col: u32) -> f32 {
     let kj = k % p.conv.k;
     let plane = p.conv.h * p.conv.w;
     let q = col % plane;
-    let ty = i32(q / p.conv.w + p.conv.pad) - i32(ki);
-    let tx = i32(q % p.conv.w + p.conv.pad) - i32(kj);
-    let s = i32(p.conv.s);
-    if (ty < 0 || tx < 0 || ty % s != 0 || tx % s != 0) { return 0.0; }
-    let oy = u32(ty / s);
-    let ox = u32(tx / s);
-    if (oy >= p.conv.ho || ox >= p.conv.wo) { return 0.0; }
-    return dy[(((col / plane) * p.conv.f + f) * p.conv.ho + oy) * p.conv.wo + ox];
+    // The output position that reads input (iy, ix) through tap (ki, kj): iy + P − ki = oy·S.
+    var oy = i32(q / p.conv.w + p.conv.pad) - i32(ki);
+    var ox = i32(q % p.conv.w + p.conv.pad) - i32(kj);
+    if (p.conv.s != 1u) { // stride 1 (every preset) needs no division
+        let s = i32(p.conv.s);
+        if (oy % s != 0 || ox % s != 0) { return 0.0; }
+        oy /= s;
+        ox /= s;
+    }
+    if (oy < 0 || ox < 0 || u32(oy) >= p.conv.ho || u32(ox) >= p.conv.wo) { return 0.0; }
+    return dy[(((col / plane) * p.conv.f + f) * p.conv.ho + u32(oy)) * p.conv.wo + u32(ox)];
 }
 
 fn store_c(c: u32, col: u32, v: f32) {
