@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real-GPU measurements in one run (for a lent NVIDIA machine with no Rust toolchain).
 # Usage: benches/device_run.sh OUT_DIR BIN_DIR...   where each BIN_DIR holds a stripped
-# `shadernet` and `kernels` (the `cargo bench --bench kernels` binary) built elsewhere; each is
-# run in turn so kernel versions are compared on the same warm machine. PYTORCH=1 adds
+# `shadernet` and `kernels` (the `cargo bench --bench kernels` binary), plain or gzipped, built
+# elsewhere (benches/build_variants.sh); each is run in turn so kernel versions are compared on
+# the same warm machine. PYTORCH=1 adds
 # PyTorch's numbers (benches/pytorch_reference.py). Full logs: OUT_DIR/<version>.txt.
 set -uo pipefail
 out=$1; shift
@@ -12,6 +13,13 @@ nvidia-smi --query-gpu=name,clocks.max.sm,clocks.sm,memory.total,driver_version 
 for dir in "$@"; do
     v=$(basename "$dir")
     log="$out/$v.txt"
+    if [ -f "$dir/shadernet.gz" ]; then
+        mkdir -p "/tmp/devbin/$v"
+        for b in shadernet kernels; do
+            gzip -dc "$dir/$b.gz" > "/tmp/devbin/$v/$b" && chmod +x "/tmp/devbin/$v/$b"
+        done
+        dir=/tmp/devbin/$v
+    fi
     echo "=== $v"
     {
         timeout 120 "$dir/shadernet" verify 2>&1 | tail -3
