@@ -8,8 +8,8 @@
 //   epilogue(split, m, n, v)         what happens to each finished value.
 // A workgroup of (BM/8)·(BN/8) invocations (64 for 64 x 64 blocks) owns a BM x BN block of C;
 // each invocation owns 8 x 8 values: rows 4·ty + r and BM/2 + 4·ty + r, columns 4·tx + c and
-// BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array, so nothing
-// can spill to local memory). Per step of BK along k the block's A and B slices are staged in
+// BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array indexed by a
+// loop counter: v2 in benches/GPU_KERNELS.md showed those end up in memory). Per step of BK along k the block's A and B slices are staged in
 // workgroup memory as vec4 rows (padded by one vec4 against bank conflicts while staging);
 // then each invocation reads four vec4 per k and does 64 fused multiply-adds.
 // Workgroup (x, y, z) = (column block, row block, split of k).
@@ -23,6 +23,18 @@ const ROW_B: u32 = BN / 4u + 1u;
 
 var<workgroup> a_tile: array<vec4<f32>, BK * ROW_A>;
 var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
+
+// A(m, k), or 0 outside the matrix or this workgroup's split of k.
+fn a_at(m: u32, k: u32, k_end: u32) -> f32 {
+    if (m < p.g.m && k < k_end) { return load_a(m, k); }
+    return 0.0;
+}
+
+// B(k, n), or 0 outside the matrix or this workgroup's split of k.
+fn b_at(k: u32, n: u32, k_end: u32) -> f32 {
+    if (n < p.g.n && k < k_end) { return load_b(k, n); }
+    return 0.0;
+}
 
 // Hands row m's eight finished values (columns n..n+3 and n+BN/2..n+BN/2+3) to the epilogue.
 fn finish_row(split: u32, m: u32, n: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -49,25 +61,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var c100 = vec4(0.0); var c101 = vec4(0.0); var c110 = vec4(0.0); var c111 = vec4(0.0);
     var c120 = vec4(0.0); var c121 = vec4(0.0); var c130 = vec4(0.0); var c131 = vec4(0.0);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        for (var e = lid; e < BM * BK; e += THREADS) {
-            var mm = e % BM;
-            var kk = e / BM;
-            if (a_along_k) { kk = e % BK; mm = e / BK; }
-            let m = m0 + mm;
+        // Each invocation stages whole vec4s (four neighbouring rows or columns at one k): no
+        // two invocations write parts of the same vec4, which WGSL would count as a race.
+        for (var g = lid; g < BM * BK / 4u; g += THREADS) {
+            var q = g % (BM / 4u);
+            var kk = g / (BM / 4u);
+            if (a_along_k) { kk = g % BK; q = g / BK; }
+            let m = m0 + 4u * q;
             let k = k0 + kk;
-            var v = 0.0;
-            if (m < p.g.m && k < k_end) { v = load_a(m, k); }
-            a_tile[kk * ROW_A + mm / 4u][mm % 4u] = v;
+            a_tile[kk * ROW_A + q] = vec4(a_at(m, k, k_end), a_at(m + 1u, k, k_end),
+                                          a_at(m + 2u, k, k_end), a_at(m + 3u, k, k_end));
         }
-        for (var e = lid; e < BN * BK; e += THREADS) {
-            var nn = e % BN;
-            var kk = e / BN;
-            if (!b_along_n) { kk = e % BK; nn = e / BK; }
-            let n = n0 + nn;
+        for (var g = lid; g < BN * BK / 4u; g += THREADS) {
+            var q = g % (BN / 4u);
+            var kk = g / (BN / 4u);
+            if (!b_along_n) { kk = g % BK; q = g / BK; }
+            let n = n0 + 4u * q;
             let k = k0 + kk;
-            var v = 0.0;
-            if (n < p.g.n && k < k_end) { v = load_b(k, n); }
-            b_tile[kk * ROW_B + nn / 4u][nn % 4u] = v;
+            b_tile[kk * ROW_B + q] = vec4(b_at(k, n, k_end), b_at(k, n + 1u, k_end),
+                                          b_at(k, n + 2u, k_end), b_at(k, n + 3u, k_end));
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
