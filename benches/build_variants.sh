@@ -44,7 +44,7 @@ variant() {
 
 build base "$root"
 # The kernels measured as v6 (benches/GPU_KERNELS.md; block size since read from constants),
-# before the stride-1 data-gradient loads.
+# before the whole-vec4 staging and the stride-1 data-gradient loads.
 at v6 1913a9fff73f
 # 128 x 128 blocks, 256 invocations of 8 x 8 values: twice the reuse of each staged word.
 variant block128 \

@@ -15,7 +15,6 @@ const EVAL_BATCH: usize = 256;
 /// The CPU executor as the training loop sees it.
 pub struct CpuExecutor {
     net: CpuNet,
-    threads: usize,
     images: Vec<f32>,
     labels: Vec<u8>,
     /// One image: the source of a warp in progress.
@@ -30,7 +29,6 @@ impl CpuExecutor {
     pub fn new(plan: &Plan, seed: u64, threads: usize) -> Result<Self> {
         Ok(CpuExecutor {
             net: CpuNet::new(plan, seed, threads)?,
-            threads: threads.max(1),
             images: Vec::new(),
             labels: Vec::new(),
             warp_source: Vec::new(),
@@ -81,7 +79,7 @@ impl CpuExecutor {
 
 impl Executor for CpuExecutor {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", self.threads)
+        format!("cpu ({} threads)", self.net.threads())
     }
 
     fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {

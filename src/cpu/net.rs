@@ -123,6 +123,12 @@ pub struct CpuNet {
 }
 
 impl CpuNet {
+    /// Worker threads in use, the calling thread included (fewer than asked for only if the
+    /// system refused to start one).
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
     /// Builds the executor for `plan`, initialising the parameters from `seed` as the
     /// network's [`Init`] says, with `threads` worker threads (at least 1).
     pub fn new(plan: &Plan, seed: u64, threads: usize) -> Result<Self> {

@@ -6,7 +6,8 @@
 //!
 //! The calls run concurrently, so jobs may wait for each other (the batchnorm all-reduce does).
 //! A panicking job is caught, the other calls are still waited for, and the panic is raised
-//! again on the calling thread.
+//! again on the calling thread — unless another job waits for the panicking one (at a barrier),
+//! which then waits forever, as it would under `std::thread::scope`. Jobs panic only on a bug.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -80,11 +81,13 @@ impl Team {
 
     /// Calls `job(i)` for `i < count` (clamped to `1..=size`), `job(0)` on this thread and the
     /// others on helpers, all at once; returns when all have returned. Re-raises a job's panic.
-    pub fn run(&self, count: usize, job: &(dyn Fn(usize) + Sync)) {
+    /// Takes `&mut self` so that two calls can never overlap (their jobs would share `State`).
+    pub fn run(&mut self, count: usize, job: &(dyn Fn(usize) + Sync)) {
         let count = count.clamp(1, self.size());
         // SAFETY: helpers dereference this pointer only between the `notify_all` below and the
         // moment they decrement `pending`; this function returns (or unwinds) only after
-        // `pending` is 0 and the pointer has been cleared, so `job` outlives every use.
+        // `pending` is 0 and the pointer has been cleared, so `job` outlives every use. No other
+        // call can reset `pending` meanwhile: `run` takes `&mut self`.
         let borrowed: *const (dyn Fn(usize) + Sync + '_) = job;
         let erased = unsafe {
             std::mem::transmute::<
@@ -174,7 +177,7 @@ mod tests {
 
     #[test]
     fn every_index_runs_once_per_call_and_concurrently() {
-        let team = Team::new(3);
+        let mut team = Team::new(3);
         assert_eq!(team.size(), 3);
         for count in [3, 2, 1, 3, 5] {
             let runs: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
@@ -194,7 +197,7 @@ mod tests {
 
     #[test]
     fn a_helper_panic_reaches_the_caller_and_the_team_still_works() {
-        let team = Team::new(2);
+        let mut team = Team::new(2);
         let caught = catch_unwind(AssertUnwindSafe(|| {
             team.run(2, &|i| assert_ne!(i, 1, "helper fails"));
         }));

@@ -545,8 +545,9 @@ fn binding_limit(gpu: &Gpu) -> u64 {
         .min(gpu.limits.max_buffer_size)
 }
 
-/// Checks that every buffer of `plan` at batch `capacity` fits the device's binding limit;
-/// the error names the limit, the buffer and the largest batch that fits.
+/// Checks that every buffer of `plan` at batch `capacity` fits the device's binding limit and
+/// that every convolution's GEMM launch fits the workgroups a grid dimension may have; the
+/// error names the limit, the buffer or layer, and the largest batch that fits.
 pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
     let limit = binding_limit(gpu);
     let params = 4 * plan.params() as u64;
@@ -575,7 +576,8 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
         )));
     }
     // A convolution's GEMMs launch one workgroup per BLOCK_N pixels of the whole batch (its
-    // input's for the data gradient, its output's otherwise) along one grid dimension.
+    // input's for the data gradient, its output's otherwise) along one grid dimension. (For a
+    // first layer, whose data gradient never runs, this is a little conservative.)
     for (i, l) in plan.layers.iter().enumerate() {
         let Some(sh) = ConvShape::of(l) else { continue };
         let pixels = (sh.h * sh.w).max(sh.ho * sh.wo);

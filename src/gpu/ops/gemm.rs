@@ -17,7 +17,8 @@ pub const BLOCK_K: usize = 16;
 pub const TARGET_GROUPS: usize = 512;
 /// The most splits of `k`.
 pub const MAX_SPLITS: usize = 64;
-/// The least `k` a split is given, so that each split's work outweighs its partial-sum traffic.
+/// About the least `k` a split is given (at most `k / MIN_SPLIT_K` rounded up splits; the last
+/// may be shorter), so that each split's work outweighs its partial-sum traffic.
 pub const MIN_SPLIT_K: usize = 256;
 
 /// Host twin of `gemm_core.wgsl`'s `Gemm`, the first field of every GEMM kernel's `Params`:
@@ -38,7 +39,7 @@ pub struct GemmParams {
 impl GemmParams {
     /// The sizes, with `k` split when `splittable` and `C`'s blocks number fewer than
     /// [`TARGET_GROUPS`]: into at most `TARGET_GROUPS / blocks` splits (so the scratch holds at
-    /// most `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), none shorter than [`MIN_SPLIT_K`].
+    /// most `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), at most `⌈k / MIN_SPLIT_K⌉` of them.
     pub fn new(m: usize, n: usize, k: usize, splittable: bool) -> GemmParams {
         let blocks = m.div_ceil(BLOCK_M) * n.div_ceil(BLOCK_N);
         let wanted = if splittable {
