@@ -5,7 +5,9 @@
 # then, on the device: benches/device_run.sh $OUT .devrun/base .devrun/<variant> ...
 set -euo pipefail
 root=$(pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
+# A target folder of its own: variants built from other source paths into ./target would leave
+# binaries there that cargo still thinks are fresh for this checkout.
+target=$root/target/device-variants
 
 # build NAME DIR: release `shadernet` and the `kernels` bench from DIR into .devrun/NAME.
 build() {
