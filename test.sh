@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# A Vulkan ICD manifest in either standard place (compgen, not `ls | grep`: with pipefail, an
+# empty folder made `ls` fail the whole check even when the other folder had a driver).
 have_vulkan_driver() {
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json 2>/dev/null | grep -q .
+  compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null \
+    || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null
 }
 
 if [ "${SHADERNET_SKIP_GPU_TESTS:-0}" != "1" ] && ! have_vulkan_driver; then
