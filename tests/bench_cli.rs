@@ -60,4 +60,9 @@ fn bench_rejects_a_zero_batch() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--batch-size, --steps and --repeats must be at least 1"),
+        "{stderr}"
+    );
 }

@@ -5,6 +5,7 @@ mod common;
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
+use common::assert_bits_eq;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, load_dir};
 use shadernet::model::{Plan, Shape, preset};
@@ -167,13 +168,7 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed5", 900, 2, 1);
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a.test, b.test);
-    assert!(
-        a_params
-            .iter()
-            .zip(&b_params)
-            .all(|(x, y)| x.to_bits() == y.to_bits()),
-        "parameters differ"
-    );
+    assert_bits_eq("parameters", &a_params, &b_params);
 }
 
 #[test]
@@ -181,14 +176,8 @@ fn a_resumed_conv_run_is_bit_identical_too() {
     // seed9: convolutions, pools and two dropout layers; three epochs, stopped after one.
     let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed9", 900, 3, 1);
     same_numbers(&a.epochs, &b.epochs);
-    assert_eq!(a_params.len(), b_params.len());
-    assert!(
-        a_params
-            .iter()
-            .zip(&b_params)
-            .all(|(x, y)| x.to_bits() == y.to_bits()),
-        "parameters differ"
-    );
+    assert_eq!(a.test, b.test);
+    assert_bits_eq("parameters", &a_params, &b_params);
 }
 
 #[test]
@@ -203,13 +192,7 @@ fn a_resumed_gpu_run_is_bit_identical_too() {
     };
     let ((a, a_params), (b, b_params)) = straight_and_resumed(&make, "seed5", 400, 2, 1);
     same_numbers(&a.epochs, &b.epochs);
-    assert!(
-        a_params
-            .iter()
-            .zip(&b_params)
-            .all(|(x, y)| x.to_bits() == y.to_bits()),
-        "parameters differ"
-    );
+    assert_bits_eq("parameters", &a_params, &b_params);
 }
 
 fn seed9_checkpoint() -> (Plan, Checkpoint) {

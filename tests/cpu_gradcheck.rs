@@ -29,6 +29,10 @@ fn check(name: &str, text: &str, input: Shape, classes: usize, n: usize) {
         let numeric = (loss_at(original + eps) - loss_at(original - eps)) / (2.0 * eps as f64);
         net.params_mut()[i] = original;
         let a = a as f64;
+        assert!(
+            a.is_finite() && numeric.is_finite(),
+            "{name}: parameter {i}: analytic {a} vs numeric {numeric}"
+        );
         let excess = (a - numeric).abs() - (1e-3 + 2e-2 * numeric.abs().max(a.abs()));
         if excess > worst.0 {
             worst = (excess, i, a, numeric);

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use common::{batch, plan};
+use common::{assert_bits_eq, batch, plan};
 use gpu_common::{assert_close, gpu_or_skip};
 use shadernet::cpu::dropout::dropout_seed;
 use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
@@ -62,16 +62,21 @@ fn three_steps_agree(name: &str, text: &str, input: Shape, classes: usize, n: us
         );
         // Dropout masks: the same pure function of (seed, step, layer, index) on both sides.
         let masks = net.dropout_masks(gpu, n).unwrap();
-        let mut dropouts = plan
+        let dropouts: Vec<_> = plan
             .layers
             .iter()
             .enumerate()
             .filter_map(|(i, l)| match l.layer {
                 Layer::Dropout { rate } => Some((i, rate, l.output.size())),
                 _ => None,
-            });
-        for mask in &masks {
-            let (layer, rate, size) = dropouts.next().unwrap();
+            })
+            .collect();
+        assert_eq!(
+            masks.len(),
+            dropouts.len(),
+            "{tag}: one mask per dropout layer"
+        );
+        for (mask, &(layer, rate, size)) in masks.iter().zip(&dropouts) {
             let key = DropoutKey {
                 seed: dropout_seed(seed),
                 step,
@@ -424,7 +429,7 @@ fn same_seed_same_device_gives_bit_identical_losses_and_flat_memory() {
         let (l1, p1, b1) = run_twice_data(gpu.clone(), text);
         let (l2, p2, _) = run_twice_data(gpu.clone(), text);
         assert_eq!(l1, l2, "losses differ between identical runs\n{text}");
-        assert!(p1.iter().zip(&p2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_bits_eq(&format!("parameters of identical runs\n{text}"), &p1, &p2);
         assert_eq!(b1[0], b1[1], "device memory grew from epoch to epoch");
     }
 }

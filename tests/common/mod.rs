@@ -73,3 +73,11 @@ pub fn write_synthetic_dataset(dir: &std::path::Path, train: usize, test: usize)
         std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
     }
 }
+
+/// `a` and `b` hold the same floats bit for bit (and have the same length).
+pub fn assert_bits_eq(name: &str, a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len(), "{name}: lengths differ");
+    if let Some(i) = (0..a.len()).find(|&i| a[i].to_bits() != b[i].to_bits()) {
+        panic!("{name}: first difference at {i}: {} vs {}", a[i], b[i]);
+    }
+}
