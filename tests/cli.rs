@@ -122,6 +122,19 @@ fn impossible_networks_name_the_layer() {
             "flatten\ndropout 1.5\ndense classes\nsoftmax\n",
             "dropout rate must be in [0, 1)",
         ),
+        // Sizes whose products would overflow or need terabytes: refused, not allocated.
+        (
+            "flatten\ndense 10000000000000\ndense classes\nsoftmax\n",
+            "network layer 2: its weight matrix would hold more than",
+        ),
+        (
+            "conv 4 kernel=5000000000 padding=2\nflatten\ndense classes\nsoftmax\n",
+            "network layer 1: its kernel would hold more than",
+        ),
+        (
+            "conv 200000000 kernel=3 padding=1\nflatten\ndense classes\nsoftmax\n",
+            "network layer 1: its weights would hold more than",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let file = dir.join(format!("net{i}.txt"));

@@ -6,7 +6,7 @@ mod common;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, load_dir};
 use shadernet::model::{Shape, preset};
-use shadernet::train::{EpochLog, train};
+use shadernet::train::{EpochLog, Executor, train};
 use std::path::Path;
 
 fn mnist() -> (Dataset, Dataset, Dataset) {
@@ -239,4 +239,20 @@ fn early_stopping_can_watch_the_training_error_as_the_report_did() {
     assert!(report.stopped_early);
     assert_eq!(report.chosen_epoch, 1);
     assert_eq!(params, vec![1.0]);
+}
+
+#[test]
+fn labels_beyond_the_networks_classes_are_an_error_not_a_panic() {
+    // The synthetic data has 3 classes; a 2-class network must refuse it before any step runs.
+    let dir = common::temp_dir("training-classes");
+    common::write_synthetic_dataset(&dir, 32, 8);
+    let data = load_dir(&dir).unwrap();
+    assert_eq!(data.train.classes, 3);
+    let net = "flatten\nbatchnorm\ndense classes\nsoftmax\n";
+    let plan = common::plan(net, Shape::Image { c: 1, h: 8, w: 8 }, 2);
+    let mut executor = CpuExecutor::new(&plan, 1, 2).unwrap();
+    let err = executor
+        .train_step(&data.train, &[0, 1, 2, 3], 0.1)
+        .unwrap_err();
+    assert!(err.to_string().contains("at most 2 classes"), "{err}");
 }

@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_batch_with, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Loss, Plan, Shape};
-use crate::train::{Executor, Metrics, OptimizerState};
+use crate::train::{Executor, Metrics, OptimizerState, check_data};
 
 /// Examples per forward pass when evaluating.
 const EVAL_BATCH: usize = 256;
@@ -49,13 +49,7 @@ impl CpuExecutor {
     }
 
     fn gather(&mut self, data: &Dataset, indices: &[u32]) -> Result<()> {
-        if data.image_size() != self.net.plan().input.size() {
-            return Err(Error::Config(format!(
-                "the data's images have {} values, the network expects {}",
-                data.image_size(),
-                self.net.plan().input.size()
-            )));
-        }
+        check_data(self.net.plan(), data)?;
         self.images.resize(indices.len() * data.image_size(), 0.0);
         self.labels.resize(indices.len(), 0);
         data.gather(indices, &mut self.images, &mut self.labels);

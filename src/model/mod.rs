@@ -7,7 +7,7 @@ pub mod text;
 pub use presets::{PRESET_NAMES, preset};
 pub use spec::{
     Activation, BufferPlan, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Plan,
-    PlannedLayer, Schedule, Shape, Training, Units,
+    PlannedLayer, Schedule, Shape, Training, Units, check_training,
 };
 pub use text::{network_to_text, parse_network};
 

@@ -311,6 +311,12 @@ mod tests {
     }
 
     #[test]
+    fn no_classes_is_an_error_not_a_zero_sized_layer() {
+        let err = preset("seed9").unwrap().plan(MNIST, 0).unwrap_err();
+        assert!(err.to_string().contains("at least 1 class"), "{err}");
+    }
+
+    #[test]
     fn flatten_shares_its_input_buffer_and_every_other_layer_writes_a_new_one() {
         // seed9: conv relu pool dropout conv relu pool dropout flatten dense softmax.
         let plan = preset("seed9").unwrap().plan(MNIST, 10).unwrap();

@@ -368,6 +368,18 @@ impl Network {
             return Err(Error::network("it has no layers"));
         }
         check_training(&self.training)?;
+        if classes == 0 {
+            return Err(Error::network("it needs at least 1 class"));
+        }
+        let dims = match input {
+            Shape::Image { c, h, w } => vec![c, h, w],
+            Shape::Flat(d) => vec![d],
+        };
+        if dims.contains(&0) || bounded_product(&dims).is_none() {
+            return Err(Error::network(format!(
+                "its input {input} must be non-empty and hold at most {MAX_VALUES} values"
+            )));
+        }
         let mut shape = input;
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
@@ -408,7 +420,8 @@ impl Network {
     }
 }
 
-fn check_training(t: &Training) -> Result<()> {
+/// Checks training settings a run cannot start with (batch size 0, no epochs, bad rates...).
+pub fn check_training(t: &Training) -> Result<()> {
     let bad = |what: String| Err(Error::network(what));
     if !(t.lr.is_finite() && t.lr > 0.0) {
         return bad(format!(
@@ -464,6 +477,28 @@ fn check_training(t: &Training) -> Result<()> {
     Ok(())
 }
 
+/// The most values one tensor (a layer's output per example, a layer's parameters) may hold:
+/// the GPU indexes buffers with 32-bit integers, and 2³⁰ `f32` values already take 4 GiB.
+pub const MAX_VALUES: usize = 1 << 30;
+
+/// The product of `factors` when it is at most [`MAX_VALUES`] (checked, so no overflow).
+fn bounded_product(factors: &[usize]) -> Option<usize> {
+    factors
+        .iter()
+        .try_fold(1usize, |acc, &f| acc.checked_mul(f))
+        .filter(|&p| p <= MAX_VALUES)
+}
+
+/// [`bounded_product`], or an error naming layer `i` and `what` is too large.
+fn bounded(i: usize, what: &str, factors: &[usize]) -> Result<usize> {
+    bounded_product(factors).ok_or_else(|| {
+        Error::layer(
+            i,
+            format!("its {what} would hold more than {MAX_VALUES} values"),
+        )
+    })
+}
+
 fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<PlannedLayer> {
     let n = input.size() as u64;
     let (layer, output, params, weights, flops) = match layer {
@@ -482,14 +517,15 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
                 Units::Fixed(d) => d,
                 Units::Classes => classes,
             };
+            let weights = bounded(i, "weight matrix", &[d_out, d_in])?;
             (
                 Layer::Dense {
                     units: Units::Fixed(d_out),
                 },
                 Shape::Flat(d_out),
-                d_out * d_in + d_out,
-                d_out * d_in,
-                2 * (d_in * d_out) as u64 + d_out as u64,
+                weights + d_out,
+                weights,
+                2 * weights as u64 + d_out as u64,
             )
         }
         Layer::Conv2d {
@@ -510,6 +546,13 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
                     "conv2d needs filters, kernel and stride >= 1",
                 ));
             }
+            bounded(i, "kernel", &[kernel, kernel])?;
+            if padding >= kernel {
+                return Err(Error::layer(
+                    i,
+                    format!("conv2d padding {padding} must be smaller than the kernel {kernel}"),
+                ));
+            }
             if kernel > h + 2 * padding || kernel > w + 2 * padding {
                 return Err(Error::layer(
                     i,
@@ -521,16 +564,10 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
                     ),
                 ));
             }
-            if padding >= kernel {
-                return Err(Error::layer(
-                    i,
-                    format!("conv2d padding {padding} must be smaller than the kernel {kernel}"),
-                ));
-            }
             let ho = (h + 2 * padding - kernel) / stride + 1;
             let wo = (w + 2 * padding - kernel) / stride + 1;
-            let weights = filters * c * kernel * kernel;
-            let out = (filters * ho * wo) as u64;
+            let weights = bounded(i, "weights", &[filters, c, kernel, kernel])?;
+            let out = bounded(i, "output", &[filters, ho, wo])? as u64;
             (
                 layer,
                 Shape::Image {

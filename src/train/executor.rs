@@ -2,6 +2,7 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::model::Plan;
 
 /// Loss and accuracy counts over some examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -54,6 +55,22 @@ pub struct OptimizerState {
     pub adam_m: Vec<f32>,
     /// Adam's second moments `v`, laid out like the parameters; empty when `adam_m` is.
     pub adam_v: Vec<f32>,
+}
+
+/// Checks that `data` suits a network planned as `plan`: the same values per image, and no
+/// label beyond the network's classes. Both executors call it before using a dataset.
+pub fn check_data(plan: &Plan, data: &Dataset) -> Result<()> {
+    if data.image_size() != plan.input.size() || data.classes > plan.classes {
+        return Err(Error::Config(format!(
+            "the data has images of {} values in {} classes, the network expects {} values and \
+             at most {} classes",
+            data.image_size(),
+            data.classes,
+            plan.input.size(),
+            plan.classes
+        )));
+    }
+    Ok(())
 }
 
 /// Something that can train and evaluate one network.

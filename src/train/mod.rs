@@ -12,6 +12,6 @@ pub mod schedule;
 pub mod trainer;
 
 pub use checkpoint::{Checkpoint, parameter_layout};
-pub use executor::{Executor, Metrics, OptimizerState};
+pub use executor::{Executor, Metrics, OptimizerState, check_data};
 pub use schedule::learning_rate;
 pub use trainer::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train, train_from};

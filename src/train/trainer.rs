@@ -8,7 +8,7 @@ use super::executor::{Executor, Metrics};
 use super::schedule::learning_rate;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::model::{Monitor, Training};
+use crate::model::{Monitor, Training, check_training};
 use crate::rng::Rng;
 use std::time::Instant;
 
@@ -186,6 +186,7 @@ pub fn train_from(
     mut state: RunState,
     observer: &mut dyn Observer,
 ) -> Result<TrainReport> {
+    check_training(settings)?;
     let start = Instant::now();
     let Splits {
         train,
@@ -193,7 +194,7 @@ pub fn train_from(
         test,
     } = *data;
     let mut order: Vec<u32> = (0..train.len() as u32).collect();
-    let steps = train.len().div_ceil(settings.batch_size.max(1));
+    let steps = train.len().div_ceil(settings.batch_size);
     let min_delta_rel = settings
         .early_stopping
         .map_or(0.0, |e| e.min_delta_rel as f64);

@@ -38,7 +38,7 @@ use crate::data::Dataset;
 use crate::data::augment::{AugmentRanges, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Optimizer, Plan, Shape, Units};
-use crate::train::OptimizerState;
+use crate::train::{OptimizerState, check_data};
 use std::collections::HashMap;
 
 /// What one layer does on the device, with its buffers.
@@ -347,13 +347,7 @@ impl GpuNet {
 
     /// Uploads a dataset into this network's buffer arena (images as packed bytes).
     pub fn upload(&mut self, gpu: &Gpu, data: &Dataset) -> Result<DeviceDataset> {
-        if data.image_size() != self.plan.input.size() {
-            return Err(Error::Config(format!(
-                "the data's images have {} values, the network expects {}",
-                data.image_size(),
-                self.plan.input.size()
-            )));
-        }
+        check_data(&self.plan, data)?;
         let bytes = data.images.len() as u64;
         let limit = binding_limit(gpu);
         if bytes > limit {
