@@ -12,6 +12,7 @@ use crate::gpu::{Gpu, GpuExecutor};
 use crate::model::Plan;
 use crate::rng::Rng;
 use crate::train::Executor;
+use crate::train::rundir::json_string;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,21 +56,22 @@ impl BenchRow {
     /// The row as one JSON object (for `--json`).
     pub fn to_json(&self) -> String {
         format!(
-            "{{\"model\":\"{}\",\"backend\":\"{}\",\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2},\"first_step_ms\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{}}}",
-            self.model.replace('"', "'"),
-            self.backend.replace('"', "'"),
+            "{{\"model\":{},\"backend\":{},\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2},\"first_step_ms\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{}}}",
+            json_string(&self.model),
+            json_string(&self.backend),
             self.batch,
             self.images_per_s,
             self.ms_per_step,
             self.gflops,
             self.first_step_ms,
-            json_number(self.submits_per_step),
-            json_number(self.dispatches_per_step)
+            per_step(self.submits_per_step),
+            per_step(self.dispatches_per_step)
         )
     }
 }
 
-fn json_number(value: Option<f64>) -> String {
+/// A GPU-only count per step with two decimals, `null` on the CPU.
+fn per_step(value: Option<f64>) -> String {
     value.map_or("null".into(), |v| format!("{v:.2}"))
 }
 

@@ -1,6 +1,7 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
 use crate::*;
+use shadernet::cpu::loss::argmax;
 
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {
@@ -202,16 +203,6 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Index of the largest value (the first on ties).
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }
 
 /// Softmax of raw outputs (for networks whose last layer is not a softmax).

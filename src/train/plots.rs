@@ -3,6 +3,7 @@
 
 use super::canvas::{Canvas, Rgb};
 use super::trainer::EpochLog;
+use crate::cpu::loss::argmax;
 use crate::data::Dataset;
 use crate::error::Result;
 
@@ -146,14 +147,7 @@ pub fn misclassified_png(test: &Dataset, outputs: &[f32], classes: usize) -> Res
         .zip(&test.labels)
         .enumerate()
         .filter_map(|(i, (row, &label))| {
-            let predicted = row
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (c, &v)| if v > b.1 { (c, v) } else { b },
-                )
-                .0;
+            let predicted = argmax(row);
             (predicted != usize::from(label)).then_some((i, predicted))
         })
         .collect();
