@@ -7,7 +7,7 @@ mod gpu_common;
 
 use common::plan;
 use gpu_common::gpu_or_skip;
-use shadernet::gpu::net::{GpuNet, StepMode, Totals};
+use shadernet::gpu::net::{GpuNet, StepMode};
 use shadernet::gpu::profile::{Clock, host_time_dispatches, profile_training_step};
 use shadernet::model::Shape;
 
@@ -43,7 +43,7 @@ fn host_timing_times_every_dispatch_of_a_step() {
     let net = "conv 4 kernel=3\nrelu\nflatten\ndense classes\nsoftmax\n";
     let plan = plan(net, Shape::Image { c: 1, h: 8, w: 8 }, 3);
     let gpu_net = GpuNet::new(gpu, &plan, 1, 5).unwrap();
-    let dispatches = gpu_net.step_dispatches(5, StepMode::Train { lr: 1e-3 }, None, Totals::Train);
+    let dispatches = gpu_net.step_dispatches(5, StepMode::Train { lr: 1e-3 }, None);
     let ms = host_time_dispatches(gpu, gpu_net.arena(), &dispatches, 3).unwrap();
     assert_eq!(ms.len(), dispatches.len());
     assert!(ms.iter().all(|&t| t > 0.0 && t.is_finite()), "{ms:?}");

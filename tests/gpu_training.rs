@@ -49,8 +49,7 @@ fn three_steps_agree(name: &str, text: &str, input: Shape, classes: usize, n: us
         let stats = cpu.compute_gradients(&x, &labels, cpu.updates());
         mark_noise(&mut noise, cpu.grads());
         net.load_batch(gpu, &x, &labels).unwrap();
-        net.step(gpu, n, StepMode::Train { lr }, None, Totals::Train)
-            .unwrap();
+        net.step(gpu, n, StepMode::Train { lr }, None).unwrap();
         cpu.apply_update(lr);
         let tag = format!("{name} step {step}");
         assert_close(
@@ -439,7 +438,7 @@ fn one_step_is_one_plain_dispatch_list() {
     let Some(gpu) = gpu_or_skip() else { return };
     let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 12, w: 11 }, 10);
     let net = GpuNet::new(gpu, &plan, 1, 4).unwrap();
-    let list = net.step_dispatches(4, StepMode::Train { lr: 0.01 }, None, Totals::Train);
+    let list = net.step_dispatches(4, StepMode::Train { lr: 0.01 }, None);
     let kernels: Vec<Kernel> = list.iter().map(|d| d.kernel).collect();
     let count = |k: Kernel| kernels.iter().filter(|&&x| x == k).count();
     assert_eq!(count(Kernel::ConvForward), 2);
@@ -457,7 +456,7 @@ fn one_step_is_one_plain_dispatch_list() {
         list.iter()
             .all(|d| d.params.len() % 16 == 0 && d.buffers.len() == d.kernel.storage().len())
     );
-    let eval = net.step_dispatches(4, StepMode::Eval, None, Totals::Eval);
+    let eval = net.step_dispatches(4, StepMode::Eval, None);
     assert!(
         eval.iter()
             .all(|d| d.kernel != Kernel::Adam && d.kernel != Kernel::ConvBackwardWeights)

@@ -4,7 +4,8 @@
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use shadernet::gpu::kernel::Kernel;
+use shadernet::gpu::kernel::{Buffers, run};
+use shadernet::gpu::ops::dense::matmul;
 
 #[test]
 fn compiling_a_kernel_writes_the_pipeline_cache_file() {
@@ -24,7 +25,20 @@ fn compiling_a_kernel_writes_the_pipeline_cache_file() {
         return;
     };
     assert!(disk.path().starts_with(&dir), "{}", disk.path().display());
-    gpu.kernels.get(&gpu.device, Kernel::Matmul);
+    // A program's kernels are compiled, then the cache written once.
+    let mut arena = Buffers::new();
+    let (a, b, c) = (
+        arena.alloc(gpu, "a", 16),
+        arena.alloc(gpu, "b", 16),
+        arena.alloc(gpu, "c", 16),
+    );
+    let scratch = arena.alloc(gpu, "scratch", 4);
+    run(
+        gpu,
+        &arena,
+        &matmul(a.into(), b.into(), c.into(), scratch, 2, 2, 2, 0),
+    )
+    .unwrap();
     assert!(
         disk.path().is_file(),
         "{} was not written",

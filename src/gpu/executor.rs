@@ -129,13 +129,8 @@ impl GpuExecutor {
         let dev = self.dataset(data)?;
         for chunk in indices.chunks(self.net.capacity()) {
             self.net.write_indices(&self.gpu, chunk)?;
-            self.net.step(
-                &self.gpu,
-                chunk.len(),
-                StepMode::Eval,
-                Some(&dev),
-                Totals::Eval,
-            )?;
+            self.net
+                .step(&self.gpu, chunk.len(), StepMode::Eval, Some(&dev))?;
             each(&self.net, &self.gpu, chunk.len())?;
         }
         Ok(())
@@ -153,8 +148,7 @@ impl Executor for GpuExecutor {
         let dev = self.dataset(data)?;
         self.net.write_indices(&self.gpu, indices)?;
         let mode = StepMode::Train { lr };
-        self.net
-            .step(&self.gpu, indices.len(), mode, Some(&dev), Totals::Train)
+        self.net.step(&self.gpu, indices.len(), mode, Some(&dev))
     }
 
     fn take_train_metrics(&mut self) -> Result<Metrics> {
@@ -163,7 +157,7 @@ impl Executor for GpuExecutor {
     }
 
     fn evaluate(&mut self, data: &Dataset) -> Result<Metrics> {
-        self.net.take_totals(&self.gpu, Totals::Eval)?;
+        self.net.reset_totals(&self.gpu, Totals::Eval);
         let all: Vec<u32> = (0..data.len() as u32).collect();
         self.forward_chunks(data, &all, |_, _, _| Ok(()))?;
         let t = self.net.take_totals(&self.gpu, Totals::Eval)?;

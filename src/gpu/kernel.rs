@@ -17,6 +17,7 @@ use super::context::Gpu;
 use super::pipeline_cache::DiskPipelineCache;
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Invocations per workgroup, the same for every kernel (matmul uses it as 8 x 8).
 pub const WORKGROUP_SIZE: u32 = 64;
@@ -252,6 +253,8 @@ pub struct Compiled {
 pub struct Kernels {
     compiled: [OnceLock<Compiled>; Kernel::ALL.len()],
     disk: Option<DiskPipelineCache>,
+    /// Set when a kernel was compiled since the cache file was last written.
+    unsaved: AtomicBool,
 }
 
 impl Kernels {
@@ -260,23 +263,31 @@ impl Kernels {
         Kernels {
             compiled: Default::default(),
             disk,
+            unsaved: AtomicBool::new(false),
         }
     }
 
-    /// The compiled pipeline of `kernel` (compiles it the first time, then saves the pipeline
-    /// cache).
+    /// The compiled pipeline of `kernel` (compiles it the first time; [`Kernels::save`] then
+    /// writes the pipeline cache).
     pub fn get(&self, device: &wgpu::Device, kernel: Kernel) -> &Compiled {
         let slot = Kernel::ALL
             .iter()
             .position(|&k| k == kernel)
             .expect("every kernel is in Kernel::ALL");
         self.compiled[slot].get_or_init(|| {
-            let compiled = compile(device, kernel, self.disk.as_ref().map(|d| &d.cache));
-            if let Some(disk) = &self.disk {
-                disk.save();
-            }
-            compiled
+            self.unsaved.store(true, Ordering::Relaxed);
+            compile(device, kernel, self.disk.as_ref().map(|d| &d.cache))
         })
+    }
+
+    /// Writes the on-disk pipeline cache if kernels were compiled since it was last written
+    /// ([`Program::new`] calls it once for all the kernels of its list).
+    pub fn save(&self) {
+        if self.unsaved.swap(false, Ordering::Relaxed)
+            && let Some(disk) = &self.disk
+        {
+            disk.save();
+        }
     }
 
     /// The on-disk pipeline cache, when the device has one.
@@ -556,6 +567,7 @@ impl Program {
                 .collect(),
             buffers: dispatches.iter().map(|d| d.buffers.clone()).collect(),
         };
+        gpu.kernels.save();
         program.write_params(gpu, dispatches)?;
         Ok(program)
     }

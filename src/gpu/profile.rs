@@ -8,7 +8,7 @@
 
 use super::context::Gpu;
 use super::kernel::{Buffers, Dispatch, Program};
-use super::net::{GpuNet, StepMode, Totals};
+use super::net::{GpuNet, StepMode};
 use crate::error::Result;
 use crate::model::Plan;
 use std::time::Instant;
@@ -56,7 +56,7 @@ pub fn profile_training_step(
     let input = vec![0.5f32; n * plan.input.size()];
     let labels: Vec<u8> = (0..n).map(|i| (i % plan.classes) as u8).collect();
     net.load_batch(gpu, &input, &labels)?;
-    let dispatches = net.step_dispatches(n, StepMode::Train { lr: 1e-4 }, None, Totals::Train);
+    let dispatches = net.step_dispatches(n, StepMode::Train { lr: 1e-4 }, None);
     let (medians, clock) = time_dispatches(gpu, net.arena(), &dispatches, repeats)?;
     let mut by_kernel: Vec<KernelTime> = Vec::new();
     for (dispatch, ms) in dispatches.iter().zip(medians) {

@@ -3,7 +3,7 @@
 
 use super::context::Gpu;
 use super::kernel::{self, BufferId, Buffers, Dispatch};
-use super::net::{GpuNet, StepMode, Totals};
+use super::net::{GpuNet, StepMode};
 use super::ops::activation::{activation_backward, activation_forward};
 use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
@@ -513,7 +513,7 @@ fn whole_step(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     cpu.compute_gradients(&x, &labels, 0);
     cpu.apply_update(0.001);
     net.load_batch(gpu, &x, &labels)?;
-    net.step(gpu, n, StepMode::Train { lr: 0.001 }, None, Totals::Train)?;
+    net.step(gpu, n, StepMode::Train { lr: 0.001 }, None)?;
     Ok(vec![
         row("whole step: gradients", &net.gradients(gpu)?, cpu.grads()),
         row(

@@ -83,6 +83,16 @@ pub enum Totals {
     Eval,
 }
 
+impl StepMode {
+    /// The totals a step of this mode adds its metrics to.
+    pub fn totals(self) -> Totals {
+        match self {
+            StepMode::Train { .. } => Totals::Train,
+            StepMode::Eval => Totals::Eval,
+        }
+    }
+}
+
 /// Loss sum, correct count and example count read back from the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct DeviceTotals {
@@ -411,11 +421,17 @@ impl GpuNet {
         Ok(())
     }
 
+    /// Zeroes the running totals `which` without reading them (queued: no wait).
+    pub fn reset_totals(&self, gpu: &Gpu, which: Totals) {
+        self.arena
+            .write(gpu, self.totals[which as usize], 0, &[0u32; 4]);
+    }
+
     /// Reads and resets the running totals (the only read-back of training metrics).
     pub fn take_totals(&self, gpu: &Gpu, which: Totals) -> Result<DeviceTotals> {
         let id = self.totals[which as usize];
         let raw = self.arena.read_u32(gpu, id, 4)?;
-        self.arena.write(gpu, id, 0, &[0u32; 4]);
+        self.reset_totals(gpu, which);
         let (sum, comp) = (f32::from_bits(raw[0]) as f64, f32::from_bits(raw[1]) as f64);
         Ok(DeviceTotals {
             loss_sum: sum - comp,

@@ -2,7 +2,7 @@
 //! augment) the batch, forward with activations fused into their producers, the loss fused
 //! with the softmax, the metrics reduction, backward, and the optimiser update.
 
-use super::{GpuNet, OpKind, StepMode, Totals};
+use super::{GpuNet, OpKind, StepMode};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;
@@ -28,14 +28,14 @@ impl GpuNet {
     /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
     /// indices are in the index buffer (for training with augmentation on, then the warp of
     /// step [`GpuNet::updates`]); then the forward pass, the loss (fused with the softmax for
-    /// cross-entropy), the metrics reduction into `totals`, and for training the backward pass
+    /// cross-entropy), the metrics reduction into the mode's totals ([`StepMode::totals`]), and
+    /// for training the backward pass
     /// and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
     pub fn step_dispatches(
         &self,
         n: usize,
         mode: StepMode,
         data: Option<&DeviceDataset>,
-        totals: Totals,
     ) -> Vec<Dispatch> {
         let train = matches!(mode, StepMode::Train { .. });
         let k = self.plan.classes;
@@ -125,7 +125,7 @@ impl GpuNet {
                 1.0 / (n * k) as f32,
             ),
         });
-        let totals = self.totals[totals as usize];
+        let totals = self.totals[mode.totals() as usize];
         list.push(metrics(self.loss, self.correct, totals, n));
         let StepMode::Train { lr } = mode else {
             return list;
@@ -182,10 +182,9 @@ impl GpuNet {
         n: usize,
         mode: StepMode,
         data: Option<&DeviceDataset>,
-        totals: Totals,
     ) -> Result<()> {
         self.check_batch(n)?;
-        let dispatches = self.step_dispatches(n, mode, data, totals);
+        let dispatches = self.step_dispatches(n, mode, data);
         let key = (
             n,
             matches!(mode, StepMode::Train { .. }),
