@@ -4,7 +4,7 @@
 
 use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
-use crate::data::augment::{AugmentRanges, augment_batch_with, augment_seed};
+use crate::data::augment::{augment_batch_with, augment_seed};
 use crate::error::{Error, Result};
 use crate::model::{Loss, Plan, Shape};
 use crate::train::{Executor, Metrics, OptimizerState, check_data};
@@ -21,7 +21,6 @@ pub struct CpuExecutor {
     warp_source: Vec<f32>,
     train_metrics: Metrics,
     augment_seed: u32,
-    augment_ranges: AugmentRanges,
 }
 
 impl CpuExecutor {
@@ -34,18 +33,7 @@ impl CpuExecutor {
             warp_source: Vec::new(),
             train_metrics: Metrics::default(),
             augment_seed: augment_seed(seed),
-            augment_ranges: plan.network.training.augment_ranges,
         })
-    }
-
-    /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
-    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
-        self.augment_ranges = ranges;
-    }
-
-    /// The underlying network.
-    pub fn net(&mut self) -> &mut CpuNet {
-        &mut self.net
     }
 
     fn gather(&mut self, data: &Dataset, indices: &[u32]) -> Result<()> {
@@ -81,7 +69,10 @@ impl Executor for CpuExecutor {
         let chance = self.net.plan().network.training.augment;
         if let Shape::Image { c, h, w } = self.net.plan().input {
             let step = self.net.updates();
-            let (seed, ranges) = (self.augment_seed, &self.augment_ranges);
+            let (seed, ranges) = (
+                self.augment_seed,
+                &self.net.plan().network.training.augment_ranges,
+            );
             let (images, scratch) = (&mut self.images, &mut self.warp_source);
             augment_batch_with(images, scratch, (c, h, w), seed, step, chance, ranges);
         }

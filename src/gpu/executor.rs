@@ -73,11 +73,6 @@ impl GpuExecutor {
         &mut self.net
     }
 
-    /// The device.
-    pub fn gpu(&self) -> &Gpu {
-        &self.gpu
-    }
-
     fn dataset(&mut self, data: &Dataset) -> Result<DeviceDataset> {
         let key = DatasetKey::of(data);
         if let Some(pos) = self.datasets.iter().position(|(k, _)| *k == key) {

@@ -355,7 +355,8 @@ pub struct BufferId(pub usize);
 /// Device buffers, allocated once and named by [`BufferId`].
 #[derive(Default)]
 pub struct Buffers {
-    list: Vec<(String, Option<wgpu::Buffer>)>,
+    /// `None` once released (ids are never reused).
+    list: Vec<Option<wgpu::Buffer>>,
 }
 
 impl Buffers {
@@ -366,10 +367,8 @@ impl Buffers {
 
     /// Allocates a storage buffer of `bytes` bytes (rounded up to 4, at least 4).
     pub fn alloc(&mut self, gpu: &Gpu, label: &str, bytes: usize) -> BufferId {
-        self.list.push((
-            label.to_string(),
-            Some(gpu.storage_buffer(label, bytes as u64)),
-        ));
+        self.list
+            .push(Some(gpu.storage_buffer(label, bytes as u64)));
         BufferId(self.list.len() - 1)
     }
 
@@ -386,30 +385,20 @@ impl Buffers {
     /// If `id` was released (a bug in the caller: ids are never reused).
     pub fn get(&self, id: BufferId) -> &wgpu::Buffer {
         self.list[id.0]
-            .1
             .as_ref()
             .expect("a released buffer was used")
     }
 
     /// Frees the buffer `id` now; the id is never reused.
     pub fn release(&mut self, id: BufferId) {
-        if let Some(buffer) = self.list[id.0].1.take() {
+        if let Some(buffer) = self.list[id.0].take() {
             buffer.destroy();
         }
     }
 
-    /// The label `id` was allocated with.
-    pub fn label(&self, id: BufferId) -> &str {
-        &self.list[id.0].0
-    }
-
     /// Total bytes allocated.
     pub fn total_bytes(&self) -> u64 {
-        self.list
-            .iter()
-            .filter_map(|(_, b)| b.as_ref())
-            .map(|b| b.size())
-            .sum()
+        self.list.iter().flatten().map(|b| b.size()).sum()
     }
 
     /// Queues a write of `data` at element `offset` (in units of `T`); it lands before the next
@@ -633,11 +622,6 @@ impl Program {
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(*x, *y, *z);
         }
-    }
-
-    /// The kernels of the dispatches, in order.
-    pub fn kernels(&self) -> impl Iterator<Item = Kernel> + '_ {
-        self.launches.iter().map(|(kernel, _)| *kernel)
     }
 
     /// Records the program into one encoder and submits it once.

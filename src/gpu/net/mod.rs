@@ -35,7 +35,7 @@ use crate::cpu::dropout::dropout_seed;
 use crate::cpu::net::initial_running_stats;
 use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
-use crate::data::augment::{AugmentRanges, augment_seed};
+use crate::data::augment::augment_seed;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Optimizer, Plan, Shape, Units};
 use crate::train::{OptimizerState, check_data};
@@ -131,7 +131,6 @@ pub struct GpuNet {
     /// Where a training step gathers its batch before the warp, with augmentation on.
     augment_src: Option<BufferId>,
     augment_seed: u32,
-    augment_ranges: AugmentRanges,
     programs: HashMap<(usize, bool, Option<BufferId>), Program>,
 }
 
@@ -329,7 +328,6 @@ impl GpuNet {
             dropout_seed: 0,
             augment_src,
             augment_seed: 0,
-            augment_ranges: plan.network.training.augment_ranges,
             programs: HashMap::new(),
         })
     }
@@ -402,11 +400,6 @@ impl GpuNet {
             )));
         }
         Ok(())
-    }
-
-    /// The warp ranges training steps draw from (defaults: [`AugmentRanges::default`]).
-    pub fn set_augment_ranges(&mut self, ranges: AugmentRanges) {
-        self.augment_ranges = ranges;
     }
 
     /// The buffers the network's dispatches refer to.

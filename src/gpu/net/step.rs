@@ -47,7 +47,7 @@ impl GpuNet {
                         seed: self.augment_seed,
                         step: self.updates,
                         chance: self.plan.network.training.augment,
-                        ranges: self.augment_ranges,
+                        ranges: self.plan.network.training.augment_ranges,
                     };
                     list.push(gather(data, self.indices, raw, self.labels, n));
                     list.push(augment(raw, self.acts[0], n, (c, h, w), &key));
