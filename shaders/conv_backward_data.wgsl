@@ -43,8 +43,3 @@ fn store_c(c: u32, col: u32, v: f32) {
     let plane = p.conv.h * p.conv.w;
     dx[((col / plane) * p.conv.c + c) * plane + col % plane] = v;
 }
-
-fn epilogue(split: u32, c: u32, col: u32, v: f32) {
-    if (p.g.k_chunk >= p.g.k) { store_c(c, col, v); }
-    else { partials[(split * p.g.m + c) * p.g.n + col] = v; }
-}

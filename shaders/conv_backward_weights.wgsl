@@ -35,8 +35,3 @@ fn store_c(f: u32, col: u32, v: f32) {
     if (col == p.g.n - 1u) { grads[p.conv.b_off + f] = v; }
     else { grads[p.conv.a_off + f * (p.g.n - 1u) + col] = v; }
 }
-
-fn epilogue(split: u32, f: u32, col: u32, v: f32) {
-    if (p.g.k_chunk >= p.g.k) { store_c(f, col, v); }
-    else { partials[(split * p.g.m + f) * p.g.n + col] = v; }
-}

@@ -32,8 +32,3 @@ fn store_c(f: u32, col: u32, v: f32) {
     let n = col / plane;
     y[(n * p.conv.f + f) * plane + col % plane] = fused_activation(v + params[p.conv.b_off + f], p.act);
 }
-
-fn epilogue(split: u32, f: u32, col: u32, v: f32) {
-    if (p.g.k_chunk >= p.g.k) { store_c(f, col, v); }
-    else { partials[(split * p.g.m + f) * p.g.n + col] = v; }
-}

@@ -5,7 +5,8 @@
 // sizes, and
 //   load_a(m, k), load_b(k, n)       the operands, called only inside the matrix;
 //   a_k_contiguous(), b_n_contiguous() which index runs along memory, so loads coalesce;
-//   epilogue(split, m, n, v)         what happens to each finished value.
+//   store_c(m, n, v)                 what happens to each finished value of C;
+//   partials                         the scratch buffer a split k's partial sums go to.
 // A workgroup of (BM/8)·(BN/8) invocations (64 for 64 x 64 blocks) owns a BM x BN block of C;
 // each invocation owns 8 x 8 values: rows 4·ty + r and BM/2 + 4·ty + r, columns 4·tx + c and
 // BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array indexed by a
@@ -34,6 +35,13 @@ fn a_at(m: u32, k: u32, k_end: u32) -> f32 {
 fn b_at(k: u32, n: u32, k_end: u32) -> f32 {
     if (n < p.g.n && k < k_end) { return load_b(k, n); }
     return 0.0;
+}
+
+// A finished value: stored when k is not split, else kept as split `split`'s partial sum
+// (gemm_reduce.wgsl adds them up and stores the sum).
+fn epilogue(split: u32, m: u32, n: u32, v: f32) {
+    if (p.g.k_chunk >= p.g.k) { store_c(m, n, v); }
+    else { partials[(split * p.g.m + m) * p.g.n + n] = v; }
 }
 
 // Hands row m's eight finished values (columns n..n+3 and n+BN/2..n+BN/2+3) to the epilogue.

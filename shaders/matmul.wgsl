@@ -31,8 +31,3 @@ fn store_c(m: u32, n: u32, v: f32) {
     let i = p.c_off + m * p.g.n + n;
     if ((p.flags & ACCUMULATE) != 0u) { c[i] += v; } else { c[i] = v; }
 }
-
-fn epilogue(split: u32, m: u32, n: u32, v: f32) {
-    if (p.g.k_chunk >= p.g.k) { store_c(m, n, v); }
-    else { partials[(split * p.g.m + m) * p.g.n + n] = v; }
-}
