@@ -15,15 +15,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 
-fn pcg_hash(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
 fn draw(k: u32, index: u32) -> f32 {
-    let h = pcg_hash(pcg_hash(pcg_hash(pcg_hash(p.seed) ^ p.step) ^ k) ^ index);
-    return f32(h >> 8u) * (1.0 / 16777216.0);
+    return counter_uniform(p.seed, p.step, k, index);
 }
 
 fn symmetric(u: f32, r: f32) -> f32 {

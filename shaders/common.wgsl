@@ -23,3 +23,17 @@ fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 // The sizes of a GEMM (gemm_core.wgsl, gemm_reduce.wgsl), the first field of its kernel's
 // Params: C (M, N) = Σ_k A(m, k)·B(k, n), each split of k k_chunk long.
 struct Gemm { m: u32, n: u32, k: u32, k_chunk: u32 }
+
+// PCG hash (Jarzynski & Olano 2020); u32 arithmetic wraps, as `wrapping_mul` on the host.
+fn pcg_hash(v: u32) -> u32 {
+    let state = v * 747796405u + 2891336453u;
+    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+    return (word >> 22u) ^ word;
+}
+
+// The host's `rng::counter_uniform(seed, step, stream, i)`, bit for bit: a uniform draw in
+// [0, 1) from the top 24 bits of a four-level hash chain.
+fn counter_uniform(seed: u32, step: u32, stream: u32, i: u32) -> f32 {
+    let h = pcg_hash(pcg_hash(pcg_hash(pcg_hash(seed) ^ step) ^ stream) ^ i);
+    return f32(h >> 8u) * (1.0 / 16777216.0);
+}
