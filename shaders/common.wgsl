@@ -1,4 +1,5 @@
-// Prepended to every shader. One workgroup size for every kernel: 64 invocations.
+// Prepended to every shader. The workgroup size of every kernel but the GEMM core (which sets
+// its own from its block size): 64 invocations.
 // A 1-D launch of more than 65535 workgroups is spread over a 2-D grid; `flat_id` undoes that.
 const WG: u32 = 64u;
 

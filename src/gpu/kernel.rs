@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Invocations per workgroup, the same for every kernel (matmul uses it as 8 x 8).
+/// Invocations per workgroup of every kernel but the GEMM core (`gemm_core.wgsl` sets its own
+/// from its block size: 64 for the 64 x 64 blocks).
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).
