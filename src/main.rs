@@ -1,4 +1,4 @@
-//! The `shadernet` command line: train, eval, predict, models, info, verify.
+//! The `shadernet` command line: train, eval, predict, models, info, verify, bench, augment.
 
 mod cli;
 mod progress;

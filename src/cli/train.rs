@@ -55,7 +55,8 @@ pub(crate) fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
         let file = arg.join(LAST);
         if !file.exists() {
             return Err(Error::Config(format!(
-                "--resume {}: the directory has no {LAST}, expected a run directory written by                  `shadernet train`",
+                "--resume {}: the directory has no {LAST}, expected a run directory written by \
+                 `shadernet train`",
                 arg.display()
             )));
         }

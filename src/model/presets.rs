@@ -176,7 +176,7 @@ pub fn preset(name: &str) -> Option<Network> {
             },
         ),
         "fast" => (
-            "seed9's network, 3 epochs, no augmentation: about 1% in a few CPU minutes",
+            "seed9's network, 3 epochs, no augmentation: about 1.2% in under a minute on 2 CPU cores",
             conv_stack(&[(8, true), (16, true)]),
             Training {
                 lr: 0.001,
