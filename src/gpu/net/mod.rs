@@ -61,6 +61,17 @@ struct Op {
     output: usize,
 }
 
+/// The activation fused into op `index` (a dense or conv layer directly followed by tanh or
+/// ReLU): that layer's kernel applies it and writes the activation's output buffer, so the
+/// layer's own output buffer is never used (no backward pass reads it either: the
+/// activation's backward uses its output).
+fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
+    match (&ops[index].kind, ops.get(index + 1).map(|next| &next.kind)) {
+        (OpKind::Dense(_) | OpKind::Conv(_), Some(OpKind::Activation(a))) => Some(*a),
+        _ => None,
+    }
+}
+
 /// Whether a step trains (with its learning rate) or only runs forward.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepMode {
@@ -281,10 +292,18 @@ impl GpuNet {
             });
         }
         let sizes = buffers.sizes;
+        // Buffers only a fused layer would have written get a placeholder.
+        let unused: Vec<usize> = (0..ops.len())
+            .filter(|&i| fused_activation(&ops, i).is_some())
+            .map(|i| ops[i].output)
+            .collect();
         let acts = sizes
             .iter()
             .enumerate()
-            .map(|(i, s)| arena.alloc(gpu, &format!("activation {i}"), 4 * capacity * s))
+            .map(|(i, s)| {
+                let len = if unused.contains(&i) { 4 } else { 4 * capacity * s };
+                arena.alloc(gpu, &format!("activation {i}"), len)
+            })
             .collect();
         // Buffer 0 (the input) never needs a gradient.
         let act_grads = sizes

@@ -2,7 +2,7 @@
 //! augment) the batch, forward with activations fused into their producers, the loss fused
 //! with the softmax, the metrics reduction, backward, and the optimiser update.
 
-use super::{GpuNet, OpKind, StepMode};
+use super::{GpuNet, OpKind, StepMode, fused_activation};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;
@@ -55,9 +55,8 @@ impl GpuNet {
                 _ => list.push(gather(data, self.indices, self.acts[0], self.labels, n)),
             }
         }
-        // An activation right after a dense or conv layer is fused into that layer's kernel,
-        // which then writes the activation's output buffer; the layer's own output buffer is
-        // not written (no backward pass reads it: the activation's backward uses its output).
+        // An activation right after a dense or conv layer is fused into that layer's kernel
+        // (`fused_activation`), which then writes the activation's output buffer.
         let mut fused_into_previous = false;
         for (index, op) in self.ops.iter().enumerate() {
             if std::mem::take(&mut fused_into_previous) {
@@ -65,20 +64,11 @@ impl GpuNet {
             }
             let (x, mut y) = (self.acts[op.input], self.acts[op.output]);
             let total = n * self.sizes[op.output];
-            let mut fuse_next = || match self.ops.get(index + 1) {
-                Some(next) if matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_)) => {
-                    match next.kind {
-                        OpKind::Activation(a) => {
-                            fused_into_previous = true;
-                            y = self.acts[next.output];
-                            Some(a)
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            let activation = fuse_next();
+            let activation = fused_activation(&self.ops, index);
+            if activation.is_some() {
+                fused_into_previous = true;
+                y = self.acts[self.ops[index + 1].output];
+            }
             match &op.kind {
                 OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n, activation)),
                 OpKind::Conv(l) => list.extend(conv_forward(l, x, y, n, activation)),
