@@ -1,4 +1,5 @@
-// y = tanh(x) (kind 0) or max(x, 0) (kind 1), element-wise over `total` values.
+// y = act(x), element-wise over `total` values: `fused_activation` of common.wgsl (kind 1 ReLU,
+// 2 tanh).
 struct Params { total: u32, kind: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -9,5 +10,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.total) { return; }
-    if (p.kind == 0u) { y[i] = tanh(x[i]); } else { y[i] = max(x[i], 0.0); }
+    y[i] = fused_activation(x[i], p.kind);
 }

@@ -15,6 +15,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);
     if (i >= p.total) { return; }
+    if (p.rate == 0.0) { // inference: keep everything, no draws
+        mask[i] = 1.0;
+        y[i] = x[i];
+        return;
+    }
     let u = counter_uniform(p.seed, p.step, p.layer, i);
     let m = select(0.0, p.scale, u >= p.rate);
     mask[i] = m;

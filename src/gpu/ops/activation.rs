@@ -10,7 +10,7 @@ use crate::model::Activation;
 pub struct ActivationParams {
     /// Elements.
     pub total: u32,
-    /// 0 = tanh, 1 = ReLU.
+    /// [`fused_code`]: 1 = ReLU, 2 = tanh.
     pub kind: u32,
     /// Padding to 16 bytes.
     pub _pad: [u32; 2],
@@ -27,13 +27,9 @@ pub fn fused_code(activation: Option<Activation>) -> u32 {
 }
 
 fn params(kind: Activation, total: usize) -> ActivationParams {
-    let kind = match kind {
-        Activation::Tanh => 0,
-        Activation::Relu => 1,
-    };
     ActivationParams {
         total: u(total),
-        kind,
+        kind: fused_code(Some(kind)),
         _pad: [0; 2],
     }
 }
