@@ -195,10 +195,7 @@ impl CpuNet {
                 (Layer::Activation(a), _, _) => OpKind::Activation(a),
                 (Layer::Softmax, _, _) => OpKind::Softmax,
                 (Layer::BatchNorm, input, _) => {
-                    let (c, inner) = match input {
-                        Shape::Image { c, h, w } => (c, h * w),
-                        Shape::Flat(d) => (d, 1),
-                    };
+                    let (c, inner) = input.features();
                     n_running += 2 * c;
                     norm_layers += 1;
                     OpKind::BatchNorm {
@@ -530,10 +527,7 @@ pub fn initial_running_stats(plan: &Plan) -> Vec<f32> {
     let mut out = Vec::new();
     for l in &plan.layers {
         if l.layer == Layer::BatchNorm {
-            let c = match l.input {
-                Shape::Image { c, .. } => c,
-                Shape::Flat(d) => d,
-            };
+            let (c, _) = l.input.features();
             out.extend(std::iter::repeat_n(0.0, c));
             out.extend(std::iter::repeat_n(1.0, c));
         }

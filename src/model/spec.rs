@@ -32,6 +32,15 @@ impl Shape {
             Shape::Flat(d) => d,
         }
     }
+
+    /// `(features, values per feature)` as batchnorm sees them: `(C, H·W)` for an image, `(D, 1)`
+    /// for a flat vector.
+    pub fn features(&self) -> (usize, usize) {
+        match *self {
+            Shape::Image { c, h, w } => (c, h * w),
+            Shape::Flat(d) => (d, 1),
+        }
+    }
 }
 
 impl std::fmt::Display for Shape {
@@ -615,10 +624,7 @@ fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<Pl
         }
         Layer::Activation(_) => (layer, input, 0, 0, n),
         Layer::BatchNorm => {
-            let features = match input {
-                Shape::Image { c, .. } => c,
-                Shape::Flat(d) => d,
-            };
+            let (features, _) = input.features();
             (layer, input, 2 * features, features, 4 * n)
         }
         Layer::Softmax => {

@@ -258,10 +258,7 @@ impl GpuNet {
                 },
                 (Layer::Activation(a), _, _) => OpKind::Activation(a),
                 (Layer::BatchNorm, input, _) => {
-                    let (c, inner) = match input {
-                        Shape::Image { c, h, w } => (c, h * w),
-                        Shape::Flat(d) => (d, 1),
-                    };
+                    let (c, inner) = input.features();
                     let layout = NormLayout {
                         params,
                         grads,
