@@ -1,6 +1,8 @@
 //! The data module against the real MNIST files and against malformed files written to
 //! temporary directories.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -26,20 +28,7 @@ fn mnist() -> &'static TrainTest {
 
 /// A fresh, empty directory for one test.
 fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shadernet-data-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// An IDX file of unsigned bytes.
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
-    for d in dims {
-        bytes.extend_from_slice(&d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    bytes
+    common::temp_dir(&format!("data-{test}"))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -55,10 +44,10 @@ fn small_set() -> [(&'static str, Vec<u8>); 4] {
     let train_labels: Vec<u8> = (0..20).map(|i| i % 10).collect();
     let test_images: Vec<u8> = (0..4 * 6).map(|i| 255 - i as u8).collect();
     [
-        (TRAIN_IMAGES, idx(&[20, 2, 3], &train_images)),
-        (TRAIN_LABELS, idx(&[20], &train_labels)),
-        (TEST_IMAGES, idx(&[4, 2, 3], &test_images)),
-        (TEST_LABELS, idx(&[4], &[3, 1, 4, 1])),
+        (TRAIN_IMAGES, common::idx_bytes(&[20, 2, 3], &train_images)),
+        (TRAIN_LABELS, common::idx_bytes(&[20], &train_labels)),
+        (TEST_IMAGES, common::idx_bytes(&[4, 2, 3], &test_images)),
+        (TEST_LABELS, common::idx_bytes(&[4], &[3, 1, 4, 1])),
     ]
 }
 
@@ -231,10 +220,10 @@ fn four_dimensional_images_are_transposed_to_channels_first() {
         .flat_map(|n| (0..2u8).flat_map(move |w| (0..3u8).map(move |c| 100 * n + 10 * w + c)))
         .collect();
     let mut files = small_set();
-    files[0].1 = idx(&[2, 1, 2, 3], &data);
-    files[1].1 = idx(&[2], &[0, 1]);
-    files[2].1 = idx(&[1, 1, 2, 3], &data[..6]);
-    files[3].1 = idx(&[1], &[1]);
+    files[0].1 = common::idx_bytes(&[2, 1, 2, 3], &data);
+    files[1].1 = common::idx_bytes(&[2], &[0, 1]);
+    files[2].1 = common::idx_bytes(&[1, 1, 2, 3], &data[..6]);
+    files[3].1 = common::idx_bytes(&[1], &[1]);
     write_files(&dir, &files, false);
     let train = load_dir(&dir).unwrap().train;
     assert_eq!((train.channels, train.height, train.width), (3, 1, 2));
@@ -276,7 +265,7 @@ fn wrong_magic_is_reported() {
 
 #[test]
 fn image_and_label_count_mismatch_is_reported() {
-    let text = load_with("count", TRAIN_LABELS, idx(&[19], &[1; 19]));
+    let text = load_with("count", TRAIN_LABELS, common::idx_bytes(&[19], &[1; 19]));
     assert_contains(
         &text,
         &[TRAIN_IMAGES, TRAIN_LABELS, "20 images", "19 labels"],
@@ -309,7 +298,11 @@ fn empty_file_is_reported() {
 
 #[test]
 fn test_label_out_of_range_is_reported() {
-    let text = load_with("label", TEST_LABELS, idx(&[4], &[3, 1, 12, 1]));
+    let text = load_with(
+        "label",
+        TEST_LABELS,
+        common::idx_bytes(&[4], &[3, 1, 12, 1]),
+    );
     assert_contains(
         &text,
         &[
@@ -343,12 +336,20 @@ fn missing_file_or_directory_is_reported() {
 
 #[test]
 fn wrong_dimension_count_is_reported() {
-    let text = load_with("dims-images", TRAIN_IMAGES, idx(&[20, 6], &[0; 120]));
+    let text = load_with(
+        "dims-images",
+        TRAIN_IMAGES,
+        common::idx_bytes(&[20, 6], &[0; 120]),
+    );
     assert_contains(
         &text,
         &[TRAIN_IMAGES, "2 dimensions", "expected 3 (N, H, W) or 4"],
     );
-    let text = load_with("dims-labels", TEST_LABELS, idx(&[4, 1], &[1; 4]));
+    let text = load_with(
+        "dims-labels",
+        TEST_LABELS,
+        common::idx_bytes(&[4, 1], &[1; 4]),
+    );
     assert_contains(&text, &[TEST_LABELS, "2 dimensions", "expected 1 (N)"]);
 }
 
@@ -363,8 +364,11 @@ fn malformed_idx_headers_are_reported() {
         ),
         (vec![0, 0, 8, 0], "zero dimensions"),
         (vec![0, 0, 8, 3, 0, 0, 0, 1], "header truncated"),
-        (idx(&[2, 2], &[1, 2, 3, 4, 5, 6]), "has 2 extra bytes"),
-        (idx(&[u32::MAX; 4], &[]), "overflow"),
+        (
+            common::idx_bytes(&[2, 2], &[1, 2, 3, 4, 5, 6]),
+            "has 2 extra bytes",
+        ),
+        (common::idx_bytes(&[u32::MAX; 4], &[]), "overflow"),
     ];
     for (k, (bytes, phrase)) in cases.into_iter().enumerate() {
         let path = dir.join(format!("case{k}.idx"));

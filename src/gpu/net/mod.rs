@@ -298,7 +298,11 @@ impl GpuNet {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let len = if unused.contains(&i) { 4 } else { 4 * capacity * s };
+                let len = if unused.contains(&i) {
+                    4
+                } else {
+                    4 * capacity * s
+                };
                 arena.alloc(gpu, &format!("activation {i}"), len)
             })
             .collect();
