@@ -16,6 +16,14 @@ fn fused_activation(v: f32, act: u32) -> f32 {
     return v;
 }
 
+// The backward of an activation fused into the kernel that writes its input gradient, from
+// the activation's output y: d·[y > 0] (ReLU, 1), d·(1 − y²) (tanh, 2), d (none, 0).
+fn fused_activation_grad(d: f32, y: f32, act: u32) -> f32 {
+    if (act == 1u) { return select(0.0, d, y > 0.0); }
+    if (act == 2u) { return d * (1.0 - y * y); }
+    return d;
+}
+
 // The flat index of this workgroup (kernels that give each output a whole workgroup).
 fn group_id(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.y * nwg.x + wid.x;

@@ -3,13 +3,14 @@
 // (oy, ox) with oy·S + ki − P = iy and ox·S + kj − P = ix inside the output.
 // GEMM: M = C, N = N·H·W (columns (n, iy, ix)), K = F·K·K (rows (f, ki, kj)); load_b reads dy,
 // 0 where no output position maps onto the column. dy: (N, F, H', W'); W in `params`;
-// dx: (N, C, H, W).
-struct Params { g: Gemm, conv: Conv }
-@group(0) @binding(0) var<uniform> p: Params;
+// dx: (N, C, H, W). With an activation before the convolution fused in (act ≠ 0), each value
+// goes through its backward: dx = fused_activation_grad(sum, x, act), x the convolution's
+// input (that activation's output).
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
@@ -41,5 +42,8 @@ fn load_b(k: u32, col: u32) -> f32 {
 
 fn store_c(c: u32, col: u32, v: f32) {
     let plane = p.conv.h * p.conv.w;
-    dx[((col / plane) * p.conv.c + c) * plane + col % plane] = v;
+    let i = ((col / plane) * p.conv.c + c) * plane + col % plane;
+    var d = v;
+    if (p.act != 0u) { d = fused_activation_grad(v, x[i], p.act); }
+    dx[i] = d;
 }

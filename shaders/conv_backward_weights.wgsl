@@ -5,8 +5,6 @@
 // GEMM: M = F, N = C·K·K + 1 (columns (c, ki, kj), then one column of ones that yields db),
 // K = N·H'·W' (rows (n, oy, ox)), A = dy. x: (N, C, H, W); dy: (N, F, H', W');
 // dW (F, C, K, K) and db (F) written to `grads` at conv.a_off and conv.b_off.
-struct Params { g: Gemm, conv: Conv }
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grads: array<f32>;

@@ -8,6 +8,12 @@ struct Conv {
     ho: u32, wo: u32, a_off: u32, b_off: u32,
 }
 
+// The Params of the three convolution kernels: the GEMM's sizes, the convolution's, and the
+// fused activation (forward: applied to the output; data gradient: the backward of the
+// activation before the convolution, from its input x; weight gradient: unused, 0).
+struct Params { g: Gemm, conv: Conv, act: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+
 // x[n, c, oy·S + ki − P, ox·S + kj − P] as an index into x, or -1 where it falls in the
 // padding.
 fn patch_index(cv: Conv, n: u32, c: u32, oy: u32, ox: u32, ki: u32, kj: u32) -> i32 {

@@ -4,8 +4,6 @@
 // (x is 0 outside the image; `act` the fused activation of common.wgsl).
 // GEMM: M = F, N = N·H'·W' (columns (n, oy, ox)), K = C·K·K (rows (c, ki, kj)), A = W as
 // stored (F, C·K·K). x: (N, C, H, W); W, b in `params`; y: (N, F, H', W').
-struct Params { g: Gemm, conv: Conv, act: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;

@@ -1,12 +1,12 @@
-// C (M, N) = op(A) (M, K) · op(B) (K, N), or C += ... when ACCUMULATE is set, on the tiled
-// GEMM of gemm_core.wgsl (split k summed by gemm_reduce.wgsl).
+// The plain matrix product on the tiled GEMM of gemm_core.wgsl (split k summed by
+// gemm_reduce.wgsl): C (M, N) = op(A) (M, K) · op(B) (K, N), where
 // op(A) = A stored (M, K), or Aᵀ with A stored (K, M) when TRANS_A is set;
 // op(B) = B stored (K, N), or Bᵀ with B stored (N, K) when TRANS_B is set.
-// Dense forward: x·Wᵀ (TRANS_B); dW = dyᵀ·x (TRANS_A); dx = dy·W (none).
+// The layers use their own files on the same core (dense_*.wgsl, conv_*.wgsl); this one is
+// measured by the benchmarks' size ladder and checked against a plain loop in the tests.
 struct Params { g: Gemm, flags: u32, a_off: u32, b_off: u32, c_off: u32 }
 const TRANS_A: u32 = 1u;
 const TRANS_B: u32 = 2u;
-const ACCUMULATE: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -27,7 +27,4 @@ fn load_b(k: u32, n: u32) -> f32 {
     return b[p.b_off + k * p.g.n + n];
 }
 
-fn store_c(m: u32, n: u32, v: f32) {
-    let i = p.c_off + m * p.g.n + n;
-    if ((p.flags & ACCUMULATE) != 0u) { c[i] += v; } else { c[i] = v; }
-}
+fn store_c(m: u32, n: u32, v: f32) { c[p.c_off + m * p.g.n + n] = v; }

@@ -186,6 +186,23 @@ fn seedtf_like_batchnorm_head_three_adam_steps_match_the_cpu() {
 }
 
 #[test]
+fn activations_fused_into_every_kind_of_next_layer_three_adam_steps_match_the_cpu() {
+    // An activation before a dropout, a convolution, a max-pool and a dense layer: each of
+    // those layers' backward kernels applies the activation's backward (ReLU or tanh).
+    let text = "conv 3 kernel=3 padding=same\nrelu\ndropout 0.2\n\
+                conv 4 kernel=3 padding=same\ntanh\nconv 2 kernel=3 padding=valid\nrelu\n\
+                maxpool 2\nflatten\ndense 6\nrelu\ndense classes\nsoftmax\n\
+                optimizer adam\nlr 0.001\n";
+    three_steps_agree(
+        "every fusion",
+        text,
+        Shape::Image { c: 1, h: 9, w: 8 },
+        10,
+        5,
+    );
+}
+
+#[test]
 fn batchnorm_over_conv_channels_three_adam_steps_match_the_cpu() {
     three_steps_agree(
         "conv batchnorm",
@@ -447,10 +464,15 @@ fn one_step_is_one_plain_dispatch_list() {
     assert_eq!(count(Kernel::ConvBackwardData), 1);
     assert_eq!(count(Kernel::SoftmaxCrossEntropy), 1);
     assert_eq!(count(Kernel::Metrics), 1);
-    // Both ReLUs are fused into their convolutions: no separate forward activation dispatch,
-    // but their backward passes remain.
+    // Both ReLUs are fused into the convolutions before them, and their backward passes into
+    // the max-pools after them: no activation dispatch at all.
     assert_eq!(count(Kernel::ActivationForward), 0);
-    assert_eq!(count(Kernel::ActivationBackward), 2);
+    assert_eq!(count(Kernel::ActivationBackward), 0);
+    assert_eq!(count(Kernel::MaxPoolBackward), 2);
+    // The dense layer: one product forward (bias in its store), one for dW and db.
+    assert_eq!(count(Kernel::DenseForward), 1);
+    assert_eq!(count(Kernel::DenseBackwardWeights), 1);
+    assert_eq!(count(Kernel::DenseBackwardData), 1);
     assert_eq!(kernels.last(), Some(&Kernel::Adam));
     assert!(
         list.iter()

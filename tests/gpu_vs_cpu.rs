@@ -13,8 +13,9 @@ use shadernet::cpu::dense::{dense_backward, dense_forward};
 use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::conv::ConvLayout;
-use shadernet::gpu::ops::dense::{self as gdense, DenseLayout, Operand};
+use shadernet::gpu::ops::dense::{self as gdense, DenseLayout};
 use shadernet::gpu::ops::gemm::GemmParams;
+use shadernet::gpu::ops::matmul::{self as gmatmul, Operand};
 use shadernet::gpu::ops::pool as gpool;
 use shadernet::gpu::ops::{activation as gact, conv as gconv};
 use shadernet::model::Activation;
@@ -26,12 +27,12 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) ->
         for j in 0..n {
             let mut s = 0.0;
             for t in 0..k {
-                let av = if flags & gdense::TRANS_A != 0 {
+                let av = if flags & gmatmul::TRANS_A != 0 {
                     a[t * m + i]
                 } else {
                     a[i * k + t]
                 };
-                let bv = if flags & gdense::TRANS_B != 0 {
+                let bv = if flags & gmatmul::TRANS_B != 0 {
                     b[j * k + t]
                 } else {
                     b[t * n + j]
@@ -45,7 +46,7 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) ->
 }
 
 #[test]
-fn matmul_every_transpose_and_accumulate() {
+fn matmul_every_transpose() {
     let Some(gpu) = gpu_or_skip() else { return };
     // Awkward sizes, several blocks of the 64 x 64 tiling, and long k that is split across
     // workgroups and summed by a second dispatch (70 x 130 x 600, 1 x 10 x 2000).
@@ -60,9 +61,9 @@ fn matmul_every_transpose_and_accumulate() {
     ] {
         for flags in [
             0,
-            gdense::TRANS_A,
-            gdense::TRANS_B,
-            gdense::TRANS_A | gdense::TRANS_B,
+            gmatmul::TRANS_A,
+            gmatmul::TRANS_B,
+            gmatmul::TRANS_A | gmatmul::TRANS_B,
         ] {
             let mut case = Case::new(gpu);
             let (a, b) = (random(m * k, 1), random(k * n, 2));
@@ -71,24 +72,12 @@ fn matmul_every_transpose_and_accumulate() {
             padded_b.extend_from_slice(&b);
             let (ia, ib) = (case.input(&a), case.input(&padded_b));
             let out = case.output(m * n);
-            let init = random(m * n, 3);
-            let acc = case.input(&init);
             let b_op = Operand {
                 buffer: ib,
                 offset: 5,
             };
             let scratch = case.output(GemmParams::new(m, n, k, true).scratch_bytes() / 4 + 1);
-            let mut list = gdense::matmul(ia.into(), b_op, out.into(), scratch, m, n, k, flags);
-            list.extend(gdense::matmul(
-                ia.into(),
-                b_op,
-                acc.into(),
-                scratch,
-                m,
-                n,
-                k,
-                flags | gdense::ACCUMULATE,
-            ));
+            let list = gmatmul::matmul(ia.into(), b_op, out.into(), scratch, m, n, k, flags);
             if k >= 600 {
                 assert!(
                     list.iter().any(|d| d.kernel == Kernel::MatmulReduce),
@@ -101,8 +90,6 @@ fn matmul_every_transpose_and_accumulate() {
             // Rounding differences grow like √k in sums that cancel to near 0.
             let atol = 1e-5 * (k as f32 / 16.0).sqrt().max(1.0);
             assert_close(&name, &case.read(out, m * n), &want, atol, 1e-5);
-            let want_acc: Vec<f32> = want.iter().zip(&init).map(|(w, i)| w + i).collect();
-            assert_close(&name, &case.read(acc, m * n), &want_acc, atol, 1e-5);
         }
     }
 }
@@ -169,7 +156,7 @@ fn dense_forward_and_backward() {
             d_out,
         };
         let mut list = gdense::dense_forward(&l, ix, y, n, None);
-        list.extend(gdense::dense_backward(&l, ix, idy, Some(dx), n));
+        list.extend(gdense::dense_backward(&l, ix, idy, Some(dx.into()), n));
         case.run(&list);
         let mut want_y = vec![0.0; n * d_out];
         dense_forward(&x, &w, &b, &mut want_y, n, d_in);
@@ -276,7 +263,7 @@ fn conv_forward_and_backward() {
             shape: sh,
         };
         let mut list = gconv::conv_forward(&l, ix, y, n, None);
-        list.extend(gconv::conv_backward(&l, ix, idy, Some(dx), n));
+        list.extend(gconv::conv_backward(&l, ix, idy, Some(dx.into()), n));
         kernels_used.extend(list.iter().map(|d| d.kernel));
         case.run(&list);
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
@@ -360,7 +347,7 @@ fn maxpool_forward_and_backward() {
         case.run(&[gpool::maxpool_forward(&sh, ix, y, arg, n)]);
         let got_arg = case.read_u32(arg, out_len);
         let arg_dev = case.input_u32(&got_arg);
-        case.run(&[gpool::maxpool_backward(&sh, idy, arg_dev, dx, n)]);
+        case.run(&[gpool::maxpool_backward(&sh, idy, arg_dev, ix, dx.into(), n)]);
         let (mut want_y, mut want_arg, mut want_dx) =
             (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);
         maxpool_forward(&x, &mut want_y, &mut want_arg, &sh, n);
@@ -592,4 +579,157 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     dense_forward(&x, &w, &b, &mut z, n, d_in);
     activation::tanh_forward(&z, &mut want);
     assert_close("dense + tanh", &case.read(y, n * d_out), &want, 1e-5, 1e-5);
+}
+
+/// The activation `kind` on `z`, and its backward from its output `a`: the CPU twins.
+fn activation_pair(kind: Activation, z: &[f32]) -> (Vec<f32>, impl Fn(&[f32]) -> Vec<f32> + use<>) {
+    let mut a = vec![0.0; z.len()];
+    match kind {
+        Activation::Tanh => activation::tanh_forward(z, &mut a),
+        Activation::Relu => activation::relu_forward(z, &mut a),
+    }
+    let out = a.clone();
+    let backward = move |g: &[f32]| {
+        let mut dz = vec![0.0; g.len()];
+        match kind {
+            Activation::Tanh => activation::tanh_backward(&a, g, &mut dz),
+            Activation::Relu => activation::relu_backward(&a, g, &mut dz),
+        }
+        dz
+    };
+    (out, backward)
+}
+
+#[test]
+fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_activation() {
+    use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
+    use shadernet::gpu::ops::activation::InputGrad;
+    use shadernet::gpu::ops::dropout as gdrop;
+    let Some(gpu) = gpu_or_skip() else { return };
+    let mut kernels_used = std::collections::HashSet::new();
+    for kind in [Activation::Relu, Activation::Tanh] {
+        let through = |buffer| InputGrad {
+            buffer,
+            through: Some(kind),
+        };
+        // Dense 20 -> 300 at batch 3: the data gradient's k (300) is split and summed by a
+        // second dispatch, whose store applies the activation's backward.
+        for (n, d_in, d_out) in [(17, 9, 4), (3, 20, 300)] {
+            let tag = format!("{kind:?} then dense n={n} {d_in}->{d_out}");
+            let (a, backward) = activation_pair(kind, &random(n * d_in, 31));
+            let (w, b, dy) = (
+                random(d_out * d_in, 32),
+                random(d_out, 33),
+                random(n * d_out, 34),
+            );
+            let mut case = Case::new(gpu);
+            let flat: Vec<f32> = w.iter().chain(&b).copied().collect();
+            let l = DenseLayout {
+                params: case.input(&flat),
+                grads: case.output(flat.len()),
+                scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
+                w_off: 0,
+                b_off: w.len(),
+                d_in,
+                d_out,
+            };
+            let (ia, idy, dz) = (case.input(&a), case.input(&dy), case.output(n * d_in));
+            let list = gdense::dense_backward(&l, ia, idy, Some(through(dz)), n);
+            kernels_used.extend(list.iter().map(|d| d.kernel));
+            case.run(&list);
+            let (mut g, mut dw, mut db) =
+                (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
+            dense_backward(&a, &w, &dy, Some(&mut g), &mut dw, &mut db, n, d_in);
+            assert_close(&tag, &case.read(dz, n * d_in), &backward(&g), 1e-5, 1e-5);
+        }
+        // Conv 3x3 'same', 70 filters: the data gradient's k (F·K·K = 630) is split.
+        for (n, sh) in [
+            (3, conv_shape(2, 7, 6, 5, 3, 1, 1)),
+            (2, conv_shape(3, 6, 6, 70, 3, 1, 1)),
+        ] {
+            let tag = format!("{kind:?} then conv n={n} {sh:?}");
+            let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.f * sh.ho * sh.wo);
+            let wlen = sh.f * sh.c * sh.k * sh.k;
+            let (a, backward) = activation_pair(kind, &random(in_len, 35));
+            let (w, b, dy) = (random(wlen, 36), random(sh.f, 37), random(out_len, 38));
+            let mut case = Case::new(gpu);
+            let flat: Vec<f32> = w.iter().chain(&b).copied().collect();
+            let l = ConvLayout {
+                params: case.input(&flat),
+                grads: case.output(flat.len()),
+                scratch: case.output(ConvLayout::scratch_bytes(&sh, n) / 4),
+                w_off: 0,
+                b_off: wlen,
+                shape: sh,
+            };
+            let (ia, idy, dz) = (case.input(&a), case.input(&dy), case.output(in_len));
+            let list = gconv::conv_backward(&l, ia, idy, Some(through(dz)), n);
+            kernels_used.extend(list.iter().map(|d| d.kernel));
+            case.run(&list);
+            let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+            let (mut g, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
+            conv_backward(
+                &a,
+                &w,
+                &dy,
+                Some(&mut g),
+                &mut dw,
+                &mut db,
+                &mut col,
+                &sh,
+                n,
+            );
+            assert_close(&tag, &case.read(dz, in_len), &backward(&g), 1e-5, 1e-5);
+        }
+        // Max-pool 2x2/2 on 7x7, batch 3.
+        let sh = PoolShape {
+            c: 2,
+            h: 7,
+            w: 7,
+            size: 2,
+            stride: 2,
+            ho: 3,
+            wo: 3,
+        };
+        let n = 3;
+        let (in_len, out_len) = (n * 2 * 49, n * 2 * 9);
+        let (a, backward) = activation_pair(kind, &random(in_len, 39));
+        let dy = random(out_len, 40);
+        let (mut y, mut argmax, mut g) = (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);
+        maxpool_forward(&a, &mut y, &mut argmax, &sh, n);
+        maxpool_backward(&dy, &argmax, &mut g);
+        let mut case = Case::new(gpu);
+        let (ia, idy, iarg) = (case.input(&a), case.input(&dy), case.input_u32(&argmax));
+        let dz = case.output(in_len);
+        case.run(&[gpool::maxpool_backward(&sh, idy, iarg, ia, through(dz), n)]);
+        let tag = format!("{kind:?} then maxpool");
+        // The same operations in the same order: bit-identical.
+        assert_eq!(case.read(dz, in_len), backward(&g), "{tag}");
+        // Dropout 0.3 on 3 x 67 values.
+        let total = 3 * 67;
+        let (a, backward) = activation_pair(kind, &random(total, 41));
+        let dy = random(total, 42);
+        let key = DropoutKey {
+            seed: 5,
+            step: 2,
+            layer: 1,
+        };
+        let (mut y, mut mask) = (vec![0.0; total], vec![0.0; total]);
+        dropout_forward(&a, &mut y, &mut mask, 0.3, key, 0);
+        let g: Vec<f32> = dy.iter().zip(&mask).map(|(d, m)| d * m).collect();
+        let mut case = Case::new(gpu);
+        let (ia, idy, imask) = (case.input(&a), case.input(&dy), case.input(&mask));
+        let dz = case.output(total);
+        case.run(&[gdrop::dropout_backward(idy, imask, ia, through(dz), total)]);
+        assert_eq!(case.read(dz, total), backward(&g), "{kind:?} then dropout");
+    }
+    for split_sum in [
+        Kernel::DenseBackwardDataReduce,
+        Kernel::ConvBackwardDataReduce,
+    ] {
+        assert!(
+            kernels_used.contains(&split_sum),
+            "no case split k for {split_sum:?}"
+        );
+    }
 }

@@ -29,7 +29,7 @@ fn dropout_masks_are_bit_identical_to_the_cpu() {
         let (y, mask, dx) = (case.output(total), case.output(total), case.output(total));
         case.run(&[
             gdrop::dropout_forward(ix, y, mask, total, rate, key),
-            gdrop::dropout_backward(idy, mask, dx, total),
+            gdrop::dropout_backward(idy, mask, ix, dx.into(), total),
         ]);
         let (mut want_y, mut want_mask, mut want_dx) =
             (vec![0.0; total], vec![0.0; total], vec![0.0; total]);

@@ -5,7 +5,7 @@
 mod gpu_common;
 
 use shadernet::gpu::kernel::{Buffers, run};
-use shadernet::gpu::ops::dense::matmul;
+use shadernet::gpu::ops::matmul::matmul;
 
 #[test]
 fn compiling_a_kernel_writes_the_pipeline_cache_file() {

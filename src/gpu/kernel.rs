@@ -29,22 +29,33 @@ pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 /// Every compute kernel, one per WGSL file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `matmul.wgsl` on `gemm_core.wgsl`: `C = op(A)·op(B)` (dense forward and both backward
-    /// products).
+    /// `matmul.wgsl` on `gemm_core.wgsl`: `C = op(A)·op(B)` (benchmarks and tests).
     Matmul,
     /// `matmul.wgsl` on `gemm_reduce.wgsl`: the sum of a split matmul's partial products.
     MatmulReduce,
-    /// `bias_add.wgsl`: `y[n, ch, j] += b[ch]`.
-    BiasAdd,
-    /// `bias_grad.wgsl`: `db[ch] = Σ dy[n, ch, j]`.
-    BiasGrad,
+    /// `dense_forward.wgsl` on `gemm_core.wgsl`: `x·Wᵀ` plus bias and activation.
+    DenseForward,
+    /// `dense_forward.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products, plus
+    /// bias and activation.
+    DenseForwardReduce,
+    /// `dense_backward_data.wgsl` on `gemm_core.wgsl`: `dx = dy·W`, through the backward of a
+    /// fused activation.
+    DenseBackwardData,
+    /// `dense_backward_data.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products.
+    DenseBackwardDataReduce,
+    /// `dense_backward_weights.wgsl` on `gemm_core.wgsl`: `dW` and `db` of a dense layer.
+    DenseBackwardWeights,
+    /// `dense_backward_weights.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial
+    /// products.
+    DenseBackwardWeightsReduce,
     /// `conv_forward.wgsl` on `gemm_core.wgsl`: convolution plus bias and activation, an
     /// implicit GEMM.
     ConvForward,
     /// `conv_forward.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products, plus
     /// bias and activation.
     ConvForwardReduce,
-    /// `conv_backward_data.wgsl` on `gemm_core.wgsl`: `dx` of a convolution, gathered.
+    /// `conv_backward_data.wgsl` on `gemm_core.wgsl`: `dx` of a convolution, gathered, through
+    /// the backward of a fused activation.
     ConvBackwardData,
     /// `conv_backward_data.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial products.
     ConvBackwardDataReduce,
@@ -55,15 +66,17 @@ pub enum Kernel {
     ConvBackwardWeightsReduce,
     /// `maxpool_forward.wgsl`: max and argmax of each window.
     MaxPoolForward,
-    /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered.
+    /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered, through the backward
+    /// of a fused activation.
     MaxPoolBackward,
     /// `activation_forward.wgsl`: tanh or ReLU.
     ActivationForward,
-    /// `activation_backward.wgsl`: their derivatives from the forward output.
+    /// `activation_backward.wgsl`: their derivatives from the forward output, where no
+    /// neighbouring kernel takes them in.
     ActivationBackward,
     /// `dropout_forward.wgsl`: counter-based mask and `y = x·mask`.
     DropoutForward,
-    /// `dropout_backward.wgsl`: `dx = dy·mask`.
+    /// `dropout_backward.wgsl`: `dx = dy·mask`, through the backward of a fused activation.
     DropoutBackward,
     /// `softmax_cross_entropy.wgsl`: probabilities, loss, correct flag and gradient in one pass.
     SoftmaxCrossEntropy,
@@ -92,11 +105,15 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 25] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::Matmul,
         Kernel::MatmulReduce,
-        Kernel::BiasAdd,
-        Kernel::BiasGrad,
+        Kernel::DenseForward,
+        Kernel::DenseForwardReduce,
+        Kernel::DenseBackwardData,
+        Kernel::DenseBackwardDataReduce,
+        Kernel::DenseBackwardWeights,
+        Kernel::DenseBackwardWeightsReduce,
         Kernel::ConvForward,
         Kernel::ConvForwardReduce,
         Kernel::ConvBackwardData,
@@ -121,8 +138,8 @@ impl Kernel {
     ];
 
     /// The op's file name in `shaders/` (labels and profiles show it); the second pass of a
-    /// split GEMM adds " (split sum)". GEMM ops are compiled from `conv_common.wgsl` (for
-    /// convolutions), their file and `gemm_core.wgsl` or `gemm_reduce.wgsl`.
+    /// split GEMM adds " (split sum)". GEMM ops are compiled from `conv_common.wgsl` or
+    /// `dense_common.wgsl` (for the layers), their file and `gemm_core.wgsl` or `gemm_reduce.wgsl`.
     pub fn file(self) -> &'static str {
         self.info().0
     }
@@ -145,7 +162,7 @@ impl Kernel {
                     $bindings,
                 )
             };
-            // A matrix product: the op's file (after `conv_common.wgsl` for convolutions),
+            // A matrix product: the op's file (after the layer kind's `*_common.wgsl`),
             // then the shared `main` of `gemm_core.wgsl`, or of `gemm_reduce.wgsl` for the sum
             // of a split product.
             ($main:literal, $name:expr, $file:literal $(after $common:literal)?, $bindings:expr) => {
@@ -180,10 +197,27 @@ impl Kernel {
             // a, b, c, partials
             Kernel::Matmul => gemm!("matmul.wgsl", &[R, R, W, W]),
             Kernel::MatmulReduce => split_sum!("matmul.wgsl", &[R, R, W, W]),
-            // params, y
-            Kernel::BiasAdd => shader!("bias_add.wgsl", &[R, W]),
-            // dy, grads
-            Kernel::BiasGrad => shader!("bias_grad.wgsl", &[R, W]),
+            // x, params, y, partials
+            Kernel::DenseForward => {
+                gemm!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            }
+            Kernel::DenseForwardReduce => {
+                split_sum!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            }
+            // dy, params, x, dx, partials
+            Kernel::DenseBackwardData => {
+                gemm!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
+            }
+            Kernel::DenseBackwardDataReduce => {
+                split_sum!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
+            }
+            // x, dy, grads, partials
+            Kernel::DenseBackwardWeights => {
+                gemm!("dense_backward_weights.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            }
+            Kernel::DenseBackwardWeightsReduce => {
+                split_sum!("dense_backward_weights.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            }
             // x, params, y, partials
             Kernel::ConvForward => {
                 gemm!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
@@ -191,12 +225,12 @@ impl Kernel {
             Kernel::ConvForwardReduce => {
                 split_sum!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
-            // dy, params, dx, partials
+            // dy, params, x, dx, partials
             Kernel::ConvBackwardData => {
-                gemm!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+                gemm!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
             }
             Kernel::ConvBackwardDataReduce => {
-                split_sum!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+                split_sum!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
             }
             // x, dy, grads, partials
             Kernel::ConvBackwardWeights => {
@@ -207,16 +241,16 @@ impl Kernel {
             }
             // x, y, argmax
             Kernel::MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
-            // dy, argmax, dx
-            Kernel::MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, W]),
+            // dy, argmax, x, dx
+            Kernel::MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, W]),
             // x, y
             Kernel::ActivationForward => shader!("activation_forward.wgsl", &[R, W]),
             // y, dy, dx
             Kernel::ActivationBackward => shader!("activation_backward.wgsl", &[R, R, W]),
             // x, y, mask
             Kernel::DropoutForward => shader!("dropout_forward.wgsl", &[R, W, W]),
-            // dy, mask, dx
-            Kernel::DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, W]),
+            // dy, mask, x, dx
+            Kernel::DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, R, W]),
             // logits, labels, probs, loss, correct, dz
             Kernel::SoftmaxCrossEntropy => {
                 shader!("softmax_cross_entropy.wgsl", &[R, R, W, W, W, W])

@@ -123,7 +123,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         d_out,
     };
     let mut list = dense_forward(&l, ix, y, n, None);
-    list.extend(dense_backward(&l, ix, idy, Some(dx), n));
+    list.extend(dense_backward(&l, ix, idy, Some(dx.into()), n));
     case.run(&list)?;
     let mut want_y = vec![0.0; n * d_out];
     dense::dense_forward(&x, &w, &b, &mut want_y, n, d_in);
@@ -195,7 +195,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
             shape: sh,
         };
         let mut list = conv_forward(&l, ix, y, n, None);
-        list.extend(conv_backward(&l, ix, idy, Some(dx), n));
+        list.extend(conv_backward(&l, ix, idy, Some(dx.into()), n));
         case.run(&list)?;
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
         let mut want_y = vec![0.0; out_len];
@@ -247,7 +247,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     );
     case.run(&[
         maxpool_forward(&sh, ix, y, arg, n),
-        maxpool_backward(&sh, idy, arg, dx, n),
+        maxpool_backward(&sh, idy, arg, ix, dx.into(), n),
     ])?;
     let (mut want_y, mut want_arg, mut want_dx) =
         (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);
@@ -465,8 +465,9 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     Ok(rows)
 }
 
-/// One Adam step of a small seed9-like network (conv, ReLU, pool, dropout, dense, softmax) on
-/// both executors: gradients, then parameters.
+/// One Adam step of a small network on both executors, gradients then parameters: convolutions,
+/// pooling, dropout and dense layers, with a ReLU or tanh before a convolution, a pool, a
+/// dropout and a dense layer, so every kernel that fuses an activation's backward is used.
 fn whole_step(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let conv = |filters| Layer::Conv2d {
         filters,
@@ -474,24 +475,26 @@ fn whole_step(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         stride: 1,
         padding: 2,
     };
+    let dense = |units| Layer::Dense { units };
     let layers = vec![
         conv(4),
         Layer::Activation(Activation::Relu),
-        Layer::MaxPool { size: 2, stride: 2 },
-        Layer::Dropout { rate: 0.2 },
         conv(6),
         Layer::Activation(Activation::Relu),
         Layer::MaxPool { size: 2, stride: 2 },
         Layer::Dropout { rate: 0.2 },
         Layer::Flatten,
-        Layer::Dense {
-            units: Units::Classes,
-        },
+        dense(Units::Fixed(12)),
+        Layer::Activation(Activation::Tanh),
+        Layer::Dropout { rate: 0.2 },
+        dense(Units::Fixed(12)),
+        Layer::Activation(Activation::Relu),
+        dense(Units::Classes),
         Layer::Softmax,
     ];
     let network = Network {
         name: "verify".into(),
-        description: "a small seed9-like network".into(),
+        description: "a small network with every fusion".into(),
         layers,
         training: Training {
             loss: Loss::CrossEntropy,

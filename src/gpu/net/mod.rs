@@ -72,6 +72,22 @@ fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
     }
 }
 
+/// The activation whose backward is fused into op `index`'s backward: a ReLU or tanh directly
+/// before a dense, conv, max-pool or dropout layer (and not at the network's input, where no
+/// gradient is wanted). That layer's kernel multiplies its input gradient by the activation's
+/// derivative, read from its own input (the activation's output), and writes the activation's
+/// input gradient, so the activation has no backward dispatch and its output gradient no buffer.
+fn fused_activation_grad(ops: &[Op], index: usize) -> Option<Activation> {
+    let before = &ops[index.checked_sub(1)?];
+    match (&before.kind, &ops.get(index)?.kind) {
+        (
+            OpKind::Activation(a),
+            OpKind::Dense(_) | OpKind::Conv(_) | OpKind::MaxPool { .. } | OpKind::Dropout { .. },
+        ) if before.input != 0 => Some(*a),
+        _ => None,
+    }
+}
+
 /// Whether a step trains (with its learning rate) or only runs forward.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepMode {
@@ -306,12 +322,22 @@ impl GpuNet {
                 arena.alloc(gpu, &format!("activation {i}"), len)
             })
             .collect();
-        // Buffer 0 (the input) never needs a gradient.
+        // Buffer 0 (the input) never needs a gradient, nor the output of an activation whose
+        // backward is fused into the layer after it.
+        let no_grad: Vec<usize> = (0..ops.len())
+            .filter(|&i| fused_activation_grad(&ops, i).is_some())
+            .map(|i| ops[i].input)
+            .chain([0])
+            .collect();
         let act_grads = sizes
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let len = if i == 0 { 1 } else { 4 * capacity * s };
+                let len = if no_grad.contains(&i) {
+                    4
+                } else {
+                    4 * capacity * s
+                };
                 arena.alloc(gpu, &format!("activation gradient {i}"), len)
             })
             .collect();

@@ -2,13 +2,13 @@
 //! augment) the batch, forward with activations fused into their producers, the loss fused
 //! with the softmax, the metrics reduction, backward, and the optimiser update.
 
-use super::{GpuNet, OpKind, StepMode, fused_activation};
+use super::{GpuNet, OpKind, StepMode, fused_activation, fused_activation_grad};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::{Dispatch, Program};
-use crate::gpu::ops::activation::{activation_backward, activation_forward};
+use crate::gpu::ops::activation::{InputGrad, activation_backward, activation_forward};
 use crate::gpu::ops::augment::{AugmentKey, augment};
 use crate::gpu::ops::conv::{conv_backward, conv_forward};
 use crate::gpu::ops::data::{DeviceDataset, gather, metrics};
@@ -120,25 +120,40 @@ impl GpuNet {
         let StepMode::Train { lr } = mode else {
             return list;
         };
-        for op in self.ops.iter().rev() {
+        // An activation's backward is fused into the layer after it when
+        // `fused_activation_grad` says so: that layer writes the activation's input gradient.
+        for (index, op) in self.ops.iter().enumerate().rev() {
+            if fused_activation_grad(&self.ops, index + 1).is_some() {
+                continue;
+            }
             let want_dx = op.input != 0;
             let (x, y) = (self.acts[op.input], self.acts[op.output]);
-            let (dx, dy) = (self.act_grads[op.input], self.act_grads[op.output]);
+            let dy = self.act_grads[op.output];
+            let through = fused_activation_grad(&self.ops, index);
+            let dx = InputGrad {
+                buffer: match through {
+                    Some(_) => self.act_grads[self.ops[index - 1].input],
+                    None => self.act_grads[op.input],
+                },
+                through,
+            };
             let total = n * self.sizes[op.output];
             match &op.kind {
                 OpKind::Dense(l) => list.extend(dense_backward(l, x, dy, want_dx.then_some(dx), n)),
                 OpKind::Conv(l) => list.extend(conv_backward(l, x, dy, want_dx.then_some(dx), n)),
                 OpKind::MaxPool { shape, argmax } if want_dx => {
-                    list.push(maxpool_backward(shape, dy, *argmax, dx, n))
+                    list.push(maxpool_backward(shape, dy, *argmax, x, dx, n))
                 }
                 OpKind::Dropout { mask, .. } if want_dx => {
-                    list.push(dropout_backward(dy, *mask, dx, total))
+                    list.push(dropout_backward(dy, *mask, x, dx, total))
                 }
                 OpKind::Activation(a) if want_dx => {
-                    list.push(activation_backward(*a, y, dy, dx, total))
+                    list.push(activation_backward(*a, y, dy, dx.buffer, total))
                 }
                 // At the input, `dx` is the 4-byte gradient buffer 0, bound but not written.
-                OpKind::BatchNorm(l) => list.push(batchnorm_backward(l, x, dy, dx, want_dx, n)),
+                OpKind::BatchNorm(l) => {
+                    list.push(batchnorm_backward(l, x, dy, dx.buffer, want_dx, n))
+                }
                 _ => {} // flatten, the fused softmax, or a parameter-free layer at the input
             }
         }

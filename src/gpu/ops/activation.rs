@@ -26,6 +26,27 @@ pub fn fused_code(activation: Option<Activation>) -> u32 {
     }
 }
 
+/// Where a layer's input gradient goes, and the activation just before the layer whose
+/// backward the layer's kernel applies as it writes (so that activation needs no dispatch of
+/// its own): with `through`, `dx = g·[x > 0]` (ReLU) or `g·(1 − x²)` (tanh), `g` the layer's
+/// own input gradient and `x` its input, which is the activation's output; without, `dx = g`.
+#[derive(Clone, Copy, Debug)]
+pub struct InputGrad {
+    /// The buffer `dx` is written to.
+    pub buffer: BufferId,
+    /// The activation fused in, if any.
+    pub through: Option<Activation>,
+}
+
+impl From<BufferId> for InputGrad {
+    fn from(buffer: BufferId) -> Self {
+        InputGrad {
+            buffer,
+            through: None,
+        }
+    }
+}
+
 fn params(kind: Activation, total: usize) -> ActivationParams {
     ActivationParams {
         total: u(total),

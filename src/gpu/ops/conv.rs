@@ -3,7 +3,7 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` and `b: (F)` in the parameter buffer,
 //! `y: (N, F, H', W')`.
 
-use super::activation::fused_code;
+use super::activation::{InputGrad, fused_code};
 use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
 use crate::cpu::conv::ConvShape;
@@ -86,29 +86,20 @@ impl ConvLayout {
     }
 }
 
-/// Host twin of `conv_forward.wgsl`'s `Params`: the GEMM's sizes, the convolution's and the
-/// fused activation.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ConvForwardParams {
-    /// `M = F`, `N = N·H'·W'`, `K = C·K·K`.
-    pub gemm: GemmParams,
-    /// The sizes and offsets.
-    pub conv: ConvParams,
-    /// The fused activation ([`super::activation::fused_code`]).
-    pub act: u32,
-    /// Padding to 80 bytes.
-    pub _pad: [u32; 3],
-}
-
-/// Host twin of the `Params` of `conv_backward_data.wgsl` and `conv_backward_weights.wgsl`.
+/// Host twin of `conv_common.wgsl`'s `Params`, shared by the three convolution kernels: the
+/// GEMM's sizes, the convolution's and the fused activation.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvGemmParams {
     /// The GEMM's sizes.
     pub gemm: GemmParams,
-    /// The sizes and offsets.
+    /// The convolution's sizes and offsets.
     pub conv: ConvParams,
+    /// [`fused_code`]: forward, the activation applied to `y`; data gradient, the backward of
+    /// the activation before the convolution; weight gradient, 0.
+    pub act: u32,
+    /// Padding to 80 bytes.
+    pub _pad: [u32; 3],
 }
 
 /// `y[n, f, oy, ox] = act(b[f] + Σ W[f, c, ki, kj]·x[n, c, oy·S + ki − P, ox·S + kj − P])`,
@@ -123,7 +114,7 @@ pub fn conv_forward(
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
     let gemm = GemmParams::new(sh.f, n * sh.ho * sh.wo, sh.c * sh.k * sh.k, true);
-    let p = ConvForwardParams {
+    let p = ConvGemmParams {
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
         act: fused_code(activation),
@@ -139,13 +130,14 @@ pub fn conv_forward(
 
 /// Given `dy (N, F, H', W')`: `dW` and `db` written to the gradient buffer by one implicit GEMM
 /// (`M = F`, `N = C·K·K + 1`, `K = N·H'·W'`), and, with `dx`, `dx (N, C, H, W)` by another
-/// (`M = C`, `N = N·H·W`, `K = F·K·K`); each split along `k` when its blocks are few, then
-/// summed in a fixed order.
+/// (`M = C`, `N = N·H·W`, `K = F·K·K`) that goes through the backward of `dx.through` when an
+/// activation before the convolution is fused in; each split along `k` when its blocks are
+/// few, then summed in a fixed order.
 pub fn conv_backward(
     l: &ConvLayout,
     x: BufferId,
     dy: BufferId,
-    dx: Option<BufferId>,
+    dx: Option<InputGrad>,
     n: usize,
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
@@ -153,6 +145,8 @@ pub fn conv_backward(
     let p = ConvGemmParams {
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
+        act: 0,
+        _pad: [0; 3],
     };
     let mut out = gemm_dispatches(
         (
@@ -168,11 +162,13 @@ pub fn conv_backward(
         let p = ConvGemmParams {
             gemm,
             conv: params(sh, n, l.w_off, 0),
+            act: fused_code(dx.through),
+            _pad: [0; 3],
         };
         out.extend(gemm_dispatches(
             (Kernel::ConvBackwardData, Kernel::ConvBackwardDataReduce),
             &gemm,
-            vec![dy, l.params, dx, l.scratch],
+            vec![dy, l.params, x, dx.buffer, l.scratch],
             &p,
         ));
     }

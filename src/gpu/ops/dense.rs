@@ -1,151 +1,28 @@
 //! Dense layer launchers (twin of `cpu::dense`): `W: (D_out, D_in)`, `b: (D_out)` in the
-//! parameter buffer.
+//! parameter buffer; three GEMMs on the tiled core of [`super::gemm`], each with its bias,
+//! activation or bias gradient in the product itself rather than a dispatch of its own.
 
-use super::activation::fused_code;
+use super::activation::{InputGrad, fused_code};
 use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
-use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups, groups_1d};
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
 use crate::model::Activation;
 
-/// `op(A)` is `A` transposed (`A` stored `(K, M)`).
-pub const TRANS_A: u32 = 1;
-/// `op(B)` is `B` transposed (`B` stored `(N, K)`).
-pub const TRANS_B: u32 = 2;
-/// `C += op(A)·op(B)` instead of `C = ...`.
-pub const ACCUMULATE: u32 = 4;
-
-/// Host twin of `matmul.wgsl`'s `Params`.
+/// Host twin of `dense_common.wgsl`'s `Params`, shared by the three dense kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MatmulParams {
-    /// The GEMM's sizes: `C (M, N)`, inner dimension `K`.
+pub struct DenseParams {
+    /// The GEMM's sizes.
     pub gemm: GemmParams,
-    /// [`TRANS_A`] | [`TRANS_B`] | [`ACCUMULATE`].
-    pub flags: u32,
-    /// Offset of `A` in its buffer (elements).
-    pub a_off: u32,
-    /// Offset of `B`.
+    /// Offset of `W` (or `dW`, in the gradient buffer).
+    pub w_off: u32,
+    /// Offset of `b` (or `db`).
     pub b_off: u32,
-    /// Offset of `C`.
-    pub c_off: u32,
-}
-
-/// A matrix operand: a buffer and the element offset where the matrix starts.
-#[derive(Clone, Copy, Debug)]
-pub struct Operand {
-    /// The buffer.
-    pub buffer: BufferId,
-    /// Element offset.
-    pub offset: usize,
-}
-
-impl From<BufferId> for Operand {
-    fn from(buffer: BufferId) -> Self {
-        Operand { buffer, offset: 0 }
-    }
-}
-
-/// `C (M, N) = op(A) (M, K) · op(B) (K, N)` (or `+=` with [`ACCUMULATE`]) on the tiled GEMM;
-/// when `C` has few blocks and `K` is long, `k` is split across workgroups whose partial
-/// products go to `scratch` (at least [`GemmParams::scratch_bytes`] long) and a second
-/// dispatch adds them.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    a: Operand,
-    b: Operand,
-    c: Operand,
-    scratch: BufferId,
-    m: usize,
-    n: usize,
-    k: usize,
-    flags: u32,
-) -> Vec<Dispatch> {
-    let gemm = GemmParams::new(m, n, k, true);
-    let params = MatmulParams {
-        gemm,
-        flags,
-        a_off: u(a.offset),
-        b_off: u(b.offset),
-        c_off: u(c.offset),
-    };
-    gemm_dispatches(
-        (Kernel::Matmul, Kernel::MatmulReduce),
-        &gemm,
-        vec![a.buffer, b.buffer, c.buffer, scratch],
-        &params,
-    )
-}
-
-/// Host twin of `bias_add.wgsl`'s `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct BiasAddParams {
-    /// `N·channels·inner`.
-    pub total: u32,
-    /// Channels.
-    pub channels: u32,
-    /// Values per channel per example (1 for dense, `H'·W'` for conv).
-    pub inner: u32,
-    /// Offset of the bias in the parameter buffer.
-    pub b_off: u32,
-    /// The fused activation ([`super::activation::fused_code`]).
+    /// The fused activation ([`fused_code`]): forward, applied to `y`; data gradient, the
+    /// backward of the activation before the layer; weight gradient, 0.
     pub act: u32,
     /// Padding to 32 bytes.
-    pub _pad: [u32; 3],
-}
-
-/// `y (N, channels, inner) = act(y + b (channels))`, `b` at `b_off` of `params`, `act` the
-/// fused activation (none, ReLU or tanh).
-pub fn bias_add(
-    params: BufferId,
-    b_off: usize,
-    y: BufferId,
-    (n, channels, inner): (usize, usize, usize),
-    activation: Option<Activation>,
-) -> Dispatch {
-    let total = n * channels * inner;
-    let p = BiasAddParams {
-        total: u(total),
-        channels: u(channels),
-        inner: u(inner),
-        b_off: u(b_off),
-        act: fused_code(activation),
-        _pad: [0; 3],
-    };
-    Dispatch::new(Kernel::BiasAdd, groups_1d(total), vec![params, y], &p)
-}
-
-/// Host twin of `bias_grad.wgsl`'s `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct BiasGradParams {
-    /// Batch size `N`.
-    pub n: u32,
-    /// Channels.
-    pub channels: u32,
-    /// Values per channel per example.
-    pub inner: u32,
-    /// Offset of `db` in the gradient buffer.
-    pub out_off: u32,
-}
-
-/// `grads[out_off + ch] = Σ_n Σ_j dy[n, ch, j]` for `dy (N, channels, inner)`; one workgroup
-/// per channel, a fixed reduction tree (deterministic).
-pub fn bias_grad(
-    dy: BufferId,
-    grads: BufferId,
-    out_off: usize,
-    n: usize,
-    channels: usize,
-    inner: usize,
-) -> Dispatch {
-    let p = BiasGradParams {
-        n: u(n),
-        channels: u(channels),
-        inner: u(inner),
-        out_off: u(out_off),
-    };
-    Dispatch::new(Kernel::BiasGrad, groups(channels, 1), vec![dy, grads], &p)
+    pub _pad: u32,
 }
 
 /// Where a dense layer's parameters and their gradients are.
@@ -172,13 +49,24 @@ impl DenseLayout {
     /// `capacity`.
     pub fn scratch_bytes(d_in: usize, d_out: usize, capacity: usize) -> usize {
         scratch_bytes_bound(capacity, d_out)
-            .max(scratch_bytes_bound(d_out, d_in))
+            .max(scratch_bytes_bound(d_out, d_in + 1))
             .max(scratch_bytes_bound(capacity, d_in))
+    }
+
+    fn params(&self, gemm: GemmParams, act: u32) -> DenseParams {
+        DenseParams {
+            gemm,
+            w_off: u(self.w_off),
+            b_off: u(self.b_off),
+            act,
+            _pad: 0,
+        }
     }
 }
 
-/// `y (N, D_out) = act(x (N, D_in) · Wᵀ + b)`: a matmul, then a bias add that also applies the
-/// fused activation `act` (none: a plain dense layer).
+/// `y (N, D_out) = act(x (N, D_in) · Wᵀ + b)`: one GEMM (`M = N`, `N = D_out`, `K = D_in`)
+/// that adds the bias and applies the fused activation `act` (none: a plain dense layer) as it
+/// stores; split along `k` when its blocks are few, then summed in a fixed order.
 pub fn dense_forward(
     l: &DenseLayout,
     x: BufferId,
@@ -186,62 +74,43 @@ pub fn dense_forward(
     n: usize,
     activation: Option<Activation>,
 ) -> Vec<Dispatch> {
-    let w = Operand {
-        buffer: l.params,
-        offset: l.w_off,
-    };
-    let mut out = matmul(
-        x.into(),
-        w,
-        y.into(),
-        l.scratch,
-        n,
-        l.d_out,
-        l.d_in,
-        TRANS_B,
-    );
-    out.push(bias_add(l.params, l.b_off, y, (n, l.d_out, 1), activation));
-    out
+    let gemm = GemmParams::new(n, l.d_out, l.d_in, true);
+    gemm_dispatches(
+        (Kernel::DenseForward, Kernel::DenseForwardReduce),
+        &gemm,
+        vec![x, l.params, y, l.scratch],
+        &l.params(gemm, fused_code(activation)),
+    )
 }
 
 /// Given `dy (N, D_out)`: `dW = dyᵀ · x` and `db = Σ_n dy` written (not added) to the gradient
-/// buffer, and, with `dx`, `dx (N, D_in) = dy · W`.
+/// buffer by one GEMM (`M = D_out`, `N = D_in + 1`, `K = N`: `db` is the product with a
+/// column of ones), and, with `dx`, `dx (N, D_in) = dy · W` (`M = N`, `N = D_in`, `K = D_out`),
+/// through the backward of `dx.through` when an activation before the layer is fused in.
 pub fn dense_backward(
     l: &DenseLayout,
     x: BufferId,
     dy: BufferId,
-    dx: Option<BufferId>,
+    dx: Option<InputGrad>,
     n: usize,
 ) -> Vec<Dispatch> {
-    let dw = Operand {
-        buffer: l.grads,
-        offset: l.w_off,
-    };
-    let mut out = matmul(
-        dy.into(),
-        x.into(),
-        dw,
-        l.scratch,
-        l.d_out,
-        l.d_in,
-        n,
-        TRANS_A,
+    let gemm = GemmParams::new(l.d_out, l.d_in + 1, n, true);
+    let mut out = gemm_dispatches(
+        (
+            Kernel::DenseBackwardWeights,
+            Kernel::DenseBackwardWeightsReduce,
+        ),
+        &gemm,
+        vec![x, dy, l.grads, l.scratch],
+        &l.params(gemm, 0),
     );
-    out.push(bias_grad(dy, l.grads, l.b_off, n, l.d_out, 1));
     if let Some(dx) = dx {
-        let w = Operand {
-            buffer: l.params,
-            offset: l.w_off,
-        };
-        out.extend(matmul(
-            dy.into(),
-            w,
-            dx.into(),
-            l.scratch,
-            n,
-            l.d_in,
-            l.d_out,
-            0,
+        let gemm = GemmParams::new(n, l.d_in, l.d_out, true);
+        out.extend(gemm_dispatches(
+            (Kernel::DenseBackwardData, Kernel::DenseBackwardDataReduce),
+            &gemm,
+            vec![dy, l.params, x, dx.buffer, l.scratch],
+            &l.params(gemm, fused_code(dx.through)),
         ));
     }
     out

@@ -2,6 +2,7 @@
 //! function of `(seed, step, layer, i)` through `rng::counter_uniform`, ported bit-exactly to
 //! WGSL, so both executors draw identical masks.
 
+use super::activation::{InputGrad, fused_code};
 use super::u;
 use crate::cpu::dropout::DropoutKey;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
@@ -29,11 +30,13 @@ pub struct DropoutParams {
 /// Host twin of `dropout_backward.wgsl`'s `Params`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct TotalParams {
+pub struct DropoutBackwardParams {
     /// Elements.
     pub total: u32,
+    /// The activation before the dropout whose backward is fused in ([`fused_code`]).
+    pub act: u32,
     /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: [u32; 2],
 }
 
 /// `mask[i] = 1/(1 − rate)` if `counter_uniform(seed, step, layer, i) >= rate` else 0;
@@ -63,16 +66,24 @@ pub fn dropout_forward(
     )
 }
 
-/// `dx = dy·mask`.
-pub fn dropout_backward(dy: BufferId, mask: BufferId, dx: BufferId, total: usize) -> Dispatch {
-    let p = TotalParams {
+/// `dx = dy·mask`, through the backward of `dx.through` (read from the dropout's input `x`)
+/// when an activation before the dropout is fused in.
+pub fn dropout_backward(
+    dy: BufferId,
+    mask: BufferId,
+    x: BufferId,
+    dx: InputGrad,
+    total: usize,
+) -> Dispatch {
+    let p = DropoutBackwardParams {
         total: u(total),
-        _pad: [0; 3],
+        act: fused_code(dx.through),
+        _pad: [0; 2],
     };
     Dispatch::new(
         Kernel::DropoutBackward,
         groups_1d(total),
-        vec![dy, mask, dx],
+        vec![dy, mask, x, dx.buffer],
         &p,
     )
 }

@@ -15,6 +15,7 @@ pub mod dense;
 pub mod dropout;
 pub mod gemm;
 pub mod loss;
+pub mod matmul;
 pub mod norm;
 pub mod optim;
 pub mod pool;

@@ -1,6 +1,7 @@
 //! Max-pool launchers (twin of `cpu::pool`). `x: (N, C, H, W)`, `y` and `argmax:
 //! (N, C, H', W')`; `argmax` holds indices into `x` as `u32`, as on the CPU.
 
+use super::activation::{InputGrad, fused_code};
 use super::u;
 use crate::cpu::pool::PoolShape;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
@@ -23,11 +24,12 @@ pub struct PoolParams {
     pub ho: u32,
     /// `W'`.
     pub wo: u32,
-    /// Padding to 16 bytes.
-    pub _pad: u32,
+    /// Backward: the activation before the pool whose backward is fused in ([`fused_code`]);
+    /// forward: 0.
+    pub act: u32,
 }
 
-fn params(sh: &PoolShape, total: usize) -> PoolParams {
+fn params(sh: &PoolShape, total: usize, act: u32) -> PoolParams {
     PoolParams {
         total: u(total),
         h: u(sh.h),
@@ -36,7 +38,7 @@ fn params(sh: &PoolShape, total: usize) -> PoolParams {
         stride: u(sh.stride),
         ho: u(sh.ho),
         wo: u(sh.wo),
-        _pad: 0,
+        act,
     }
 }
 
@@ -53,24 +55,27 @@ pub fn maxpool_forward(
         Kernel::MaxPoolForward,
         groups_1d(total),
         vec![x, y, argmax],
-        &params(sh, total),
+        &params(sh, total, 0),
     )
 }
 
 /// `dx[i] = Σ dy[o]` over the outputs `o` with `argmax[o] = i`: each input gathers from the
-/// windows that cover it (no atomics, same order as the CPU's scatter).
+/// windows that cover it (no atomics, same order as the CPU's scatter); then through the
+/// backward of `dx.through` (read from the pool's input `x`) when an activation before the
+/// pool is fused in.
 pub fn maxpool_backward(
     sh: &PoolShape,
     dy: BufferId,
     argmax: BufferId,
-    dx: BufferId,
+    x: BufferId,
+    dx: InputGrad,
     n: usize,
 ) -> Dispatch {
     let total = n * sh.c * sh.h * sh.w;
     Dispatch::new(
         Kernel::MaxPoolBackward,
         groups_1d(total),
-        vec![dy, argmax, dx],
-        &params(sh, total),
+        vec![dy, argmax, x, dx.buffer],
+        &params(sh, total, fused_code(dx.through)),
     )
 }

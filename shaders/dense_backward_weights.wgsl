@@ -1,0 +1,24 @@
+// The weight and bias gradients of a dense layer as one GEMM on gemm_core.wgsl (split k
+// summed by gemm_reduce.wgsl): dW[o, j] = Σ_i dy[i, o] · x[i, j], db[o] = Σ_i dy[i, o].
+// GEMM: M = D_out, N = D_in + 1 (the columns of x, then one column of ones that yields db),
+// K = N (examples); A(o, i) = dy[i, o]. x: (N, D_in); dy: (N, D_out); dW and db written to
+// `grads` at w_off and b_off.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+
+fn a_k_contiguous() -> bool { return false; }
+fn b_n_contiguous() -> bool { return true; }
+
+fn load_a(o: u32, i: u32) -> f32 { return dy[i * p.g.m + o]; }
+
+fn load_b(i: u32, j: u32) -> f32 {
+    if (j == p.g.n - 1u) { return 1.0; }
+    return x[i * (p.g.n - 1u) + j];
+}
+
+fn store_c(o: u32, j: u32, v: f32) {
+    if (j == p.g.n - 1u) { grads[p.b_off + o] = v; }
+    else { grads[p.w_off + o * (p.g.n - 1u) + j] = v; }
+}

@@ -1,0 +1,19 @@
+// Dense forward as a GEMM on gemm_core.wgsl (split k summed by gemm_reduce.wgsl) with bias and
+// activation in its epilogue: y[i, o] = act(b[o] + Σ_j x[i, j] · W[o, j]).
+// GEMM: M = N (examples), N = D_out, K = D_in; A = x (N, D_in); B(j, o) = W[o, j].
+// x: (N, D_in); W, b in `params`; y: (N, D_out).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> params: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+
+fn a_k_contiguous() -> bool { return true; }
+fn b_n_contiguous() -> bool { return false; }
+
+fn load_a(i: u32, j: u32) -> f32 { return x[i * p.g.k + j]; }
+
+fn load_b(j: u32, o: u32) -> f32 { return params[p.w_off + o * p.g.k + j]; }
+
+fn store_c(i: u32, o: u32, v: f32) {
+    y[i * p.g.n + o] = fused_activation(v + params[p.b_off + o], p.act);
+}
