@@ -31,16 +31,25 @@ at() {
     git worktree remove --force "$dir"
 }
 
-# variant NAME SED_SHADER SED_HOST: the tree with gemm_core.wgsl and ops/gemm.rs edited.
+# variant NAME FILE SED [FILE SED ...]: the tree (uncommitted changes included) with each FILE
+# edited by its sed expression (run with -z, so an expression can span lines).
 variant() {
-    local dir=/tmp/shadernet-variant-$1
+    local name=$1 dir=/tmp/shadernet-variant-$1
+    shift
     git worktree remove --force "$dir" 2>/dev/null || true
     git worktree add --detach "$dir" HEAD >/dev/null
-    # Uncommitted changes of this checkout travel too.
     git diff HEAD | (cd "$dir" && git apply --allow-empty)
-    sed -i "$2" "$dir/shaders/gemm_core.wgsl"
-    sed -i "$3" "$dir/src/gpu/ops/gemm.rs"
-    build "$1" "$dir"
+    while [ $# -gt 0 ]; do
+        cp "$dir/$1" "$dir/$1.before"
+        sed -z -i "$2" "$dir/$1"
+        if cmp -s "$dir/$1" "$dir/$1.before"; then
+            echo "variant $name: the expression for $1 matched nothing (the code moved?)" >&2
+            exit 1
+        fi
+        rm "$dir/$1.before"
+        shift 2
+    done
+    build "$name" "$dir"
     git worktree remove --force "$dir"
 }
 
@@ -50,11 +59,17 @@ build base "$root"
 at v6 1913a9fff73f
 # 128 x 128 blocks, 256 invocations of 8 x 8 values: twice the reuse of each staged word.
 variant block128 \
-    's/^const BM: u32 = 64u;/const BM: u32 = 128u;/; s/^const BN: u32 = 64u;/const BN: u32 = 128u;/' \
-    's/^pub const BLOCK_M: usize = 64;/pub const BLOCK_M: usize = 128;/; s/^pub const BLOCK_N: usize = 64;/pub const BLOCK_N: usize = 128;/'
+    shaders/gemm_core.wgsl 's/\nconst BM: u32 = 64u;/\nconst BM: u32 = 128u;/; s/\nconst BN: u32 = 64u;/\nconst BN: u32 = 128u;/' \
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 64;/\npub const BLOCK_M: usize = 128;/; s/\npub const BLOCK_N: usize = 64;/\npub const BLOCK_N: usize = 128;/'
 # 64 rows x 128 columns, 128 invocations: wider along n, the long side of every convolution
 # product (batch pixels, or C·K·K for the weight gradient), while the 32–128 filters or
 # channels of these networks still fill the rows.
 variant block64x128 \
-    's/^const BN: u32 = 64u;/const BN: u32 = 128u;/' \
-    's/^pub const BLOCK_N: usize = 64;/pub const BLOCK_N: usize = 128;/'
+    shaders/gemm_core.wgsl 's/\nconst BN: u32 = 64u;/\nconst BN: u32 = 128u;/' \
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_N: usize = 64;/\npub const BLOCK_N: usize = 128;/'
+# The tree with wgpu's runtime checks off for every shader (create_shader_module_trusted): on
+# Vulkan, naga otherwise clamps every workgroup-array index and adds a counter to every loop
+# (force_loop_bounding), which may keep the driver from unrolling the GEMM's k loop. Only worth
+# keeping if it is clearly faster: the checks are a safety net against out-of-bounds bugs.
+variant trusted \
+    src/gpu/kernel.rs 's/let module = device.create_shader_module(\(wgpu::ShaderModuleDescriptor {[^}]*}\));/let module = unsafe {\n        device.create_shader_module_trusted(\1, wgpu::ShaderRuntimeChecks::unchecked())\n    };/'
