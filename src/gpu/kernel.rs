@@ -178,99 +178,93 @@ impl Kernel {
                 )
             };
         }
-        macro_rules! gemm {
+        // A matrix product's two kernels share a file and bindings: the GEMM (the `main` of
+        // `gemm_core.wgsl`) and, for the `*Reduce` kernel, the sum of a split product's partial
+        // sums (`gemm_reduce.wgsl`).
+        use Kernel::*;
+        let split_sum = matches!(
+            self,
+            MatmulReduce
+                | DenseForwardReduce
+                | DenseBackwardDataReduce
+                | DenseBackwardWeightsReduce
+                | ConvForwardReduce
+                | ConvBackwardDataReduce
+                | ConvBackwardWeightsReduce
+        );
+        macro_rules! product {
             ($file:literal $(after $common:literal)?, $bindings:expr) => {
-                shader!("gemm_core.wgsl", $file, $file $(after $common)?, $bindings)
-            };
-        }
-        macro_rules! split_sum {
-            ($file:literal $(after $common:literal)?, $bindings:expr) => {
-                shader!(
-                    "gemm_reduce.wgsl",
-                    concat!($file, " (split sum)"),
-                    $file $(after $common)?,
-                    $bindings
-                )
+                if split_sum {
+                    shader!(
+                        "gemm_reduce.wgsl",
+                        concat!($file, " (split sum)"),
+                        $file $(after $common)?,
+                        $bindings
+                    )
+                } else {
+                    shader!("gemm_core.wgsl", $file, $file $(after $common)?, $bindings)
+                }
             };
         }
         match self {
             // a, b, c, partials
-            Kernel::Matmul => gemm!("matmul.wgsl", &[R, R, W, W]),
-            Kernel::MatmulReduce => split_sum!("matmul.wgsl", &[R, R, W, W]),
+            Matmul | MatmulReduce => product!("matmul.wgsl", &[R, R, W, W]),
             // x, params, y, partials
-            Kernel::DenseForward => {
-                gemm!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
-            }
-            Kernel::DenseForwardReduce => {
-                split_sum!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            DenseForward | DenseForwardReduce => {
+                product!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
             }
             // dy, params, x, dx, partials
-            Kernel::DenseBackwardData => {
-                gemm!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
-            }
-            Kernel::DenseBackwardDataReduce => {
-                split_sum!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
+            DenseBackwardData | DenseBackwardDataReduce => {
+                product!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
             }
             // x, dy, grads, partials
-            Kernel::DenseBackwardWeights => {
-                gemm!("dense_backward_weights.wgsl" after "dense_common.wgsl", &[R, R, W, W])
-            }
-            Kernel::DenseBackwardWeightsReduce => {
-                split_sum!("dense_backward_weights.wgsl" after "dense_common.wgsl", &[R, R, W, W])
+            DenseBackwardWeights | DenseBackwardWeightsReduce => {
+                product!("dense_backward_weights.wgsl" after "dense_common.wgsl", &[R, R, W, W])
             }
             // x, params, y, partials
-            Kernel::ConvForward => {
-                gemm!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
-            }
-            Kernel::ConvForwardReduce => {
-                split_sum!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            ConvForward | ConvForwardReduce => {
+                product!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
             // dy, params, x, dx, partials
-            Kernel::ConvBackwardData => {
-                gemm!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
-            }
-            Kernel::ConvBackwardDataReduce => {
-                split_sum!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
+            ConvBackwardData | ConvBackwardDataReduce => {
+                product!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
             }
             // x, dy, grads, partials
-            Kernel::ConvBackwardWeights => {
-                gemm!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
-            }
-            Kernel::ConvBackwardWeightsReduce => {
-                split_sum!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
+            ConvBackwardWeights | ConvBackwardWeightsReduce => {
+                product!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
             // x, y, argmax
-            Kernel::MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
+            MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
             // dy, argmax, x, dx
-            Kernel::MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, W]),
+            MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, W]),
             // x, y
-            Kernel::ActivationForward => shader!("activation_forward.wgsl", &[R, W]),
+            ActivationForward => shader!("activation_forward.wgsl", &[R, W]),
             // y, dy, dx
-            Kernel::ActivationBackward => shader!("activation_backward.wgsl", &[R, R, W]),
+            ActivationBackward => shader!("activation_backward.wgsl", &[R, R, W]),
             // x, y, mask
-            Kernel::DropoutForward => shader!("dropout_forward.wgsl", &[R, W, W]),
+            DropoutForward => shader!("dropout_forward.wgsl", &[R, W, W]),
             // dy, mask, x, dx
-            Kernel::DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, R, W]),
+            DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, R, W]),
             // logits, labels, probs, loss, correct, dz
-            Kernel::SoftmaxCrossEntropy => {
+            SoftmaxCrossEntropy => {
                 shader!("softmax_cross_entropy.wgsl", &[R, R, W, W, W, W])
             }
             // y, labels, loss, correct, dy
-            Kernel::Mse => shader!("mse.wgsl", &[R, R, W, W, W]),
+            Mse => shader!("mse.wgsl", &[R, R, W, W, W]),
             // grads, params
-            Kernel::Sgd => shader!("sgd.wgsl", &[R, W]),
+            Sgd => shader!("sgd.wgsl", &[R, W]),
             // grads, params, m, v
-            Kernel::Adam => shader!("adam.wgsl", &[R, W, W, W]),
+            Adam => shader!("adam.wgsl", &[R, W, W, W]),
             // indices, images, all_labels, x, labels
-            Kernel::Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
+            Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
             // loss, correct, totals
-            Kernel::Metrics => shader!("metrics.wgsl", &[R, R, W]),
+            Metrics => shader!("metrics.wgsl", &[R, R, W]),
             // x, params, y, saved, running
-            Kernel::BatchNormForward => shader!("batchnorm_forward.wgsl", &[R, R, W, W, W]),
+            BatchNormForward => shader!("batchnorm_forward.wgsl", &[R, R, W, W, W]),
             // x, dy, params, saved, grads, dx
-            Kernel::BatchNormBackward => shader!("batchnorm_backward.wgsl", &[R, R, R, R, W, W]),
+            BatchNormBackward => shader!("batchnorm_backward.wgsl", &[R, R, R, R, W, W]),
             // src, x
-            Kernel::Augment => shader!("augment.wgsl", &[R, W]),
+            Augment => shader!("augment.wgsl", &[R, W]),
         }
     }
 }
