@@ -73,3 +73,8 @@ variant block64x128 \
 # keeping if it is clearly faster: the checks are a safety net against out-of-bounds bugs.
 variant trusted \
     src/gpu/kernel.rs 's/let module = device.create_shader_module(\(wgpu::ShaderModuleDescriptor {[^}]*}\));/let module = unsafe {\n        device.create_shader_module_trusted(\1, wgpu::ShaderRuntimeChecks::unchecked())\n    };/'
+# A k-step of 8 instead of 16: half the workgroup memory and staged loads per step, so more
+# workgroups resident (v5's step of 32 cost 38% on seedtf @128; the other direction is untried).
+variant bk8 \
+    shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/' \
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 8;/'
