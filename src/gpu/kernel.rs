@@ -371,7 +371,14 @@ fn compile(device: &wgpu::Device, kernel: Kernel, cache: Option<&wgpu::PipelineC
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        // No zeroing of workgroup memory when a workgroup starts (WebGPU's default, which naga
+        // implements where the driver cannot as one invocation storing every element, then a
+        // barrier): every kernel writes its workgroup arrays before a barrier and reads only
+        // what was written.
+        compilation_options: wgpu::PipelineCompilationOptions {
+            zero_initialize_workgroup_memory: false,
+            ..Default::default()
+        },
         cache,
     });
     Compiled { layout, pipeline }
