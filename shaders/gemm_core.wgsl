@@ -44,13 +44,19 @@ fn epilogue(split: u32, m: u32, n: u32, v: f32) {
     else { partials[(split * p.g.m + m) * p.g.n + n] = v; }
 }
 
-// Hands row m's eight finished values (columns n..n+3 and n+BN/2..n+BN/2+3) to the epilogue.
+// Hands C(m, n) to the epilogue when it is inside the matrix.
+fn finish(split: u32, m: u32, n: u32, v: f32) {
+    if (m < p.g.m && n < p.g.n) { epilogue(split, m, n, v); }
+}
+
+// Row m's eight finished values: columns n..n+3 and n+BN/2..n+BN/2+3 (components named, not
+// indexed by a loop counter, so the vectors stay in registers).
 fn finish_row(split: u32, m: u32, n: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if (m >= p.g.m) { return; }
-    for (var c = 0u; c < 4u; c++) {
-        if (n + c < p.g.n) { epilogue(split, m, n + c, lo[c]); }
-        if (n + BN / 2u + c < p.g.n) { epilogue(split, m, n + BN / 2u + c, hi[c]); }
-    }
+    let n2 = n + BN / 2u;
+    finish(split, m, n, lo.x); finish(split, m, n + 1u, lo.y);
+    finish(split, m, n + 2u, lo.z); finish(split, m, n + 3u, lo.w);
+    finish(split, m, n2, hi.x); finish(split, m, n2 + 1u, hi.y);
+    finish(split, m, n2 + 2u, hi.z); finish(split, m, n2 + 3u, hi.w);
 }
 
 @compute @workgroup_size(THREADS)
