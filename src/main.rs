@@ -126,39 +126,43 @@ fn main() -> ExitCode {
     }
 }
 
-/// Builds the executor the flags ask for; `batch` is the largest batch it must take.
+/// `--threads`, or every core when it is not given.
+fn worker_threads(threads: Option<usize>) -> Result<usize> {
+    match threads {
+        Some(0) => Err(Error::Config("--threads must be at least 1".into())),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The GPU `backend` asks for: `gpu` opens the adapter `adapter` names (or the best one) and
+/// fails when there is none; `auto` opens a hardware GPU when there is one; `cpu` opens none.
+fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Arc<Gpu>>> {
+    Ok(match backend {
+        Backend::Cpu => None,
+        Backend::Gpu => Some(Gpu::new(adapter)?),
+        Backend::Auto => Gpu::hardware()?,
+    }
+    .map(Arc::new))
+}
+
+/// The executor the flags ask for, on `gpu` when there is one (from [`open_gpu`]), else on
+/// the CPU; `batch` is the largest batch it must take.
 fn make_executor(
     plan: &Plan,
     seed: u64,
     args: &ExecutorArgs,
+    gpu: Option<Arc<Gpu>>,
     batch: usize,
 ) -> Result<Box<dyn Executor>> {
-    let threads = match args.threads {
-        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = worker_threads(args.threads)?;
     if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
         return Err(Error::Config("--adapter needs --backend gpu".into()));
     }
-    let cpu =
-        || -> Result<Box<dyn Executor>> { Ok(Box::new(CpuExecutor::new(plan, seed, threads)?)) };
-    let on_gpu = |gpu: Gpu| -> Result<Box<dyn Executor>> {
-        Ok(Box::new(GpuExecutor::new(
-            Arc::new(gpu),
-            plan,
-            seed,
-            batch,
-        )?))
-    };
-    match args.backend {
-        Backend::Cpu => cpu(),
-        Backend::Gpu => on_gpu(Gpu::new(args.adapter.as_deref())?),
-        Backend::Auto => match Gpu::hardware()? {
-            Some(gpu) => on_gpu(gpu),
-            None => cpu(),
-        },
-    }
+    Ok(match gpu {
+        Some(gpu) => Box::new(GpuExecutor::new(gpu, plan, seed, batch)?),
+        None => Box::new(CpuExecutor::new(plan, seed, threads)?),
+    })
 }
 
 /// Loads a data directory, hinting at `--data` when it does not exist.
@@ -203,7 +207,8 @@ fn checkpoint_executor(
     args: &ExecutorArgs,
 ) -> Result<(Plan, Box<dyn Executor>)> {
     let plan = checkpoint.plan()?;
-    let mut executor = make_executor(&plan, checkpoint.seed, args, EVAL_BATCH)?;
+    let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
+    let mut executor = make_executor(&plan, checkpoint.seed, args, gpu, EVAL_BATCH)?;
     executor.set_parameters(&checkpoint.params)?;
     Ok((plan, executor))
 }

@@ -178,11 +178,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
             "--batch-size, --steps and --repeats must be at least 1".into(),
         ));
     }
-    let threads = match args.threads {
-        Some(0) => return Err(Error::Config("--threads must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = worker_threads(args.threads)?;
     let mut backends = Vec::new();
     let wanted = if args.backends.is_empty() {
         vec![Backend::Cpu, Backend::Auto]
@@ -192,14 +188,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     for backend in wanted {
         match backend {
             Backend::Cpu => backends.push(BenchBackend::Cpu(threads)),
-            Backend::Gpu => backends.push(BenchBackend::Gpu(Arc::new(Gpu::new(
-                args.adapter.as_deref(),
-            )?))),
-            Backend::Auto => {
-                if let Some(gpu) = Gpu::hardware()? {
-                    backends.push(BenchBackend::Gpu(Arc::new(gpu)));
-                }
-            }
+            gpu => backends.extend(open_gpu(gpu, args.adapter.as_deref())?.map(BenchBackend::Gpu)),
         }
     }
     if !args.json {

@@ -224,20 +224,16 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     };
     let plan = network.plan(input_shape(&data.train), data.train.classes)?;
     let batch = plan.network.training.batch_size;
+    let gpu = open_gpu(args.executor.backend, args.executor.adapter.as_deref())?;
     if args.profile {
-        let gpu = match args.executor.backend {
-            Backend::Cpu => None,
-            Backend::Gpu => Some(Gpu::new(args.executor.adapter.as_deref())?),
-            Backend::Auto => Gpu::hardware()?,
-        };
-        let Some(gpu) = gpu else {
+        let Some(gpu) = &gpu else {
             return Err(Error::Config(
                 "--profile times GPU kernels: use it with --backend gpu".into(),
             ));
         };
-        print_profile(&gpu, &plan)?;
+        print_profile(gpu, &plan)?;
     }
-    let mut executor = make_executor(&plan, seed, &args.executor, batch)?;
+    let mut executor = make_executor(&plan, seed, &args.executor, gpu, batch)?;
     let mut state = RunState::default();
     let resumed_on = resumed.as_ref().map(|(_, c, _)| c.backend.clone());
     let run = match resumed {
@@ -423,12 +419,12 @@ pub(crate) fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
         clock.describe()
     );
     println!(
-        "  {:<30} {:>10} {:>10} {:>6}",
+        "  {:<36} {:>10} {:>10} {:>6}",
         "kernel", "dispatches", "ms/step", "%"
     );
     for t in &times {
         println!(
-            "  {:<30} {:>10} {:>10.3} {:>5.1}%",
+            "  {:<36} {:>10} {:>10.3} {:>5.1}%",
             t.kernel,
             t.dispatches,
             t.ms,

@@ -61,7 +61,10 @@ impl CpuExecutor {
 
 impl Executor for CpuExecutor {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", self.net.threads())
+        match self.net.threads() {
+            1 => "cpu (1 thread)".into(),
+            n => format!("cpu ({n} threads)"),
+        }
     }
 
     fn train_step(&mut self, data: &Dataset, indices: &[u32], lr: f32) -> Result<()> {
