@@ -88,11 +88,17 @@ pub(crate) struct RunInfo {
 
 impl RunInfo {
     fn checkpoint(&self, executor: &mut dyn Executor, state: &RunState) -> Result<Checkpoint> {
+        // An epoch that improved has just had its parameters read (they are the best ones):
+        // no second read-back from the device.
+        let params = match &state.best {
+            Some(best) if best.epoch == state.epochs.len() => best.params.clone(),
+            _ => executor.parameters()?,
+        };
         Ok(Checkpoint {
             network: self.network.clone(),
             input: self.input,
             classes: self.classes,
-            params: executor.parameters()?,
+            params,
             optimizer: executor.optimizer_state()?,
             seed: self.seed,
             validation: self.validation,
