@@ -1,7 +1,7 @@
 // The data gradient of a convolution as an implicit GEMM on gemm_core.wgsl (gathered, no
 // atomics; split k summed by gemm_reduce.wgsl): dx[n, c, iy, ix] = Σ_f Σ_ki Σ_kj W[f, c, ki, kj] · dy[n, f, oy, ox] over the
 // (oy, ox) with oy·S + ki − P = iy and ox·S + kj − P = ix inside the output.
-// GEMM: M = C, N = N·H·W (columns (n, iy, ix)), K = F·K·K (rows (f, ki, kj)); load_b reads dy,
+// GEMM: M = C, N = N·H·W (columns (n, iy, ix)), K = F·K·K (rows (f, ki, kj)); load_b4 reads dy,
 // 0 where no output position maps onto the column. dy: (N, F, H', W'); W in `params`;
 // dx: (N, C, H, W). With an activation before the convolution fused in (act ≠ 0), each value
 // goes through its backward: dx = fused_activation_grad(sum, x, act), x the convolution's
@@ -15,21 +15,18 @@
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
 
-fn load_a(c: u32, k: u32) -> f32 {
-    let kk = p.conv.k * p.conv.k;
-    return params[p.conv.a_off + ((k / kk) * p.conv.c + c) * kk + k % kk];
+// W[f, c, ki, kj] for the row whose W[f, 0, ki, kj] is at `base`, 0 past the last channel.
+fn w_in(c: u32, base: u32, kk: u32) -> f32 {
+    if (c < p.g.m) { return params[base + c * kk]; }
+    return 0.0;
 }
 
-fn load_b(k: u32, col: u32) -> f32 {
-    let kk = p.conv.k * p.conv.k;
-    let f = k / kk;
-    let ki = (k % kk) / p.conv.k;
-    let kj = k % p.conv.k;
-    let plane = p.conv.h * p.conv.w;
-    let q = col % plane;
-    // The output position that reads input (iy, ix) through tap (ki, kj): iy + P − ki = oy·S.
-    var oy = i32(q / p.conv.w + p.conv.pad) - i32(ki);
-    var ox = i32(q % p.conv.w + p.conv.pad) - i32(kj);
+// dy at the output position that reads input position `at` = (n, iy, ix) through tap `tap` =
+// (f, ki, kj) — iy + P − ki = oy·S —, 0 where there is none or past the last column.
+fn dy_in(col: u32, at: vec3<u32>, tap: vec3<u32>) -> f32 {
+    if (col >= p.g.n) { return 0.0; }
+    var oy = i32(at.y + p.conv.pad) - i32(tap.y);
+    var ox = i32(at.z + p.conv.pad) - i32(tap.z);
     if (p.conv.s != 1u) { // stride 1 (every preset) needs no division
         let s = i32(p.conv.s);
         if (oy % s != 0 || ox % s != 0) { return 0.0; }
@@ -37,7 +34,26 @@ fn load_b(k: u32, col: u32) -> f32 {
         ox /= s;
     }
     if (oy < 0 || ox < 0 || u32(oy) >= p.conv.ho || u32(ox) >= p.conv.wo) { return 0.0; }
-    return dy[(((col / plane) * p.conv.f + f) * p.conv.ho + u32(oy)) * p.conv.wo + u32(ox)];
+    return dy[((at.x * p.conv.f + tap.x) * p.conv.ho + u32(oy)) * p.conv.wo + u32(ox)];
+}
+
+fn load_a4(c: u32, k: u32) -> vec4<f32> {
+    let kk = p.conv.k * p.conv.k;
+    let base = p.conv.a_off + (k / kk) * p.conv.c * kk + k % kk;
+    return vec4(w_in(c, base, kk), w_in(c + 1u, base, kk), w_in(c + 2u, base, kk),
+                w_in(c + 3u, base, kk));
+}
+
+// Row k's tap and the first column's input position are worked out once; the next three
+// columns step from it.
+fn load_b4(k: u32, col: u32) -> vec4<f32> {
+    let tap = position(k, p.conv.k, p.conv.k);
+    let i0 = position(col, p.conv.h, p.conv.w);
+    let i1 = next_position(i0, p.conv.h, p.conv.w);
+    let i2 = next_position(i1, p.conv.h, p.conv.w);
+    let i3 = next_position(i2, p.conv.h, p.conv.w);
+    return vec4(dy_in(col, i0, tap), dy_in(col + 1u, i1, tap), dy_in(col + 2u, i2, tap),
+                dy_in(col + 3u, i3, tap));
 }
 
 fn store_c(c: u32, col: u32, v: f32) {

@@ -14,6 +14,21 @@ struct Conv {
 struct Params { g: Gemm, conv: Conv, act: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
+// (image, row, column) of flat position i in images of h x w positions; with h = w = K, the
+// (channel, ki, kj) of a flat tap index.
+fn position(i: u32, h: u32, w: u32) -> vec3<u32> {
+    let plane = h * w;
+    let q = i % plane;
+    return vec3(i / plane, q / w, q % w);
+}
+
+// The position after `at` in row-major order over images of h x w (no division).
+fn next_position(at: vec3<u32>, h: u32, w: u32) -> vec3<u32> {
+    if (at.z + 1u < w) { return vec3(at.x, at.y, at.z + 1u); }
+    if (at.y + 1u < h) { return vec3(at.x, at.y + 1u, 0u); }
+    return vec3(at.x + 1u, 0u, 0u);
+}
+
 // x[n, c, oy·S + ki − P, ox·S + kj − P] as an index into x, or -1 where it falls in the
 // padding.
 fn patch_index(cv: Conv, n: u32, c: u32, oy: u32, ox: u32, ki: u32, kj: u32) -> i32 {

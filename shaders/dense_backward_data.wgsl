@@ -12,9 +12,25 @@
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
 
-fn load_a(i: u32, o: u32) -> f32 { return dy[i * p.g.k + o]; }
+// dy[i, o], 0 past the last example.
+fn dy_in(i: u32, o: u32) -> f32 {
+    if (i < p.g.m) { return dy[i * p.g.k + o]; }
+    return 0.0;
+}
 
-fn load_b(o: u32, j: u32) -> f32 { return params[p.w_off + o * p.g.n + j]; }
+// W[o, j], 0 past the last input.
+fn w_in(o: u32, j: u32) -> f32 {
+    if (j < p.g.n) { return params[p.w_off + o * p.g.n + j]; }
+    return 0.0;
+}
+
+fn load_a4(i: u32, o: u32) -> vec4<f32> {
+    return vec4(dy_in(i, o), dy_in(i + 1u, o), dy_in(i + 2u, o), dy_in(i + 3u, o));
+}
+
+fn load_b4(o: u32, j: u32) -> vec4<f32> {
+    return vec4(w_in(o, j), w_in(o, j + 1u), w_in(o, j + 2u), w_in(o, j + 3u));
+}
 
 fn store_c(i: u32, j: u32, v: f32) {
     let at = i * p.g.n + j;

@@ -11,11 +11,25 @@
 fn a_k_contiguous() -> bool { return false; }
 fn b_n_contiguous() -> bool { return true; }
 
-fn load_a(o: u32, i: u32) -> f32 { return dy[i * p.g.m + o]; }
+// dy[i, o], 0 past the last output.
+fn dy_in(o: u32, i: u32) -> f32 {
+    if (o < p.g.m) { return dy[i * p.g.m + o]; }
+    return 0.0;
+}
 
-fn load_b(i: u32, j: u32) -> f32 {
+// x[i, j], then 1 in the column after the last input, 0 beyond.
+fn x_in(i: u32, j: u32) -> f32 {
+    if (j >= p.g.n) { return 0.0; }
     if (j == p.g.n - 1u) { return 1.0; }
     return x[i * (p.g.n - 1u) + j];
+}
+
+fn load_a4(o: u32, i: u32) -> vec4<f32> {
+    return vec4(dy_in(o, i), dy_in(o + 1u, i), dy_in(o + 2u, i), dy_in(o + 3u, i));
+}
+
+fn load_b4(i: u32, j: u32) -> vec4<f32> {
+    return vec4(x_in(i, j), x_in(i, j + 1u), x_in(i, j + 2u), x_in(i, j + 3u));
 }
 
 fn store_c(o: u32, j: u32, v: f32) {

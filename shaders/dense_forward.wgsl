@@ -10,9 +10,25 @@
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return false; }
 
-fn load_a(i: u32, j: u32) -> f32 { return x[i * p.g.k + j]; }
+// x[i, j], 0 past the last example.
+fn x_in(i: u32, j: u32) -> f32 {
+    if (i < p.g.m) { return x[i * p.g.k + j]; }
+    return 0.0;
+}
 
-fn load_b(j: u32, o: u32) -> f32 { return params[p.w_off + o * p.g.k + j]; }
+// W[o, j], 0 past the last output.
+fn w_in(j: u32, o: u32) -> f32 {
+    if (o < p.g.n) { return params[p.w_off + o * p.g.k + j]; }
+    return 0.0;
+}
+
+fn load_a4(i: u32, j: u32) -> vec4<f32> {
+    return vec4(x_in(i, j), x_in(i + 1u, j), x_in(i + 2u, j), x_in(i + 3u, j));
+}
+
+fn load_b4(j: u32, o: u32) -> vec4<f32> {
+    return vec4(w_in(j, o), w_in(j, o + 1u), w_in(j, o + 2u), w_in(j, o + 3u));
+}
 
 fn store_c(i: u32, o: u32, v: f32) {
     y[i * p.g.n + o] = fused_activation(v + params[p.b_off + o], p.act);

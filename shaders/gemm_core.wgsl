@@ -3,7 +3,10 @@
 //   C (M, N) = Σ_k A(m, k) · B(k, n),  k in this workgroup's split of [0, K).
 // The op's file defines `p: Params`, whose first field `g: Gemm` (common.wgsl) holds the
 // sizes, and
-//   load_a(m, k), load_b(k, n)       the operands, called only inside the matrix;
+//   load_a4(m, k)                    A(m..m+3, k), 0 in the lanes past row M − 1;
+//   load_b4(k, n)                    B(k, n..n+3), 0 in the lanes past column N − 1 (both
+//                                    called only with k < K: four neighbours at once, so an
+//                                    op whose indices need divisions works them out once);
 //   a_k_contiguous(), b_n_contiguous() which index runs along memory, so loads coalesce;
 //   store_c(m, n, v)                 what happens to each finished value of C;
 //   partials                         the scratch buffer a split k's partial sums go to.
@@ -25,16 +28,16 @@ const ROW_B: u32 = BN / 4u + 1u;
 var<workgroup> a_tile: array<vec4<f32>, BK * ROW_A>;
 var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 
-// A(m, k), or 0 outside the matrix or this workgroup's split of k.
-fn a_at(m: u32, k: u32, k_end: u32) -> f32 {
-    if (m < p.g.m && k < k_end) { return load_a(m, k); }
-    return 0.0;
+// A(m..m+3, k), or 0 past this workgroup's split of k.
+fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
+    if (k < k_end) { return load_a4(m, k); }
+    return vec4(0.0);
 }
 
-// B(k, n), or 0 outside the matrix or this workgroup's split of k.
-fn b_at(k: u32, n: u32, k_end: u32) -> f32 {
-    if (n < p.g.n && k < k_end) { return load_b(k, n); }
-    return 0.0;
+// B(k, n..n+3), or 0 past this workgroup's split of k.
+fn b4_at(k: u32, n: u32, k_end: u32) -> vec4<f32> {
+    if (k < k_end) { return load_b4(k, n); }
+    return vec4(0.0);
 }
 
 // A finished value: stored when k is not split, else kept as split `split`'s partial sum
@@ -83,8 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (a_along_k) { kk = g % BK; q = g / BK; }
             let m = m0 + 4u * q;
             let k = k0 + kk;
-            a_tile[kk * ROW_A + q] = vec4(a_at(m, k, k_end), a_at(m + 1u, k, k_end),
-                                          a_at(m + 2u, k, k_end), a_at(m + 3u, k, k_end));
+            a_tile[kk * ROW_A + q] = a4_at(m, k, k_end);
         }
         for (var g = lid; g < BN * BK / 4u; g += THREADS) {
             var q = g % (BN / 4u);
@@ -92,8 +94,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (!b_along_n) { kk = g % BK; q = g / BK; }
             let n = n0 + 4u * q;
             let k = k0 + kk;
-            b_tile[kk * ROW_B + q] = vec4(b_at(k, n, k_end), b_at(k, n + 1u, k_end),
-                                          b_at(k, n + 2u, k_end), b_at(k, n + 3u, k_end));
+            b_tile[kk * ROW_B + q] = b4_at(k, n, k_end);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {

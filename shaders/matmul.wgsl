@@ -17,14 +17,26 @@ const TRANS_B: u32 = 2u;
 fn a_k_contiguous() -> bool { return (p.flags & TRANS_A) == 0u; }
 fn b_n_contiguous() -> bool { return (p.flags & TRANS_B) == 0u; }
 
-fn load_a(m: u32, k: u32) -> f32 {
+// op(A)(m, k), 0 past row M − 1.
+fn a_in(m: u32, k: u32) -> f32 {
+    if (m >= p.g.m) { return 0.0; }
     if ((p.flags & TRANS_A) != 0u) { return a[p.a_off + k * p.g.m + m]; }
     return a[p.a_off + m * p.g.k + k];
 }
 
-fn load_b(k: u32, n: u32) -> f32 {
+// op(B)(k, n), 0 past column N − 1.
+fn b_in(k: u32, n: u32) -> f32 {
+    if (n >= p.g.n) { return 0.0; }
     if ((p.flags & TRANS_B) != 0u) { return b[p.b_off + n * p.g.k + k]; }
     return b[p.b_off + k * p.g.n + n];
+}
+
+fn load_a4(m: u32, k: u32) -> vec4<f32> {
+    return vec4(a_in(m, k), a_in(m + 1u, k), a_in(m + 2u, k), a_in(m + 3u, k));
+}
+
+fn load_b4(k: u32, n: u32) -> vec4<f32> {
+    return vec4(b_in(k, n), b_in(k, n + 1u), b_in(k, n + 2u), b_in(k, n + 3u));
 }
 
 fn store_c(m: u32, n: u32, v: f32) { c[p.c_off + m * p.g.n + n] = v; }

@@ -5,7 +5,7 @@
 //! multiple of 16 bytes (its host twin is a `#[repr(C)] bytemuck::Pod` struct in
 //! [`super::ops`]), then storage buffers at bindings 1.., and a bounds guard on the first line
 //! of `main`. The matrix products share one `main` instead: an op's file supplies its operands
-//! and output (`load_a`, `load_b`, `store_c`, `partials`) and `gemm_core.wgsl` (or, for the sum
+//! and output (`load_a4`, `load_b4`, `store_c`, `partials`) and `gemm_core.wgsl` (or, for the sum
 //! of a split product, `gemm_reduce.wgsl`) is appended. The bind-group layouts are written out here, with
 //! `read_only` set, so this table documents every shader's interface.
 //!
