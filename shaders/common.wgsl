@@ -40,6 +40,17 @@ fn pcg_hash(v: u32) -> u32 {
     return (word >> 22u) ^ word;
 }
 
+// The dropout a kernel applies to what it writes: `rate` 0 keeps everything (inference, no
+// draws); otherwise element i is multiplied by `scale` = 1/(1 − rate) (computed on the host)
+// if counter_uniform(seed, step, layer, i) >= rate, else by 0 — the CPU's mask, bit for bit.
+struct Dropout { seed: u32, step: u32, layer: u32, rate: f32, scale: f32, _pad0: u32, _pad1: u32, _pad2: u32 }
+
+// Element i's dropout multiplier (its mask value).
+fn dropout_multiplier(d: Dropout, i: u32) -> f32 {
+    if (d.rate == 0.0) { return 1.0; }
+    return select(0.0, d.scale, counter_uniform(d.seed, d.step, d.layer, i) >= d.rate);
+}
+
 // The host's `rng::counter_uniform(seed, step, stream, i)`, bit for bit: a uniform draw in
 // [0, 1) from the top 24 bits of a four-level hash chain.
 fn counter_uniform(seed: u32, step: u32, stream: u32, i: u32) -> f32 {

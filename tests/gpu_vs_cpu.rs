@@ -10,13 +10,14 @@ use gpu_common::{Case, assert_close, gpu_or_skip, random};
 use shadernet::cpu::activation;
 use shadernet::cpu::conv::{ConvShape, conv_backward, conv_forward};
 use shadernet::cpu::dense::{dense_backward, dense_forward};
+use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::conv::ConvLayout;
 use shadernet::gpu::ops::dense::{self as gdense, DenseLayout};
 use shadernet::gpu::ops::gemm::GemmParams;
 use shadernet::gpu::ops::matmul::{self as gmatmul, Operand};
-use shadernet::gpu::ops::pool as gpool;
+use shadernet::gpu::ops::pool::{self as gpool, PoolDropout};
 use shadernet::gpu::ops::{activation as gact, conv as gconv};
 use shadernet::model::Activation;
 
@@ -344,10 +345,18 @@ fn maxpool_forward_and_backward() {
             case.output(out_len),
             case.output(in_len),
         );
-        case.run(&[gpool::maxpool_forward(&sh, ix, y, arg, n)]);
+        case.run(&[gpool::maxpool_forward(&sh, ix, y, arg, n, None)]);
         let got_arg = case.read_u32(arg, out_len);
         let arg_dev = case.input_u32(&got_arg);
-        case.run(&[gpool::maxpool_backward(&sh, idy, arg_dev, ix, dx.into(), n)]);
+        case.run(&[gpool::maxpool_backward(
+            &sh,
+            idy,
+            arg_dev,
+            None,
+            ix,
+            dx.into(),
+            n,
+        )]);
         let (mut want_y, mut want_arg, mut want_dx) =
             (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);
         maxpool_forward(&x, &mut want_y, &mut want_arg, &sh, n);
@@ -356,6 +365,41 @@ fn maxpool_forward_and_backward() {
         assert_eq!(got_arg, want_arg, "maxpool argmax n={n} {sh:?}");
         // Same additions in the same order: bit-identical.
         assert_eq!(case.read(dx, in_len), want_dx, "maxpool dx n={n} {sh:?}");
+
+        // With a dropout after the pool fused in: the pool draws the dropout's mask and writes
+        // its output, and the pool's backward applies the dropout's backward as it gathers.
+        let key = DropoutKey {
+            seed: 77,
+            step: 4,
+            layer: 9,
+        };
+        let (y, arg, mask, dx) = (
+            case.output(out_len),
+            case.output(out_len),
+            case.output(out_len),
+            case.output(in_len),
+        );
+        let dropout = PoolDropout {
+            mask,
+            rate: 0.4,
+            key,
+        };
+        case.run(&[
+            gpool::maxpool_forward(&sh, ix, y, arg, n, Some(dropout)),
+            gpool::maxpool_backward(&sh, idy, arg, Some(mask), ix, dx.into(), n),
+        ]);
+        let (mut want_y_drop, mut want_mask, mut g) =
+            (vec![0.0; out_len], vec![0.0; out_len], vec![0.0; out_len]);
+        dropout_forward(&want_y, &mut want_y_drop, &mut want_mask, 0.4, key, 0);
+        dropout_backward(&dy, &want_mask, &mut g);
+        maxpool_backward(&g, &want_arg, &mut want_dx);
+        let tag = format!("maxpool + dropout n={n} {sh:?}");
+        assert_eq!(case.read(mask, out_len), want_mask, "{tag}: mask");
+        assert!(want_mask.contains(&0.0) && want_mask.iter().any(|&m| m > 1.0));
+        assert_eq!(case.read(y, out_len), want_y_drop, "{tag}: y");
+        // Overlapping windows add several products, which the shader compiler may fuse into
+        // multiply-adds: close, not always bit-identical.
+        assert_close(&tag, &case.read(dx, in_len), &want_dx, 1e-6, 1e-6);
     }
 }
 
@@ -602,7 +646,6 @@ fn activation_pair(kind: Activation, z: &[f32]) -> (Vec<f32>, impl Fn(&[f32]) ->
 
 #[test]
 fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_activation() {
-    use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
     use shadernet::gpu::ops::activation::InputGrad;
     use shadernet::gpu::ops::dropout as gdrop;
     let Some(gpu) = gpu_or_skip() else { return };
@@ -701,7 +744,15 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
         let mut case = Case::new(gpu);
         let (ia, idy, iarg) = (case.input(&a), case.input(&dy), case.input_u32(&argmax));
         let dz = case.output(in_len);
-        case.run(&[gpool::maxpool_backward(&sh, idy, iarg, ia, through(dz), n)]);
+        case.run(&[gpool::maxpool_backward(
+            &sh,
+            idy,
+            iarg,
+            None,
+            ia,
+            through(dz),
+            n,
+        )]);
         let tag = format!("{kind:?} then maxpool");
         // The same operations in the same order: bit-identical.
         assert_eq!(case.read(dz, in_len), backward(&g), "{tag}");

@@ -64,10 +64,10 @@ pub enum Kernel {
     /// `conv_backward_weights.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial
     /// products.
     ConvBackwardWeightsReduce,
-    /// `maxpool_forward.wgsl`: max and argmax of each window.
+    /// `maxpool_forward.wgsl`: max and argmax of each window, times a fused dropout's mask.
     MaxPoolForward,
-    /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered, through the backward
-    /// of a fused activation.
+    /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered, through the backwards
+    /// of a fused dropout and a fused activation.
     MaxPoolBackward,
     /// `activation_forward.wgsl`: tanh or ReLU.
     ActivationForward,
@@ -233,10 +233,10 @@ impl Kernel {
             ConvBackwardWeights | ConvBackwardWeightsReduce => {
                 product!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
-            // x, y, argmax
-            MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W]),
-            // dy, argmax, x, dx
-            MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, W]),
+            // x, y, argmax, mask
+            MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W, W]),
+            // dy, argmax, mask, x, dx
+            MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, R, W]),
             // x, y
             ActivationForward => shader!("activation_forward.wgsl", &[R, W]),
             // y, dy, dx

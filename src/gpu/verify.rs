@@ -246,8 +246,8 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         case.output(in_len),
     );
     case.run(&[
-        maxpool_forward(&sh, ix, y, arg, n),
-        maxpool_backward(&sh, idy, arg, ix, dx.into(), n),
+        maxpool_forward(&sh, ix, y, arg, n, None),
+        maxpool_backward(&sh, idy, arg, None, ix, dx.into(), n),
     ])?;
     let (mut want_y, mut want_arg, mut want_dx) =
         (vec![0.0; out_len], vec![0; out_len], vec![0.0; in_len]);

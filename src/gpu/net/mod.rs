@@ -88,6 +88,18 @@ fn fused_activation_grad(ops: &[Op], index: usize) -> Option<Activation> {
     }
 }
 
+/// The dropout fused into op `index`: a max-pool directly followed by a dropout layer, whose
+/// rate and mask buffer this returns. The pool's forward draws the dropout's mask and writes
+/// the dropout's output (the pool's own output buffer is never used); the pool's backward
+/// reads the dropout's output gradient and applies the mask as it gathers (the dropout's input
+/// gradient has no buffer either).
+fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)> {
+    match (&ops[index].kind, &ops.get(index + 1)?.kind) {
+        (OpKind::MaxPool { .. }, OpKind::Dropout { rate, mask }) => Some((*rate, *mask)),
+        _ => None,
+    }
+}
+
 /// Whether a step trains (with its learning rate) or only runs forward.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepMode {
@@ -307,7 +319,7 @@ impl GpuNet {
         let sizes = buffers.sizes;
         // Buffers only a fused layer would have written get a placeholder.
         let unused: Vec<usize> = (0..ops.len())
-            .filter(|&i| fused_activation(&ops, i).is_some())
+            .filter(|&i| fused_activation(&ops, i).is_some() || fused_dropout(&ops, i).is_some())
             .map(|i| ops[i].output)
             .collect();
         let acts = sizes
@@ -323,10 +335,16 @@ impl GpuNet {
             })
             .collect();
         // Buffer 0 (the input) never needs a gradient, nor the output of an activation whose
-        // backward is fused into the layer after it.
+        // backward is fused into the layer after it, nor a pool's output that a fused dropout
+        // replaces.
         let no_grad: Vec<usize> = (0..ops.len())
             .filter(|&i| fused_activation_grad(&ops, i).is_some())
             .map(|i| ops[i].input)
+            .chain(
+                (0..ops.len())
+                    .filter(|&i| fused_dropout(&ops, i).is_some())
+                    .map(|i| ops[i].output),
+            )
             .chain([0])
             .collect();
         let act_grads = sizes

@@ -2,7 +2,7 @@
 //! augment) the batch, forward with activations fused into their producers, the loss fused
 //! with the softmax, the metrics reduction, backward, and the optimiser update.
 
-use super::{GpuNet, OpKind, StepMode, fused_activation, fused_activation_grad};
+use super::{GpuNet, OpKind, StepMode, fused_activation, fused_activation_grad, fused_dropout};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;
@@ -17,7 +17,7 @@ use crate::gpu::ops::dropout::{dropout_backward, dropout_forward};
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
 use crate::gpu::ops::norm::{batchnorm_backward, batchnorm_forward};
 use crate::gpu::ops::optim::{adam, sgd};
-use crate::gpu::ops::pool::{maxpool_backward, maxpool_forward};
+use crate::gpu::ops::pool::{PoolDropout, maxpool_backward, maxpool_forward};
 use crate::model::{Loss, Optimizer, Shape};
 
 /// Programs kept at once (batch sizes x modes x datasets); beyond it the cache starts afresh,
@@ -56,7 +56,10 @@ impl GpuNet {
             }
         }
         // An activation right after a dense or conv layer is fused into that layer's kernel
-        // (`fused_activation`), which then writes the activation's output buffer.
+        // (`fused_activation`), and a dropout right after a max-pool into the pool's
+        // (`fused_dropout`): that kernel then writes the next layer's output buffer.
+        // At inference a dropout rate of 0 keeps everything with scale 1: an exact copy.
+        let dropout_rate = |rate: f32| if train { rate } else { 0.0 };
         let mut fused_into_previous = false;
         for (index, op) in self.ops.iter().enumerate() {
             if std::mem::take(&mut fused_into_previous) {
@@ -65,7 +68,12 @@ impl GpuNet {
             let (x, mut y) = (self.acts[op.input], self.acts[op.output]);
             let total = n * self.sizes[op.output];
             let activation = fused_activation(&self.ops, index);
-            if activation.is_some() {
+            let dropout = fused_dropout(&self.ops, index).map(|(rate, mask)| PoolDropout {
+                mask,
+                rate: dropout_rate(rate),
+                key: self.dropout_key(index + 1),
+            });
+            if activation.is_some() || dropout.is_some() {
                 fused_into_previous = true;
                 y = self.acts[self.ops[index + 1].output];
             }
@@ -73,17 +81,18 @@ impl GpuNet {
                 OpKind::Dense(l) => list.extend(dense_forward(l, x, y, n, activation)),
                 OpKind::Conv(l) => list.extend(conv_forward(l, x, y, n, activation)),
                 OpKind::MaxPool { shape, argmax } => {
-                    list.push(maxpool_forward(shape, x, y, *argmax, n))
+                    list.push(maxpool_forward(shape, x, y, *argmax, n, dropout))
                 }
                 OpKind::Dropout { rate, mask } => {
-                    let key = DropoutKey {
-                        seed: self.dropout_seed,
-                        step: self.updates,
-                        layer: index as u32,
-                    };
-                    // At inference a rate of 0 keeps everything with scale 1: an exact copy.
-                    let rate = if train { *rate } else { 0.0 };
-                    list.push(dropout_forward(x, y, *mask, total, rate, key));
+                    let key = self.dropout_key(index);
+                    list.push(dropout_forward(
+                        x,
+                        y,
+                        *mask,
+                        total,
+                        dropout_rate(*rate),
+                        key,
+                    ));
                 }
                 OpKind::Activation(a) => list.push(activation_forward(*a, x, y, total)),
                 OpKind::BatchNorm(l) => list.push(batchnorm_forward(l, x, y, n, train)),
@@ -122,13 +131,20 @@ impl GpuNet {
         };
         // An activation's backward is fused into the layer after it when
         // `fused_activation_grad` says so: that layer writes the activation's input gradient.
+        // A dropout fused into the pool before it has its backward done by the pool's, which
+        // reads the dropout's output gradient.
         for (index, op) in self.ops.iter().enumerate().rev() {
-            if fused_activation_grad(&self.ops, index + 1).is_some() {
+            let dropout_in_pool = index > 0 && fused_dropout(&self.ops, index - 1).is_some();
+            if fused_activation_grad(&self.ops, index + 1).is_some() || dropout_in_pool {
                 continue;
             }
             let want_dx = op.input != 0;
             let (x, y) = (self.acts[op.input], self.acts[op.output]);
-            let dy = self.act_grads[op.output];
+            let dropout = fused_dropout(&self.ops, index);
+            let dy = match dropout {
+                Some(_) => self.act_grads[self.ops[index + 1].output],
+                None => self.act_grads[op.output],
+            };
             let through = fused_activation_grad(&self.ops, index);
             let dx = InputGrad {
                 buffer: match through {
@@ -142,7 +158,8 @@ impl GpuNet {
                 OpKind::Dense(l) => list.extend(dense_backward(l, x, dy, want_dx.then_some(dx), n)),
                 OpKind::Conv(l) => list.extend(conv_backward(l, x, dy, want_dx.then_some(dx), n)),
                 OpKind::MaxPool { shape, argmax } if want_dx => {
-                    list.push(maxpool_backward(shape, dy, *argmax, x, dx, n))
+                    let mask = dropout.map(|(_, mask)| mask);
+                    list.push(maxpool_backward(shape, dy, *argmax, mask, x, dx, n))
                 }
                 OpKind::Dropout { mask, .. } if want_dx => {
                     list.push(dropout_backward(dy, *mask, x, dx, total))
@@ -176,6 +193,15 @@ impl GpuNet {
             }
         });
         list
+    }
+
+    /// Which mask dropout layer `layer` draws in this step.
+    fn dropout_key(&self, layer: usize) -> DropoutKey {
+        DropoutKey {
+            seed: self.dropout_seed,
+            step: self.updates,
+            layer: layer as u32,
+        }
     }
 
     /// Runs one step on `n` examples (already loaded by [`GpuNet::load_batch`], or gathered

@@ -7,24 +7,49 @@ use super::u;
 use crate::cpu::dropout::DropoutKey;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
 
-/// Host twin of `dropout_forward.wgsl`'s `Params`.
+/// Host twin of `common.wgsl`'s `Dropout`: which mask a kernel draws for what it writes
+/// (`dropout_multiplier`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct DropoutParams {
-    /// Elements `N·size`.
-    pub total: u32,
+pub struct DropoutUniform {
     /// The run's dropout seed.
     pub seed: u32,
     /// The training step.
     pub step: u32,
     /// The layer index.
     pub layer: u32,
-    /// Drop probability.
+    /// Drop probability (0: keep everything, no draws).
     pub rate: f32,
     /// `1/(1 − rate)`, computed here exactly as the CPU twin does.
     pub scale: f32,
+    /// Padding to 32 bytes.
+    pub _pad: [u32; 3],
+}
+
+impl DropoutUniform {
+    /// The mask of dropout layer `key.layer` at `rate` (0 at inference).
+    pub fn new(rate: f32, key: DropoutKey) -> Self {
+        DropoutUniform {
+            seed: key.seed,
+            step: key.step,
+            layer: key.layer,
+            rate,
+            scale: 1.0 / (1.0 - rate),
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// Host twin of `dropout_forward.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct DropoutParams {
+    /// Elements `N·size`.
+    pub total: u32,
     /// Padding to 16 bytes.
-    pub _pad: [u32; 2],
+    pub _pad: [u32; 3],
+    /// The mask.
+    pub drop: DropoutUniform,
 }
 
 /// Host twin of `dropout_backward.wgsl`'s `Params`.
@@ -51,12 +76,8 @@ pub fn dropout_forward(
 ) -> Dispatch {
     let p = DropoutParams {
         total: u(total),
-        seed: key.seed,
-        step: key.step,
-        layer: key.layer,
-        rate,
-        scale: 1.0 / (1.0 - rate),
-        _pad: [0; 2],
+        _pad: [0; 3],
+        drop: DropoutUniform::new(rate, key),
     };
     Dispatch::new(
         Kernel::DropoutForward,
