@@ -1,8 +1,8 @@
-// The register-tiled GEMM shared by matmul and the three convolution products (appended to
-// the op's own file, which supplies the operands and the output):
+// The register-tiled GEMM shared by matmul and the three dense and three convolution products
+// (appended to the op's own file, which supplies the operands and the output):
 //   C (M, N) = Σ_k A(m, k) · B(k, n),  k in this workgroup's split of [0, K).
-// The op's file defines `p: Params`, whose first field `g: Gemm` (common.wgsl) holds the
-// sizes, and
+// The op's file (or the layer kind's *_common.wgsl before it) defines `p: Params`, whose
+// first field `g: Gemm` (common.wgsl) holds the sizes, and
 //   load_a4(m, k)                    A(m..m+3, k), 0 in the lanes past row M − 1;
 //   load_b4(k, n)                    B(k, n..n+3), 0 in the lanes past column N − 1 (both
 //                                    called only with k < K: four neighbours at once, so an

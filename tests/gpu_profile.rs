@@ -24,7 +24,7 @@ fn a_profile_names_every_kernel_of_the_step_with_its_time() {
         "conv_forward.wgsl",
         "maxpool_backward.wgsl",
         "adam.wgsl",
-        "dropout_forward.wgsl",
+        "maxpool_dropout_forward.wgsl",
     ] {
         assert!(names.contains(&kernel), "{kernel} missing from {names:?}");
     }

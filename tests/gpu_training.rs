@@ -472,7 +472,8 @@ fn one_step_is_one_plain_dispatch_list() {
     // Both dropouts follow a max-pool and are fused into it, forward and backward.
     assert_eq!(count(Kernel::DropoutForward), 0);
     assert_eq!(count(Kernel::DropoutBackward), 0);
-    assert_eq!(count(Kernel::MaxPoolForward), 2);
+    assert_eq!(count(Kernel::MaxPoolDropoutForward), 2);
+    assert_eq!(count(Kernel::MaxPoolForward), 0);
     // The dense layer: one product forward (bias in its store), one for dW and db.
     assert_eq!(count(Kernel::DenseForward), 1);
     assert_eq!(count(Kernel::DenseBackwardWeights), 1);

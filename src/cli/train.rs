@@ -332,7 +332,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         .get(report.chosen_epoch.wrapping_sub(1))
         .filter(|e| e.validation.count > 0);
     println!(
-        "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epochs in {:.1} s on {} | {}",
+        "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epoch{} in {:.1} s on {} | {}",
         plan.network.name,
         100.0 * report.test.error_rate(),
         report.test.count - report.test.correct,
@@ -343,6 +343,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
             100.0 * e.validation.error_rate()
         )),
         report.epochs.len(),
+        if report.epochs.len() == 1 { "" } else { "s" },
         report.seconds,
         executor.describe(),
         run.path().display()

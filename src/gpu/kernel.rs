@@ -64,8 +64,11 @@ pub enum Kernel {
     /// `conv_backward_weights.wgsl` on `gemm_reduce.wgsl`: the sum of its split partial
     /// products.
     ConvBackwardWeightsReduce,
-    /// `maxpool_forward.wgsl`: max and argmax of each window, times a fused dropout's mask.
+    /// `maxpool_forward.wgsl`: max and argmax of each window.
     MaxPoolForward,
+    /// `maxpool_dropout_forward.wgsl`: max and argmax of each window, times the mask of the
+    /// dropout after the pool, fused in.
+    MaxPoolDropoutForward,
     /// `maxpool_backward.wgsl`: `dx` routed through the argmax, gathered, through the backwards
     /// of a fused dropout and a fused activation.
     MaxPoolBackward,
@@ -105,7 +108,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::Matmul,
         Kernel::MatmulReduce,
         Kernel::DenseForward,
@@ -121,6 +124,7 @@ impl Kernel {
         Kernel::ConvBackwardWeights,
         Kernel::ConvBackwardWeightsReduce,
         Kernel::MaxPoolForward,
+        Kernel::MaxPoolDropoutForward,
         Kernel::MaxPoolBackward,
         Kernel::ActivationForward,
         Kernel::ActivationBackward,
@@ -159,6 +163,18 @@ impl Kernel {
                 (
                     $file,
                     include_str!(concat!("../../shaders/", $file)),
+                    $bindings,
+                )
+            };
+            // An op's file after the declarations and helpers it shares with a sibling.
+            ($file:literal after $common:literal, $bindings:expr) => {
+                (
+                    $file,
+                    concat!(
+                        include_str!(concat!("../../shaders/", $common)),
+                        "\n",
+                        include_str!(concat!("../../shaders/", $file)),
+                    ),
                     $bindings,
                 )
             };
@@ -233,8 +249,14 @@ impl Kernel {
             ConvBackwardWeights | ConvBackwardWeightsReduce => {
                 product!("conv_backward_weights.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
+            // x, y, argmax
+            MaxPoolForward => {
+                shader!("maxpool_forward.wgsl" after "maxpool_common.wgsl", &[R, W, W])
+            }
             // x, y, argmax, mask
-            MaxPoolForward => shader!("maxpool_forward.wgsl", &[R, W, W, W]),
+            MaxPoolDropoutForward => {
+                shader!("maxpool_dropout_forward.wgsl" after "maxpool_common.wgsl", &[R, W, W, W])
+            }
             // dy, argmax, mask, x, dx
             MaxPoolBackward => shader!("maxpool_backward.wgsl", &[R, R, R, R, W]),
             // x, y

@@ -1,4 +1,5 @@
-//! The tiled GEMM that matmul and the three convolution products run on (`gemm_core.wgsl`):
+//! The tiled GEMM that matmul and the three dense and three convolution products run on
+//! (`gemm_core.wgsl`):
 //! block sizes, and the split of `k` across workgroups when `C` has too few blocks to occupy
 //! the GPU, with the scratch buffer the split's partial sums go to before `gemm_reduce.wgsl`
 //! adds them in a fixed order.

@@ -28,11 +28,12 @@ pub struct PoolParams {
     pub ho: u32,
     /// `W'`.
     pub wo: u32,
-    /// 1 when a dropout after the pool is fused in, else 0.
+    /// 1 when a dropout after the pool is fused in, else 0 (the backward reads it; the forward
+    /// is a kernel of its own with a dropout).
     pub dropout: u32,
 }
 
-/// Host twin of `maxpool_forward.wgsl`'s `Params`.
+/// Host twin of `maxpool_common.wgsl`'s `Params` (both forward kernels).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct PoolForwardParams {
@@ -96,14 +97,20 @@ pub fn maxpool_forward(
             DropoutUniform::new(d.rate, d.key)
         }),
     };
-    // Without a dropout the mask binding is never written; argmax stands in for it.
-    let mask = dropout.map_or(argmax, |d| d.mask);
-    Dispatch::new(
-        Kernel::MaxPoolForward,
-        groups_1d(total),
-        vec![x, y, argmax, mask],
-        &p,
-    )
+    match dropout {
+        None => Dispatch::new(
+            Kernel::MaxPoolForward,
+            groups_1d(total),
+            vec![x, y, argmax],
+            &p,
+        ),
+        Some(d) => Dispatch::new(
+            Kernel::MaxPoolDropoutForward,
+            groups_1d(total),
+            vec![x, y, argmax, d.mask],
+            &p,
+        ),
+    }
 }
 
 /// `dx[i] = Σ g[o]` over the outputs `o` with `argmax[o] = i`: each input gathers from the
@@ -127,6 +134,7 @@ pub fn maxpool_backward(
         act: fused_code(dx.through),
         _pad: [0; 3],
     };
+    // Without a dropout the mask binding is never read; argmax (also read-only) stands in.
     Dispatch::new(
         Kernel::MaxPoolBackward,
         groups_1d(total),
