@@ -1,21 +1,12 @@
-// Fused softmax–cross-entropy, one invocation per example n (logits (N, K), labels (N) as u32):
-// probs[n] = softmax(logits[n]) (shifted by the row max), loss[n] = −ln(max(p[label], 1e-12)),
-// correct[n] = [first argmax of probs = label], dz[n, j] = (p[n, j] − [j = label])·scale with
-// scale = 1/N of the whole batch.
-struct Params { n: u32, k: u32, scale: f32, _pad: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(0) @binding(3) var<storage, read_write> probs: array<f32>;
-@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(5) var<storage, read_write> correct: array<u32>;
-@group(0) @binding(6) var<storage, read_write> dz: array<f32>;
+// Fused softmax–cross-entropy (loss_common.wgsl: one workgroup, the batch's sums added to the
+// running totals). For each example n of logits (N, K): probs[n] = softmax(logits[n])
+// (shifted by the row max), loss = −ln(max(p[label], 1e-12)), correct = [first argmax of
+// probs = label], dz[n, j] = (p[n, j] − [j = label])·scale with scale = 1/N of the whole batch.
+@group(0) @binding(3) var<storage, read> logits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dz: array<f32>;
 
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let n = flat_id(wid, nwg, lid);
-    if (n >= p.n) { return; }
+fn example(n: u32) -> Example {
     let base = n * p.k;
     var zmax = logits[base];
     for (var j = 1u; j < p.k; j++) { zmax = max(zmax, logits[base + j]); }
@@ -33,6 +24,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (q > probs[base + best]) { best = j; }
         dz[base + j] = (q - select(0.0, 1.0, j == label)) * p.scale;
     }
-    loss[n] = -log(max(probs[base + label], 1e-12));
-    correct[n] = select(0u, 1u, best == label);
+    return Example(-log(max(probs[base + label], 1e-12)), select(0u, 1u, best == label));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    for (var n = lid; n < p.n; n += WG) {
+        let e = example(n);
+        loss += e.loss;
+        correct += e.correct;
+    }
+    add_to_totals(lid, loss, correct);
 }

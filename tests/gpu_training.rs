@@ -463,7 +463,6 @@ fn one_step_is_one_plain_dispatch_list() {
     // The first convolution reads the input: its data gradient is never computed.
     assert_eq!(count(Kernel::ConvBackwardData), 1);
     assert_eq!(count(Kernel::SoftmaxCrossEntropy), 1);
-    assert_eq!(count(Kernel::Metrics), 1);
     // Both ReLUs are fused into the convolutions before them, and their backward passes into
     // the max-pools after them: no activation dispatch at all.
     assert_eq!(count(Kernel::ActivationForward), 0);

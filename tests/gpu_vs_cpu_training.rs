@@ -1,5 +1,5 @@
 //! The GPU's training-step plumbing against its CPU twins: dropout masks, the fused
-//! softmax–cross-entropy and MSE, SGD and Adam, the dataset gather and metrics, augmentation,
+//! softmax–cross-entropy and MSE with their running totals, SGD and Adam, the dataset gather, augmentation,
 //! 2-D launches and `verify`. Output buffers are poisoned with NaN before each run.
 
 #[path = "common/gpu.rs"]
@@ -45,10 +45,18 @@ fn dropout_masks_are_bit_identical_to_the_cpu() {
     }
 }
 
+/// Running totals read back: (loss sum with its Kahan compensation applied, correct, count).
+fn read_totals(case: &Case, id: shadernet::gpu::kernel::BufferId) -> (f64, u32, u32) {
+    let t = case.read_u32(id, 4);
+    let (sum, comp) = (f32::from_bits(t[0]) as f64, f32::from_bits(t[1]) as f64);
+    (sum - comp, t[2], t[3])
+}
+
 #[test]
-fn softmax_cross_entropy_and_mse() {
+fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
     let Some(gpu) = gpu_or_skip() else { return };
-    for (n, k) in [(1, 10), (3, 4), (17, 10), (67, 3)] {
+    // 67 and 130 examples: several per invocation of the one-workgroup kernels.
+    for (n, k) in [(1, 10), (3, 4), (17, 10), (67, 3), (130, 10)] {
         let mut case = Case::new(gpu);
         let z: Vec<f32> = random(n * k, 11).iter().map(|v| v * 5.0).collect();
         let labels: Vec<u8> = (0..n).map(|i| ((i * 7 + 3) % k) as u8).collect();
@@ -56,21 +64,19 @@ fn softmax_cross_entropy_and_mse() {
         let (iz, il) = (case.input(&z), case.input_u32(&labels32));
         let probs = case.output(n * k);
         let ce = gloss::LossOutputs {
-            loss: case.output(n),
-            correct: case.output(n),
             grad: case.output(n * k),
+            totals: case.input_u32(&[0; 4]),
         };
         let mse = gloss::LossOutputs {
-            loss: case.output(n),
-            correct: case.output(n),
             grad: case.output(n * k),
+            totals: case.input_u32(&[0; 4]),
         };
         let scale = 1.0 / n as f32;
         let mse_scale = 1.0 / (n * k) as f32;
-        case.run(&[
-            gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale),
-            gloss::mse(iz, il, mse, n, k, mse_scale),
-        ]);
+        // Each loss twice: the second batch adds to the first one's totals.
+        let ce_step = gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale);
+        let mse_step = gloss::mse(iz, il, mse, n, k, mse_scale);
+        case.run(&[ce_step.clone(), mse_step.clone(), ce_step, mse_step]);
         let mut want_p = vec![0.0; n * k];
         loss::softmax_forward(&z, &mut want_p, k);
         let got_p = case.read(probs, n * k);
@@ -84,26 +90,26 @@ fn softmax_cross_entropy_and_mse() {
             1e-6,
             1e-5,
         );
-        let loss_sum: f64 = case.read(ce.loss, n).iter().map(|&v| v as f64).sum();
-        let want_loss = loss::cross_entropy_sum(&want_p, &labels, k);
+        let (loss_sum, correct, count) = read_totals(&case, ce.totals);
+        let want_loss = 2.0 * loss::cross_entropy_sum(&want_p, &labels, k);
         assert!(
             (loss_sum - want_loss).abs() <= 1e-5 * (1.0 + want_loss),
             "CE {loss_sum} vs {want_loss}"
         );
-        let correct: u32 = case.read_u32(ce.correct, n).iter().sum();
-        assert_eq!(correct as usize, loss::count_correct(&want_p, &labels, k));
+        let want_correct = 2 * loss::count_correct(&want_p, &labels, k);
+        assert_eq!((correct as usize, count as usize), (want_correct, 2 * n));
 
         let mut want_dy = vec![0.0; n * k];
         loss::mse_backward(&z, &labels, &mut want_dy, k, mse_scale);
         assert_close("MSE dy", &case.read(mse.grad, n * k), &want_dy, 1e-6, 1e-5);
-        let mse_sum: f64 = case.read(mse.loss, n).iter().map(|&v| v as f64).sum();
-        let want_mse = loss::mse_sum(&z, &labels, k);
+        let (mse_sum, correct, count) = read_totals(&case, mse.totals);
+        let want_mse = 2.0 * loss::mse_sum(&z, &labels, k);
         assert!(
             (mse_sum - want_mse).abs() <= 1e-5 * (1.0 + want_mse),
             "MSE {mse_sum} vs {want_mse}"
         );
-        let correct: u32 = case.read_u32(mse.correct, n).iter().sum();
-        assert_eq!(correct as usize, loss::count_correct(&z, &labels, k));
+        let want_correct = 2 * loss::count_correct(&z, &labels, k);
+        assert_eq!((correct as usize, count as usize), (want_correct, 2 * n));
     }
 }
 
@@ -139,7 +145,7 @@ fn sgd_and_three_adam_steps() {
 }
 
 #[test]
-fn gather_scales_bytes_and_metrics_add_up() {
+fn gather_scales_bytes() {
     let Some(gpu) = gpu_or_skip() else { return };
     // 5 images of 1x3x3 = 9 bytes: the images straddle u32 words.
     let images: Vec<u8> = (0..45u32).map(|i| (i * 37 % 256) as u8).collect();
@@ -156,21 +162,12 @@ fn gather_scales_bytes_and_metrics_add_up() {
     let indices = [4u32, 0, 3];
     let idx = case.input_u32(&indices);
     let (x, labels) = (case.output(27), case.output(3));
-    let loss = case.input(&[0.5, 1.25, 2.0]);
-    let correct = case.input_u32(&[1, 0, 1]);
-    let totals = case.input_u32(&[0; 4]);
-    case.run(&[
-        gdata::gather(&dev, idx, x, labels, 3),
-        gdata::metrics(loss, correct, totals, 3),
-        gdata::metrics(loss, correct, totals, 3),
-    ]);
+    case.run(&[gdata::gather(&dev, idx, x, labels, 3)]);
     let (mut want_x, mut want_l) = (vec![0.0; 27], vec![0; 3]);
     data.gather(&indices, &mut want_x, &mut want_l);
     assert_eq!(case.read(x, 27), want_x);
     let want_l: Vec<u32> = want_l.iter().map(|&l| l as u32).collect();
     assert_eq!(case.read_u32(labels, 3), want_l);
-    let t = case.read_u32(totals, 4);
-    assert_eq!((f32::from_bits(t[0]), t[2], t[3]), (7.5, 4, 6));
 }
 
 #[test]

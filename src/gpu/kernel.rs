@@ -81,9 +81,11 @@ pub enum Kernel {
     DropoutForward,
     /// `dropout_backward.wgsl`: `dx = dy·mask`, through the backward of a fused activation.
     DropoutBackward,
-    /// `softmax_cross_entropy.wgsl`: probabilities, loss, correct flag and gradient in one pass.
+    /// `softmax_cross_entropy.wgsl`: probabilities and gradient, and the batch's loss and
+    /// correct count added to the running totals, in one workgroup.
     SoftmaxCrossEntropy,
-    /// `mse.wgsl`: loss, correct flag and gradient of the squared error.
+    /// `mse.wgsl`: gradient of the squared error, and the batch's loss and correct count added
+    /// to the running totals, in one workgroup.
     Mse,
     /// `sgd.wgsl`: `w ← w − lr·g`.
     Sgd,
@@ -91,8 +93,6 @@ pub enum Kernel {
     Adam,
     /// `gather.wgsl`: batch images from the device-resident byte dataset, scaled to [0, 1].
     Gather,
-    /// `metrics.wgsl`: adds a batch's losses and correct flags to the running totals.
-    Metrics,
     /// `batchnorm_forward.wgsl`: batch (or running) statistics and `y = γ·x̂ + β`, one
     /// workgroup per feature.
     BatchNormForward,
@@ -108,7 +108,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 30] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::Matmul,
         Kernel::MatmulReduce,
         Kernel::DenseForward,
@@ -135,7 +135,6 @@ impl Kernel {
         Kernel::Sgd,
         Kernel::Adam,
         Kernel::Gather,
-        Kernel::Metrics,
         Kernel::BatchNormForward,
         Kernel::BatchNormBackward,
         Kernel::Augment,
@@ -267,20 +266,18 @@ impl Kernel {
             DropoutForward => shader!("dropout_forward.wgsl", &[R, W, W]),
             // dy, mask, x, dx
             DropoutBackward => shader!("dropout_backward.wgsl", &[R, R, R, W]),
-            // logits, labels, probs, loss, correct, dz
+            // labels, totals, logits, probs, dz
             SoftmaxCrossEntropy => {
-                shader!("softmax_cross_entropy.wgsl", &[R, R, W, W, W, W])
+                shader!("softmax_cross_entropy.wgsl" after "loss_common.wgsl", &[R, W, R, W, W])
             }
-            // y, labels, loss, correct, dy
-            Mse => shader!("mse.wgsl", &[R, R, W, W, W]),
+            // labels, totals, y, dy
+            Mse => shader!("mse.wgsl" after "loss_common.wgsl", &[R, W, R, W]),
             // grads, params
             Sgd => shader!("sgd.wgsl", &[R, W]),
             // grads, params, m, v
             Adam => shader!("adam.wgsl", &[R, W, W, W]),
             // indices, images, all_labels, x, labels
             Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
-            // loss, correct, totals
-            Metrics => shader!("metrics.wgsl", &[R, R, W]),
             // x, params, y, saved, running
             BatchNormForward => shader!("batchnorm_forward.wgsl", &[R, R, W, W, W]),
             // x, dy, params, saved, grads, dx

@@ -394,14 +394,12 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let (iz, il) = (case.input(&z), case.input(&labels32));
     let probs = case.output(n * k);
     let ce = LossOutputs {
-        loss: case.output(n),
-        correct: case.output(n),
         grad: case.output(n * k),
+        totals: case.input(&[0u32; 4]),
     };
     let se = LossOutputs {
-        loss: case.output(n),
-        correct: case.output(n),
         grad: case.output(n * k),
+        totals: case.input(&[0u32; 4]),
     };
     case.run(&[
         softmax_cross_entropy(iz, il, probs, ce, n, k, 1.0 / n as f32),
@@ -411,16 +409,29 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     loss::softmax_forward(&z, &mut want_p, k);
     let mut want_dz = vec![0.0; n * k];
     loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, 1.0 / n as f32);
-    let ce_loss: f32 = case.read(ce.loss, n)?.iter().sum();
+    // Totals: loss sum, its Kahan compensation, correct count, example count.
+    let totals = |id| -> Result<[f32; 3]> {
+        let t = case.arena.read_u32(gpu, id, 4)?;
+        Ok([
+            f32::from_bits(t[0]) - f32::from_bits(t[1]),
+            t[2] as f32,
+            t[3] as f32,
+        ])
+    };
+    let ce_totals = totals(ce.totals)?;
     rows.push(row(
         "softmax probabilities",
         &case.read(probs, n * k)?,
         &want_p,
     ));
     rows.push(row(
-        "cross-entropy loss",
-        &[ce_loss],
-        &[loss::cross_entropy_sum(&want_p, &labels, k) as f32],
+        "cross-entropy loss, correct, count",
+        &ce_totals,
+        &[
+            loss::cross_entropy_sum(&want_p, &labels, k) as f32,
+            loss::count_correct(&want_p, &labels, k) as f32,
+            n as f32,
+        ],
     ));
     rows.push(row(
         "cross-entropy gradient",
@@ -429,11 +440,14 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     ));
     let mut want_dy = vec![0.0; n * k];
     loss::mse_backward(&z, &labels, &mut want_dy, k, 1.0 / (n * k) as f32);
-    let se_loss: f32 = case.read(se.loss, n)?.iter().sum();
     rows.push(row(
-        "MSE loss",
-        &[se_loss],
-        &[loss::mse_sum(&z, &labels, k) as f32],
+        "MSE loss, correct, count",
+        &totals(se.totals)?,
+        &[
+            loss::mse_sum(&z, &labels, k) as f32,
+            loss::count_correct(&z, &labels, k) as f32,
+            n as f32,
+        ],
     ));
     rows.push(row("MSE gradient", &case.read(se.grad, n * k)?, &want_dy));
 

@@ -4,7 +4,7 @@
 //! layer reading one and writing another (`flatten` passes its input's buffer on: a view), one
 //! flat parameter buffer and one flat gradient buffer with the crate's layout, Adam's moments,
 //! max-pool argmax masks and dropout masks, all allocated once for a maximum batch size. A
-//! whole training step (gather, forward, loss, metrics, backward, update) is one dispatch list
+//! whole training step (gather, forward, loss and metrics, backward, update) is one dispatch list
 //! ([`GpuNet::step_dispatches`], plain data), recorded into one command encoder and submitted
 //! once. Losses and correct counts are added up on the device and read back only by
 //! [`GpuNet::take_totals`].
@@ -160,8 +160,6 @@ pub struct GpuNet {
     n_running: usize,
     labels: BufferId,
     indices: BufferId,
-    loss: BufferId,
-    correct: BufferId,
     totals: [BufferId; 2],
     n_params: usize,
     capacity: usize,
@@ -375,8 +373,6 @@ impl GpuNet {
             sizes,
             labels: arena.alloc(gpu, "labels", 4 * capacity),
             indices: arena.alloc(gpu, "batch indices", 4 * capacity),
-            loss: arena.alloc(gpu, "per-example loss", 4 * capacity),
-            correct: arena.alloc(gpu, "per-example correct", 4 * capacity),
             arena,
             acts,
             act_grads,

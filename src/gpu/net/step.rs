@@ -1,6 +1,7 @@
 //! The dispatch list of one training or evaluation step, and its submission: gather (and
-//! augment) the batch, forward with activations fused into their producers, the loss fused
-//! with the softmax, the metrics reduction, backward, and the optimiser update.
+//! augment) the batch, forward with activations fused into their producers, the loss (fused
+//! with the softmax, and adding the batch's metrics to the totals), backward, and the
+//! optimiser update.
 
 use super::{GpuNet, OpKind, StepMode, fused_activation, fused_activation_grad, fused_dropout};
 use crate::cpu::dropout::DropoutKey;
@@ -11,7 +12,7 @@ use crate::gpu::kernel::{Dispatch, Program};
 use crate::gpu::ops::activation::{InputGrad, activation_backward, activation_forward};
 use crate::gpu::ops::augment::{AugmentKey, augment};
 use crate::gpu::ops::conv::{conv_backward, conv_forward};
-use crate::gpu::ops::data::{DeviceDataset, gather, metrics};
+use crate::gpu::ops::data::{DeviceDataset, gather};
 use crate::gpu::ops::dense::{dense_backward, dense_forward};
 use crate::gpu::ops::dropout::{dropout_backward, dropout_forward};
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
@@ -28,9 +29,9 @@ impl GpuNet {
     /// The dispatch list of one step on `n` examples: with `data`, a gather of the batch whose
     /// indices are in the index buffer (for training with augmentation on, then the warp of
     /// step [`GpuNet::updates`]); then the forward pass, the loss (fused with the softmax for
-    /// cross-entropy), the metrics reduction into the mode's totals ([`StepMode::totals`]), and
-    /// for training the backward pass
-    /// and the optimiser update (Adam's step `t` = [`GpuNet::updates`] + 1).
+    /// cross-entropy; it adds the batch's loss and correct count to the mode's totals,
+    /// [`StepMode::totals`]), and for training the backward pass and the optimiser update
+    /// (Adam's step `t` = [`GpuNet::updates`] + 1).
     pub fn step_dispatches(
         &self,
         n: usize,
@@ -106,9 +107,8 @@ impl GpuNet {
             Loss::Mse => self.act_grads[last.output],
         };
         let out = LossOutputs {
-            loss: self.loss,
-            correct: self.correct,
             grad: grad_buffer,
+            totals: self.totals[mode.totals() as usize],
         };
         list.push(match loss {
             Loss::CrossEntropy => {
@@ -124,8 +124,6 @@ impl GpuNet {
                 1.0 / (n * k) as f32,
             ),
         });
-        let totals = self.totals[mode.totals() as usize];
-        list.push(metrics(self.loss, self.correct, totals, n));
         let StepMode::Train { lr } = mode else {
             return list;
         };

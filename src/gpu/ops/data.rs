@@ -73,25 +73,6 @@ pub fn gather(
     Dispatch::new(Kernel::Gather, groups_1d(n * data.image_size), buffers, &p)
 }
 
-/// Host twin of `metrics.wgsl`'s `Params`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MetricsParams {
-    /// Batch size.
-    pub n: u32,
-    /// Padding to 16 bytes.
-    pub _pad: [u32; 3],
-}
-
-/// The device-side running totals: `[loss sum (f32), Kahan compensation (f32), correct (u32),
-/// count (u32)]`, 16 bytes.
+/// The device-side running totals the loss kernels add to: `[loss sum (f32), Kahan
+/// compensation (f32), correct (u32), count (u32)]`, 16 bytes.
 pub const TOTALS_BYTES: usize = 16;
-
-/// Adds the batch's `loss (n)` and `correct (n)` to `totals` (one workgroup, fixed tree).
-pub fn metrics(loss: BufferId, correct: BufferId, totals: BufferId, n: usize) -> Dispatch {
-    let p = MetricsParams {
-        n: u(n),
-        _pad: [0; 3],
-    };
-    Dispatch::new(Kernel::Metrics, [1, 1, 1], vec![loss, correct, totals], &p)
-}

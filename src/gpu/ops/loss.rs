@@ -1,8 +1,8 @@
-//! Loss launchers (twin of `cpu::loss`): per-example loss and correct flag, and the gradient,
-//! in one pass. Labels are `u32` on the device.
+//! Loss launchers (twin of `cpu::loss`): the gradient, and the batch's loss sum and correct
+//! count added to the running totals, in one dispatch. Labels are `u32` on the device.
 
 use super::u;
-use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
 
 /// Host twin of the `Params` of `softmax_cross_entropy.wgsl` and `mse.wgsl`.
 #[repr(C)]
@@ -18,19 +18,28 @@ pub struct LossParams {
     pub _pad: u32,
 }
 
-/// The buffers a loss writes.
+/// Where a loss kernel writes: the gradient at its input `(N, K)`, and the running totals
+/// ([`super::data::TOTALS_BYTES`]) the batch's loss sum and correct count are added to.
 #[derive(Clone, Copy, Debug)]
 pub struct LossOutputs {
-    /// Per-example loss `(N)`: CE `−ln max(p[label], 1e-12)`, MSE `Σ_j (y − t)²`.
-    pub loss: BufferId,
-    /// Per-example `u32` flag `(N)`: first argmax equals the label.
-    pub correct: BufferId,
     /// The gradient at the loss's input `(N, K)`.
     pub grad: BufferId,
+    /// The running totals.
+    pub totals: BufferId,
 }
 
-/// Fused softmax–cross-entropy on `logits (N, K)`: `probs = softmax(logits)`, the loss and
-/// flags, and `dz = (p − onehot)·scale`.
+fn params(n: usize, k: usize, scale: f32) -> LossParams {
+    LossParams {
+        n: u(n),
+        k: u(k),
+        scale,
+        _pad: 0,
+    }
+}
+
+/// Fused softmax–cross-entropy on `logits (N, K)`: `probs = softmax(logits)`,
+/// `dz = (p − onehot)·scale`, and `Σ_n −ln max(p[label], 1e-12)` and the count of examples whose
+/// first argmax is the label added to the totals (one workgroup, a fixed order).
 pub fn softmax_cross_entropy(
     logits: BufferId,
     labels: BufferId,
@@ -40,18 +49,18 @@ pub fn softmax_cross_entropy(
     k: usize,
     scale: f32,
 ) -> Dispatch {
-    let p = LossParams {
-        n: u(n),
-        k: u(k),
-        scale,
-        _pad: 0,
-    };
-    let buffers = vec![logits, labels, probs, out.loss, out.correct, out.grad];
-    Dispatch::new(Kernel::SoftmaxCrossEntropy, groups_1d(n), buffers, &p)
+    let buffers = vec![labels, out.totals, logits, probs, out.grad];
+    Dispatch::new(
+        Kernel::SoftmaxCrossEntropy,
+        [1, 1, 1],
+        buffers,
+        &params(n, k, scale),
+    )
 }
 
-/// Squared error of `y (N, K)` against one-hot labels: the loss and flags, and
-/// `dy = 2·(y − onehot)·scale`.
+/// Squared error of `y (N, K)` against one-hot labels: `dy = 2·(y − onehot)·scale`, and
+/// Σ_n Σ_j (y − t)² and the count of examples whose first argmax is the label added to the
+/// totals (one workgroup, a fixed order).
 pub fn mse(
     y: BufferId,
     labels: BufferId,
@@ -60,16 +69,10 @@ pub fn mse(
     k: usize,
     scale: f32,
 ) -> Dispatch {
-    let p = LossParams {
-        n: u(n),
-        k: u(k),
-        scale,
-        _pad: 0,
-    };
     Dispatch::new(
         Kernel::Mse,
-        groups_1d(n),
-        vec![y, labels, out.loss, out.correct, out.grad],
-        &p,
+        [1, 1, 1],
+        vec![labels, out.totals, y, out.grad],
+        &params(n, k, scale),
     )
 }
