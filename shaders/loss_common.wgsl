@@ -1,8 +1,9 @@
-// Prepended to both loss kernels (logits or outputs (N, K), labels (N) as u32). A loss kernel
-// is one workgroup: invocation lid handles examples lid, lid + 64, ... and adds up their losses
-// and correct flags, then `add_to_totals` adds the batch's sums to the running totals: a
-// fixed tree over the 64 partial sums, then a compensated (Kahan) add into totals.loss and
-// totals.comp. Deterministic; no atomics.
+// Prepended to both loss kernels (logits or outputs (N, K), labels (N) as u32), which define
+// `example(n)`: example n's gradient written, its loss and correct flag returned. A loss
+// kernel is one workgroup: invocation lid handles examples lid, lid + 64, ... and adds up their
+// losses and correct flags, then the batch's sums go to the running totals: a fixed tree over
+// the 64 partial sums, then a compensated (Kahan) add into totals.loss and totals.comp.
+// Deterministic; no atomics.
 struct Params { n: u32, k: u32, scale: f32, _pad: u32 }
 struct Totals { loss: f32, comp: f32, correct: u32, count: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,4 +36,16 @@ fn add_to_totals(lid: u32, loss: f32, correct: u32) {
         totals.correct += part_correct[0];
         totals.count += p.n;
     }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    var loss = 0.0;
+    var correct = 0u;
+    for (var n = lid; n < p.n; n += WG) {
+        let e = example(n);
+        loss += e.loss;
+        correct += e.correct;
+    }
+    add_to_totals(lid, loss, correct);
 }

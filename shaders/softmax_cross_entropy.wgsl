@@ -26,15 +26,3 @@ fn example(n: u32) -> Example {
     }
     return Example(-log(max(probs[base + label], 1e-12)), select(0u, 1u, best == label));
 }
-
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) lid: u32) {
-    var loss = 0.0;
-    var correct = 0u;
-    for (var n = lid; n < p.n; n += WG) {
-        let e = example(n);
-        loss += e.loss;
-        correct += e.correct;
-    }
-    add_to_totals(lid, loss, correct);
-}
