@@ -13,8 +13,7 @@ use shadernet::cpu::dense::{dense_backward, dense_forward};
 use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
 use shadernet::gpu::kernel::Kernel;
-use shadernet::gpu::ops::conv::ConvLayout;
-use shadernet::gpu::ops::dense::{self as gdense, DenseLayout};
+use shadernet::gpu::ops::dense as gdense;
 use shadernet::gpu::ops::gemm::GemmParams;
 use shadernet::gpu::ops::matmul::{self as gmatmul, Operand};
 use shadernet::gpu::ops::pool::{self as gpool, PoolDropout};
@@ -107,21 +106,9 @@ fn dense_asymmetric_pattern_catches_swapped_axes() {
         .collect();
     let b = [100.0, 200.0];
     let mut case = Case::new(gpu);
-    let mut flat = w.clone();
-    flat.extend_from_slice(&b);
-    let params = case.input(&flat);
-    let grads = case.output(flat.len());
+    let l = case.dense(0, &w, &b, n);
     let ix = case.input(&x);
     let y = case.output(n * d_out);
-    let l = DenseLayout {
-        params,
-        grads,
-        scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
-        w_off: 0,
-        b_off: w.len(),
-        d_in,
-        d_out,
-    };
     case.run(&gdense::dense_forward(&l, ix, y, n, None));
     let mut want = vec![0.0; n * d_out];
     dense_forward(&x, &w, &b, &mut want, n, d_in);
@@ -149,22 +136,9 @@ fn dense_forward_and_backward() {
             random(d_out, 3),
             random(n * d_out, 4),
         );
-        let mut flat = vec![0.5; 3]; // the layer starts mid-buffer
-        flat.extend_from_slice(&w);
-        flat.extend_from_slice(&b);
-        let params = case.input(&flat);
-        let grads = case.output(flat.len());
+        let l = case.dense(3, &w, &b, n);
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (y, dx) = (case.output(n * d_out), case.output(n * d_in));
-        let l = DenseLayout {
-            params,
-            grads,
-            scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
-            w_off: 3,
-            b_off: 3 + w.len(),
-            d_in,
-            d_out,
-        };
         let mut list = gdense::dense_forward(&l, ix, y, n, activation);
         list.extend(gdense::dense_backward(&l, ix, idy, Some(dx.into()), n));
         kernels_used.extend(list.iter().map(|d| d.kernel));
@@ -195,7 +169,7 @@ fn dense_forward_and_backward() {
             atol,
             1e-5,
         );
-        let g = case.read(grads, flat.len());
+        let g = case.read(l.grads, 3 + w.len() + d_out);
         assert_close(&format!("{tag} dW"), &g[3..3 + w.len()], &dw, atol, 1e-5);
         assert_close(&format!("{tag} db"), &g[3 + w.len()..], &db, atol, 1e-5);
     }
@@ -273,21 +247,9 @@ fn conv_forward_and_backward() {
             random(sh.f, 3),
             random(out_len, 4),
         );
-        let mut flat = vec![0.25; 2];
-        flat.extend_from_slice(&w);
-        flat.extend_from_slice(&b);
-        let params = case.input(&flat);
-        let grads = case.output(flat.len());
+        let l = case.conv(2, &w, &b, sh, n);
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (y, dx) = (case.output(out_len), case.output(in_len));
-        let l = ConvLayout {
-            params,
-            grads,
-            scratch: case.output(ConvLayout::scratch_bytes(&sh, n) / 4),
-            w_off: 2,
-            b_off: 2 + wlen,
-            shape: sh,
-        };
         let mut list = gconv::conv_forward(&l, ix, y, n, None);
         list.extend(gconv::conv_backward(&l, ix, idy, Some(dx.into()), n));
         kernels_used.extend(list.iter().map(|d| d.kernel));
@@ -321,7 +283,7 @@ fn conv_forward_and_backward() {
             1e-5,
             1e-5,
         );
-        let g = case.read(grads, flat.len());
+        let g = case.read(l.grads, 2 + wlen + sh.f);
         assert_close(&format!("conv {name} dW"), &g[2..2 + wlen], &dw, 1e-4, 1e-5);
         assert_close(&format!("conv {name} db"), &g[2 + wlen..], &db, 1e-4, 1e-5);
     }
@@ -604,16 +566,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     let (in_len, out_len, wlen) = (n * 2 * 7 * 6, n * 5 * 7 * 6, 5 * 2 * 9);
     let (x, w, b) = (random(in_len, 11), random(wlen, 12), random(5, 13));
     let mut case = Case::new(gpu);
-    let mut flat = w.clone();
-    flat.extend_from_slice(&b);
-    let l = ConvLayout {
-        params: case.input(&flat),
-        grads: case.output(flat.len()),
-        scratch: case.output(ConvLayout::scratch_bytes(&sh, n) / 4),
-        w_off: 0,
-        b_off: wlen,
-        shape: sh,
-    };
+    let l = case.conv(0, &w, &b, sh, n);
     let (ix, y) = (case.input(&x), case.output(out_len));
     case.run(&gconv::conv_forward(&l, ix, y, n, Some(Activation::Relu)));
     let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
@@ -631,17 +584,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
         random(d_out, 16),
     );
     let mut case = Case::new(gpu);
-    let mut flat = w.clone();
-    flat.extend_from_slice(&b);
-    let l = DenseLayout {
-        params: case.input(&flat),
-        grads: case.output(flat.len()),
-        scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
-        w_off: 0,
-        b_off: w.len(),
-        d_in,
-        d_out,
-    };
+    let l = case.dense(0, &w, &b, n);
     let (ix, y) = (case.input(&x), case.output(n * d_out));
     case.run(&gdense::dense_forward(&l, ix, y, n, Some(Activation::Tanh)));
     let (mut z, mut want) = (vec![0.0; n * d_out], vec![0.0; n * d_out]);
@@ -700,16 +643,7 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
                 random(n * d_out, 34),
             );
             let mut case = Case::new(gpu);
-            let flat: Vec<f32> = w.iter().chain(&b).copied().collect();
-            let l = DenseLayout {
-                params: case.input(&flat),
-                grads: case.output(flat.len()),
-                scratch: case.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
-                w_off: 0,
-                b_off: w.len(),
-                d_in,
-                d_out,
-            };
+            let l = case.dense(0, &w, &b, n);
             let (ia, idy, dz) = (case.input(&a), case.input(&dy), case.output(n * d_in));
             let list = gdense::dense_backward(&l, ia, idy, Some(through(dz)), n);
             kernels_used.extend(list.iter().map(|d| d.kernel));
@@ -730,15 +664,7 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
             let (a, backward) = activation_pair(kind, &random(in_len, 35));
             let (w, b, dy) = (random(wlen, 36), random(sh.f, 37), random(out_len, 38));
             let mut case = Case::new(gpu);
-            let flat: Vec<f32> = w.iter().chain(&b).copied().collect();
-            let l = ConvLayout {
-                params: case.input(&flat),
-                grads: case.output(flat.len()),
-                scratch: case.output(ConvLayout::scratch_bytes(&sh, n) / 4),
-                w_off: 0,
-                b_off: wlen,
-                shape: sh,
-            };
+            let l = case.conv(0, &w, &b, sh, n);
             let (ia, idy, dz) = (case.input(&a), case.input(&dy), case.output(in_len));
             let list = gconv::conv_backward(&l, ia, idy, Some(through(dz)), n);
             kernels_used.extend(list.iter().map(|d| d.kernel));

@@ -2,7 +2,10 @@
 //! worst difference and the first mismatching indices.
 #![allow(dead_code)]
 
+use shadernet::cpu::conv::ConvShape;
 use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
+use shadernet::gpu::ops::conv::ConvLayout;
+use shadernet::gpu::ops::dense::DenseLayout;
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
 use std::sync::OnceLock;
 
@@ -111,5 +114,51 @@ impl Case {
 
     pub fn read_u32(&self, id: BufferId, len: usize) -> Vec<u32> {
         self.arena.read_u32(self.gpu, id, len).unwrap()
+    }
+
+    /// A parameter buffer holding `lead` filler values (so the layer starts mid-buffer, as
+    /// layers do), then `w`, then `b`; a NaN-poisoned gradient buffer of the same length.
+    fn layer_buffers(&mut self, lead: usize, w: &[f32], b: &[f32]) -> (BufferId, BufferId) {
+        let mut flat = vec![0.5; lead];
+        flat.extend_from_slice(w);
+        flat.extend_from_slice(b);
+        (self.input(&flat), self.output(flat.len()))
+    }
+
+    /// A dense layer `W (D_out, D_in)`, `b (D_out)` on the device after `lead` other values,
+    /// with scratch for batches up to `n`.
+    pub fn dense(&mut self, lead: usize, w: &[f32], b: &[f32], n: usize) -> DenseLayout {
+        let (d_out, d_in) = (b.len(), w.len() / b.len());
+        let (params, grads) = self.layer_buffers(lead, w, b);
+        DenseLayout {
+            params,
+            grads,
+            scratch: self.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
+            w_off: lead,
+            b_off: lead + w.len(),
+            d_in,
+            d_out,
+        }
+    }
+
+    /// A convolution `W (F, C, K, K)`, `b (F)` of `shape` on the device after `lead` other
+    /// values, with scratch for batches up to `n`.
+    pub fn conv(
+        &mut self,
+        lead: usize,
+        w: &[f32],
+        b: &[f32],
+        shape: ConvShape,
+        n: usize,
+    ) -> ConvLayout {
+        let (params, grads) = self.layer_buffers(lead, w, b);
+        ConvLayout {
+            params,
+            grads,
+            scratch: self.output(ConvLayout::scratch_bytes(&shape, n) / 4),
+            w_off: lead,
+            b_off: lead + w.len(),
+            shape,
+        }
     }
 }
