@@ -29,9 +29,9 @@ fn add_to_totals(lid: u32, loss: f32, correct: u32) {
         workgroupBarrier();
     }
     if (lid == 0u) {
-        let y = part_loss[0] - totals.comp;
-        let t = totals.loss + y;
-        totals.comp = (t - totals.loss) - y;
+        let adj = part_loss[0] - totals.comp;
+        let t = totals.loss + adj;
+        totals.comp = (t - totals.loss) - adj;
         totals.loss = t;
         totals.correct += part_correct[0];
         totals.count += p.n;

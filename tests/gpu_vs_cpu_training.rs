@@ -1,6 +1,6 @@
 //! The GPU's training-step plumbing against its CPU twins: dropout masks, the fused
-//! softmax–cross-entropy and MSE with their running totals, SGD and Adam, the dataset gather, augmentation,
-//! 2-D launches and `verify`. Output buffers are poisoned with NaN before each run.
+//! softmax–cross-entropy and MSE with their running totals, SGD and Adam, the dataset gather,
+//! augmentation, 2-D launches and `verify`. Output buffers are poisoned with NaN before each run.
 
 #[path = "common/gpu.rs"]
 mod gpu_common;
@@ -55,7 +55,7 @@ fn read_totals(case: &Case, id: shadernet::gpu::kernel::BufferId) -> (f64, u32, 
 #[test]
 fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
     let Some(gpu) = gpu_or_skip() else { return };
-    // 67 and 130 examples: several per invocation of the one-workgroup kernels.
+    // 67 and 130 examples: two and three for some invocations of the one-workgroup kernels.
     for (n, k) in [(1, 10), (3, 4), (17, 10), (67, 3), (130, 10)] {
         let mut case = Case::new(gpu);
         let z: Vec<f32> = random(n * k, 11).iter().map(|v| v * 5.0).collect();
@@ -142,6 +142,27 @@ fn sgd_and_three_adam_steps() {
     assert_close("adam w", &case.read(aw, total), &want_a, 1e-6, 1e-5);
     assert_close("adam m", &case.read(m, total), &cm, 1e-7, 1e-5);
     assert_close("adam v", &case.read(v, total), &cv, 1e-8, 1e-5);
+}
+
+#[test]
+fn totals_add_up_exactly() {
+    // Squared errors of integer outputs are exact in f32: examples lose 0, 1 and 2; the first
+    // and last are correct, the middle one's first argmax (a tie) is class 0, not its label.
+    let Some(gpu) = gpu_or_skip() else { return };
+    let mut case = Case::new(gpu);
+    let y = case.input(&[1.0, 0.0, 0.0, 0.0, 2.0, 1.0]);
+    let labels = case.input_u32(&[0, 1, 0]);
+    let out = gloss::LossOutputs {
+        grad: case.output(6),
+        totals: case.input_u32(&[0; 4]),
+    };
+    let step = gloss::mse(y, labels, out, 3, 2, 1.0);
+    case.run(&[step.clone(), step]);
+    let t = case.read_u32(out.totals, 4);
+    assert_eq!(
+        (f32::from_bits(t[0]), f32::from_bits(t[1]), t[2], t[3]),
+        (6.0, 0.0, 4, 6)
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Data on the device: the dataset's bytes packed four to a `u32`, labels as `u32`; a step
 //! sends only its batch indices and [`gather`] builds the batch (twin of `Dataset::gather`).
-//! Also the metrics reduction that keeps loss and error counts on the device.
+//! Also the layout of the running totals the loss kernels add each batch to.
 
 use super::u;
 use crate::data::Dataset;
