@@ -68,7 +68,11 @@ fn bad_flags_are_rejected() {
         1,
         &["--batch-size must be at least 1"],
     );
-    assert_fails_with(&["train", "--lr=-1"], 1, &["learning rate"]);
+    assert_fails_with(
+        &["train", "--lr=-1"],
+        1,
+        &["--lr must be a positive number"],
+    );
     assert_fails_with(&["train", "--threads", "0"], 1, &["--threads"]);
     assert_fails_with(&["frobnicate"], 2, &["unrecognized subcommand"]);
 }
@@ -94,6 +98,15 @@ fn network_file_errors_give_line_and_column() {
         &["net.txt:3:1", "unknown keyword `sigmoid`"],
     );
     assert_fails_with(&["models", path], 1, &["net.txt:3:1"]);
+    std::fs::write(&file, "flatten\ndense classes\nsoftmax\nlr 0\n").unwrap();
+    assert_fails_with(
+        &["train", "--model", path],
+        1,
+        &[
+            "net.txt:4:1",
+            "learning rate must be a positive number, got 0",
+        ],
+    );
 }
 
 #[test]

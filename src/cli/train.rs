@@ -185,6 +185,11 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         t.batch_size = batch;
     }
     if let Some(lr) = args.lr {
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::Config(format!(
+                "--lr must be a positive number, got {lr}"
+            )));
+        }
         t.lr = lr;
     }
     if t.batch_size == 0 {

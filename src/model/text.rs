@@ -26,7 +26,7 @@
 
 use super::spec::{
     Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
-    Units,
+    Units, check_training,
 };
 use crate::error::{Error, Result};
 
@@ -148,7 +148,27 @@ pub fn parse_network(text: &str, origin: &str, name: &str) -> Result<Network> {
             }
         }
         parse_line(&mut args, &mut layers, &mut training)?;
+        let blame = args.error(args.keyword.column, "");
         args.finish()?;
+        // Training settings are checked as each line sets them, so a bad value (a negative
+        // learning rate, say) is blamed on its line rather than on the network as a whole.
+        check_training(&training).map_err(|e| match (e, blame) {
+            (
+                Error::Network { problem, .. },
+                Error::Parse {
+                    origin,
+                    line,
+                    column,
+                    ..
+                },
+            ) => Error::Parse {
+                origin,
+                line,
+                column,
+                problem,
+            },
+            (other, _) => other,
+        })?;
     }
     if layers.is_empty() {
         return Err(Error::Parse {
@@ -464,6 +484,15 @@ mod tests {
     }
 
     #[test]
+    fn bad_training_values_are_blamed_on_their_line() {
+        assert_eq!(
+            parse_error("flatten\ndense classes\n  lr -1\n"),
+            "net.txt:3:3: learning rate must be a positive number, got -1"
+        );
+        assert!(parse_error("flatten\ndense classes\naugment 2\n").starts_with("net.txt:3:1: "));
+    }
+
+    #[test]
     fn errors_point_at_line_and_column() {
         assert_eq!(
             parse_error("flatten\n  dense ten\n"),
@@ -528,10 +557,8 @@ mod tests {
         let again = parse_network(&network_to_text(&net), "t", "t").unwrap();
         assert_eq!(again.training, net.training);
         let bad = "flatten\ndense classes\nsoftmax\naugment 0.5 zoom=1.5\n";
-        let err = parse_network(bad, "t", "t")
-            .unwrap()
-            .plan(crate::model::Shape::Flat(4), 10);
-        assert!(err.unwrap_err().to_string().contains("augmentation ranges"));
+        let err = parse_network(bad, "t", "t").unwrap_err().to_string();
+        assert!(err.starts_with("t:4:1: augmentation ranges"), "{err}");
     }
 
     #[test]
