@@ -6,7 +6,7 @@ use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
 use crate::data::augment::{augment_batch_with, augment_seed};
 use crate::error::{Error, Result};
-use crate::model::{Loss, Plan, Shape};
+use crate::model::{Plan, Shape};
 use crate::train::{Executor, Metrics, OptimizerState, check_data};
 
 /// Examples per forward pass when evaluating.
@@ -46,13 +46,8 @@ impl CpuExecutor {
 
     /// Per-example objective: MSE sums over the outputs, the objective averages them.
     fn metrics(&self, stats: BatchStats, count: usize) -> Metrics {
-        let plan = self.net.plan();
-        let per_output = match plan.network.training.loss {
-            Loss::CrossEntropy => 1.0,
-            Loss::Mse => plan.classes as f64,
-        };
         Metrics {
-            loss_sum: stats.loss_sum / per_output,
+            loss_sum: stats.loss_sum / self.net.plan().loss_terms() as f64,
             correct: stats.correct,
             count,
         }

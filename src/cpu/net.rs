@@ -23,7 +23,7 @@ use super::pool::PoolShape;
 use super::team::Team;
 use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
-use crate::model::{Activation, Init, Layer, Loss, Optimizer, Plan, Shape, Units};
+use crate::model::{Activation, Init, Layer, Optimizer, Plan, Shape, Units};
 use crate::rng::Rng;
 use crate::train::OptimizerState;
 use std::ops::Range;
@@ -362,10 +362,6 @@ impl CpuNet {
         Ok(())
     }
 
-    fn classes(&self) -> usize {
-        self.plan.classes
-    }
-
     /// Runs the network forward on `x: (N, C, H, W)` with labels `(N)` and returns the loss and
     /// accuracy counts; with `outputs`, also copies the network's outputs `(N, classes)` there.
     pub fn forward(
@@ -387,10 +383,7 @@ impl CpuNet {
 
     /// The mean loss over the batch (what [`CpuNet::compute_gradients`] differentiates).
     pub fn mean_loss(&self, stats: &BatchStats, n: usize) -> f64 {
-        match self.plan.network.training.loss {
-            Loss::CrossEntropy => stats.loss_sum / n as f64,
-            Loss::Mse => stats.loss_sum / (n * self.classes()) as f64,
-        }
+        stats.loss_sum / (n * self.plan.loss_terms()) as f64
     }
 
     /// One training step: gradients on the batch, then one optimiser update with rate `lr`.

@@ -6,7 +6,7 @@ use super::net::{DeviceTotals, GpuNet, StepMode, Totals};
 use super::ops::data::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Loss, Plan};
+use crate::model::Plan;
 use crate::train::{Executor, Metrics, OptimizerState};
 use std::sync::Arc;
 
@@ -102,12 +102,8 @@ impl GpuExecutor {
 
     /// Per-example objective as `Metrics` wants it: MSE's sum over outputs divided by classes.
     fn metrics(&self, t: DeviceTotals) -> Metrics {
-        let per_output = match self.net.plan().network.training.loss {
-            Loss::CrossEntropy => 1.0,
-            Loss::Mse => self.net.plan().classes as f64,
-        };
         Metrics {
-            loss_sum: t.loss_sum / per_output,
+            loss_sum: t.loss_sum / self.net.plan().loss_terms() as f64,
             correct: t.correct,
             count: t.count,
         }

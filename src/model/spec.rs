@@ -312,6 +312,16 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// How many terms one example's loss sums: 1 for cross-entropy, the class count for MSE
+    /// (`Σ_j (y − t)²`). The mean loss reported divides the loss sum by examples × this, the
+    /// mean over outputs that the MSE gradient's `1/(N·K)` differentiates.
+    pub fn loss_terms(&self) -> usize {
+        match self.network.training.loss {
+            Loss::CrossEntropy => 1,
+            Loss::Mse => self.classes,
+        }
+    }
+
     /// Total trainable parameters.
     pub fn params(&self) -> usize {
         self.layers.iter().map(|l| l.params).sum()
