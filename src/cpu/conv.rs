@@ -87,72 +87,83 @@ fn valid_columns(sh: &ConvShape, kj: usize) -> std::ops::Range<usize> {
     first.min(end)..end
 }
 
-/// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
-/// (0 outside the image), for one image `x: (C, H, W)`.
-pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
+/// One output row of one im2col row: where it starts in `col`, the output columns `valid`
+/// whose input column lies inside the image, and, unless the whole row falls in the padding,
+/// where in the image they read: the input row's start and the first input column (the next
+/// ones are `S` apart).
+struct Segment {
+    start: usize,
+    valid: std::ops::Range<usize>,
+    source: Option<(usize, usize)>,
+}
+
+/// Every [`Segment`] of the im2col matrix of one image, in order: rows `(c, ki, kj)`, then
+/// output rows `oy`. im2col and col2im walk the same pairs of positions.
+fn for_each_segment(sh: &ConvShape, mut f: impl FnMut(Segment)) {
     let cols = sh.col_cols();
     for c in 0..sh.c {
         for ki in 0..sh.k {
             for kj in 0..sh.k {
                 let row = ((c * sh.k + ki) * sh.k + kj) * cols;
                 let valid = valid_columns(sh, kj);
+                let first_ix = (valid.start * sh.s + kj).saturating_sub(sh.p);
                 for oy in 0..sh.ho {
-                    let out = &mut col[row + oy * sh.wo..row + (oy + 1) * sh.wo];
-                    let Some(iy) = sh.source(oy, ki, sh.h) else {
-                        out.fill(0.0);
-                        continue;
-                    };
-                    let plane = &x[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
-                    out[..valid.start].fill(0.0);
-                    out[valid.end..].fill(0.0);
-                    let first_ix = valid.start * sh.s + kj - sh.p;
-                    if sh.s == 1 {
-                        out[valid.clone()]
-                            .copy_from_slice(&plane[first_ix..first_ix + valid.len()]);
-                    } else {
-                        for (o, ix) in out[valid.clone()]
-                            .iter_mut()
-                            .zip((first_ix..).step_by(sh.s))
-                        {
-                            *o = plane[ix];
-                        }
-                    }
+                    f(Segment {
+                        start: row + oy * sh.wo,
+                        valid: valid.clone(),
+                        source: sh
+                            .source(oy, ki, sh.h)
+                            .map(|iy| ((c * sh.h + iy) * sh.w, first_ix)),
+                    });
                 }
             }
         }
     }
 }
 
+/// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
+/// (0 outside the image), for one image `x: (C, H, W)`.
+pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
+    for_each_segment(sh, |seg| {
+        let out = &mut col[seg.start..seg.start + sh.wo];
+        let Some((plane, first_ix)) = seg.source else {
+            out.fill(0.0);
+            return;
+        };
+        let plane = &x[plane..plane + sh.w];
+        let valid = seg.valid;
+        out[..valid.start].fill(0.0);
+        out[valid.end..].fill(0.0);
+        if sh.s == 1 {
+            out[valid.clone()].copy_from_slice(&plane[first_ix..first_ix + valid.len()]);
+        } else {
+            for (o, ix) in out[valid].iter_mut().zip((first_ix..).step_by(sh.s)) {
+                *o = plane[ix];
+            }
+        }
+    });
+}
+
 /// The adjoint of [`im2col`]: `dx[c, iy, ix] += col[(c, ki, kj), (oy, ox)]` for every pair that
 /// im2col linked, for one image `dx: (C, H, W)`.
 pub fn col2im(col: &[f32], dx: &mut [f32], sh: &ConvShape) {
-    let cols = sh.col_cols();
-    for c in 0..sh.c {
-        for ki in 0..sh.k {
-            for kj in 0..sh.k {
-                let row = ((c * sh.k + ki) * sh.k + kj) * cols;
-                let valid = valid_columns(sh, kj);
-                for oy in 0..sh.ho {
-                    let Some(iy) = sh.source(oy, ki, sh.h) else {
-                        continue;
-                    };
-                    let src = &col[row + oy * sh.wo + valid.start..row + oy * sh.wo + valid.end];
-                    let plane = &mut dx[(c * sh.h + iy) * sh.w..(c * sh.h + iy + 1) * sh.w];
-                    let first_ix = valid.start * sh.s + kj - sh.p;
-                    if sh.s == 1 {
-                        let dst = &mut plane[first_ix..first_ix + src.len()];
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d += v;
-                        }
-                    } else {
-                        for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
-                            plane[ix] += v;
-                        }
-                    }
-                }
+    for_each_segment(sh, |seg| {
+        let Some((plane, first_ix)) = seg.source else {
+            return;
+        };
+        let src = &col[seg.start + seg.valid.start..seg.start + seg.valid.end];
+        let plane = &mut dx[plane..plane + sh.w];
+        if sh.s == 1 {
+            let dst = &mut plane[first_ix..first_ix + src.len()];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += v;
+            }
+        } else {
+            for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
+                plane[ix] += v;
             }
         }
-    }
+    });
 }
 
 /// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `col` is scratch of at least `C·K·K · H'·W'`.
