@@ -71,6 +71,21 @@ fn conv_valid_with_rectangular_input() {
 }
 
 #[test]
+fn conv_padding_wider_than_the_image() {
+    // A 7x7 'same' convolution over a 3x2 image: most kernel rows and columns fall entirely in
+    // the padding, and the second convolution's input is narrower than its padding.
+    let net = "conv 2 kernel=7 padding=3\ntanh\nconv 2 kernel=5 padding=2\ntanh\n\
+               flatten\ndense classes\nsoftmax\n";
+    check(
+        "conv wide padding",
+        net,
+        Shape::Image { c: 1, h: 3, w: 2 },
+        3,
+        2,
+    );
+}
+
+#[test]
 fn max_pool() {
     let net = "conv 3 kernel=3 padding=1\ntanh\nmaxpool 2\nconv 2 kernel=3 padding=1\ntanh\n\
                flatten\ndense classes\nsoftmax\n";

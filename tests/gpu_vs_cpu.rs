@@ -235,6 +235,11 @@ fn conv_forward_and_backward() {
             2,
             conv_shape(12, 6, 6, 4, 5, 1, 2),
         ),
+        (
+            "7x7 same on a 3x2 image (padding wider than the image)",
+            3,
+            conv_shape(2, 3, 2, 3, 7, 1, 3),
+        ),
     ];
     let mut kernels_used = std::collections::HashSet::new();
     for (name, n, sh) in cases {

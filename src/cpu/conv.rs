@@ -88,9 +88,9 @@ fn valid_columns(sh: &ConvShape, kj: usize) -> std::ops::Range<usize> {
 }
 
 /// One output row of one im2col row: where it starts in `col`, the output columns `valid`
-/// whose input column lies inside the image, and, unless the whole row falls in the padding,
-/// where in the image they read: the input row's start and the first input column (the next
-/// ones are `S` apart).
+/// whose input column lies inside the image, and, unless the whole segment falls in the
+/// padding, where in the image they read: the input row's start and the first input column
+/// (the next ones are `S` apart).
 struct Segment {
     start: usize,
     valid: std::ops::Range<usize>,
@@ -106,14 +106,15 @@ fn for_each_segment(sh: &ConvShape, mut f: impl FnMut(Segment)) {
             for kj in 0..sh.k {
                 let row = ((c * sh.k + ki) * sh.k + kj) * cols;
                 let valid = valid_columns(sh, kj);
-                let first_ix = (valid.start * sh.s + kj).saturating_sub(sh.p);
+                // A kernel column that never lands inside the image (an image narrower than
+                // the padding) reads nothing on any output row.
+                let first_ix = (!valid.is_empty()).then(|| valid.start * sh.s + kj - sh.p);
                 for oy in 0..sh.ho {
+                    let source = sh.source(oy, ki, sh.h).zip(first_ix);
                     f(Segment {
                         start: row + oy * sh.wo,
                         valid: valid.clone(),
-                        source: sh
-                            .source(oy, ki, sh.h)
-                            .map(|iy| ((c * sh.h + iy) * sh.w, first_ix)),
+                        source: source.map(|(iy, ix)| ((c * sh.h + iy) * sh.w, ix)),
                     });
                 }
             }
@@ -274,11 +275,14 @@ mod tests {
 
     #[test]
     fn im2col_matches_the_definition_for_awkward_shapes() {
+        // The last: a 1-pixel-wide image under 7x7 'same' padding, where most kernel columns
+        // never land inside the image.
         for (k, s, p, h, w) in [
             (5, 1, 2, 7, 6),
             (3, 2, 1, 7, 8),
             (3, 3, 2, 8, 5),
             (2, 1, 0, 4, 4),
+            (7, 1, 3, 2, 1),
         ] {
             let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let sh = ConvShape {
