@@ -37,6 +37,8 @@ pub enum Error {
     },
     /// A network that cannot be built: impossible shapes, bad layer order, bad hyperparameters.
     Network {
+        /// The network's name (a preset's, or a network file's stem), once known.
+        name: Option<String>,
         /// Which layer (1-based, as `shadernet models` prints them), if one is to blame.
         layer: Option<usize>,
         /// What is wrong and what was expected.
@@ -63,6 +65,7 @@ impl Error {
     /// A [`Error::Network`] blamed on the 0-based layer `index`.
     pub fn layer(index: usize, problem: impl Into<String>) -> Self {
         Error::Network {
+            name: None,
             layer: Some(index + 1),
             problem: problem.into(),
         }
@@ -71,6 +74,7 @@ impl Error {
     /// A [`Error::Network`] about the network as a whole.
     pub fn network(problem: impl Into<String>) -> Self {
         Error::Network {
+            name: None,
             layer: None,
             problem: problem.into(),
         }
@@ -93,13 +97,19 @@ impl fmt::Display for Error {
                 problem,
             } => write!(f, "{origin}:{line}:{column}: {problem}"),
             Error::Network {
-                layer: Some(layer),
+                name,
+                layer,
                 problem,
-            } => write!(f, "network layer {layer}: {problem}"),
-            Error::Network {
-                layer: None,
-                problem,
-            } => write!(f, "network: {problem}"),
+            } => {
+                write!(f, "network")?;
+                if let Some(name) = name {
+                    write!(f, " `{name}`")?;
+                }
+                match layer {
+                    Some(layer) => write!(f, " layer {layer}: {problem}"),
+                    None => write!(f, ": {problem}"),
+                }
+            }
             Error::Config(problem) => write!(f, "{problem}"),
             Error::Gpu(problem) => write!(f, "GPU: {problem}"),
         }

@@ -110,13 +110,13 @@ fn network_file_errors_give_line_and_column() {
 }
 
 #[test]
-fn impossible_networks_name_the_layer() {
+fn impossible_networks_name_the_network_and_the_layer() {
     let dir = temp_dir("cli-impossible");
     write_synthetic_dataset(&dir, 30, 9);
     let cases = [
         (
             "dense 10\nsoftmax\n",
-            "network layer 1: dense needs a flat input",
+            "network `net0` layer 1: dense needs a flat input",
         ),
         (
             "conv 4 kernel=11 padding=0\nflatten\ndense classes\nsoftmax\n",
@@ -138,15 +138,15 @@ fn impossible_networks_name_the_layer() {
         // Sizes whose products would overflow or need terabytes: refused, not allocated.
         (
             "flatten\ndense 10000000000000\ndense classes\nsoftmax\n",
-            "network layer 2: its weight matrix would hold more than",
+            "network `net6` layer 2: its weight matrix would hold more than",
         ),
         (
             "conv 4 kernel=5000000000 padding=2\nflatten\ndense classes\nsoftmax\n",
-            "network layer 1: its kernel would hold more than",
+            "network `net7` layer 1: its kernel would hold more than",
         ),
         (
             "conv 200000000 kernel=3 padding=1\nflatten\ndense classes\nsoftmax\n",
-            "network layer 1: its weights would hold more than",
+            "network `net8` layer 1: its weights would hold more than",
         ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {

@@ -381,8 +381,19 @@ pub struct BufferPlan {
 
 impl Network {
     /// Checks the network against `input` images and `classes` outputs, inferring every shape.
-    /// Errors name the layer (1-based) and what was expected.
+    /// Errors name the network, the layer (1-based) and what was expected.
     pub fn plan(&self, input: Shape, classes: usize) -> Result<Plan> {
+        self.plan_unnamed(input, classes).map_err(|e| match e {
+            Error::Network { layer, problem, .. } => Error::Network {
+                name: Some(self.name.clone()),
+                layer,
+                problem,
+            },
+            other => other,
+        })
+    }
+
+    fn plan_unnamed(&self, input: Shape, classes: usize) -> Result<Plan> {
         if self.layers.is_empty() {
             return Err(Error::network("it has no layers"));
         }
