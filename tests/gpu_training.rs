@@ -203,6 +203,23 @@ fn activations_fused_into_every_kind_of_next_layer_three_adam_steps_match_the_cp
 }
 
 #[test]
+fn chains_of_activations_three_adam_steps_match_the_cpu() {
+    // Activations that no neighbour can take (ReLU after ReLU, tanh after ReLU) next to ones
+    // that are fused (the first ReLU into the dense layer, tanh's backward into the dropout),
+    // and a strided convolution whose tanh's backward goes into the next convolution.
+    let text = "conv 3 kernel=2 stride=3\ntanh\nconv 2 kernel=3 stride=2 padding=1\nflatten\n\
+                dense 7\nrelu\nrelu\ntanh\ndropout 0.2\ndense classes\nsoftmax\n\
+                optimizer adam\nlr 0.001\n";
+    three_steps_agree(
+        "activation chains",
+        text,
+        Shape::Image { c: 1, h: 10, w: 9 },
+        10,
+        4,
+    );
+}
+
+#[test]
 fn batchnorm_over_conv_channels_three_adam_steps_match_the_cpu() {
     three_steps_agree(
         "conv batchnorm",
