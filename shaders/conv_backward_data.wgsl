@@ -3,14 +3,15 @@
 // (oy, ox) with oy·S + ki − P = iy and ox·S + kj − P = ix inside the output.
 // GEMM: M = C, N = N·H·W (columns (n, iy, ix)), K = F·K·K (rows (f, ki, kj)); load_b4 reads dy,
 // 0 where no output position maps onto the column. dy: (N, F, H', W'); W in `params`;
-// dx: (N, C, H, W). With an activation before the convolution fused in (act ≠ 0), each value
-// goes through its backward: dx = fused_activation_grad(sum, x, act), x the convolution's
-// input (that activation's output).
+// dx: (N, C, H, W). Each value then goes through the backwards of the element-wise layers
+// before the convolution that are fused in: a dropout's (dropout ≠ 0: ·mask), then an
+// activation's (act ≠ 0: fused_activation_grad(·, a, act), a the activation's output).
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_output: array<f32>;
+@group(0) @binding(4) var<storage, read> mask: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
@@ -60,6 +61,7 @@ fn store_c(c: u32, col: u32, v: f32) {
     let plane = p.conv.h * p.conv.w;
     let i = ((col / plane) * p.conv.c + c) * plane + col % plane;
     var d = v;
-    if (p.act != 0u) { d = fused_activation_grad(v, x[i], p.act); }
+    if (p.dropout != 0u) { d = d * mask[i]; }
+    if (p.act != 0u) { d = fused_activation_grad(d, activation_output[i], p.act); }
     dx[i] = d;
 }

@@ -10,8 +10,9 @@ struct Conv {
 
 // The Params of the three convolution kernels: the GEMM's sizes, the convolution's, and the
 // fused activation (forward: applied to the output; data gradient: the backward of the
-// activation before the convolution, from its input x; weight gradient: unused, 0).
-struct Params { g: Gemm, conv: Conv, act: u32, _pad0: u32, _pad1: u32, _pad2: u32 }
+// activation before the convolution; weight gradient: unused, 0) and, for the data gradient,
+// whether the mask of a dropout before the convolution applies first.
+struct Params { g: Gemm, conv: Conv, act: u32, dropout: u32, _pad0: u32, _pad1: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 // (image, row, column) of flat position i in images of h x w positions; with h = w = K, the

@@ -1,13 +1,15 @@
 // The input gradient of a dense layer as a GEMM on gemm_core.wgsl (split k summed by
-// gemm_reduce.wgsl): dx[i, j] = Σ_o dy[i, o] · W[o, j]; with an activation before the layer
-// fused in (act ≠ 0), each value then goes through its backward:
-// dx = fused_activation_grad(sum, x, act), x the layer's input (that activation's output).
+// gemm_reduce.wgsl): dx[i, j] = Σ_o dy[i, o] · W[o, j]. Each value then goes through the
+// backwards of the element-wise layers before the layer that are fused in: a dropout's
+// (dropout ≠ 0: ·mask), then an activation's (act ≠ 0: fused_activation_grad(·, a, act), a
+// the activation's output).
 // GEMM: M = N (examples), N = D_in, K = D_out; A = dy (N, D_out); B = W (D_out, D_in).
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<storage, read> activation_output: array<f32>;
+@group(0) @binding(4) var<storage, read> mask: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
@@ -35,6 +37,7 @@ fn load_b4(o: u32, j: u32) -> vec4<f32> {
 fn store_c(i: u32, j: u32, v: f32) {
     let at = i * p.g.n + j;
     var d = v;
-    if (p.act != 0u) { d = fused_activation_grad(v, x[at], p.act); }
+    if (p.dropout != 0u) { d = d * mask[at]; }
+    if (p.act != 0u) { d = fused_activation_grad(d, activation_output[at], p.act); }
     dx[at] = d;
 }

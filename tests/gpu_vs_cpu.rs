@@ -636,6 +636,7 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
         let through = |buffer| InputGrad {
             buffer,
             through: Some(kind),
+            dropout: None,
         };
         // Dense 20 -> 300 at batch 3: the data gradient's k (300) is split and summed by a
         // second dispatch, whose store applies the activation's backward.
@@ -746,6 +747,113 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
         assert!(
             kernels_used.contains(&split_sum),
             "no case split k for {split_sum:?}"
+        );
+    }
+}
+
+#[test]
+fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by_one() {
+    // activation -> dropout -> dense or conv: the layer's data-gradient store applies the
+    // dropout's backward (·mask), then the activation's (from its output, the dropout's input).
+    use shadernet::gpu::ops::activation::{DropoutGrad, InputGrad};
+    let Some(gpu) = gpu_or_skip() else { return };
+    let key = DropoutKey {
+        seed: 3,
+        step: 1,
+        layer: 2,
+    };
+    for kind in [None, Some(Activation::Relu), Some(Activation::Tanh)] {
+        // The activation's output `a` (random values when there is no activation), the dropout
+        // mask and output `x` (the layer's input), and the CPU's chain of backwards.
+        let chain = |len: usize, seed: u64| {
+            let z = random(len, seed);
+            let (a, backward) = match kind {
+                Some(kind) => {
+                    let (a, backward) = activation_pair(kind, &z);
+                    (a, Some(backward))
+                }
+                None => (z, None),
+            };
+            let (mut x, mut mask) = (vec![0.0; len], vec![0.0; len]);
+            dropout_forward(&a, &mut x, &mut mask, 0.4, key, 0);
+            let through = move |g: &[f32]| {
+                let mut dropped = vec![0.0; g.len()];
+                dropout_backward(g, &mask, &mut dropped);
+                match &backward {
+                    Some(backward) => backward(&dropped),
+                    None => dropped,
+                }
+            };
+            (a, x, through)
+        };
+        let grad = |case: &mut Case, a: &[f32], x: &[f32], len: usize| {
+            let mut mask = vec![0.0; len];
+            let mut unused = vec![0.0; len];
+            dropout_forward(a, &mut unused, &mut mask, 0.4, key, 0);
+            assert_eq!(unused, x);
+            let dz = case.output(len);
+            let dx = InputGrad {
+                buffer: dz,
+                through: kind,
+                dropout: Some(DropoutGrad {
+                    mask: case.input(&mask),
+                    input: case.input(a),
+                }),
+            };
+            (dz, dx)
+        };
+        // Dense 9 -> 4 at batch 17.
+        let (n, d_in, d_out) = (17, 9, 4);
+        let (a, x, through) = chain(n * d_in, 51);
+        let (w, b, dy) = (
+            random(d_out * d_in, 52),
+            random(d_out, 53),
+            random(n * d_out, 54),
+        );
+        let mut case = Case::new(gpu);
+        let l = case.dense(0, &w, &b, n);
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (dz, dx) = grad(&mut case, &a, &x, n * d_in);
+        case.run(&gdense::dense_backward(&l, ix, idy, Some(dx), n));
+        let (mut g, mut dw, mut db) = (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
+        dense_backward(&x, &w, &dy, Some(&mut g), &mut dw, &mut db, n, d_in);
+        let tag = format!("{kind:?}, dropout, dense");
+        assert_close(&tag, &case.read(dz, n * d_in), &through(&g), 1e-5, 1e-5);
+        let got_dw = case.read(l.grads, w.len());
+        assert_close(&format!("{tag} dW"), &got_dw, &dw, 1e-5, 1e-5);
+
+        // Conv 3x3 'same', 2 -> 5 channels, batch 3.
+        let (n, sh) = (3, conv_shape(2, 7, 6, 5, 3, 1, 1));
+        let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.f * sh.ho * sh.wo);
+        let wlen = sh.f * sh.c * sh.k * sh.k;
+        let (a, x, through) = chain(in_len, 55);
+        let (w, b, dy) = (random(wlen, 56), random(sh.f, 57), random(out_len, 58));
+        let mut case = Case::new(gpu);
+        let l = case.conv(0, &w, &b, sh, n);
+        let (ix, idy) = (case.input(&x), case.input(&dy));
+        let (dz, dx) = grad(&mut case, &a, &x, in_len);
+        case.run(&gconv::conv_backward(&l, ix, idy, Some(dx), n));
+        let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+        let (mut g, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
+        conv_backward(
+            &x,
+            &w,
+            &dy,
+            Some(&mut g),
+            &mut dw,
+            &mut db,
+            &mut col,
+            &sh,
+            n,
+        );
+        let tag = format!("{kind:?}, dropout, conv");
+        assert_close(&tag, &case.read(dz, in_len), &through(&g), 1e-5, 1e-5);
+        assert_close(
+            &format!("{tag} dW"),
+            &case.read(l.grads, wlen),
+            &dw,
+            1e-4,
+            1e-5,
         );
     }
 }

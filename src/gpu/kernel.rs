@@ -228,9 +228,9 @@ impl Kernel {
             DenseForward | DenseForwardReduce => {
                 product!("dense_forward.wgsl" after "dense_common.wgsl", &[R, R, W, W])
             }
-            // dy, params, x, dx, partials
+            // dy, params, activation output, dropout mask, dx, partials
             DenseBackwardData | DenseBackwardDataReduce => {
-                product!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, W, W])
+                product!("dense_backward_data.wgsl" after "dense_common.wgsl", &[R, R, R, R, W, W])
             }
             // x, dy, grads, partials
             DenseBackwardWeights | DenseBackwardWeightsReduce => {
@@ -240,9 +240,9 @@ impl Kernel {
             ConvForward | ConvForwardReduce => {
                 product!("conv_forward.wgsl" after "conv_common.wgsl", &[R, R, W, W])
             }
-            // dy, params, x, dx, partials
+            // dy, params, activation output, dropout mask, dx, partials
             ConvBackwardData | ConvBackwardDataReduce => {
-                product!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, W, W])
+                product!("conv_backward_data.wgsl" after "conv_common.wgsl", &[R, R, R, R, W, W])
             }
             // x, dy, grads, partials
             ConvBackwardWeights | ConvBackwardWeightsReduce => {

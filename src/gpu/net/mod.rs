@@ -72,20 +72,76 @@ fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
     }
 }
 
-/// The activation whose backward is fused into op `index`'s backward: a ReLU or tanh directly
-/// before a dense, conv, max-pool or dropout layer (and not at the network's input, where no
-/// gradient is wanted). That layer's kernel multiplies its input gradient by the activation's
-/// derivative, read from its own input (the activation's output), and writes the activation's
-/// input gradient, so the activation has no backward dispatch and its output gradient no buffer.
-fn fused_activation_grad(ops: &[Op], index: usize) -> Option<Activation> {
-    let before = &ops[index.checked_sub(1)?];
-    match (&before.kind, &ops.get(index)?.kind) {
-        (
-            OpKind::Activation(a),
-            OpKind::Dense(_) | OpKind::Conv(_) | OpKind::MaxPool { .. } | OpKind::Dropout { .. },
-        ) if before.input != 0 => Some(*a),
-        _ => None,
+/// The element-wise layers just before op `index` whose backward op `index`'s backward kernel
+/// applies as it writes its input gradient, so that they have no backward dispatch and their
+/// output gradients no buffer (none of them at the network's input, where no gradient is
+/// wanted):
+/// - before a dense or conv layer, a dropout (the data gradient's store multiplies by its
+///   mask), unless that dropout is fused into a max-pool before it, and then the ReLU or tanh
+///   before that dropout, if any;
+/// - otherwise a ReLU or tanh directly before a dense, conv, max-pool or dropout layer (unless
+///   that dropout is itself taken by the layer after it).
+///
+/// The activation's derivative is read from its output: the dropout's input, or the layer's
+/// own input when no dropout sits between.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Absorbed {
+    /// The dropout layer's index and mask.
+    dropout: Option<(usize, BufferId)>,
+    /// The activation layer's index and kind.
+    activation: Option<(usize, Activation)>,
+}
+
+impl Absorbed {
+    /// The first layer whose input gradient the kernel writes: the earliest absorbed one.
+    fn first(&self, index: usize) -> usize {
+        self.activation
+            .map(|(a, _)| a)
+            .or(self.dropout.map(|(d, _)| d))
+            .unwrap_or(index)
     }
+
+    fn contains(&self, layer: usize) -> bool {
+        self.dropout.is_some_and(|(d, _)| d == layer)
+            || self.activation.is_some_and(|(a, _)| a == layer)
+    }
+}
+
+fn absorbed(ops: &[Op], index: usize) -> Absorbed {
+    let Some(op) = ops.get(index) else {
+        return Absorbed::default();
+    };
+    let at = |i: usize| ops.get(i).filter(|op| op.input != 0).map(|op| &op.kind);
+    let activation_at = |i: usize| match at(i) {
+        Some(OpKind::Activation(a)) => Some((i, *a)),
+        _ => None,
+    };
+    let Some(before) = index.checked_sub(1) else {
+        return Absorbed::default();
+    };
+    let layer = matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_));
+    let dropout_in_pool = before > 0 && fused_dropout(ops, before - 1).is_some();
+    if let (true, Some(OpKind::Dropout { mask, .. }), false) = (layer, at(before), dropout_in_pool)
+    {
+        return Absorbed {
+            dropout: Some((before, *mask)),
+            activation: before.checked_sub(1).and_then(activation_at),
+        };
+    }
+    let takes_activation = match op.kind {
+        OpKind::Dense(_) | OpKind::Conv(_) | OpKind::MaxPool { .. } => true,
+        OpKind::Dropout { .. } => !absorbed(ops, index + 1).contains(index),
+        _ => false,
+    };
+    Absorbed {
+        dropout: None,
+        activation: activation_at(before).filter(|_| takes_activation),
+    }
+}
+
+/// Whether op `index`'s backward is done by a later layer's kernel ([`absorbed`]).
+fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
+    absorbed(ops, index + 1).contains(index) || absorbed(ops, index + 2).contains(index)
 }
 
 /// The dropout fused into op `index`: a max-pool directly followed by a dropout layer, whose
@@ -332,12 +388,12 @@ impl GpuNet {
                 arena.alloc(gpu, &format!("activation {i}"), len)
             })
             .collect();
-        // Buffer 0 (the input) never needs a gradient, nor the output of an activation whose
-        // backward is fused into the layer after it, nor a pool's output that a fused dropout
+        // Buffer 0 (the input) never needs a gradient, nor the output of a layer whose backward
+        // a later kernel applies (`absorbed`), nor a pool's output that a fused dropout
         // replaces.
         let no_grad: Vec<usize> = (0..ops.len())
-            .filter(|&i| fused_activation_grad(&ops, i).is_some())
-            .map(|i| ops[i].input)
+            .filter(|&i| absorbed_by_later(&ops, i))
+            .map(|i| ops[i].output)
             .chain(
                 (0..ops.len())
                     .filter(|&i| fused_dropout(&ops, i).is_some())

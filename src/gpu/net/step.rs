@@ -3,13 +3,17 @@
 //! with the softmax, and adding the batch's metrics to the totals), backward, and the
 //! optimiser update.
 
-use super::{GpuNet, OpKind, StepMode, fused_activation, fused_activation_grad, fused_dropout};
+use super::{
+    GpuNet, OpKind, StepMode, absorbed, absorbed_by_later, fused_activation, fused_dropout,
+};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::{Dispatch, Program};
-use crate::gpu::ops::activation::{InputGrad, activation_backward, activation_forward};
+use crate::gpu::ops::activation::{
+    DropoutGrad, InputGrad, activation_backward, activation_forward,
+};
 use crate::gpu::ops::augment::{AugmentKey, augment};
 use crate::gpu::ops::conv::{conv_backward, conv_forward};
 use crate::gpu::ops::data::{DeviceDataset, gather};
@@ -127,13 +131,13 @@ impl GpuNet {
         let StepMode::Train { lr } = mode else {
             return list;
         };
-        // An activation's backward is fused into the layer after it when
-        // `fused_activation_grad` says so: that layer writes the activation's input gradient.
-        // A dropout fused into the pool before it has its backward done by the pool's, which
-        // reads the dropout's output gradient.
+        // The backwards of element-wise layers are applied by the kernel of the layer after them
+        // when `absorbed` says so: that kernel writes the earliest absorbed layer's input
+        // gradient. A dropout fused into the pool before it has its backward done by the
+        // pool's, which reads the dropout's output gradient.
         for (index, op) in self.ops.iter().enumerate().rev() {
             let dropout_in_pool = index > 0 && fused_dropout(&self.ops, index - 1).is_some();
-            if fused_activation_grad(&self.ops, index + 1).is_some() || dropout_in_pool {
+            if absorbed_by_later(&self.ops, index) || dropout_in_pool {
                 continue;
             }
             let want_dx = op.input != 0;
@@ -143,13 +147,14 @@ impl GpuNet {
                 Some(_) => self.act_grads[self.ops[index + 1].output],
                 None => self.act_grads[op.output],
             };
-            let through = fused_activation_grad(&self.ops, index);
+            let takes = absorbed(&self.ops, index);
             let dx = InputGrad {
-                buffer: match through {
-                    Some(_) => self.act_grads[self.ops[index - 1].input],
-                    None => self.act_grads[op.input],
-                },
-                through,
+                buffer: self.act_grads[self.ops[takes.first(index)].input],
+                through: takes.activation.map(|(_, a)| a),
+                dropout: takes.dropout.map(|(d, mask)| DropoutGrad {
+                    mask,
+                    input: self.acts[self.ops[d].input],
+                }),
             };
             let total = n * self.sizes[op.output];
             match &op.kind {

@@ -26,16 +26,42 @@ pub fn fused_code(activation: Option<Activation>) -> u32 {
     }
 }
 
-/// Where a layer's input gradient goes, and the activation just before the layer whose
-/// backward the layer's kernel applies as it writes (so that activation needs no dispatch of
-/// its own): with `through`, `dx = g·[x > 0]` (ReLU) or `g·(1 − x²)` (tanh), `g` the layer's
-/// own input gradient and `x` its input, which is the activation's output; without, `dx = g`.
+/// Where a layer's input gradient goes, and the element-wise layers just before it whose
+/// backward the layer's kernel applies as it writes (so that they need no dispatch of their
+/// own). With `g` the layer's own input gradient: first, with `dropout` (dense and conv data
+/// gradients only), `g·mask`; then, with `through`, `·[a > 0]` (ReLU) or `·(1 − a²)` (tanh),
+/// `a` the activation's output — the dropout's input, or without a dropout the layer's own
+/// input; without either, `dx = g`.
 #[derive(Clone, Copy, Debug)]
 pub struct InputGrad {
     /// The buffer `dx` is written to.
     pub buffer: BufferId,
     /// The activation fused in, if any.
     pub through: Option<Activation>,
+    /// The dropout fused in, if any.
+    pub dropout: Option<DropoutGrad>,
+}
+
+/// A dropout whose backward a dense or conv data gradient applies: its mask, and its input
+/// (the output of the activation before it, when that is fused in too).
+#[derive(Clone, Copy, Debug)]
+pub struct DropoutGrad {
+    /// The dropout's mask `(N, size)`.
+    pub mask: BufferId,
+    /// The dropout's input.
+    pub input: BufferId,
+}
+
+impl InputGrad {
+    /// The buffers a data-gradient kernel binds for the fused layers, given the layer's own
+    /// input `x`: where the activation's output is read (`x` without a dropout) and the mask
+    /// (`x` again, read-only and never read, without one); and the dropout flag.
+    pub fn fused_buffers(&self, x: BufferId) -> (BufferId, BufferId, u32) {
+        match self.dropout {
+            Some(d) => (d.input, d.mask, 1),
+            None => (x, x, 0),
+        }
+    }
 }
 
 impl From<BufferId> for InputGrad {
@@ -43,6 +69,7 @@ impl From<BufferId> for InputGrad {
         InputGrad {
             buffer,
             through: None,
+            dropout: None,
         }
     }
 }

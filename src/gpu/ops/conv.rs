@@ -98,8 +98,10 @@ pub struct ConvGemmParams {
     /// [`fused_code`]: forward, the activation applied to `y`; data gradient, the backward of
     /// the activation before the convolution; weight gradient, 0.
     pub act: u32,
+    /// Data gradient: 1 when the mask of a dropout before the convolution applies, else 0.
+    pub dropout: u32,
     /// Padding to 80 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: [u32; 2],
 }
 
 /// `y[n, f, oy, ox] = act(b[f] + Σ W[f, c, ki, kj]·x[n, c, oy·S + ki − P, ox·S + kj − P])`,
@@ -118,7 +120,8 @@ pub fn conv_forward(
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
         act: fused_code(activation),
-        _pad: [0; 3],
+        dropout: 0,
+        _pad: [0; 2],
     };
     gemm_dispatches(
         (Kernel::ConvForward, Kernel::ConvForwardReduce),
@@ -130,8 +133,8 @@ pub fn conv_forward(
 
 /// Given `dy (N, F, H', W')`: `dW` and `db` written to the gradient buffer by one implicit GEMM
 /// (`M = F`, `N = C·K·K + 1`, `K = N·H'·W'`), and, with `dx`, `dx (N, C, H, W)` by another
-/// (`M = C`, `N = N·H·W`, `K = F·K·K`) that goes through the backward of `dx.through` when an
-/// activation before the convolution is fused in; each split along `k` when its blocks are
+/// (`M = C`, `N = N·H·W`, `K = F·K·K`) that goes through the backwards of the dropout and
+/// activation before the convolution that `dx` fuses in; each split along `k` when its blocks are
 /// few, then summed in a fixed order.
 pub fn conv_backward(
     l: &ConvLayout,
@@ -146,7 +149,8 @@ pub fn conv_backward(
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
         act: 0,
-        _pad: [0; 3],
+        dropout: 0,
+        _pad: [0; 2],
     };
     let mut out = gemm_dispatches(
         (
@@ -159,16 +163,18 @@ pub fn conv_backward(
     );
     if let Some(dx) = dx {
         let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k, true);
+        let (activation_output, mask, dropout) = dx.fused_buffers(x);
         let p = ConvGemmParams {
             gemm,
             conv: params(sh, n, l.w_off, 0),
             act: fused_code(dx.through),
-            _pad: [0; 3],
+            dropout,
+            _pad: [0; 2],
         };
         out.extend(gemm_dispatches(
             (Kernel::ConvBackwardData, Kernel::ConvBackwardDataReduce),
             &gemm,
-            vec![dy, l.params, x, dx.buffer, l.scratch],
+            vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
             &p,
         ));
     }

@@ -21,8 +21,8 @@ pub struct DenseParams {
     /// The fused activation ([`fused_code`]): forward, applied to `y`; data gradient, the
     /// backward of the activation before the layer; weight gradient, 0.
     pub act: u32,
-    /// Padding to 32 bytes.
-    pub _pad: u32,
+    /// Data gradient: 1 when the mask of a dropout before the layer applies, else 0.
+    pub dropout: u32,
 }
 
 /// Where a dense layer's parameters and their gradients are.
@@ -53,13 +53,13 @@ impl DenseLayout {
             .max(scratch_bytes_bound(capacity, d_in))
     }
 
-    fn params(&self, gemm: GemmParams, act: u32) -> DenseParams {
+    fn params(&self, gemm: GemmParams, act: u32, dropout: u32) -> DenseParams {
         DenseParams {
             gemm,
             w_off: u(self.w_off),
             b_off: u(self.b_off),
             act,
-            _pad: 0,
+            dropout,
         }
     }
 }
@@ -79,14 +79,14 @@ pub fn dense_forward(
         (Kernel::DenseForward, Kernel::DenseForwardReduce),
         &gemm,
         vec![x, l.params, y, l.scratch],
-        &l.params(gemm, fused_code(activation)),
+        &l.params(gemm, fused_code(activation), 0),
     )
 }
 
 /// Given `dy (N, D_out)`: `dW = dyᵀ · x` and `db = Σ_n dy` written (not added) to the gradient
 /// buffer by one GEMM (`M = D_out`, `N = D_in + 1`, `K = N`: `db` is the product with a
 /// column of ones), and, with `dx`, `dx (N, D_in) = dy · W` (`M = N`, `N = D_in`, `K = D_out`),
-/// through the backward of `dx.through` when an activation before the layer is fused in.
+/// through the backwards of the dropout and activation before the layer that `dx` fuses in.
 pub fn dense_backward(
     l: &DenseLayout,
     x: BufferId,
@@ -102,15 +102,16 @@ pub fn dense_backward(
         ),
         &gemm,
         vec![x, dy, l.grads, l.scratch],
-        &l.params(gemm, 0),
+        &l.params(gemm, 0, 0),
     );
     if let Some(dx) = dx {
         let gemm = GemmParams::new(n, l.d_in, l.d_out, true);
+        let (activation_output, mask, dropout) = dx.fused_buffers(x);
         out.extend(gemm_dispatches(
             (Kernel::DenseBackwardData, Kernel::DenseBackwardDataReduce),
             &gemm,
-            vec![dy, l.params, x, dx.buffer, l.scratch],
-            &l.params(gemm, fused_code(dx.through)),
+            vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
+            &l.params(gemm, fused_code(dx.through), dropout),
         ));
     }
     out

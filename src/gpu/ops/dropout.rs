@@ -96,6 +96,10 @@ pub fn dropout_backward(
     dx: InputGrad,
     total: usize,
 ) -> Dispatch {
+    debug_assert!(
+        dx.dropout.is_none(),
+        "a dropout before a dropout is not fused into it"
+    );
     let p = DropoutBackwardParams {
         total: u(total),
         act: fused_code(dx.through),

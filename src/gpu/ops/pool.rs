@@ -128,6 +128,10 @@ pub fn maxpool_backward(
     dx: InputGrad,
     n: usize,
 ) -> Dispatch {
+    debug_assert!(
+        dx.dropout.is_none(),
+        "a dropout before a pool is not fused into it"
+    );
     let total = n * sh.c * sh.h * sh.w;
     let p = PoolBackwardParams {
         pool: params(sh, total, dropout_mask.is_some()),
