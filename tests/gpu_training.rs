@@ -187,8 +187,9 @@ fn seedtf_like_batchnorm_head_three_adam_steps_match_the_cpu() {
 
 #[test]
 fn activations_fused_into_every_kind_of_next_layer_three_adam_steps_match_the_cpu() {
-    // An activation before a dropout, a convolution, a max-pool and a dense layer: each of
-    // those layers' backward kernels applies the activation's backward (ReLU or tanh).
+    // An activation before a convolution, a max-pool and a dense layer, and a ReLU and a
+    // dropout before a convolution: each of those layers' backward kernels applies the
+    // backwards of the layers before it (ReLU or tanh; the dropout's mask, then the ReLU).
     let text = "conv 3 kernel=3 padding=same\nrelu\ndropout 0.2\n\
                 conv 4 kernel=3 padding=same\ntanh\nconv 2 kernel=3 padding=valid\nrelu\n\
                 maxpool 2\nflatten\ndense 6\nrelu\ndense classes\nsoftmax\n\
@@ -205,8 +206,9 @@ fn activations_fused_into_every_kind_of_next_layer_three_adam_steps_match_the_cp
 #[test]
 fn chains_of_activations_three_adam_steps_match_the_cpu() {
     // Activations that no neighbour can take (ReLU after ReLU, tanh after ReLU) next to ones
-    // that are fused (the first ReLU into the dense layer, tanh's backward into the dropout),
-    // and a strided convolution whose tanh's backward goes into the next convolution.
+    // that are fused (the first ReLU into the dense layer, the dropout's and tanh's backwards
+    // into the last dense layer), and a strided convolution whose tanh's backward goes into
+    // the next convolution.
     let text = "conv 3 kernel=2 stride=3\ntanh\nconv 2 kernel=3 stride=2 padding=1\nflatten\n\
                 dense 7\nrelu\nrelu\ntanh\ndropout 0.2\ndense classes\nsoftmax\n\
                 optimizer adam\nlr 0.001\n";
@@ -216,6 +218,25 @@ fn chains_of_activations_three_adam_steps_match_the_cpu() {
         Shape::Image { c: 1, h: 10, w: 9 },
         10,
         4,
+    );
+}
+
+#[test]
+fn dropouts_that_no_layer_takes_whole_three_adam_steps_match_the_cpu() {
+    // A tanh, then a dropout before a pool (the dropout's kernel takes the tanh's backward);
+    // batchnorm then a dropout (the dense layer takes the dropout's alone); ReLU and two
+    // dropouts in a row (the first takes the ReLU's, the dense layer the second's). The dense
+    // layer before the batchnorm has a tanh between them: a bias right before batchnorm has a
+    // gradient of 0 up to rounding, whose sign Adam's first step would turn into ±lr.
+    let text = "conv 3 kernel=3 padding=same\ntanh\ndropout 0.2\nmaxpool 2\nflatten\n\
+                dense 8\ntanh\nbatchnorm\ndropout 0.3\ndense 6\nrelu\ndropout 0.2\n\
+                dropout 0.2\ndense classes\nsoftmax\noptimizer adam\nlr 0.001\n";
+    three_steps_agree(
+        "dropouts taken or not",
+        text,
+        Shape::Image { c: 1, h: 8, w: 7 },
+        10,
+        6,
     );
 }
 
