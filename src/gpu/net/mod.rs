@@ -735,3 +735,138 @@ fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
         .max()
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A chain of ops from short names, numbering buffers as the planner does (flatten passes
+    /// its input's buffer on); dropout `i`'s mask is buffer `100 + i`. Sizes are dummies: only
+    /// the fusion rules look at these.
+    fn chain(names: &[&str]) -> Vec<Op> {
+        let b = BufferId(0);
+        let mut buffer = 0;
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let kind = match *name {
+                    "dense" => OpKind::Dense(DenseLayout {
+                        params: b,
+                        grads: b,
+                        scratch: b,
+                        w_off: 0,
+                        b_off: 0,
+                        d_in: 1,
+                        d_out: 1,
+                    }),
+                    "conv" => OpKind::Conv(ConvLayout {
+                        params: b,
+                        grads: b,
+                        scratch: b,
+                        w_off: 0,
+                        b_off: 0,
+                        shape: ConvShape {
+                            c: 1,
+                            h: 1,
+                            w: 1,
+                            f: 1,
+                            k: 1,
+                            s: 1,
+                            p: 0,
+                            ho: 1,
+                            wo: 1,
+                        },
+                    }),
+                    "pool" => OpKind::MaxPool {
+                        shape: PoolShape {
+                            c: 1,
+                            h: 2,
+                            w: 2,
+                            size: 2,
+                            stride: 2,
+                            ho: 1,
+                            wo: 1,
+                        },
+                        argmax: b,
+                    },
+                    "dropout" => OpKind::Dropout {
+                        rate: 0.2,
+                        mask: BufferId(100 + i),
+                    },
+                    "relu" => OpKind::Activation(Activation::Relu),
+                    "tanh" => OpKind::Activation(Activation::Tanh),
+                    "batchnorm" => OpKind::BatchNorm(NormLayout {
+                        params: b,
+                        grads: b,
+                        g_off: 0,
+                        running: b,
+                        r_off: 0,
+                        saved: b,
+                        c: 1,
+                        inner: 1,
+                    }),
+                    "flatten" => OpKind::Flatten,
+                    other => panic!("no op {other}"),
+                };
+                let input = buffer;
+                if !matches!(kind, OpKind::Flatten) {
+                    buffer += 1;
+                }
+                Op {
+                    kind,
+                    input,
+                    output: buffer,
+                }
+            })
+            .collect()
+    }
+
+    fn takes(dropout: Option<usize>, activation: Option<(usize, Activation)>) -> Absorbed {
+        Absorbed {
+            dropout: dropout.map(|d| (d, BufferId(100 + d))),
+            activation,
+        }
+    }
+
+    #[test]
+    fn each_backward_is_taken_by_exactly_one_kernel() {
+        use Activation::{Relu, Tanh};
+        // seed12's blocks: the second conv takes the dropout and the ReLU before it; the pool
+        // takes its ReLU; the dropout after the pool is fused into the pool (forward and
+        // backward), not taken by anyone; flatten keeps the last dropout from the dense layer.
+        let ops = chain(&[
+            "conv", "relu", "dropout", "conv", "relu", "pool", "dropout", "flatten", "dense",
+        ]);
+        assert_eq!(absorbed(&ops, 3), takes(Some(2), Some((1, Relu))));
+        assert_eq!(absorbed(&ops, 5), takes(None, Some((4, Relu))));
+        assert!(fused_dropout(&ops, 5).is_some());
+        assert_eq!(absorbed(&ops, 8), takes(None, None));
+        let later: Vec<usize> = (0..ops.len())
+            .filter(|&i| absorbed_by_later(&ops, i))
+            .collect();
+        assert_eq!(later, [1, 2, 4]);
+
+        // Two dropouts: the dense layer takes the second; the first takes the ReLU.
+        let ops = chain(&["dense", "relu", "dropout", "dropout", "dense"]);
+        assert_eq!(absorbed(&ops, 4), takes(Some(3), None));
+        assert_eq!(absorbed(&ops, 3), takes(None, None));
+        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Relu))));
+
+        // A dropout before a pool takes the tanh; the pool takes nothing.
+        let ops = chain(&["conv", "tanh", "dropout", "pool"]);
+        assert_eq!(absorbed(&ops, 3), takes(None, None));
+        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Tanh))));
+
+        // Batchnorm then a dropout: the dense layer takes the dropout alone.
+        let ops = chain(&["dense", "batchnorm", "dropout", "dense"]);
+        assert_eq!(absorbed(&ops, 3), takes(Some(2), None));
+
+        // Nothing at the input is taken: no gradient is wanted there.
+        let ops = chain(&["relu", "dropout", "conv"]);
+        assert_eq!(absorbed(&ops, 2), takes(Some(1), None));
+        let ops = chain(&["dropout", "flatten", "dense"]);
+        assert_eq!(absorbed(&ops, 2), takes(None, None));
+        assert!(!absorbed_by_later(&ops, 0));
+    }
+}
