@@ -146,19 +146,24 @@ fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Arc<Gpu>>>
     .map(Arc::new))
 }
 
-/// The executor the flags ask for, on `gpu` when there is one (from [`open_gpu`]), else on
-/// the CPU; `batch` is the largest batch it must take.
-fn make_executor(
-    plan: &Plan,
-    seed: u64,
-    args: &ExecutorArgs,
-    gpu: Option<Arc<Gpu>>,
-    batch: usize,
-) -> Result<Box<dyn Executor>> {
+/// What the executor flags choose, checked before anything starts: the CPU executor's worker
+/// threads, and the GPU to run on ([`open_gpu`]), if any.
+fn choose_executor(args: &ExecutorArgs) -> Result<(usize, Option<Arc<Gpu>>)> {
     let threads = worker_threads(args.threads)?;
     if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
         return Err(Error::Config("--adapter needs --backend gpu".into()));
     }
+    Ok((threads, open_gpu(args.backend, args.adapter.as_deref())?))
+}
+
+/// The executor [`choose_executor`] chose: on `gpu` when there is one, else on the CPU with
+/// `threads` workers; `batch` is the largest batch it must take.
+fn make_executor(
+    plan: &Plan,
+    seed: u64,
+    (threads, gpu): (usize, Option<Arc<Gpu>>),
+    batch: usize,
+) -> Result<Box<dyn Executor>> {
     Ok(match gpu {
         Some(gpu) => Box::new(GpuExecutor::new(gpu, plan, seed, batch)?),
         None => Box::new(CpuExecutor::new(plan, seed, threads)?),
@@ -207,8 +212,8 @@ fn checkpoint_executor(
     args: &ExecutorArgs,
 ) -> Result<(Plan, Box<dyn Executor>)> {
     let plan = checkpoint.plan()?;
-    let gpu = open_gpu(args.backend, args.adapter.as_deref())?;
-    let mut executor = make_executor(&plan, checkpoint.seed, args, gpu, EVAL_BATCH)?;
+    let chosen = choose_executor(args)?;
+    let mut executor = make_executor(&plan, checkpoint.seed, chosen, EVAL_BATCH)?;
     executor.set_parameters(&checkpoint.params)?;
     Ok((plan, executor))
 }

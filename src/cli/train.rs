@@ -235,7 +235,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     };
     let plan = network.plan(input_shape(&data.train), data.train.classes)?;
     let batch = plan.network.training.batch_size;
-    let gpu = open_gpu(args.executor.backend, args.executor.adapter.as_deref())?;
+    let (threads, gpu) = choose_executor(&args.executor)?;
     if args.profile {
         let Some(gpu) = &gpu else {
             return Err(Error::Config(
@@ -244,7 +244,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         };
         print_profile(gpu, &plan)?;
     }
-    let mut executor = make_executor(&plan, seed, &args.executor, gpu, batch)?;
+    let mut executor = make_executor(&plan, seed, (threads, gpu), batch)?;
     let mut state = RunState::default();
     let resumed_on = resumed.as_ref().map(|(_, c, _)| c.backend.clone());
     let run = match resumed {
