@@ -11,7 +11,9 @@
 //!
 //! [`super::executor::GpuExecutor`] puts it behind [`crate::train::Executor`]: the training
 //! data lives on the device as bytes and a step uploads only its batch indices. The step's
-//! dispatch list is built in `step.rs`.
+//! dispatch list is built in `step.rs`, following the fusion rules of `fusion.rs`; `limits.rs`
+//! checks a plan against the device before anything is allocated, and `state.rs` moves
+//! parameters, optimiser state and statistics between host and device.
 //!
 //! With augmentation on (`Training::augment` > 0, image inputs), a training step gathers into
 //! a buffer of its own and `augment.wgsl` warps it into the input buffer, drawing the warps of
@@ -20,14 +22,20 @@
 //! Batchnorm running statistics live in one device buffer (per batchnorm layer `r_μ (C)` then
 //! `r_σ² (C)`, as [`CpuNet::running_stats`]); a training step updates them on the device.
 
+mod fusion;
+mod limits;
+mod state;
 mod step;
 
+use fusion::{absorbed_by_later, fused_activation, fused_dropout};
+pub use limits::check_limits;
+use limits::{binding_limit, scratch_bytes};
+
 use super::context::Gpu;
-use super::kernel::{BufferId, Buffers, MAX_GROUPS_PER_DIM, Program};
+use super::kernel::{BufferId, Buffers, Program};
 use super::ops::conv::ConvLayout;
 use super::ops::data::{DeviceDataset, TOTALS_BYTES, upload};
 use super::ops::dense::DenseLayout;
-use super::ops::gemm::BLOCK_N;
 use super::ops::norm::NormLayout;
 use crate::cpu::CpuNet;
 use crate::cpu::conv::ConvShape;
@@ -38,7 +46,7 @@ use crate::data::Dataset;
 use crate::data::augment::augment_seed;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layer, Optimizer, Plan, Shape, Units};
-use crate::train::{OptimizerState, check_data};
+use crate::train::check_data;
 use std::collections::HashMap;
 
 /// What one layer does on the device, with its buffers.
@@ -59,101 +67,6 @@ struct Op {
     kind: OpKind,
     input: usize,
     output: usize,
-}
-
-/// The activation fused into op `index` (a dense or conv layer directly followed by tanh or
-/// ReLU): that layer's kernel applies it and writes the activation's output buffer, so the
-/// layer's own output buffer is never used (no backward pass reads it either: the
-/// activation's backward uses its output).
-fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
-    match (&ops[index].kind, ops.get(index + 1).map(|next| &next.kind)) {
-        (OpKind::Dense(_) | OpKind::Conv(_), Some(OpKind::Activation(a))) => Some(*a),
-        _ => None,
-    }
-}
-
-/// The element-wise layers just before op `index` whose backward op `index`'s backward kernel
-/// applies as it writes its input gradient, so that they have no backward dispatch and their
-/// output gradients no buffer (none of them at the network's input, where no gradient is
-/// wanted):
-/// - before a dense or conv layer, a dropout (the data gradient's store multiplies by its
-///   mask), unless that dropout is fused into a max-pool before it, and then the ReLU or tanh
-///   before that dropout, if any;
-/// - otherwise a ReLU or tanh directly before a dense, conv, max-pool or dropout layer (unless
-///   that dropout is itself taken by the layer after it).
-///
-/// The activation's derivative is read from its output: the dropout's input, or the layer's
-/// own input when no dropout sits between.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-struct Absorbed {
-    /// The dropout layer's index and mask.
-    dropout: Option<(usize, BufferId)>,
-    /// The activation layer's index and kind.
-    activation: Option<(usize, Activation)>,
-}
-
-impl Absorbed {
-    /// The first layer whose input gradient the kernel writes: the earliest absorbed one.
-    fn first(&self, index: usize) -> usize {
-        self.activation
-            .map(|(a, _)| a)
-            .or(self.dropout.map(|(d, _)| d))
-            .unwrap_or(index)
-    }
-
-    fn contains(&self, layer: usize) -> bool {
-        self.dropout.is_some_and(|(d, _)| d == layer)
-            || self.activation.is_some_and(|(a, _)| a == layer)
-    }
-}
-
-fn absorbed(ops: &[Op], index: usize) -> Absorbed {
-    let Some(op) = ops.get(index) else {
-        return Absorbed::default();
-    };
-    let at = |i: usize| ops.get(i).filter(|op| op.input != 0).map(|op| &op.kind);
-    let activation_at = |i: usize| match at(i) {
-        Some(OpKind::Activation(a)) => Some((i, *a)),
-        _ => None,
-    };
-    let Some(before) = index.checked_sub(1) else {
-        return Absorbed::default();
-    };
-    let layer = matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_));
-    let dropout_in_pool = before > 0 && fused_dropout(ops, before - 1).is_some();
-    if let (true, Some(OpKind::Dropout { mask, .. }), false) = (layer, at(before), dropout_in_pool)
-    {
-        return Absorbed {
-            dropout: Some((before, *mask)),
-            activation: before.checked_sub(1).and_then(activation_at),
-        };
-    }
-    let takes_activation = match op.kind {
-        OpKind::Dense(_) | OpKind::Conv(_) | OpKind::MaxPool { .. } => true,
-        OpKind::Dropout { .. } => !absorbed(ops, index + 1).contains(index),
-        _ => false,
-    };
-    Absorbed {
-        dropout: None,
-        activation: activation_at(before).filter(|_| takes_activation),
-    }
-}
-
-/// Whether op `index`'s backward is done by a later layer's kernel ([`absorbed`]).
-fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
-    absorbed(ops, index + 1).contains(index) || absorbed(ops, index + 2).contains(index)
-}
-
-/// The dropout fused into op `index`: a max-pool directly followed by a dropout layer, whose
-/// rate and mask buffer this returns. The pool's forward draws the dropout's mask and writes
-/// the dropout's output (the pool's own output buffer is never used); the pool's backward
-/// reads the dropout's output gradient and applies the mask as it gathers (the dropout's input
-/// gradient has no buffer either).
-fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)> {
-    match (&ops[index].kind, &ops.get(index + 1)?.kind) {
-        (OpKind::MaxPool { .. }, OpKind::Dropout { rate, mask }) => Some((*rate, *mask)),
-        _ => None,
-    }
 }
 
 /// Whether a step trains (with its learning rate) or only runs forward.
@@ -554,319 +467,5 @@ impl GpuNet {
         let last = self.ops.last().map_or(0, |op| op.output);
         self.arena
             .read_f32(gpu, self.acts[last], n * self.plan.classes)
-    }
-
-    /// All parameters (crate layout).
-    pub fn parameters(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        self.arena.read_f32(gpu, self.params, self.n_params)
-    }
-
-    /// The gradient of the mean batch loss from the last training step.
-    pub fn gradients(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        self.arena.read_f32(gpu, self.grads, self.n_params)
-    }
-
-    /// Every dropout layer's mask `(n, size)` from the last training step, in layer order.
-    pub fn dropout_masks(&self, gpu: &Gpu, n: usize) -> Result<Vec<Vec<f32>>> {
-        let mut masks = Vec::new();
-        for op in &self.ops {
-            if let OpKind::Dropout { mask, .. } = op.kind {
-                masks.push(self.arena.read_f32(gpu, mask, n * self.sizes[op.output])?);
-            }
-        }
-        Ok(masks)
-    }
-
-    /// The batchnorm running statistics (layout of [`CpuNet::running_stats`]; empty without
-    /// batchnorm).
-    pub fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        if self.n_running == 0 {
-            return Ok(Vec::new());
-        }
-        self.arena.read_f32(gpu, self.running, self.n_running)
-    }
-
-    /// Replaces the batchnorm running statistics (layout of [`GpuNet::running_stats`]).
-    pub fn set_running_stats(&self, gpu: &Gpu, stats: &[f32]) -> Result<()> {
-        if stats.len() != self.n_running {
-            return Err(Error::Config(format!(
-                "expected {} batchnorm running statistics, got {}",
-                self.n_running,
-                stats.len()
-            )));
-        }
-        self.arena.write(gpu, self.running, 0, stats);
-        Ok(())
-    }
-
-    /// The optimiser's state: the update counter and Adam's moments read back from the device
-    /// (empty for SGD).
-    pub fn optimizer_state(&self, gpu: &Gpu) -> Result<OptimizerState> {
-        let (adam_m, adam_v) = match self.moments {
-            Some((m, v)) => (
-                self.arena.read_f32(gpu, m, self.n_params)?,
-                self.arena.read_f32(gpu, v, self.n_params)?,
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        Ok(OptimizerState {
-            updates: self.updates,
-            adam_m,
-            adam_v,
-        })
-    }
-
-    /// Replaces the optimiser's state: the update counter, and Adam's moments written to the
-    /// device (empty moments mean zeros).
-    pub fn set_optimizer_state(&mut self, gpu: &Gpu, state: &OptimizerState) -> Result<()> {
-        let n = self.n_params;
-        let ok = |len: usize| len == 0 || len == n;
-        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
-            return Err(Error::Config(format!(
-                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
-                state.adam_m.len(),
-                state.adam_v.len()
-            )));
-        }
-        if let Some((m, v)) = self.moments {
-            let zeros;
-            let (dm, dv) = if state.adam_m.is_empty() {
-                zeros = vec![0.0f32; n];
-                (&zeros[..], &zeros[..])
-            } else {
-                (&state.adam_m[..], &state.adam_v[..])
-            };
-            self.arena.write(gpu, m, 0, dm);
-            self.arena.write(gpu, v, 0, dv);
-        }
-        self.updates = state.updates;
-        Ok(())
-    }
-
-    /// Replaces all parameters (crate layout).
-    pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
-        if params.len() != self.n_params {
-            return Err(Error::Config(format!(
-                "expected {} parameters, got {}",
-                self.n_params,
-                params.len()
-            )));
-        }
-        self.arena.write(gpu, self.params, 0, params);
-        Ok(())
-    }
-}
-
-/// The largest buffer a shader may bind on `gpu`, bytes.
-fn binding_limit(gpu: &Gpu) -> u64 {
-    gpu.limits
-        .max_storage_buffer_binding_size
-        .min(gpu.limits.max_buffer_size)
-}
-
-/// Checks that every buffer of `plan` at batch `capacity` fits the device's binding limit and
-/// that every convolution's GEMM launch fits the workgroups a grid dimension may have; the
-/// error names the limit, the buffer or layer, and the largest batch that fits.
-pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
-    let limit = binding_limit(gpu);
-    let params = 4 * plan.params() as u64;
-    if params > limit {
-        return Err(Error::Gpu(format!(
-            "the network's {params} bytes of parameters exceed this adapter's \
-             max_storage_buffer_binding_size of {limit} bytes"
-        )));
-    }
-    let (largest, name) = std::iter::once((plan.input.size(), "the input".to_string()))
-        .chain(plan.layers.iter().enumerate().map(|(i, l)| {
-            (
-                l.output.size(),
-                format!("layer {} ({})'s output", i + 1, l.layer),
-            )
-        }))
-        .max_by_key(|(s, _)| *s)
-        .expect("the input is always there");
-    let bytes = 4 * largest as u64 * capacity as u64;
-    if bytes > limit {
-        let fits = limit / (4 * largest as u64);
-        return Err(Error::Gpu(format!(
-            "a batch of {capacity} needs {bytes} bytes for {name}, over this adapter's \
-             max_storage_buffer_binding_size of {limit} bytes: the largest batch that fits is \
-             {fits}"
-        )));
-    }
-    // A convolution's GEMMs launch one workgroup per BLOCK_N pixels of the whole batch (its
-    // input's for the data gradient, its output's otherwise) along one grid dimension. (For a
-    // first layer, whose data gradient never runs, this is a little conservative.)
-    for (i, l) in plan.layers.iter().enumerate() {
-        let Some(sh) = ConvShape::of(l) else { continue };
-        let pixels = (sh.h * sh.w).max(sh.ho * sh.wo);
-        let groups = (capacity * pixels).div_ceil(BLOCK_N);
-        if groups > MAX_GROUPS_PER_DIM as usize {
-            let fits = MAX_GROUPS_PER_DIM as usize * BLOCK_N / pixels;
-            return Err(Error::Gpu(format!(
-                "a batch of {capacity} gives layer {} ({})'s matrix products {groups} \
-                 workgroups along one dimension, over the {MAX_GROUPS_PER_DIM} a launch may \
-                 have: the largest batch that fits is {fits}",
-                i + 1,
-                l.layer
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Bytes of the scratch buffer that every layer's split products share (they run one after
-/// another): the largest any dense or convolution layer needs at batch sizes up to `capacity`.
-fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
-    plan.layers
-        .iter()
-        .map(|planned| match (planned.layer, planned.input) {
-            (
-                Layer::Dense {
-                    units: Units::Fixed(d_out),
-                },
-                Shape::Flat(d_in),
-            ) => DenseLayout::scratch_bytes(d_in, d_out, capacity),
-            (Layer::Conv2d { .. }, _) => ConvShape::of(planned)
-                .map(|shape| ConvLayout::scratch_bytes(&shape, capacity))
-                .unwrap_or(0),
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A chain of ops from short names, numbering buffers as the planner does (flatten passes
-    /// its input's buffer on); dropout `i`'s mask is buffer `100 + i`. Sizes are dummies: only
-    /// the fusion rules look at these.
-    fn chain(names: &[&str]) -> Vec<Op> {
-        let b = BufferId(0);
-        let mut buffer = 0;
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let kind = match *name {
-                    "dense" => OpKind::Dense(DenseLayout {
-                        params: b,
-                        grads: b,
-                        scratch: b,
-                        w_off: 0,
-                        b_off: 0,
-                        d_in: 1,
-                        d_out: 1,
-                    }),
-                    "conv" => OpKind::Conv(ConvLayout {
-                        params: b,
-                        grads: b,
-                        scratch: b,
-                        w_off: 0,
-                        b_off: 0,
-                        shape: ConvShape {
-                            c: 1,
-                            h: 1,
-                            w: 1,
-                            f: 1,
-                            k: 1,
-                            s: 1,
-                            p: 0,
-                            ho: 1,
-                            wo: 1,
-                        },
-                    }),
-                    "pool" => OpKind::MaxPool {
-                        shape: PoolShape {
-                            c: 1,
-                            h: 2,
-                            w: 2,
-                            size: 2,
-                            stride: 2,
-                            ho: 1,
-                            wo: 1,
-                        },
-                        argmax: b,
-                    },
-                    "dropout" => OpKind::Dropout {
-                        rate: 0.2,
-                        mask: BufferId(100 + i),
-                    },
-                    "relu" => OpKind::Activation(Activation::Relu),
-                    "tanh" => OpKind::Activation(Activation::Tanh),
-                    "batchnorm" => OpKind::BatchNorm(NormLayout {
-                        params: b,
-                        grads: b,
-                        g_off: 0,
-                        running: b,
-                        r_off: 0,
-                        saved: b,
-                        c: 1,
-                        inner: 1,
-                    }),
-                    "flatten" => OpKind::Flatten,
-                    other => panic!("no op {other}"),
-                };
-                let input = buffer;
-                if !matches!(kind, OpKind::Flatten) {
-                    buffer += 1;
-                }
-                Op {
-                    kind,
-                    input,
-                    output: buffer,
-                }
-            })
-            .collect()
-    }
-
-    fn takes(dropout: Option<usize>, activation: Option<(usize, Activation)>) -> Absorbed {
-        Absorbed {
-            dropout: dropout.map(|d| (d, BufferId(100 + d))),
-            activation,
-        }
-    }
-
-    #[test]
-    fn each_backward_is_taken_by_exactly_one_kernel() {
-        use Activation::{Relu, Tanh};
-        // seed12's blocks: the second conv takes the dropout and the ReLU before it; the pool
-        // takes its ReLU; the dropout after the pool is fused into the pool (forward and
-        // backward), not taken by anyone; flatten keeps the last dropout from the dense layer.
-        let ops = chain(&[
-            "conv", "relu", "dropout", "conv", "relu", "pool", "dropout", "flatten", "dense",
-        ]);
-        assert_eq!(absorbed(&ops, 3), takes(Some(2), Some((1, Relu))));
-        assert_eq!(absorbed(&ops, 5), takes(None, Some((4, Relu))));
-        assert!(fused_dropout(&ops, 5).is_some());
-        assert_eq!(absorbed(&ops, 8), takes(None, None));
-        let later: Vec<usize> = (0..ops.len())
-            .filter(|&i| absorbed_by_later(&ops, i))
-            .collect();
-        assert_eq!(later, [1, 2, 4]);
-
-        // Two dropouts: the dense layer takes the second; the first takes the ReLU.
-        let ops = chain(&["dense", "relu", "dropout", "dropout", "dense"]);
-        assert_eq!(absorbed(&ops, 4), takes(Some(3), None));
-        assert_eq!(absorbed(&ops, 3), takes(None, None));
-        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Relu))));
-
-        // A dropout before a pool takes the tanh; the pool takes nothing.
-        let ops = chain(&["conv", "tanh", "dropout", "pool"]);
-        assert_eq!(absorbed(&ops, 3), takes(None, None));
-        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Tanh))));
-
-        // Batchnorm then a dropout: the dense layer takes the dropout alone.
-        let ops = chain(&["dense", "batchnorm", "dropout", "dense"]);
-        assert_eq!(absorbed(&ops, 3), takes(Some(2), None));
-
-        // Nothing at the input is taken: no gradient is wanted there.
-        let ops = chain(&["relu", "dropout", "conv"]);
-        assert_eq!(absorbed(&ops, 2), takes(Some(1), None));
-        let ops = chain(&["dropout", "flatten", "dense"]);
-        assert_eq!(absorbed(&ops, 2), takes(None, None));
-        assert!(!absorbed_by_later(&ops, 0));
     }
 }

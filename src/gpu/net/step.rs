@@ -3,9 +3,8 @@
 //! with the softmax, and adding the batch's metrics to the totals), backward, and the
 //! optimiser update.
 
-use super::{
-    GpuNet, OpKind, StepMode, absorbed, absorbed_by_later, fused_activation, fused_dropout,
-};
+use super::fusion::{absorbed, absorbed_by_later, fused_activation, fused_dropout};
+use super::{GpuNet, OpKind, StepMode};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
 use crate::error::Result;

@@ -1,0 +1,242 @@
+//! Which layers' work another layer's kernel does: the fusion rules the step's dispatch list
+//! ([`super::GpuNet::step_dispatches`]) and the buffer allocation both follow, so that a layer
+//! whose work is fused away gets neither a dispatch nor buffers it would never use.
+
+use super::{Op, OpKind};
+use crate::gpu::kernel::BufferId;
+use crate::model::Activation;
+
+/// The activation fused into op `index` (a dense or conv layer directly followed by tanh or
+/// ReLU): that layer's kernel applies it and writes the activation's output buffer, so the
+/// layer's own output buffer is never used (no backward pass reads it either: the
+/// activation's backward uses its output).
+pub(super) fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
+    match (&ops[index].kind, ops.get(index + 1).map(|next| &next.kind)) {
+        (OpKind::Dense(_) | OpKind::Conv(_), Some(OpKind::Activation(a))) => Some(*a),
+        _ => None,
+    }
+}
+
+/// The element-wise layers just before op `index` whose backward op `index`'s backward kernel
+/// applies as it writes its input gradient, so that they have no backward dispatch and their
+/// output gradients no buffer (none of them at the network's input, where no gradient is
+/// wanted):
+/// - before a dense or conv layer, a dropout (the data gradient's store multiplies by its
+///   mask), unless that dropout is fused into a max-pool before it, and then the ReLU or tanh
+///   before that dropout, if any;
+/// - otherwise a ReLU or tanh directly before a dense, conv, max-pool or dropout layer (unless
+///   that dropout is itself taken by the layer after it).
+///
+/// The activation's derivative is read from its output: the dropout's input, or the layer's
+/// own input when no dropout sits between.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Absorbed {
+    /// The dropout layer's index and mask.
+    pub(super) dropout: Option<(usize, BufferId)>,
+    /// The activation layer's index and kind.
+    pub(super) activation: Option<(usize, Activation)>,
+}
+
+impl Absorbed {
+    /// The first layer whose input gradient the kernel writes: the earliest absorbed one.
+    pub(super) fn first(&self, index: usize) -> usize {
+        self.activation
+            .map(|(a, _)| a)
+            .or(self.dropout.map(|(d, _)| d))
+            .unwrap_or(index)
+    }
+
+    fn contains(&self, layer: usize) -> bool {
+        self.dropout.is_some_and(|(d, _)| d == layer)
+            || self.activation.is_some_and(|(a, _)| a == layer)
+    }
+}
+
+pub(super) fn absorbed(ops: &[Op], index: usize) -> Absorbed {
+    let Some(op) = ops.get(index) else {
+        return Absorbed::default();
+    };
+    let at = |i: usize| ops.get(i).filter(|op| op.input != 0).map(|op| &op.kind);
+    let activation_at = |i: usize| match at(i) {
+        Some(OpKind::Activation(a)) => Some((i, *a)),
+        _ => None,
+    };
+    let Some(before) = index.checked_sub(1) else {
+        return Absorbed::default();
+    };
+    let layer = matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_));
+    let dropout_in_pool = before > 0 && fused_dropout(ops, before - 1).is_some();
+    if let (true, Some(OpKind::Dropout { mask, .. }), false) = (layer, at(before), dropout_in_pool)
+    {
+        return Absorbed {
+            dropout: Some((before, *mask)),
+            activation: before.checked_sub(1).and_then(activation_at),
+        };
+    }
+    let takes_activation = match op.kind {
+        OpKind::Dense(_) | OpKind::Conv(_) | OpKind::MaxPool { .. } => true,
+        OpKind::Dropout { .. } => !absorbed(ops, index + 1).contains(index),
+        _ => false,
+    };
+    Absorbed {
+        dropout: None,
+        activation: activation_at(before).filter(|_| takes_activation),
+    }
+}
+
+/// Whether op `index`'s backward is done by a later layer's kernel ([`absorbed`]).
+pub(super) fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
+    absorbed(ops, index + 1).contains(index) || absorbed(ops, index + 2).contains(index)
+}
+
+/// The dropout fused into op `index`: a max-pool directly followed by a dropout layer, whose
+/// rate and mask buffer this returns. The pool's forward draws the dropout's mask and writes
+/// the dropout's output (the pool's own output buffer is never used); the pool's backward
+/// reads the dropout's output gradient and applies the mask as it gathers (the dropout's input
+/// gradient has no buffer either).
+pub(super) fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)> {
+    match (&ops[index].kind, &ops.get(index + 1)?.kind) {
+        (OpKind::MaxPool { .. }, OpKind::Dropout { rate, mask }) => Some((*rate, *mask)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::conv::ConvShape;
+    use crate::cpu::pool::PoolShape;
+    use crate::gpu::ops::conv::ConvLayout;
+    use crate::gpu::ops::dense::DenseLayout;
+    use crate::gpu::ops::norm::NormLayout;
+
+    /// A chain of ops from short names, numbering buffers as the planner does (flatten passes
+    /// its input's buffer on); dropout `i`'s mask is buffer `100 + i`. Sizes are dummies: only
+    /// the fusion rules look at these.
+    fn chain(names: &[&str]) -> Vec<Op> {
+        let b = BufferId(0);
+        let mut buffer = 0;
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let kind = match *name {
+                    "dense" => OpKind::Dense(DenseLayout {
+                        params: b,
+                        grads: b,
+                        scratch: b,
+                        w_off: 0,
+                        b_off: 0,
+                        d_in: 1,
+                        d_out: 1,
+                    }),
+                    "conv" => OpKind::Conv(ConvLayout {
+                        params: b,
+                        grads: b,
+                        scratch: b,
+                        w_off: 0,
+                        b_off: 0,
+                        shape: ConvShape {
+                            c: 1,
+                            h: 1,
+                            w: 1,
+                            f: 1,
+                            k: 1,
+                            s: 1,
+                            p: 0,
+                            ho: 1,
+                            wo: 1,
+                        },
+                    }),
+                    "pool" => OpKind::MaxPool {
+                        shape: PoolShape {
+                            c: 1,
+                            h: 2,
+                            w: 2,
+                            size: 2,
+                            stride: 2,
+                            ho: 1,
+                            wo: 1,
+                        },
+                        argmax: b,
+                    },
+                    "dropout" => OpKind::Dropout {
+                        rate: 0.2,
+                        mask: BufferId(100 + i),
+                    },
+                    "relu" => OpKind::Activation(Activation::Relu),
+                    "tanh" => OpKind::Activation(Activation::Tanh),
+                    "batchnorm" => OpKind::BatchNorm(NormLayout {
+                        params: b,
+                        grads: b,
+                        g_off: 0,
+                        running: b,
+                        r_off: 0,
+                        saved: b,
+                        c: 1,
+                        inner: 1,
+                    }),
+                    "flatten" => OpKind::Flatten,
+                    other => panic!("no op {other}"),
+                };
+                let input = buffer;
+                if !matches!(kind, OpKind::Flatten) {
+                    buffer += 1;
+                }
+                Op {
+                    kind,
+                    input,
+                    output: buffer,
+                }
+            })
+            .collect()
+    }
+
+    fn takes(dropout: Option<usize>, activation: Option<(usize, Activation)>) -> Absorbed {
+        Absorbed {
+            dropout: dropout.map(|d| (d, BufferId(100 + d))),
+            activation,
+        }
+    }
+
+    #[test]
+    fn each_backward_is_taken_by_exactly_one_kernel() {
+        use Activation::{Relu, Tanh};
+        // seed12's blocks: the second conv takes the dropout and the ReLU before it; the pool
+        // takes its ReLU; the dropout after the pool is fused into the pool (forward and
+        // backward), not taken by anyone; flatten keeps the last dropout from the dense layer.
+        let ops = chain(&[
+            "conv", "relu", "dropout", "conv", "relu", "pool", "dropout", "flatten", "dense",
+        ]);
+        assert_eq!(absorbed(&ops, 3), takes(Some(2), Some((1, Relu))));
+        assert_eq!(absorbed(&ops, 5), takes(None, Some((4, Relu))));
+        assert!(fused_dropout(&ops, 5).is_some());
+        assert_eq!(absorbed(&ops, 8), takes(None, None));
+        let later: Vec<usize> = (0..ops.len())
+            .filter(|&i| absorbed_by_later(&ops, i))
+            .collect();
+        assert_eq!(later, [1, 2, 4]);
+
+        // Two dropouts: the dense layer takes the second; the first takes the ReLU.
+        let ops = chain(&["dense", "relu", "dropout", "dropout", "dense"]);
+        assert_eq!(absorbed(&ops, 4), takes(Some(3), None));
+        assert_eq!(absorbed(&ops, 3), takes(None, None));
+        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Relu))));
+
+        // A dropout before a pool takes the tanh; the pool takes nothing.
+        let ops = chain(&["conv", "tanh", "dropout", "pool"]);
+        assert_eq!(absorbed(&ops, 3), takes(None, None));
+        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Tanh))));
+
+        // Batchnorm then a dropout: the dense layer takes the dropout alone.
+        let ops = chain(&["dense", "batchnorm", "dropout", "dense"]);
+        assert_eq!(absorbed(&ops, 3), takes(Some(2), None));
+
+        // Nothing at the input is taken: no gradient is wanted there.
+        let ops = chain(&["relu", "dropout", "conv"]);
+        assert_eq!(absorbed(&ops, 2), takes(Some(1), None));
+        let ops = chain(&["dropout", "flatten", "dense"]);
+        assert_eq!(absorbed(&ops, 2), takes(None, None));
+        assert!(!absorbed_by_later(&ops, 0));
+    }
+}

@@ -1,0 +1,91 @@
+//! What a planned network needs of the device, checked before anything is allocated: buffer
+//! sizes against the binding limit, launches against the workgroups a grid dimension may have,
+//! and the scratch the split products share.
+
+use crate::cpu::conv::ConvShape;
+use crate::error::{Error, Result};
+use crate::gpu::context::Gpu;
+use crate::gpu::kernel::MAX_GROUPS_PER_DIM;
+use crate::gpu::ops::conv::ConvLayout;
+use crate::gpu::ops::dense::DenseLayout;
+use crate::gpu::ops::gemm::BLOCK_N;
+use crate::model::{Layer, Plan, Shape, Units};
+
+/// The largest buffer a shader may bind on `gpu`, bytes.
+pub(super) fn binding_limit(gpu: &Gpu) -> u64 {
+    gpu.limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size)
+}
+
+/// Checks that every buffer of `plan` at batch `capacity` fits the device's binding limit and
+/// that every convolution's GEMM launch fits the workgroups a grid dimension may have; the
+/// error names the limit, the buffer or layer, and the largest batch that fits.
+pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
+    let limit = binding_limit(gpu);
+    let params = 4 * plan.params() as u64;
+    if params > limit {
+        return Err(Error::Gpu(format!(
+            "the network's {params} bytes of parameters exceed this adapter's \
+             max_storage_buffer_binding_size of {limit} bytes"
+        )));
+    }
+    let (largest, name) = std::iter::once((plan.input.size(), "the input".to_string()))
+        .chain(plan.layers.iter().enumerate().map(|(i, l)| {
+            (
+                l.output.size(),
+                format!("layer {} ({})'s output", i + 1, l.layer),
+            )
+        }))
+        .max_by_key(|(s, _)| *s)
+        .expect("the input is always there");
+    let bytes = 4 * largest as u64 * capacity as u64;
+    if bytes > limit {
+        let fits = limit / (4 * largest as u64);
+        return Err(Error::Gpu(format!(
+            "a batch of {capacity} needs {bytes} bytes for {name}, over this adapter's \
+             max_storage_buffer_binding_size of {limit} bytes: the largest batch that fits is \
+             {fits}"
+        )));
+    }
+    // A convolution's GEMMs launch one workgroup per BLOCK_N pixels of the whole batch (its
+    // input's for the data gradient, its output's otherwise) along one grid dimension. (For a
+    // first layer, whose data gradient never runs, this is a little conservative.)
+    for (i, l) in plan.layers.iter().enumerate() {
+        let Some(sh) = ConvShape::of(l) else { continue };
+        let pixels = (sh.h * sh.w).max(sh.ho * sh.wo);
+        let groups = (capacity * pixels).div_ceil(BLOCK_N);
+        if groups > MAX_GROUPS_PER_DIM as usize {
+            let fits = MAX_GROUPS_PER_DIM as usize * BLOCK_N / pixels;
+            return Err(Error::Gpu(format!(
+                "a batch of {capacity} gives layer {} ({})'s matrix products {groups} \
+                 workgroups along one dimension, over the {MAX_GROUPS_PER_DIM} a launch may \
+                 have: the largest batch that fits is {fits}",
+                i + 1,
+                l.layer
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of the scratch buffer that every layer's split products share (they run one after
+/// another): the largest any dense or convolution layer needs at batch sizes up to `capacity`.
+pub(super) fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
+    plan.layers
+        .iter()
+        .map(|planned| match (planned.layer, planned.input) {
+            (
+                Layer::Dense {
+                    units: Units::Fixed(d_out),
+                },
+                Shape::Flat(d_in),
+            ) => DenseLayout::scratch_bytes(d_in, d_out, capacity),
+            (Layer::Conv2d { .. }, _) => ConvShape::of(planned)
+                .map(|shape| ConvLayout::scratch_bytes(&shape, capacity))
+                .unwrap_or(0),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}

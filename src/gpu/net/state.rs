@@ -1,0 +1,109 @@
+//! The network's state between host and device: parameters, gradients, optimiser moments,
+//! batchnorm running statistics and dropout masks, read back or written in the crate's layouts.
+
+use super::{GpuNet, OpKind};
+use crate::error::{Error, Result};
+use crate::gpu::context::Gpu;
+use crate::train::OptimizerState;
+
+impl GpuNet {
+    /// All parameters (crate layout).
+    pub fn parameters(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.arena.read_f32(gpu, self.params, self.n_params)
+    }
+
+    /// The gradient of the mean batch loss from the last training step.
+    pub fn gradients(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.arena.read_f32(gpu, self.grads, self.n_params)
+    }
+
+    /// Every dropout layer's mask `(n, size)` from the last training step, in layer order.
+    pub fn dropout_masks(&self, gpu: &Gpu, n: usize) -> Result<Vec<Vec<f32>>> {
+        let mut masks = Vec::new();
+        for op in &self.ops {
+            if let OpKind::Dropout { mask, .. } = op.kind {
+                masks.push(self.arena.read_f32(gpu, mask, n * self.sizes[op.output])?);
+            }
+        }
+        Ok(masks)
+    }
+
+    /// The batchnorm running statistics (layout of [`crate::cpu::CpuNet::running_stats`]; empty without
+    /// batchnorm).
+    pub fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        if self.n_running == 0 {
+            return Ok(Vec::new());
+        }
+        self.arena.read_f32(gpu, self.running, self.n_running)
+    }
+
+    /// Replaces the batchnorm running statistics (layout of [`GpuNet::running_stats`]).
+    pub fn set_running_stats(&self, gpu: &Gpu, stats: &[f32]) -> Result<()> {
+        if stats.len() != self.n_running {
+            return Err(Error::Config(format!(
+                "expected {} batchnorm running statistics, got {}",
+                self.n_running,
+                stats.len()
+            )));
+        }
+        self.arena.write(gpu, self.running, 0, stats);
+        Ok(())
+    }
+
+    /// The optimiser's state: the update counter and Adam's moments read back from the device
+    /// (empty for SGD).
+    pub fn optimizer_state(&self, gpu: &Gpu) -> Result<OptimizerState> {
+        let (adam_m, adam_v) = match self.moments {
+            Some((m, v)) => (
+                self.arena.read_f32(gpu, m, self.n_params)?,
+                self.arena.read_f32(gpu, v, self.n_params)?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(OptimizerState {
+            updates: self.updates,
+            adam_m,
+            adam_v,
+        })
+    }
+
+    /// Replaces the optimiser's state: the update counter, and Adam's moments written to the
+    /// device (empty moments mean zeros).
+    pub fn set_optimizer_state(&mut self, gpu: &Gpu, state: &OptimizerState) -> Result<()> {
+        let n = self.n_params;
+        let ok = |len: usize| len == 0 || len == n;
+        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
+            return Err(Error::Config(format!(
+                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
+                state.adam_m.len(),
+                state.adam_v.len()
+            )));
+        }
+        if let Some((m, v)) = self.moments {
+            let zeros;
+            let (dm, dv) = if state.adam_m.is_empty() {
+                zeros = vec![0.0f32; n];
+                (&zeros[..], &zeros[..])
+            } else {
+                (&state.adam_m[..], &state.adam_v[..])
+            };
+            self.arena.write(gpu, m, 0, dm);
+            self.arena.write(gpu, v, 0, dv);
+        }
+        self.updates = state.updates;
+        Ok(())
+    }
+
+    /// Replaces all parameters (crate layout).
+    pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
+        if params.len() != self.n_params {
+            return Err(Error::Config(format!(
+                "expected {} parameters, got {}",
+                self.n_params,
+                params.len()
+            )));
+        }
+        self.arena.write(gpu, self.params, 0, params);
+        Ok(())
+    }
+}
