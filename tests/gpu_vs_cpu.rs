@@ -76,7 +76,7 @@ fn matmul_every_transpose() {
                 buffer: ib,
                 offset: 5,
             };
-            let scratch = case.output(GemmParams::new(m, n, k, true).scratch_bytes() / 4 + 1);
+            let scratch = case.output(GemmParams::new(m, n, k).scratch_bytes() / 4 + 1);
             let list = gmatmul::matmul(ia.into(), b_op, out.into(), scratch, m, n, k, flags);
             if k >= 600 {
                 assert!(

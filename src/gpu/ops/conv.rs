@@ -115,7 +115,7 @@ pub fn conv_forward(
     activation: Option<Activation>,
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
-    let gemm = GemmParams::new(sh.f, n * sh.ho * sh.wo, sh.c * sh.k * sh.k, true);
+    let gemm = GemmParams::new(sh.f, n * sh.ho * sh.wo, sh.c * sh.k * sh.k);
     let p = ConvGemmParams {
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
@@ -144,7 +144,7 @@ pub fn conv_backward(
     n: usize,
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
-    let gemm = GemmParams::new(sh.f, sh.c * sh.k * sh.k + 1, n * sh.ho * sh.wo, true);
+    let gemm = GemmParams::new(sh.f, sh.c * sh.k * sh.k + 1, n * sh.ho * sh.wo);
     let p = ConvGemmParams {
         gemm,
         conv: params(sh, n, l.w_off, l.b_off),
@@ -162,7 +162,7 @@ pub fn conv_backward(
         &p,
     );
     if let Some(dx) = dx {
-        let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k, true);
+        let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k);
         let (activation_output, mask, dropout) = dx.fused_buffers(x);
         let p = ConvGemmParams {
             gemm,

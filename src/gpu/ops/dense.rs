@@ -74,7 +74,7 @@ pub fn dense_forward(
     n: usize,
     activation: Option<Activation>,
 ) -> Vec<Dispatch> {
-    let gemm = GemmParams::new(n, l.d_out, l.d_in, true);
+    let gemm = GemmParams::new(n, l.d_out, l.d_in);
     gemm_dispatches(
         (Kernel::DenseForward, Kernel::DenseForwardReduce),
         &gemm,
@@ -94,7 +94,7 @@ pub fn dense_backward(
     dx: Option<InputGrad>,
     n: usize,
 ) -> Vec<Dispatch> {
-    let gemm = GemmParams::new(l.d_out, l.d_in + 1, n, true);
+    let gemm = GemmParams::new(l.d_out, l.d_in + 1, n);
     let mut out = gemm_dispatches(
         (
             Kernel::DenseBackwardWeights,
@@ -105,7 +105,7 @@ pub fn dense_backward(
         &l.params(gemm, 0, 0),
     );
     if let Some(dx) = dx {
-        let gemm = GemmParams::new(n, l.d_in, l.d_out, true);
+        let gemm = GemmParams::new(n, l.d_in, l.d_out);
         let (activation_output, mask, dropout) = dx.fused_buffers(x);
         out.extend(gemm_dispatches(
             (Kernel::DenseBackwardData, Kernel::DenseBackwardDataReduce),

@@ -38,18 +38,14 @@ pub struct GemmParams {
 }
 
 impl GemmParams {
-    /// The sizes, with `k` split when `splittable` and `C`'s blocks number fewer than
-    /// [`TARGET_GROUPS`]: into at most `TARGET_GROUPS / blocks` splits (so the scratch holds at
-    /// most `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), at most `⌈k / MIN_SPLIT_K⌉` of them.
-    pub fn new(m: usize, n: usize, k: usize, splittable: bool) -> GemmParams {
+    /// The sizes, with `k` split when `C`'s blocks number fewer than [`TARGET_GROUPS`]: into
+    /// at most `TARGET_GROUPS / blocks` splits (so the scratch holds at most
+    /// `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), at most `⌈k / MIN_SPLIT_K⌉` of them.
+    pub fn new(m: usize, n: usize, k: usize) -> GemmParams {
         let blocks = m.div_ceil(BLOCK_M) * n.div_ceil(BLOCK_N);
-        let wanted = if splittable {
-            (TARGET_GROUPS / blocks.max(1))
-                .min(k.div_ceil(MIN_SPLIT_K))
-                .clamp(1, MAX_SPLITS)
-        } else {
-            1
-        };
+        let wanted = (TARGET_GROUPS / blocks.max(1))
+            .min(k.div_ceil(MIN_SPLIT_K))
+            .clamp(1, MAX_SPLITS);
         let k_chunk = k.div_ceil(wanted).div_ceil(BLOCK_K).max(1) * BLOCK_K;
         GemmParams {
             m: u(m),
@@ -121,27 +117,24 @@ mod tests {
 
     #[test]
     fn splits_only_when_blocks_are_few_and_k_is_long() {
-        let big = GemmParams::new(4096, 4096, 4096, true);
+        let big = GemmParams::new(4096, 4096, 4096);
         assert_eq!(big.splits(), 1);
         assert_eq!(big.groups(), [64, 64, 1]);
-        let short_k = GemmParams::new(16, 10, 100, true);
+        let short_k = GemmParams::new(16, 10, 100);
         assert_eq!(short_k.splits(), 1);
-        let long_k = GemmParams::new(64, 801, 128 * 784, true);
+        let long_k = GemmParams::new(64, 801, 128 * 784);
         assert!(long_k.splits() > 1);
         assert!(long_k.splits() * 13 <= TARGET_GROUPS);
         assert_eq!(long_k.k_chunk as usize % BLOCK_K, 0);
         assert!(long_k.k_chunk as usize * long_k.splits() >= 128 * 784);
         assert!(long_k.scratch_bytes() <= scratch_bytes_bound(64, 801));
-        let unsplittable = GemmParams::new(64, 801, 128 * 784, false);
-        assert_eq!(unsplittable.splits(), 1);
-        assert_eq!(unsplittable.scratch_bytes(), 0);
     }
 
     #[test]
     fn every_split_is_non_empty() {
         for k in [1, 15, 16, 17, 255, 257, 1000, 4097, 100_352] {
             for (m, n) in [(1, 1), (10, 16), (64, 64), (128, 3201)] {
-                let g = GemmParams::new(m, n, k, true);
+                let g = GemmParams::new(m, n, k);
                 let last_start = (g.splits() - 1) * g.k_chunk as usize;
                 assert!(last_start < k, "m {m} n {n} k {k}: {g:?}");
                 assert!(g.scratch_bytes() <= scratch_bytes_bound(m, n));

@@ -56,7 +56,7 @@ pub fn matmul(
     k: usize,
     flags: u32,
 ) -> Vec<Dispatch> {
-    let gemm = GemmParams::new(m, n, k, true);
+    let gemm = GemmParams::new(m, n, k);
     let params = MatmulParams {
         gemm,
         flags,
