@@ -7,8 +7,8 @@
 // activation's output.
 struct Params {
     total: u32, h: u32, w: u32, size: u32,
-    stride: u32, ho: u32, wo: u32, dropout: u32,
-    act: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    stride: u32, ho: u32, wo: u32, _pad0: u32,
+    dropout: u32, act: u32, _pad1: u32, _pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;

@@ -1,9 +1,9 @@
 // Prepended to both max-pool forward kernels: planes = N·C, each H x W; one invocation per
-// output o = (plane, oy, ox) of the size x size window at (oy·stride, ox·stride). `dropout`
-// and `drop` describe the dropout fused into maxpool_dropout_forward.wgsl.
+// output o = (plane, oy, ox) of the size x size window at (oy·stride, ox·stride). `drop`
+// describes the dropout fused into maxpool_dropout_forward.wgsl.
 struct Params {
     total: u32, h: u32, w: u32, size: u32,
-    stride: u32, ho: u32, wo: u32, dropout: u32,
+    stride: u32, ho: u32, wo: u32, _pad: u32,
     drop: Dropout,
 }
 @group(0) @binding(0) var<uniform> p: Params;

@@ -10,6 +10,7 @@ use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
 use shadernet::cpu::loss;
 use shadernet::cpu::optim::{AdamStep, adam_update, sgd_update};
 use shadernet::gpu::kernel::{self};
+use shadernet::gpu::net::DeviceTotals;
 use shadernet::gpu::ops::{activation as gact, data as gdata, dropout as gdrop};
 use shadernet::gpu::ops::{loss as gloss, optim as goptim};
 use shadernet::model::Activation;
@@ -46,10 +47,9 @@ fn dropout_masks_are_bit_identical_to_the_cpu() {
 }
 
 /// Running totals read back: (loss sum with its Kahan compensation applied, correct, count).
-fn read_totals(case: &Case, id: shadernet::gpu::kernel::BufferId) -> (f64, u32, u32) {
-    let t = case.read_u32(id, 4);
-    let (sum, comp) = (f32::from_bits(t[0]) as f64, f32::from_bits(t[1]) as f64);
-    (sum - comp, t[2], t[3])
+fn read_totals(case: &Case, id: shadernet::gpu::kernel::BufferId) -> (f64, usize, usize) {
+    let t = DeviceTotals::from_raw(&case.read_u32(id, 4));
+    (t.loss_sum, t.correct, t.count)
 }
 
 #[test]
@@ -65,11 +65,11 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
         let probs = case.output(n * k);
         let ce = gloss::LossOutputs {
             grad: case.output(n * k),
-            totals: case.input_u32(&[0; 4]),
+            totals: case.input_u32(&gdata::ZERO_TOTALS),
         };
         let mse = gloss::LossOutputs {
             grad: case.output(n * k),
-            totals: case.input_u32(&[0; 4]),
+            totals: case.input_u32(&gdata::ZERO_TOTALS),
         };
         let scale = 1.0 / n as f32;
         let mse_scale = 1.0 / (n * k) as f32;
@@ -97,7 +97,7 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
             "CE {loss_sum} vs {want_loss}"
         );
         let want_correct = 2 * loss::count_correct(&want_p, &labels, k);
-        assert_eq!((correct as usize, count as usize), (want_correct, 2 * n));
+        assert_eq!((correct, count), (want_correct, 2 * n));
 
         let mut want_dy = vec![0.0; n * k];
         loss::mse_backward(&z, &labels, &mut want_dy, k, mse_scale);
@@ -109,7 +109,7 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
             "MSE {mse_sum} vs {want_mse}"
         );
         let want_correct = 2 * loss::count_correct(&z, &labels, k);
-        assert_eq!((correct as usize, count as usize), (want_correct, 2 * n));
+        assert_eq!((correct, count), (want_correct, 2 * n));
     }
 }
 
@@ -154,7 +154,7 @@ fn totals_add_up_exactly() {
     let labels = case.input_u32(&[0, 1, 0]);
     let out = gloss::LossOutputs {
         grad: case.output(6),
-        totals: case.input_u32(&[0; 4]),
+        totals: case.input_u32(&gdata::ZERO_TOTALS),
     };
     let step = gloss::mse(y, labels, out, 3, 2, 1.0);
     case.run(&[step.clone(), step]);

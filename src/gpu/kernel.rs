@@ -4,10 +4,13 @@
 //! workgroup size of 64 and the flat-index helpers), a `Params` uniform at binding 0 padded to a
 //! multiple of 16 bytes (its host twin is a `#[repr(C)] bytemuck::Pod` struct in
 //! [`super::ops`]), then storage buffers at bindings 1.., and a bounds guard on the first line
-//! of `main`. The matrix products share one `main` instead: an op's file supplies its operands
-//! and output (`load_a4`, `load_b4`, `store_c`, `partials`) and `gemm_core.wgsl` (or, for the sum
-//! of a split product, `gemm_reduce.wgsl`) is appended. The bind-group layouts are written out here, with
-//! `read_only` set, so this table documents every shader's interface.
+//! of `main`. Kernels of one family share a `*_common.wgsl` prepended to their file (the
+//! `Params` and helpers of the convolutions, dense layers, max-pools and losses). The matrix
+//! products share one `main`: an op's file supplies its operands and output (`load_a4`,
+//! `load_b4`, `store_c`, `partials`) and `gemm_core.wgsl` (or, for the sum of a split product,
+//! `gemm_reduce.wgsl`) is appended; the losses share theirs, in `loss_common.wgsl` (one
+//! workgroup looping over the batch, no bounds guard). The bind-group layouts are written out
+//! here, with `read_only` set, so this table documents every shader's interface.
 //!
 //! Host dispatch is data: a step is a `Vec<`[`Dispatch`]`>` (kernel, workgroup counts, buffer
 //! ids, parameter bytes) that a test can inspect before anything runs. A [`Program`] turns a
@@ -26,7 +29,8 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).
 pub const MAX_GROUPS_PER_DIM: u32 = 65_535;
 
-/// Every compute kernel, one per WGSL file.
+/// Every compute kernel: one per op file in `shaders/`, two (the product and the sum of its
+/// split) per matrix product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `matmul.wgsl` on `gemm_core.wgsl`: `C = op(A)·op(B)` (benchmarks and tests).
@@ -141,8 +145,9 @@ impl Kernel {
     ];
 
     /// The op's file name in `shaders/` (labels and profiles show it); the second pass of a
-    /// split GEMM adds " (split sum)". GEMM ops are compiled from `conv_common.wgsl` or
-    /// `dense_common.wgsl` (for the layers), their file and `gemm_core.wgsl` or `gemm_reduce.wgsl`.
+    /// split GEMM adds " (split sum)". A kernel is compiled from `common.wgsl`, its family's
+    /// `*_common.wgsl` if it has one, its file, and for a matrix product `gemm_core.wgsl` or
+    /// `gemm_reduce.wgsl`.
     pub fn file(self) -> &'static str {
         self.info().0
     }

@@ -3,10 +3,11 @@
 
 use super::context::Gpu;
 use super::kernel::{self, BufferId, Buffers, Dispatch};
-use super::net::{GpuNet, StepMode};
+use super::net::{DeviceTotals, GpuNet, StepMode};
 use super::ops::activation::{activation_backward, activation_forward};
 use super::ops::augment::{AugmentKey, augment};
 use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
+use super::ops::data::ZERO_TOTALS;
 use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use super::ops::dropout::dropout_forward;
 use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
@@ -395,11 +396,11 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let probs = case.output(n * k);
     let ce = LossOutputs {
         grad: case.output(n * k),
-        totals: case.input(&[0u32; 4]),
+        totals: case.input(&ZERO_TOTALS),
     };
     let se = LossOutputs {
         grad: case.output(n * k),
-        totals: case.input(&[0u32; 4]),
+        totals: case.input(&ZERO_TOTALS),
     };
     case.run(&[
         softmax_cross_entropy(iz, il, probs, ce, n, k, 1.0 / n as f32),
@@ -409,14 +410,10 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     loss::softmax_forward(&z, &mut want_p, k);
     let mut want_dz = vec![0.0; n * k];
     loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, 1.0 / n as f32);
-    // Totals: loss sum, its Kahan compensation, correct count, example count.
+    // Loss sum, correct count and example count, as the running totals hold them.
     let totals = |id| -> Result<[f32; 3]> {
-        let t = case.arena.read_u32(gpu, id, 4)?;
-        Ok([
-            f32::from_bits(t[0]) - f32::from_bits(t[1]),
-            t[2] as f32,
-            t[3] as f32,
-        ])
+        let t = DeviceTotals::from_raw(&case.arena.read_u32(gpu, id, 4)?);
+        Ok([t.loss_sum as f32, t.correct as f32, t.count as f32])
     };
     let ce_totals = totals(ce.totals)?;
     rows.push(row(

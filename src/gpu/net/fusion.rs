@@ -65,8 +65,8 @@ pub(super) fn absorbed(ops: &[Op], index: usize) -> Absorbed {
         return Absorbed::default();
     };
     let layer = matches!(op.kind, OpKind::Dense(_) | OpKind::Conv(_));
-    let dropout_in_pool = before > 0 && fused_dropout(ops, before - 1).is_some();
-    if let (true, Some(OpKind::Dropout { mask, .. }), false) = (layer, at(before), dropout_in_pool)
+    if let (true, Some(OpKind::Dropout { mask, .. }), false) =
+        (layer, at(before), in_pool(ops, before))
     {
         return Absorbed {
             dropout: Some((before, *mask)),
@@ -82,6 +82,11 @@ pub(super) fn absorbed(ops: &[Op], index: usize) -> Absorbed {
         dropout: None,
         activation: activation_at(before).filter(|_| takes_activation),
     }
+}
+
+/// Whether op `index` is a dropout fused into the max-pool before it ([`fused_dropout`]).
+pub(super) fn in_pool(ops: &[Op], index: usize) -> bool {
+    index > 0 && fused_dropout(ops, index - 1).is_some()
 }
 
 /// Whether op `index`'s backward is done by a later layer's kernel ([`absorbed`]).

@@ -34,7 +34,7 @@ use limits::{binding_limit, scratch_bytes};
 use super::context::Gpu;
 use super::kernel::{BufferId, Buffers, Program};
 use super::ops::conv::ConvLayout;
-use super::ops::data::{DeviceDataset, TOTALS_BYTES, upload};
+use super::ops::data::{DeviceDataset, TOTALS_BYTES, ZERO_TOTALS, upload};
 use super::ops::dense::DenseLayout;
 use super::ops::norm::NormLayout;
 use crate::cpu::CpuNet;
@@ -110,6 +110,19 @@ pub struct DeviceTotals {
     pub correct: usize,
     /// Examples.
     pub count: usize,
+}
+
+impl DeviceTotals {
+    /// The totals from the raw words of a totals buffer ([`TOTALS_BYTES`]): loss sum and its
+    /// Kahan compensation (`f32` bits), correct count, example count.
+    pub fn from_raw(raw: &[u32]) -> DeviceTotals {
+        let (sum, comp) = (f32::from_bits(raw[0]) as f64, f32::from_bits(raw[1]) as f64);
+        DeviceTotals {
+            loss_sum: sum - comp,
+            correct: raw[2] as usize,
+            count: raw[3] as usize,
+        }
+    }
 }
 
 /// A planned network resident on one GPU. Every method takes the [`Gpu`] it was built on.
@@ -305,13 +318,8 @@ impl GpuNet {
         // a later kernel applies (`absorbed`), nor a pool's output that a fused dropout
         // replaces.
         let no_grad: Vec<usize> = (0..ops.len())
-            .filter(|&i| absorbed_by_later(&ops, i))
+            .filter(|&i| absorbed_by_later(&ops, i) || fused_dropout(&ops, i).is_some())
             .map(|i| ops[i].output)
-            .chain(
-                (0..ops.len())
-                    .filter(|&i| fused_dropout(&ops, i).is_some())
-                    .map(|i| ops[i].output),
-            )
             .chain([0])
             .collect();
         let act_grads = sizes
@@ -331,7 +339,7 @@ impl GpuNet {
             arena.alloc(gpu, "eval totals", TOTALS_BYTES),
         ];
         for t in totals {
-            arena.write(gpu, t, 0, &[0u32; 4]);
+            arena.write(gpu, t, 0, &ZERO_TOTALS);
         }
         let augment_src = (plan.network.training.augment > 0.0
             && matches!(plan.input, Shape::Image { .. }))
@@ -446,7 +454,7 @@ impl GpuNet {
     /// Zeroes the running totals `which` without reading them (queued: no wait).
     pub fn reset_totals(&self, gpu: &Gpu, which: Totals) {
         self.arena
-            .write(gpu, self.totals[which as usize], 0, &[0u32; 4]);
+            .write(gpu, self.totals[which as usize], 0, &ZERO_TOTALS);
     }
 
     /// Reads and resets the running totals (the only read-back of training metrics).
@@ -454,12 +462,7 @@ impl GpuNet {
         let id = self.totals[which as usize];
         let raw = self.arena.read_u32(gpu, id, 4)?;
         self.reset_totals(gpu, which);
-        let (sum, comp) = (f32::from_bits(raw[0]) as f64, f32::from_bits(raw[1]) as f64);
-        Ok(DeviceTotals {
-            loss_sum: sum - comp,
-            correct: raw[2] as usize,
-            count: raw[3] as usize,
-        })
+        Ok(DeviceTotals::from_raw(&raw))
     }
 
     /// The network's outputs `(n, classes)` of the last step.

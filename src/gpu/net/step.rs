@@ -3,7 +3,7 @@
 //! with the softmax, and adding the batch's metrics to the totals), backward, and the
 //! optimiser update.
 
-use super::fusion::{absorbed, absorbed_by_later, fused_activation, fused_dropout};
+use super::fusion::{absorbed, absorbed_by_later, fused_activation, fused_dropout, in_pool};
 use super::{GpuNet, OpKind, StepMode};
 use crate::cpu::dropout::DropoutKey;
 use crate::cpu::optim::AdamStep;
@@ -135,8 +135,7 @@ impl GpuNet {
         // gradient. A dropout fused into the pool before it has its backward done by the
         // pool's, which reads the dropout's output gradient.
         for (index, op) in self.ops.iter().enumerate().rev() {
-            let dropout_in_pool = index > 0 && fused_dropout(&self.ops, index - 1).is_some();
-            if absorbed_by_later(&self.ops, index) || dropout_in_pool {
+            if absorbed_by_later(&self.ops, index) || in_pool(&self.ops, index) {
                 continue;
             }
             let want_dx = op.input != 0;

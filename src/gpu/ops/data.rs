@@ -76,3 +76,6 @@ pub fn gather(
 /// The device-side running totals the loss kernels add to: `[loss sum (f32), Kahan
 /// compensation (f32), correct (u32), count (u32)]`, 16 bytes.
 pub const TOTALS_BYTES: usize = 16;
+
+/// Empty running totals, as written to start or reset them.
+pub const ZERO_TOTALS: [u32; 4] = [0; 4];

@@ -28,9 +28,8 @@ pub struct PoolParams {
     pub ho: u32,
     /// `W'`.
     pub wo: u32,
-    /// 1 when a dropout after the pool is fused in, else 0 (the backward reads it; the forward
-    /// is a kernel of its own with a dropout).
-    pub dropout: u32,
+    /// Padding to 32 bytes.
+    pub _pad: u32,
 }
 
 /// Host twin of `maxpool_common.wgsl`'s `Params` (both forward kernels).
@@ -49,10 +48,12 @@ pub struct PoolForwardParams {
 pub struct PoolBackwardParams {
     /// The sizes.
     pub pool: PoolParams,
+    /// 1 when the mask of a dropout after the pool applies, else 0.
+    pub dropout: u32,
     /// The activation before the pool whose backward is fused in ([`fused_code`]).
     pub act: u32,
     /// Padding to 48 bytes.
-    pub _pad: [u32; 3],
+    pub _pad: [u32; 2],
 }
 
 /// A dropout fused into the max-pool before it: its mask buffer `(N, C, H', W')`, its rate (0
@@ -67,7 +68,7 @@ pub struct PoolDropout {
     pub key: DropoutKey,
 }
 
-fn params(sh: &PoolShape, total: usize, dropout: bool) -> PoolParams {
+fn params(sh: &PoolShape, total: usize) -> PoolParams {
     PoolParams {
         total: u(total),
         h: u(sh.h),
@@ -76,7 +77,7 @@ fn params(sh: &PoolShape, total: usize, dropout: bool) -> PoolParams {
         stride: u(sh.stride),
         ho: u(sh.ho),
         wo: u(sh.wo),
-        dropout: u32::from(dropout),
+        _pad: 0,
     }
 }
 
@@ -92,7 +93,7 @@ pub fn maxpool_forward(
 ) -> Dispatch {
     let total = n * sh.c * sh.ho * sh.wo;
     let p = PoolForwardParams {
-        pool: params(sh, total, dropout.is_some()),
+        pool: params(sh, total),
         drop: dropout.map_or(bytemuck::Zeroable::zeroed(), |d| {
             DropoutUniform::new(d.rate, d.key)
         }),
@@ -134,9 +135,10 @@ pub fn maxpool_backward(
     );
     let total = n * sh.c * sh.h * sh.w;
     let p = PoolBackwardParams {
-        pool: params(sh, total, dropout_mask.is_some()),
+        pool: params(sh, total),
+        dropout: u32::from(dropout_mask.is_some()),
         act: fused_code(dx.through),
-        _pad: [0; 3],
+        _pad: [0; 2],
     };
     // Without a dropout the mask binding is never read; argmax (also read-only) stands in.
     Dispatch::new(
