@@ -91,7 +91,8 @@ struct ExecutorArgs {
     /// Which executor runs the network.
     #[arg(long, value_enum, default_value = "cpu")]
     backend: Backend,
-    /// With `--backend gpu`: the adapter whose name contains this text (see `shadernet info`).
+    /// With `--backend gpu` or `auto`: the adapter whose name contains this text (see
+    /// `shadernet info`).
     #[arg(long)]
     adapter: Option<String>,
     /// Worker threads of the CPU executor (default: all cores).
@@ -136,23 +137,26 @@ fn worker_threads(threads: Option<usize>) -> Result<usize> {
 }
 
 /// The GPU `backend` asks for: `gpu` opens the adapter `adapter` names (or the best one) and
-/// fails when there is none; `auto` opens a hardware GPU when there is one; `cpu` opens none.
+/// fails when there is none; `auto` opens the named adapter too, or without a name a hardware
+/// GPU when there is one; `cpu` opens none, and naming an adapter for it is an error.
 fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Arc<Gpu>>> {
-    Ok(match backend {
-        Backend::Cpu => None,
-        Backend::Gpu => Some(Gpu::new(adapter)?),
-        Backend::Auto => Gpu::hardware()?,
+    Ok(match (backend, adapter) {
+        (Backend::Cpu, Some(_)) => return Err(adapter_needs_a_gpu()),
+        (Backend::Cpu, None) => None,
+        (Backend::Gpu, _) | (Backend::Auto, Some(_)) => Some(Gpu::new(adapter)?),
+        (Backend::Auto, None) => Gpu::hardware()?,
     }
     .map(Arc::new))
+}
+
+fn adapter_needs_a_gpu() -> Error {
+    Error::Config("--adapter needs --backend gpu (or auto)".into())
 }
 
 /// What the executor flags choose, checked before anything starts: the CPU executor's worker
 /// threads, and the GPU to run on ([`open_gpu`]), if any.
 fn choose_executor(args: &ExecutorArgs) -> Result<(usize, Option<Arc<Gpu>>)> {
     let threads = worker_threads(args.threads)?;
-    if args.adapter.is_some() && matches!(args.backend, Backend::Cpu) {
-        return Err(Error::Config("--adapter needs --backend gpu".into()));
-    }
     Ok((threads, open_gpu(args.backend, args.adapter.as_deref())?))
 }
 

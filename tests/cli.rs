@@ -64,6 +64,11 @@ fn bad_flags_are_rejected() {
         &["--adapter needs --backend gpu"],
     );
     assert_fails_with(
+        &["bench", "--backend", "cpu", "--adapter", "x"],
+        1,
+        &["--adapter needs --backend gpu"],
+    );
+    assert_fails_with(
         &["train", "--batch-size", "0"],
         1,
         &["--batch-size must be at least 1"],

@@ -732,7 +732,8 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
         };
         let (mut y, mut mask) = (vec![0.0; total], vec![0.0; total]);
         dropout_forward(&a, &mut y, &mut mask, 0.3, key, 0);
-        let g: Vec<f32> = dy.iter().zip(&mask).map(|(d, m)| d * m).collect();
+        let mut g = vec![0.0; total];
+        dropout_backward(&dy, &mask, &mut g);
         let mut case = Case::new(gpu);
         let (ia, idy, imask) = (case.input(&a), case.input(&dy), case.input(&mask));
         let dz = case.output(total);
@@ -776,27 +777,25 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
             };
             let (mut x, mut mask) = (vec![0.0; len], vec![0.0; len]);
             dropout_forward(&a, &mut x, &mut mask, 0.4, key, 0);
+            let kept = mask.clone();
             let through = move |g: &[f32]| {
                 let mut dropped = vec![0.0; g.len()];
-                dropout_backward(g, &mask, &mut dropped);
+                dropout_backward(g, &kept, &mut dropped);
                 match &backward {
                     Some(backward) => backward(&dropped),
                     None => dropped,
                 }
             };
-            (a, x, through)
+            (a, x, mask, through)
         };
-        let grad = |case: &mut Case, a: &[f32], x: &[f32], len: usize| {
-            let mut mask = vec![0.0; len];
-            let mut unused = vec![0.0; len];
-            dropout_forward(a, &mut unused, &mut mask, 0.4, key, 0);
-            assert_eq!(unused, x);
-            let dz = case.output(len);
+        // The input gradient's buffer, and the dropout (and activation) fused into it.
+        let grad = |case: &mut Case, a: &[f32], mask: &[f32]| {
+            let dz = case.output(a.len());
             let dx = InputGrad {
                 buffer: dz,
                 through: kind,
                 dropout: Some(DropoutGrad {
-                    mask: case.input(&mask),
+                    mask: case.input(mask),
                     input: case.input(a),
                 }),
             };
@@ -804,7 +803,7 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         };
         // Dense 9 -> 4 at batch 17.
         let (n, d_in, d_out) = (17, 9, 4);
-        let (a, x, through) = chain(n * d_in, 51);
+        let (a, x, mask, through) = chain(n * d_in, 51);
         let (w, b, dy) = (
             random(d_out * d_in, 52),
             random(d_out, 53),
@@ -813,7 +812,7 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         let mut case = Case::new(gpu);
         let l = case.dense(0, &w, &b, n);
         let (ix, idy) = (case.input(&x), case.input(&dy));
-        let (dz, dx) = grad(&mut case, &a, &x, n * d_in);
+        let (dz, dx) = grad(&mut case, &a, &mask);
         case.run(&gdense::dense_backward(&l, ix, idy, Some(dx), n));
         let (mut g, mut dw, mut db) = (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
         dense_backward(&x, &w, &dy, Some(&mut g), &mut dw, &mut db, n, d_in);
@@ -826,12 +825,12 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         let (n, sh) = (3, conv_shape(2, 7, 6, 5, 3, 1, 1));
         let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.f * sh.ho * sh.wo);
         let wlen = sh.f * sh.c * sh.k * sh.k;
-        let (a, x, through) = chain(in_len, 55);
+        let (a, x, mask, through) = chain(in_len, 55);
         let (w, b, dy) = (random(wlen, 56), random(sh.f, 57), random(out_len, 58));
         let mut case = Case::new(gpu);
         let l = case.conv(0, &w, &b, sh, n);
         let (ix, idy) = (case.input(&x), case.input(&dy));
-        let (dz, dx) = grad(&mut case, &a, &x, in_len);
+        let (dz, dx) = grad(&mut case, &a, &mask);
         case.run(&gconv::conv_backward(&l, ix, idy, Some(dx), n));
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
         let (mut g, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);

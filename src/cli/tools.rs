@@ -185,6 +185,9 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     } else {
         args.backends.clone()
     };
+    if args.adapter.is_some() && wanted.iter().all(|b| matches!(b, Backend::Cpu)) {
+        return Err(adapter_needs_a_gpu());
+    }
     for backend in wanted {
         match backend {
             Backend::Cpu => backends.push(BenchBackend::Cpu(threads)),

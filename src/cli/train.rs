@@ -87,11 +87,16 @@ pub(crate) struct RunInfo {
 }
 
 impl RunInfo {
-    fn checkpoint(&self, executor: &mut dyn Executor, state: &RunState) -> Result<Checkpoint> {
-        // An epoch that improved has just had its parameters read (they are the best ones):
-        // no second read-back from the device.
-        let params = match &state.best {
-            Some(best) if best.epoch == state.epochs.len() => best.params.clone(),
+    /// The checkpoint of `state`; when the last epoch `improved`, its parameters were just read
+    /// for the best model, so they are not read from the device again.
+    fn checkpoint(
+        &self,
+        executor: &mut dyn Executor,
+        state: &RunState,
+        improved: bool,
+    ) -> Result<Checkpoint> {
+        let params = match (&state.best, improved) {
+            (Some(best), true) => best.params.clone(),
             _ => executor.parameters()?,
         };
         Ok(Checkpoint {
@@ -153,7 +158,7 @@ impl Observer for CliObserver {
         }
         // Last before best: a kill between the two leaves a `last` that names itself as the
         // best epoch, which is what resuming then uses.
-        let checkpoint = self.info.checkpoint(executor, state)?;
+        let checkpoint = self.info.checkpoint(executor, state, improved)?;
         let bytes = checkpoint.to_bytes()?;
         self.run.write(LAST, &bytes)?;
         if improved {

@@ -148,26 +148,18 @@ pub fn parse_network(text: &str, origin: &str, name: &str) -> Result<Network> {
             }
         }
         parse_line(&mut args, &mut layers, &mut training)?;
-        let blame = args.error(args.keyword.column, "");
+        let (line, column) = (args.line, args.keyword.column);
         args.finish()?;
         // Training settings are checked as each line sets them, so a bad value (a negative
         // learning rate, say) is blamed on its line rather than on the network as a whole.
-        check_training(&training).map_err(|e| match (e, blame) {
-            (
-                Error::Network { problem, .. },
-                Error::Parse {
-                    origin,
-                    line,
-                    column,
-                    ..
-                },
-            ) => Error::Parse {
-                origin,
+        check_training(&training).map_err(|e| match e {
+            Error::Network { problem, .. } => Error::Parse {
+                origin: origin.to_string(),
                 line,
                 column,
                 problem,
             },
-            (other, _) => other,
+            other => other,
         })?;
     }
     if layers.is_empty() {
