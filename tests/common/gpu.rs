@@ -162,3 +162,28 @@ impl Case {
         }
     }
 }
+
+/// A convolution's sizes with its output size worked out: `C` channels of `H x W` in, `F`
+/// filters of `K x K`, stride `S`, padding `P`.
+pub fn conv_shape(
+    c: usize,
+    h: usize,
+    w: usize,
+    f: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> ConvShape {
+    let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    ConvShape {
+        c,
+        h,
+        w,
+        f,
+        k,
+        s,
+        p,
+        ho,
+        wo,
+    }
+}
