@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the binaries benches/device_run.sh measures (stripped, gzipped), one folder under
 # .devrun/ per GEMM variant: `base` is the tree as it is; each other variant is the tree with a few constants
-# changed (in a scratch worktree, so this checkout stays clean). Run from the repository root;
-# then, on the device: benches/device_run.sh $OUT .devrun/base .devrun/<variant> ...
+# changed (in a scratch worktree, so this checkout stays clean). Run from the repository root
+# with the names of the variants to build (default: all of those listed at the end); then, on
+# the device: benches/device_run.sh $OUT .devrun/base .devrun/<variant> ...
 set -euo pipefail
 root=$(pwd)
 # A target folder of its own: variants built from other source paths into ./target would leave
@@ -27,6 +28,8 @@ at() {
     local dir=/tmp/shadernet-variant-$1
     git worktree remove --force "$dir" 2>/dev/null || true
     git worktree add --detach "$dir" "$2" >/dev/null
+    # Today's kernels bench (it takes `gpu` to skip the CPU half) where it builds against REV.
+    cp benches/kernels.rs "$dir/benches/kernels.rs"
     build "$1" "$dir"
     git worktree remove --force "$dir"
 }
@@ -53,28 +56,49 @@ variant() {
     git worktree remove --force "$dir"
 }
 
-build base "$root"
-# The kernels measured as v6 (benches/GPU_KERNELS.md; block size since read from constants),
-# before the whole-vec4 staging and the stride-1 data-gradient loads.
-at v6 1913a9fff73f
-# 128 x 128 blocks, 256 invocations of 8 x 8 values: twice the reuse of each staged word.
-variant block128 \
-    shaders/gemm_core.wgsl 's/\nconst BM: u32 = 64u;/\nconst BM: u32 = 128u;/; s/\nconst BN: u32 = 64u;/\nconst BN: u32 = 128u;/' \
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 64;/\npub const BLOCK_M: usize = 128;/; s/\npub const BLOCK_N: usize = 64;/\npub const BLOCK_N: usize = 128;/'
+# Edits that make a variant, as FILE SED pairs (they combine: `variant NAME "${A[@]}" "${B[@]}"`).
+# 64 x 64 blocks, 64 invocations of 8 x 8 values (the block until v10).
+block64=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/; s/\nconst BN: u32 = 128u;/\nconst BN: u32 = 64u;/'
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/; s/\npub const BLOCK_N: usize = 128;/\npub const BLOCK_N: usize = 64;/')
 # 64 rows x 128 columns, 128 invocations: wider along n, the long side of every convolution
 # product (batch pixels, or C·K·K for the weight gradient), while the 32–128 filters or
 # channels of these networks still fill the rows.
-variant block64x128 \
-    shaders/gemm_core.wgsl 's/\nconst BN: u32 = 64u;/\nconst BN: u32 = 128u;/' \
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_N: usize = 64;/\npub const BLOCK_N: usize = 128;/'
-# The tree with wgpu's runtime checks off for every shader (create_shader_module_trusted): on
-# Vulkan, naga otherwise clamps every workgroup-array index and adds a counter to every loop
-# (force_loop_bounding), which may keep the driver from unrolling the GEMM's k loop. Only worth
-# keeping if it is clearly faster: the checks are a safety net against out-of-bounds bugs.
-variant trusted \
-    src/gpu/kernel.rs 's/let module = device.create_shader_module(\(wgpu::ShaderModuleDescriptor {[^}]*}\));/let module = unsafe {\n        device.create_shader_module_trusted(\1, wgpu::ShaderRuntimeChecks::unchecked())\n    };/'
-# A k-step of 8 instead of 16: half the workgroup memory and staged loads per step, so more
-# workgroups resident (v5's step of 32 cost 38% on seedtf @128; the other direction is untried).
-variant bk8 \
-    shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/' \
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 8;/'
+block64x128=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/'
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/')
+# A k-step of 8 instead of 16: half the workgroup memory per workgroup, so more resident (v5's
+# step of 32 cost 38% on seedtf @128; the other direction is untried).
+bk8=(shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/'
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 8;/')
+# Split k until 256 workgroups instead of 512 (blocks of 256 invocations: two per multiprocessor).
+tg256=(src/gpu/ops/gemm.rs 's/\npub const TARGET_GROUPS: usize = 512;/\npub const TARGET_GROUPS: usize = 256;/')
+# No padding of the staged rows (the padding spares bank conflicts when staging, once per
+# k-step; without it the deeper variants below fit in 32 KiB of workgroup memory).
+nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_A: u32 = BM \/ 4u + 1u;/\nconst ROW_A: u32 = BM \/ 4u;/; s/\nconst ROW_B: u32 = BN \/ 4u + 1u;/\nconst ROW_B: u32 = BN \/ 4u;/')
+# A k-step of 32 (unpadded: 32 KiB of workgroup memory): half the barriers per multiply-add.
+bk32=("${nopad[@]}" shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 32u;/'
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 32;/')
+# The next k-step's loads issued before this step's arithmetic, into registers (WGSL has no
+# asynchronous copy to workgroup memory), so that the arithmetic hides their latency.
+prefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n/\n        workgroupBarrier();\n/; s/\n        workgroupBarrier();\n        for (var kk/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n        for (var kk/')
+# The GEMM kernels with wgpu's runtime checks too (as every kernel until v12).
+checked=(src/gpu/kernel.rs 's/let module = if kernel.runs_unchecked() {/let module = if false \&\& kernel.runs_unchecked() {/')
+# Diagnostics, not kernels (wrong wherever a block sticks out of the matrix; only the
+# matmul ladder's multiples of 128 mean anything): `unguarded` drops matmul's bounds checks on
+# its loads, `noload` stages made-up values instead of loading A and B at all.
+unguarded=(shaders/matmul.wgsl 's/\n    if (m >= p.g.m) { return 0.0; }//; s/\n    if (n >= p.g.n) { return 0.0; }//'
+    shaders/gemm_core.wgsl 's/if (k < k_end) { return load_a4(m, k); }/return load_a4(m, k);/; s/if (k < k_end) { return load_b4(k, n); }/return load_b4(k, n);/')
+noload=(shaders/gemm_core.wgsl 's/if (k < k_end) { return load_a4(m, k); }/return vec4(f32(k + m) * 1e-6);/; s/if (k < k_end) { return load_b4(k, n); }/return vec4(f32(k + n) * 1e-6);/')
+
+# want NAME: whether NAME was asked for (every variant when the command line names none).
+want() { [ ${#names[@]} -eq 0 ] || [[ " ${names[*]} " == *" $1 "* ]]; }
+names=("$@")
+
+want base && build base "$root"
+want prefetch_unguarded && variant prefetch_unguarded "${prefetch[@]}" "${unguarded[@]}"
+# The tree before the batched staging (v9 in benches/GPU_KERNELS.md).
+want v9 && at v9 d347370
+for v in block64 block64x128 bk8 tg256 nopad bk32 prefetch checked unguarded noload; do
+    ref="$v[@]"
+    want $v && variant $v "${!ref}"
+done
+true

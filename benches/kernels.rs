@@ -5,7 +5,8 @@
 //! times come from timestamp queries around each dispatch (a whole training step of the
 //! network, broken down by kernel), or, on adapters without them, from synchronised host time
 //! around each dispatch submitted alone; on a software adapter only batch 16 is run unless
-//! `SHADERNET_BENCH_ALL=1`.
+//! `SHADERNET_BENCH_ALL=1`. `cargo bench --bench kernels -- cpu` (or `gpu`) runs one executor's
+//! half only.
 
 use shadernet::cpu::activation::{relu_backward, relu_forward};
 use shadernet::cpu::conv::{ConvShape, conv_backward, conv_forward};
@@ -245,11 +246,21 @@ fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
 }
 
 fn main() {
-    cpu_matmul_ladder();
-    for name in ["seed12", "seedtf"] {
-        for batch in [16, 128] {
-            cpu_network_ops(name, batch);
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a == "cpu" || a == "gpu")
+        .collect();
+    let wanted = |executor: &str| only.is_empty() || only.iter().any(|a| a == executor);
+    if wanted("cpu") {
+        cpu_matmul_ladder();
+        for name in ["seed12", "seedtf"] {
+            for batch in [16, 128] {
+                cpu_network_ops(name, batch);
+            }
         }
+    }
+    if !wanted("gpu") {
+        return;
     }
     match Gpu::new(None) {
         Ok(gpu) => {

@@ -10,15 +10,16 @@
 //   a_k_contiguous(), b_n_contiguous() which index runs along memory, so loads coalesce;
 //   store_c(m, n, v)                 what happens to each finished value of C;
 //   partials                         the scratch buffer a split k's partial sums go to.
-// A workgroup of (BM/8)·(BN/8) invocations (64 for 64 x 64 blocks) owns a BM x BN block of C;
+// A workgroup of (BM/8)·(BN/8) invocations (256 for 128 x 128 blocks) owns a BM x BN block of C;
 // each invocation owns 8 x 8 values: rows 4·ty + r and BM/2 + 4·ty + r, columns 4·tx + c and
 // BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array indexed by a
-// loop counter: v2 in benches/GPU_KERNELS.md showed those end up in memory). Per step of BK along k the block's A and B slices are staged in
-// workgroup memory as vec4 rows (padded by one vec4 against bank conflicts while staging);
-// then each invocation reads four vec4 per k and does 64 fused multiply-adds.
+// loop counter: v2 in benches/GPU_KERNELS.md showed those end up in memory). Per step of BK
+// along k the block's A and B slices are staged in workgroup memory as vec4 rows (padded by
+// one vec4 against bank conflicts while staging: 7% of a 4096³ matmul on an H200); then each
+// invocation reads four vec4 per k and does 64 fused multiply-adds.
 // Workgroup (x, y, z) = (column block, row block, split of k).
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BM: u32 = 128u;
+const BN: u32 = 128u;
 const BK: u32 = 16u;
 const TX: u32 = BN / 8u; // invocations along n
 const THREADS: u32 = (BM / 8u) * TX;
@@ -38,6 +39,71 @@ fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
 fn b4_at(k: u32, n: u32, k_end: u32) -> vec4<f32> {
     if (k < k_end) { return load_b4(k, n); }
     return vec4(0.0);
+}
+
+// Staging: per k-step the block's A slice (BK x BM) and B slice (BK x BN) go to workgroup
+// memory as vec4s of four neighbouring rows (A) or columns (B) at one k. Vec4 g of a slice
+// is staged by invocation g % THREADS, as its slot g / THREADS; slots run along k when the
+// operand is contiguous along k, so that neighbouring invocations read neighbouring words.
+const A_SLOTS: u32 = BM * BK / 4u / THREADS; // vec4s of A each invocation stages per step
+const B_SLOTS: u32 = BN * BK / 4u / THREADS; // (1 to 4: the blocks keep these exact)
+
+// One k-step's operands as one invocation loads them (slots past A_SLOTS, B_SLOTS unused).
+struct Staged {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>,
+}
+
+// Where vec4 g of the A slice lives: (k within the step, vec4 index along m).
+fn a_place(g: u32) -> vec2<u32> {
+    if (a_k_contiguous()) { return vec2(g % BK, g / BK); }
+    return vec2(g / (BM / 4u), g % (BM / 4u));
+}
+
+// Where vec4 g of the B slice lives: (k within the step, vec4 index along n).
+fn b_place(g: u32) -> vec2<u32> {
+    if (b_n_contiguous()) { return vec2(g / (BN / 4u), g % (BN / 4u)); }
+    return vec2(g % BK, g / BK);
+}
+
+fn load_a(g: u32, m0: u32, k0: u32, k_end: u32) -> vec4<f32> {
+    let at = a_place(g);
+    return a4_at(m0 + 4u * at.y, k0 + at.x, k_end);
+}
+
+fn load_b(g: u32, n0: u32, k0: u32, k_end: u32) -> vec4<f32> {
+    let at = b_place(g);
+    return b4_at(k0 + at.x, n0 + 4u * at.y, k_end);
+}
+
+fn store_a(g: u32, v: vec4<f32>) { let at = a_place(g); a_tile[at.x * ROW_A + at.y] = v; }
+fn store_b(g: u32, v: vec4<f32>) { let at = b_place(g); b_tile[at.x * ROW_B + at.y] = v; }
+
+// The k-step at k0: this invocation's slots of both slices, every load issued before any use.
+fn load_step(lid: u32, m0: u32, n0: u32, k0: u32, k_end: u32) -> Staged {
+    var s: Staged;
+    s.a0 = load_a(lid, m0, k0, k_end);
+    if (A_SLOTS > 1u) { s.a1 = load_a(lid + THREADS, m0, k0, k_end); }
+    if (A_SLOTS > 2u) { s.a2 = load_a(lid + 2u * THREADS, m0, k0, k_end); }
+    if (A_SLOTS > 3u) { s.a3 = load_a(lid + 3u * THREADS, m0, k0, k_end); }
+    s.b0 = load_b(lid, n0, k0, k_end);
+    if (B_SLOTS > 1u) { s.b1 = load_b(lid + THREADS, n0, k0, k_end); }
+    if (B_SLOTS > 2u) { s.b2 = load_b(lid + 2u * THREADS, n0, k0, k_end); }
+    if (B_SLOTS > 3u) { s.b3 = load_b(lid + 3u * THREADS, n0, k0, k_end); }
+    return s;
+}
+
+// Writes this invocation's slots to workgroup memory (each invocation whole vec4s: no two
+// write parts of one vec4, which WGSL would count as a race).
+fn store_step(lid: u32, s: Staged) {
+    store_a(lid, s.a0);
+    if (A_SLOTS > 1u) { store_a(lid + THREADS, s.a1); }
+    if (A_SLOTS > 2u) { store_a(lid + 2u * THREADS, s.a2); }
+    if (A_SLOTS > 3u) { store_a(lid + 3u * THREADS, s.a3); }
+    store_b(lid, s.b0);
+    if (B_SLOTS > 1u) { store_b(lid + THREADS, s.b1); }
+    if (B_SLOTS > 2u) { store_b(lid + 2u * THREADS, s.b2); }
+    if (B_SLOTS > 3u) { store_b(lid + 3u * THREADS, s.b3); }
 }
 
 // A finished value: stored when k is not split, else kept as split `split`'s partial sum
@@ -70,32 +136,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n0 = wid.x * BN;
     let k_begin = wid.z * p.g.k_chunk;
     let k_end = min(p.g.k, k_begin + p.g.k_chunk);
-    let a_along_k = a_k_contiguous();
-    let b_along_n = b_n_contiguous();
     // c<row group><row><column half>: rows 4·ty + row (group 0) or BM/2 + 4·ty + row (group 1).
     var c000 = vec4(0.0); var c001 = vec4(0.0); var c010 = vec4(0.0); var c011 = vec4(0.0);
     var c020 = vec4(0.0); var c021 = vec4(0.0); var c030 = vec4(0.0); var c031 = vec4(0.0);
     var c100 = vec4(0.0); var c101 = vec4(0.0); var c110 = vec4(0.0); var c111 = vec4(0.0);
     var c120 = vec4(0.0); var c121 = vec4(0.0); var c130 = vec4(0.0); var c131 = vec4(0.0);
+    // All loads of a k-step are issued before any is stored: one round trip to memory per
+    // step, not one per staged vec4.
+    var staged = load_step(lid, m0, n0, k_begin, k_end);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
-        // Each invocation stages whole vec4s (four neighbouring rows or columns at one k): no
-        // two invocations write parts of the same vec4, which WGSL would count as a race.
-        for (var g = lid; g < BM * BK / 4u; g += THREADS) {
-            var q = g % (BM / 4u);
-            var kk = g / (BM / 4u);
-            if (a_along_k) { kk = g % BK; q = g / BK; }
-            let m = m0 + 4u * q;
-            let k = k0 + kk;
-            a_tile[kk * ROW_A + q] = a4_at(m, k, k_end);
-        }
-        for (var g = lid; g < BN * BK / 4u; g += THREADS) {
-            var q = g % (BN / 4u);
-            var kk = g / (BN / 4u);
-            if (!b_along_n) { kk = g % BK; q = g / BK; }
-            let n = n0 + 4u * q;
-            let k = k0 + kk;
-            b_tile[kk * ROW_B + q] = b4_at(k, n, k_end);
-        }
+        store_step(lid, staged);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             let a0 = a_tile[kk * ROW_A + ty];
@@ -112,6 +162,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             c130 = fma(vec4(a1.w), b0, c130); c131 = fma(vec4(a1.w), b1, c131);
         }
         workgroupBarrier();
+        staged = load_step(lid, m0, n0, k0 + BK, k_end);
     }
     let m = m0 + 4u * ty;
     let n = n0 + 4u * tx;

@@ -161,6 +161,27 @@ impl Kernel {
         self.info().1
     }
 
+    /// Whether this is a GEMM kernel (`gemm_core.wgsl`), compiled without wgpu's runtime
+    /// checks: there they cost 8% of a 4096³ matmul and 9% of a seedtf step at batch 128 on an
+    /// H200 (benches/GPU_KERNELS.md, v11), mostly the clamp on every workgroup-memory index and
+    /// the counter naga adds to every loop. The core and the product files keep their accesses
+    /// in bounds themselves: every load and store is guarded by the matrix sizes (`M`, `N`,
+    /// the split's end of `k`) that the host sized the buffers for, the workgroup-memory
+    /// indices are in range by construction, and every loop runs to a uniform bound.
+    pub fn runs_unchecked(self) -> bool {
+        use Kernel::*;
+        matches!(
+            self,
+            Matmul
+                | DenseForward
+                | DenseBackwardData
+                | DenseBackwardWeights
+                | ConvForward
+                | ConvBackwardData
+                | ConvBackwardWeights
+        )
+    }
+
     fn info(self) -> (&'static str, &'static str, &'static [bool]) {
         macro_rules! shader {
             ($file:literal, $bindings:expr) => {
@@ -355,10 +376,19 @@ fn compile(device: &wgpu::Device, kernel: Kernel, cache: Option<&wgpu::PipelineC
         include_str!("../../shaders/common.wgsl"),
         kernel.source()
     );
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+    let descriptor = wgpu::ShaderModuleDescriptor {
         label: Some(kernel.file()),
         source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
+    };
+    let module = if kernel.runs_unchecked() {
+        // SAFETY: see `Kernel::runs_unchecked`: these shaders index only inside their
+        // buffers and workgroup arrays, and every loop ends.
+        unsafe {
+            device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
+        }
+    } else {
+        device.create_shader_module(descriptor)
+    };
     let mut entries = vec![wgpu::BindGroupLayoutEntry {
         binding: 0,
         visibility: wgpu::ShaderStages::COMPUTE,

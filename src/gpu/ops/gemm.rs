@@ -8,13 +8,14 @@ use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
 
 /// Rows of `C` per workgroup (`BM` in `gemm_core.wgsl`).
-pub const BLOCK_M: usize = 64;
+pub const BLOCK_M: usize = 128;
 /// Columns of `C` per workgroup (`BN`).
-pub const BLOCK_N: usize = 64;
+pub const BLOCK_N: usize = 128;
 /// Step along `k` staged in workgroup memory (`BK`).
 pub const BLOCK_K: usize = 16;
-/// Workgroups (of 64 invocations) a product aims for before it splits `k`: about four per
-/// multiprocessor of a large GPU (an H100 has 132).
+/// Workgroups (of 256 invocations) a product aims for before it splits `k`: about four per
+/// multiprocessor of a large GPU (an H100 has 132), two of them resident at a time (256 on an
+/// H200 made a seedtf step at batch 128 4% slower than 512: benches/GPU_KERNELS.md).
 pub const TARGET_GROUPS: usize = 512;
 /// The most splits of `k`.
 pub const MAX_SPLITS: usize = 64;
