@@ -77,27 +77,24 @@ nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_A: u32 = BM \/ 4u + 1u;/\nconst ROW
 # A k-step of 32 (unpadded: 32 KiB of workgroup memory): half the barriers per multiply-add.
 bk32=("${nopad[@]}" shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 32u;/'
     src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 32;/')
-# The next k-step's loads issued before this step's arithmetic, into registers (WGSL has no
-# asynchronous copy to workgroup memory), so that the arithmetic hides their latency.
-prefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n/\n        workgroupBarrier();\n/; s/\n        workgroupBarrier();\n        for (var kk/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n        for (var kk/')
 # The GEMM kernels with wgpu's runtime checks too (as every kernel until v12).
 checked=(src/gpu/kernel.rs 's/let module = if kernel.runs_unchecked() {/let module = if false \&\& kernel.runs_unchecked() {/')
-# Diagnostics, not kernels (wrong wherever a block sticks out of the matrix; only the
-# matmul ladder's multiples of 128 mean anything): `unguarded` drops matmul's bounds checks on
-# its loads, `noload` stages made-up values instead of loading A and B at all.
-unguarded=(shaders/matmul.wgsl 's/\n    if (m >= p.g.m) { return 0.0; }//; s/\n    if (n >= p.g.n) { return 0.0; }//'
-    shaders/gemm_core.wgsl 's/if (k < k_end) { return load_a4(m, k); }/return load_a4(m, k);/; s/if (k < k_end) { return load_b4(k, n); }/return load_b4(k, n);/')
-noload=(shaders/gemm_core.wgsl 's/if (k < k_end) { return load_a4(m, k); }/return vec4(f32(k + m) * 1e-6);/; s/if (k < k_end) { return load_b4(k, n); }/return vec4(f32(k + n) * 1e-6);/')
+# The next k-step's loads issued after this step's arithmetic instead of before it.
+noprefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n/\n        workgroupBarrier();\n/; s/\n        workgroupBarrier();\n    }/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n    }/')
+# A diagnostic, not a kernel (its results are wrong): made-up values staged instead of loading
+# A and B at all, for the time of the arithmetic and workgroup memory alone.
+noload=(shaders/gemm_core.wgsl 's/return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);/return vec4(f32(k + m) * 1e-6);/; s/return select(vec4(0.0), load_b4(min(k, k_end - 1u), n), k < k_end);/return vec4(f32(k + n) * 1e-6);/')
 
 # want NAME: whether NAME was asked for (every variant when the command line names none).
 want() { [ ${#names[@]} -eq 0 ] || [[ " ${names[*]} " == *" $1 "* ]]; }
 names=("$@")
 
 want base && build base "$root"
-want prefetch_unguarded && variant prefetch_unguarded "${prefetch[@]}" "${unguarded[@]}"
-# The tree before the batched staging (v9 in benches/GPU_KERNELS.md).
+# Earlier versions (benches/GPU_KERNELS.md): v9 before the batched staging, v11 before the
+# branch-free loads.
 want v9 && at v9 d347370
-for v in block64 block64x128 bk8 tg256 nopad bk32 prefetch checked unguarded noload; do
+want v11 && at v11 a1237a2
+for v in block64 block64x128 bk8 tg256 nopad bk32 checked noprefetch noload; do
     ref="$v[@]"
     want $v && variant $v "${!ref}"
 done

@@ -35,6 +35,6 @@ fn next_position(at: vec3<u32>, h: u32, w: u32) -> vec3<u32> {
 fn patch_index(cv: Conv, n: u32, c: u32, oy: u32, ox: u32, ki: u32, kj: u32) -> i32 {
     let iy = i32(oy * cv.s + ki) - i32(cv.pad);
     let ix = i32(ox * cv.s + kj) - i32(cv.pad);
-    if (iy < 0 || iy >= i32(cv.h) || ix < 0 || ix >= i32(cv.w)) { return -1; }
-    return i32(((n * cv.c + c) * cv.h + u32(iy)) * cv.w + u32(ix));
+    let inside = (iy >= 0) & (iy < i32(cv.h)) & (ix >= 0) & (ix < i32(cv.w));
+    return select(-1, i32(((n * cv.c + c) * cv.h + u32(iy)) * cv.w + u32(ix)), inside);
 }

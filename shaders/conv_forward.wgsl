@@ -14,17 +14,16 @@ fn b_n_contiguous() -> bool { return true; }
 
 // W[f, k], 0 past the last filter.
 fn w_in(f: u32, k: u32) -> f32 {
-    if (f < p.g.m) { return params[p.conv.a_off + f * p.g.k + k]; }
-    return 0.0;
+    let ok = f < p.g.m;
+    return select(0.0, params[p.conv.a_off + select(0u, f * p.g.k + k, ok)], ok);
 }
 
 // The im2col value at row `tap` = (c, ki, kj) and column `col`, whose output position is
 // `out` = (n, oy, ox): 0 in the padding and past the last column.
 fn x_in(col: u32, out: vec3<u32>, tap: vec3<u32>) -> f32 {
-    if (col >= p.g.n) { return 0.0; }
     let i = patch_index(p.conv, out.x, tap.x, out.y, out.z, tap.y, tap.z);
-    if (i < 0) { return 0.0; }
-    return x[u32(i)];
+    let ok = (col < p.g.n) & (i >= 0);
+    return select(0.0, x[select(0u, u32(i), ok)], ok);
 }
 
 fn load_a4(f: u32, k: u32) -> vec4<f32> {

@@ -16,14 +16,14 @@ fn b_n_contiguous() -> bool { return true; }
 
 // dy[i, o], 0 past the last example.
 fn dy_in(i: u32, o: u32) -> f32 {
-    if (i < p.g.m) { return dy[i * p.g.k + o]; }
-    return 0.0;
+    let ok = i < p.g.m;
+    return select(0.0, dy[select(0u, i * p.g.k + o, ok)], ok);
 }
 
 // W[o, j], 0 past the last input.
 fn w_in(o: u32, j: u32) -> f32 {
-    if (j < p.g.n) { return params[p.w_off + o * p.g.n + j]; }
-    return 0.0;
+    let ok = j < p.g.n;
+    return select(0.0, params[p.w_off + select(0u, o * p.g.n + j, ok)], ok);
 }
 
 fn load_a4(i: u32, o: u32) -> vec4<f32> {

@@ -13,15 +13,15 @@ fn b_n_contiguous() -> bool { return true; }
 
 // dy[i, o], 0 past the last output.
 fn dy_in(o: u32, i: u32) -> f32 {
-    if (o < p.g.m) { return dy[i * p.g.m + o]; }
-    return 0.0;
+    let ok = o < p.g.m;
+    return select(0.0, dy[select(0u, i * p.g.m + o, ok)], ok);
 }
 
 // x[i, j], then 1 in the column after the last input, 0 beyond.
 fn x_in(i: u32, j: u32) -> f32 {
-    if (j >= p.g.n) { return 0.0; }
-    if (j == p.g.n - 1u) { return 1.0; }
-    return x[i * (p.g.n - 1u) + j];
+    let ok = j + 1u < p.g.n;
+    let past = select(0.0, 1.0, j + 1u == p.g.n); // the ones column, or 0 past it
+    return select(past, x[select(0u, i * (p.g.n - 1u) + j, ok)], ok);
 }
 
 fn load_a4(o: u32, i: u32) -> vec4<f32> {

@@ -12,14 +12,14 @@ fn b_n_contiguous() -> bool { return false; }
 
 // x[i, j], 0 past the last example.
 fn x_in(i: u32, j: u32) -> f32 {
-    if (i < p.g.m) { return x[i * p.g.k + j]; }
-    return 0.0;
+    let ok = i < p.g.m;
+    return select(0.0, x[select(0u, i * p.g.k + j, ok)], ok);
 }
 
 // W[o, j], 0 past the last output.
 fn w_in(j: u32, o: u32) -> f32 {
-    if (o < p.g.n) { return params[p.w_off + o * p.g.k + j]; }
-    return 0.0;
+    let ok = o < p.g.n;
+    return select(0.0, params[p.w_off + select(0u, o * p.g.k + j, ok)], ok);
 }
 
 fn load_a4(i: u32, j: u32) -> vec4<f32> {

@@ -29,16 +29,17 @@ const ROW_B: u32 = BN / 4u + 1u;
 var<workgroup> a_tile: array<vec4<f32>, BK * ROW_A>;
 var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 
-// A(m..m+3, k), or 0 past this workgroup's split of k.
+// A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1): a select around a load
+// from a clamped index, not a branch around the load, as in the ops' loads of matmul, the
+// dense products and the convolution's forward (4096³ matmul 11% faster on an H200,
+// benches/GPU_KERNELS.md, v12).
 fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
-    if (k < k_end) { return load_a4(m, k); }
-    return vec4(0.0);
+    return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);
 }
 
 // B(k, n..n+3), or 0 past this workgroup's split of k.
 fn b4_at(k: u32, n: u32, k_end: u32) -> vec4<f32> {
-    if (k < k_end) { return load_b4(k, n); }
-    return vec4(0.0);
+    return select(vec4(0.0), load_b4(min(k, k_end - 1u), n), k < k_end);
 }
 
 // Staging: per k-step the block's A slice (BK x BM) and B slice (BK x BN) go to workgroup
@@ -142,7 +143,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var c100 = vec4(0.0); var c101 = vec4(0.0); var c110 = vec4(0.0); var c111 = vec4(0.0);
     var c120 = vec4(0.0); var c121 = vec4(0.0); var c130 = vec4(0.0); var c131 = vec4(0.0);
     // All loads of a k-step are issued before any is stored: one round trip to memory per
-    // step, not one per staged vec4.
+    // step, not one per staged vec4. (Issuing them before the step before does its arithmetic,
+    // into registers, was 6% slower on an H200: benches/GPU_KERNELS.md, v12.)
     var staged = load_step(lid, m0, n0, k_begin, k_end);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         store_step(lid, staged);

@@ -17,18 +17,18 @@ const TRANS_B: u32 = 2u;
 fn a_k_contiguous() -> bool { return (p.flags & TRANS_A) == 0u; }
 fn b_n_contiguous() -> bool { return (p.flags & TRANS_B) == 0u; }
 
-// op(A)(m, k), 0 past row M − 1.
+// op(A)(m, k), 0 past row M − 1 (selected, not branched: see gemm_core.wgsl).
 fn a_in(m: u32, k: u32) -> f32 {
-    if (m >= p.g.m) { return 0.0; }
-    if ((p.flags & TRANS_A) != 0u) { return a[p.a_off + k * p.g.m + m]; }
-    return a[p.a_off + m * p.g.k + k];
+    let ok = m < p.g.m;
+    let i = select(m * p.g.k + k, k * p.g.m + m, (p.flags & TRANS_A) != 0u);
+    return select(0.0, a[p.a_off + select(0u, i, ok)], ok);
 }
 
 // op(B)(k, n), 0 past column N − 1.
 fn b_in(k: u32, n: u32) -> f32 {
-    if (n >= p.g.n) { return 0.0; }
-    if ((p.flags & TRANS_B) != 0u) { return b[p.b_off + n * p.g.k + k]; }
-    return b[p.b_off + k * p.g.n + n];
+    let ok = n < p.g.n;
+    let i = select(k * p.g.n + n, n * p.g.k + k, (p.flags & TRANS_B) != 0u);
+    return select(0.0, b[p.b_off + select(0u, i, ok)], ok);
 }
 
 fn load_a4(m: u32, k: u32) -> vec4<f32> {
