@@ -65,6 +65,11 @@ block64=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u
 # channels of these networks still fill the rows.
 block64x128=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/'
     src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/')
+# 64 rows x 256 columns, 256 invocations: for the products with 32 or 64 rows (every
+# convolution product of seedtf has M = 32 or 64 filters or channels), which waste half or
+# three quarters of a 128-row block.
+block64x256=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/; s/\nconst BN: u32 = 128u;/\nconst BN: u32 = 256u;/'
+    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/; s/\npub const BLOCK_N: usize = 128;/\npub const BLOCK_N: usize = 256;/')
 # A k-step of 8 instead of 16: half the workgroup memory per workgroup, so more resident (v5's
 # step of 32 cost 38% on seedtf @128; the other direction is untried).
 bk8=(shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/'
@@ -91,10 +96,11 @@ names=("$@")
 
 want base && build base "$root"
 # Earlier versions (benches/GPU_KERNELS.md): v9 before the batched staging, v11 before the
-# branch-free loads.
+# branch-free loads, v12 with them in the convolutions' backward products too.
 want v9 && at v9 d347370
 want v11 && at v11 a1237a2
-for v in block64 block64x128 bk8 tg256 nopad bk32 checked noprefetch noload; do
+want v12 && at v12 a1cbe25
+for v in block64 block64x128 block64x256 bk8 tg256 nopad bk32 checked noprefetch noload; do
     ref="$v[@]"
     want $v && variant $v "${!ref}"
 done

@@ -16,27 +16,29 @@
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
 
+// The bounds of these loads are branches around them, not the selects of the other products'
+// loads: with selects this product took 12% longer on an H200 (benches/GPU_KERNELS.md, v13).
+
 // W[f, c, ki, kj] for the row whose W[f, 0, ki, kj] is at `base`, 0 past the last channel.
 fn w_in(c: u32, base: u32, kk: u32) -> f32 {
-    let ok = c < p.g.m;
-    return select(0.0, params[base + select(0u, c * kk, ok)], ok);
+    if (c < p.g.m) { return params[base + c * kk]; }
+    return 0.0;
 }
 
 // dy at the output position that reads input position `at` = (n, iy, ix) through tap `tap` =
 // (f, ki, kj) — iy + P − ki = oy·S —, 0 where there is none or past the last column.
 fn dy_in(col: u32, at: vec3<u32>, tap: vec3<u32>) -> f32 {
+    if (col >= p.g.n) { return 0.0; }
     var oy = i32(at.y + p.conv.pad) - i32(tap.y);
     var ox = i32(at.z + p.conv.pad) - i32(tap.z);
-    var ok = col < p.g.n;
     if (p.conv.s != 1u) { // stride 1 (every preset) needs no division
         let s = i32(p.conv.s);
-        ok = ok & (oy % s == 0) & (ox % s == 0);
+        if (oy % s != 0 || ox % s != 0) { return 0.0; }
         oy /= s;
         ox /= s;
     }
-    ok = ok & (oy >= 0) & (ox >= 0) & (u32(oy) < p.conv.ho) & (u32(ox) < p.conv.wo);
-    let i = ((at.x * p.conv.f + tap.x) * p.conv.ho + u32(oy)) * p.conv.wo + u32(ox);
-    return select(0.0, dy[select(0u, i, ok)], ok);
+    if (oy < 0 || ox < 0 || u32(oy) >= p.conv.ho || u32(ox) >= p.conv.wo) { return 0.0; }
+    return dy[((at.x * p.conv.f + tap.x) * p.conv.ho + u32(oy)) * p.conv.wo + u32(ox)];
 }
 
 fn load_a4(c: u32, k: u32) -> vec4<f32> {

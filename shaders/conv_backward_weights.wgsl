@@ -13,19 +13,23 @@
 fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return false; }
 
+// The bounds of these loads are branches around them, not the selects of the other products'
+// loads: with selects this product took 23% longer on an H200 (benches/GPU_KERNELS.md, v13).
+
 // dy[n, f, oy, ox] for the row whose dy[n, 0, oy, ox] is at `base`, 0 past the last filter.
 fn dy_in(f: u32, base: u32, plane: u32) -> f32 {
-    let ok = f < p.g.m;
-    return select(0.0, dy[select(0u, base + f * plane, ok)], ok);
+    if (f < p.g.m) { return dy[base + f * plane]; }
+    return 0.0;
 }
 
 // The im2col value at row k (output position `out` = (n, oy, ox)) and column `col` (tap `tap`
 // = (c, ki, kj)); 1 in the last column (db), 0 in the padding and past it.
 fn x_in(col: u32, out: vec3<u32>, tap: vec3<u32>) -> f32 {
+    if (col >= p.g.n) { return 0.0; }
+    if (col == p.g.n - 1u) { return 1.0; }
     let i = patch_index(p.conv, out.x, tap.x, out.y, out.z, tap.y, tap.z);
-    let ok = (col + 1u < p.g.n) & (i >= 0);
-    let past = select(0.0, 1.0, col + 1u == p.g.n); // the ones column, or 0 past it
-    return select(past, x[select(0u, u32(i), ok)], ok);
+    if (i < 0) { return 0.0; }
+    return x[u32(i)];
 }
 
 fn load_a4(f: u32, k: u32) -> vec4<f32> {
