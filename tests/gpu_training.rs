@@ -12,6 +12,7 @@ use shadernet::cpu::dropout::dropout_seed;
 use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
 use shadernet::cpu::{CpuExecutor, CpuNet};
 use shadernet::data::Dataset;
+use shadernet::gpu::ops::gemm::BLOCK_N;
 use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, Kernel, StepMode, Totals};
 use shadernet::model::{Layer, Shape};
 use shadernet::train::Executor;
@@ -545,17 +546,18 @@ fn oversized_batches_are_refused_with_a_reason() {
     let fits: usize = err.rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(fits, batch - 1);
 
-    // Small buffers but many pixels: a 64x64 convolution's GEMM would need more than 65,535
-    // workgroups along one dimension at batch 1,024 (1,024 · 4,096 / 64).
+    // Small buffers but many pixels: a 128x128 convolution's GEMMs launch one workgroup per
+    // BLOCK_N pixels of the batch along one dimension, which may hold at most 65,535.
     let wide = plan(
         "conv 1 kernel=3 stride=1 padding=same\nflatten\ndense classes\nsoftmax",
-        Shape::Image { c: 1, h: 64, w: 64 },
+        Shape::Image { c: 1, h: 128, w: 128 },
         10,
     );
-    let err = GpuNet::new(gpu, &wide, 1, 1024).err().unwrap().to_string();
+    let fits = 65_535 * BLOCK_N / (128 * 128);
+    let err = GpuNet::new(gpu, &wide, 1, fits + 1).err().unwrap().to_string();
     assert!(
-        err.contains("workgroups along one dimension") && err.ends_with("fits is 1023"),
+        err.contains("workgroups along one dimension") && err.ends_with(&format!("fits is {fits}")),
         "{err}"
     );
-    assert!(GpuNet::new(gpu, &wide, 1, 1023).is_ok());
+    assert!(GpuNet::new(gpu, &wide, 1, fits).is_ok());
 }
