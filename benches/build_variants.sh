@@ -76,16 +76,17 @@ bk8=(shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/'
     src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 8;/')
 # Split k until 256 workgroups instead of 512 (blocks of 256 invocations: two per multiprocessor).
 tg256=(src/gpu/ops/gemm.rs 's/\npub const TARGET_GROUPS: usize = 512;/\npub const TARGET_GROUPS: usize = 256;/')
-# No padding of the staged rows (the padding spares bank conflicts when staging, once per
-# k-step; without it the deeper variants below fit in 32 KiB of workgroup memory).
-nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_A: u32 = BM \/ 4u + 1u;/\nconst ROW_A: u32 = BM \/ 4u;/; s/\nconst ROW_B: u32 = BN \/ 4u + 1u;/\nconst ROW_B: u32 = BN \/ 4u;/')
+# Unpadded, swizzled staging rows (ROW_PAD 0: what adapters with less than 16,896 bytes of
+# workgroup memory get; without padding the deeper variants below fit in 32 KiB).
+nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_PAD: u32 = 1u;/\nconst ROW_PAD: u32 = 0u;/; s/\nfn swizzled(kk: u32, q: u32) -> u32 { return q; }/\nfn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk \& 7u); }/')
 # A k-step of 32 (unpadded: 32 KiB of workgroup memory): half the barriers per multiply-add.
 bk32=("${nopad[@]}" shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 32u;/'
     src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 32;/')
-# The GEMM kernels with wgpu's runtime checks too (as every kernel until v12).
-checked=(src/gpu/kernel.rs 's/let module = if kernel.runs_unchecked() {/let module = if false \&\& kernel.runs_unchecked() {/')
-# The next k-step's loads issued after this step's arithmetic instead of before it.
-noprefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n/\n        workgroupBarrier();\n/; s/\n        workgroupBarrier();\n    }/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n    }/')
+# The GEMM kernels with wgpu's runtime checks too (as every kernel before v11).
+checked=(src/gpu/kernel.rs 's/let module = if kernel.is_gemm() {/let module = if false \&\& kernel.is_gemm() {/')
+# The next k-step's loads issued before this step's arithmetic (into registers; WGSL has no
+# asynchronous copy to workgroup memory) instead of after it: 6% slower in v12.
+prefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n    }/\n        workgroupBarrier();\n    }/; s/\n        workgroupBarrier();\n        for (var kk/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n        for (var kk/')
 # A diagnostic, not a kernel (its results are wrong): made-up values staged instead of loading
 # A and B at all, for the time of the arithmetic and workgroup memory alone.
 noload=(shaders/gemm_core.wgsl 's/return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);/return vec4(f32(k + m) * 1e-6);/; s/return select(vec4(0.0), load_b4(min(k, k_end - 1u), n), k < k_end);/return vec4(f32(k + n) * 1e-6);/')
@@ -96,11 +97,13 @@ names=("$@")
 
 want base && build base "$root"
 # Earlier versions (benches/GPU_KERNELS.md): v9 before the batched staging, v11 before the
-# branch-free loads, v12 with them in the convolutions' backward products too.
+# branch-free loads, v12 with them in the convolutions' backward products too, v13 with padded
+# staging rows.
 want v9 && at v9 d347370
 want v11 && at v11 a1237a2
 want v12 && at v12 a1cbe25
-for v in block64 block64x128 block64x256 bk8 tg256 nopad bk32 checked noprefetch noload; do
+want v13 && at v13 7dc7aa9
+for v in block64 block64x128 block64x256 bk8 tg256 nopad bk32 checked prefetch noload; do
     ref="$v[@]"
     want $v && variant $v "${!ref}"
 done

@@ -23,16 +23,21 @@ const BN: u32 = 128u;
 const BK: u32 = 16u;
 const TX: u32 = BN / 8u; // invocations along n
 const THREADS: u32 = (BM / 8u) * TX;
-const ROW_A: u32 = BM / 4u + 1u; // a staged row of A: BM / 4 vec4 plus one of padding
-const ROW_B: u32 = BN / 4u + 1u;
+// Staged rows are padded by one vec4 against bank conflicts while staging (7% of a 4096³
+// matmul on an H200). On an adapter with less workgroup memory than the padded slices take
+// (16,896 bytes; WebGPU guarantees 16,384), the host compiles this file with ROW_PAD = 0: rows
+// unpadded, and each row's vec4s swizzled instead (2–7% slower on an H200).
+const ROW_PAD: u32 = 1u;
+const ROW_A: u32 = BM / 4u + ROW_PAD; // a staged row of A: BM / 4 vec4 and the padding
+const ROW_B: u32 = BN / 4u + ROW_PAD;
 
 var<workgroup> a_tile: array<vec4<f32>, BK * ROW_A>;
 var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 
-// A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1): a select around a load
-// from a clamped index, not a branch around the load, as in the ops' loads of matmul, the
-// dense products and the convolution's forward (4096³ matmul 11% faster on an H200,
-// benches/GPU_KERNELS.md, v12).
+// A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1: the host refuses K = 0 and
+// leaves no split empty): a select around a load from a clamped index, not a branch around
+// the load, as in the ops' loads of matmul, the dense products and the convolution's forward
+// (4096³ matmul 11% faster on an H200, benches/GPU_KERNELS.md, v12).
 fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
     return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);
 }
@@ -77,8 +82,16 @@ fn load_b(g: u32, n0: u32, k0: u32, k_end: u32) -> vec4<f32> {
     return b4_at(k0 + at.x, n0 + 4u * at.y, k_end);
 }
 
-fn store_a(g: u32, v: vec4<f32>) { let at = a_place(g); a_tile[at.x * ROW_A + at.y] = v; }
-fn store_b(g: u32, v: vec4<f32>) { let at = b_place(g); b_tile[at.x * ROW_B + at.y] = v; }
+// Where vec4 q of staged row kk lives: at q in a padded row. For unpadded rows the host
+// rewrites this to q ^ (kk mod 8), so that eight invocations staging eight successive k of
+// one column write eight different banks (q ^ s stays in q's aligned group of eight, so each
+// half of a row stays in its half).
+fn swizzled(kk: u32, q: u32) -> u32 { return q; }
+fn a_index(kk: u32, q: u32) -> u32 { return kk * ROW_A + swizzled(kk, q); }
+fn b_index(kk: u32, q: u32) -> u32 { return kk * ROW_B + swizzled(kk, q); }
+
+fn store_a(g: u32, v: vec4<f32>) { let at = a_place(g); a_tile[a_index(at.x, at.y)] = v; }
+fn store_b(g: u32, v: vec4<f32>) { let at = b_place(g); b_tile[b_index(at.x, at.y)] = v; }
 
 // The k-step at k0: this invocation's slots of both slices, every load issued before any use.
 fn load_step(lid: u32, m0: u32, n0: u32, k0: u32, k_end: u32) -> Staged {
@@ -150,10 +163,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         store_step(lid, staged);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            let a0 = a_tile[kk * ROW_A + ty];
-            let a1 = a_tile[kk * ROW_A + BM / 8u + ty];
-            let b0 = b_tile[kk * ROW_B + tx];
-            let b1 = b_tile[kk * ROW_B + BN / 8u + tx];
+            let a0 = a_tile[a_index(kk, ty)];
+            let a1 = a_tile[a_index(kk, BM / 8u + ty)];
+            let b0 = b_tile[b_index(kk, tx)];
+            let b1 = b_tile[b_index(kk, BN / 8u + tx)];
             c000 = fma(vec4(a0.x), b0, c000); c001 = fma(vec4(a0.x), b1, c001);
             c010 = fma(vec4(a0.y), b0, c010); c011 = fma(vec4(a0.y), b1, c011);
             c020 = fma(vec4(a0.z), b0, c020); c021 = fma(vec4(a0.z), b1, c021);

@@ -550,11 +550,18 @@ fn oversized_batches_are_refused_with_a_reason() {
     // BLOCK_N pixels of the batch along one dimension, which may hold at most 65,535.
     let wide = plan(
         "conv 1 kernel=3 stride=1 padding=same\nflatten\ndense classes\nsoftmax",
-        Shape::Image { c: 1, h: 128, w: 128 },
+        Shape::Image {
+            c: 1,
+            h: 128,
+            w: 128,
+        },
         10,
     );
     let fits = 65_535 * BLOCK_N / (128 * 128);
-    let err = GpuNet::new(gpu, &wide, 1, fits + 1).err().unwrap().to_string();
+    let err = GpuNet::new(gpu, &wide, 1, fits + 1)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("workgroups along one dimension") && err.ends_with(&format!("fits is {fits}")),
         "{err}"

@@ -12,7 +12,8 @@ use shadernet::cpu::conv::{conv_backward, conv_forward};
 use shadernet::cpu::dense::{dense_backward, dense_forward};
 use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
-use shadernet::gpu::kernel::Kernel;
+use shadernet::gpu::Gpu;
+use shadernet::gpu::kernel::{Kernel, PADDED_STAGING_BYTES};
 use shadernet::gpu::ops::dense as gdense;
 use shadernet::gpu::ops::gemm::GemmParams;
 use shadernet::gpu::ops::matmul::{self as gmatmul, Operand};
@@ -48,7 +49,7 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) ->
 #[test]
 fn matmul_every_transpose() {
     let Some(gpu) = gpu_or_skip() else { return };
-    // Awkward sizes, several blocks of the 64 x 64 tiling, and long k that is split across
+    // Awkward sizes, several blocks of the 128 x 128 tiling, and long k that is split across
     // workgroups and summed by a second dispatch (70 x 130 x 600, 1 x 10 x 2000).
     for (m, n, k) in [
         (1, 1, 1),
@@ -211,9 +212,14 @@ fn conv_forward_and_backward() {
         // Long enough k (C·K·K = 300, F·K·K = 630) for the forward and data-gradient products
         // to split k across workgroups.
         (
-            "3x3 same, 70 filters (two row blocks), batch 4",
+            "3x3 same, 130 filters (two row blocks), batch 4",
             4,
-            conv_shape(3, 12, 12, 70, 3, 1, 1),
+            conv_shape(3, 12, 12, 130, 3, 1, 1),
+        ),
+        (
+            "3x3 same, 130 channels (two row blocks of the data gradient), batch 2",
+            2,
+            conv_shape(130, 5, 5, 4, 3, 1, 1),
         ),
         (
             "5x5 same, 12 channels, batch 2",
@@ -535,4 +541,23 @@ fn batchnorm_forward_backward_and_running_statistics() {
         assert_close(&format!("{tag} dgamma"), &g[3..3 + c], &dg, 1e-4, 1e-4);
         assert_close(&format!("{tag} dbeta"), &g[3 + c..], &db, 1e-4, 1e-4);
     }
+}
+
+/// Within WebGPU's default limits (16,384 bytes of workgroup memory, less than the GEMM's
+/// padded staging rows take) the GEMM kernels are compiled with unpadded, swizzled rows, and
+/// every one of `verify`'s checks still agrees with the CPU.
+#[test]
+fn verify_passes_within_webgpu_default_limits() {
+    let Some(_) = gpu_or_skip() else { return };
+    let limits = wgpu::Limits::default();
+    assert!(limits.max_compute_workgroup_storage_size < PADDED_STAGING_BYTES);
+    let adapter = Gpu::adapter(None).expect("gpu_or_skip found one");
+    let gpu = Gpu::open_with_limits(&adapter, limits).expect("the default limits");
+    let rows = shadernet::gpu::verify(&gpu).expect("verify runs");
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.op.as_str())
+        .collect();
+    assert!(failed.is_empty(), "disagree with the CPU: {failed:?}");
 }

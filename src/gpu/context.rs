@@ -126,6 +126,12 @@ impl Gpu {
     ///
     /// Errors ([`Error::Gpu`]) say what was searched and how to get an adapter.
     pub fn new(adapter_name: Option<&str>) -> Result<Gpu> {
+        Self::open(&Self::adapter(adapter_name)?)
+    }
+
+    /// The adapter [`Gpu::new`] opens: with `adapter_name`, the first whose name contains it
+    /// (case-insensitive); without, wgpu's high-performance choice.
+    pub fn adapter(adapter_name: Option<&str>) -> Result<wgpu::Adapter> {
         let instance = instance();
         let adapter = match adapter_name {
             Some(name) => {
@@ -155,7 +161,7 @@ impl Gpu {
             }))
             .map_err(|e| Error::Gpu(format!("{NO_ADAPTER_HINT} (wgpu: {e})")))?,
         };
-        Self::open(&adapter)
+        Ok(adapter)
     }
 
     /// Opens the first hardware adapter (device type other than `Cpu`), or `None` when there
@@ -173,8 +179,14 @@ impl Gpu {
 
     /// Opens the device of `adapter` with the adapter's own limits.
     pub fn open(adapter: &wgpu::Adapter) -> Result<Gpu> {
+        Self::open_with_limits(adapter, adapter.limits())
+    }
+
+    /// Opens the device of `adapter` with `limits` (at most the adapter's), e.g.
+    /// `wgpu::Limits::default()`, what every WebGPU adapter offers, to check that the kernels
+    /// need no more.
+    pub fn open_with_limits(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Gpu> {
         let summary = summarise(adapter);
-        let limits = adapter.limits();
         let features =
             adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

@@ -17,13 +17,14 @@
 //! list into bind groups once and replays it, with new parameter bytes, every step.
 
 use super::context::Gpu;
+use super::ops::gemm::{BLOCK_K, BLOCK_M, BLOCK_N};
 use super::pipeline_cache::DiskPipelineCache;
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Invocations per workgroup of every kernel but the GEMM core (`gemm_core.wgsl` sets its own
-/// from its block size: 64 for the 64 x 64 blocks).
+/// from its block size: 256 for the 128 x 128 blocks).
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).
@@ -161,14 +162,17 @@ impl Kernel {
         self.info().1
     }
 
-    /// Whether this is a GEMM kernel (`gemm_core.wgsl`), compiled without wgpu's runtime
-    /// checks: there they cost 8% of a 4096³ matmul and 9% of a seedtf step at batch 128 on an
-    /// H200 (benches/GPU_KERNELS.md, v11), mostly the clamp on every workgroup-memory index and
-    /// the counter naga adds to every loop. The core and the product files keep their accesses
-    /// in bounds themselves: every load and store is guarded by the matrix sizes (`M`, `N`,
-    /// the split's end of `k`) that the host sized the buffers for, the workgroup-memory
-    /// indices are in range by construction, and every loop runs to a uniform bound.
-    pub fn runs_unchecked(self) -> bool {
+    /// Whether this is a GEMM kernel (the `main` of `gemm_core.wgsl`). These are compiled
+    /// without wgpu's runtime checks: there they cost 8% of a 4096³ matmul and 9% of a seedtf
+    /// step at batch 128 on an H200 (benches/GPU_KERNELS.md, v11), mostly the clamp on every
+    /// workgroup-memory index and the counter naga adds to every loop. The core and the product
+    /// files keep their accesses in bounds themselves: every load and store is guarded by the
+    /// matrix sizes (`M`, `N`, the split's end of `k`) that the host sized the buffers for, a
+    /// load's fallback index is the first element of a non-empty buffer, the workgroup-memory
+    /// indices are in range by construction, and every loop runs to a uniform bound. On an
+    /// adapter with less workgroup memory than [`PADDED_STAGING_BYTES`], they are compiled with
+    /// unpadded staging rows (`ROW_PAD` 0 in `gemm_core.wgsl`).
+    pub fn is_gemm(self) -> bool {
         use Kernel::*;
         matches!(
             self,
@@ -370,19 +374,48 @@ impl Kernels {
     }
 }
 
+/// Bytes of workgroup memory the GEMM core stages its slices in with padded rows (`a_tile`
+/// and `b_tile` in `gemm_core.wgsl`: `BLOCK_K` rows of `BLOCK_M/4 + 1` and `BLOCK_N/4 + 1`
+/// vec4s): 16,896, a little over the 16,384 that WebGPU guarantees. Unpadded they take 16,384.
+pub const PADDED_STAGING_BYTES: u32 = (16 * BLOCK_K * (BLOCK_M / 4 + 1 + BLOCK_N / 4 + 1)) as u32;
+
+/// A GEMM kernel's source for a device offering `workgroup_bytes` of workgroup memory: as
+/// written (padded staging rows) when they fit, else with `ROW_PAD` 0 and swizzled rows. (Text
+/// replaced rather than a constant tested in the shader: a select on `ROW_PAD` made a seedtf
+/// step 4% slower on an H200.)
+fn gemm_source(source: String, workgroup_bytes: u32) -> String {
+    const PADDED: [(&str, &str); 2] = [
+        ("const ROW_PAD: u32 = 1u;", "const ROW_PAD: u32 = 0u;"),
+        (
+            "fn swizzled(kk: u32, q: u32) -> u32 { return q; }",
+            "fn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk & 7u); }",
+        ),
+    ];
+    if workgroup_bytes >= PADDED_STAGING_BYTES {
+        return source;
+    }
+    PADDED.iter().fold(source, |s, (padded, unpadded)| {
+        debug_assert!(s.contains(padded), "gemm_core.wgsl declares {padded}");
+        s.replace(padded, unpadded)
+    })
+}
+
 fn compile(device: &wgpu::Device, kernel: Kernel, cache: Option<&wgpu::PipelineCache>) -> Compiled {
-    let source = format!(
+    let mut source = format!(
         "{}\n{}",
         include_str!("../../shaders/common.wgsl"),
         kernel.source()
     );
+    if kernel.is_gemm() {
+        source = gemm_source(source, device.limits().max_compute_workgroup_storage_size);
+    }
     let descriptor = wgpu::ShaderModuleDescriptor {
         label: Some(kernel.file()),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     };
-    let module = if kernel.runs_unchecked() {
-        // SAFETY: see `Kernel::runs_unchecked`: these shaders index only inside their
-        // buffers and workgroup arrays, and every loop ends.
+    let module = if kernel.is_gemm() {
+        // SAFETY: see `Kernel::is_gemm`: these shaders index only inside their buffers and
+        // workgroup arrays, and every loop ends.
         unsafe {
             device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
         }
@@ -727,4 +760,20 @@ impl Program {
 pub fn run(gpu: &Gpu, arena: &Buffers, dispatches: &[Dispatch]) -> Result<()> {
     Program::new(gpu, arena, dispatches)?.submit(gpu);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_rows_are_unpadded_only_where_the_padded_slices_do_not_fit() {
+        let source = || Kernel::Matmul.source().to_string();
+        assert_eq!(PADDED_STAGING_BYTES, 16_896);
+        assert_eq!(gemm_source(source(), 16_896), source());
+        let compact = gemm_source(source(), 16_384);
+        assert!(compact.contains("const ROW_PAD: u32 = 0u;"));
+        assert!(compact.contains("return q ^ (kk & 7u);"));
+        assert!(!compact.contains("const ROW_PAD: u32 = 1u;"));
+    }
 }

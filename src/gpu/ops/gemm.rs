@@ -42,7 +42,15 @@ impl GemmParams {
     /// The sizes, with `k` split when `C`'s blocks number fewer than [`TARGET_GROUPS`]: into
     /// at most `TARGET_GROUPS / blocks` splits (so the scratch holds at most
     /// `TARGET_GROUPS·BLOCK_M·BLOCK_N` values), at most `⌈k / MIN_SPLIT_K⌉` of them.
+    ///
+    /// Panics unless `m`, `n` and `k` are all at least 1 (every layer's are): the GEMM kernels
+    /// run without wgpu's bounds checks, and a load outside the matrix reads its operand's
+    /// first element before discarding it, which an empty operand does not have.
     pub fn new(m: usize, n: usize, k: usize) -> GemmParams {
+        assert!(
+            m > 0 && n > 0 && k > 0,
+            "a matrix product needs m, n, k >= 1 (got {m} x {n} x {k})"
+        );
         let blocks = m.div_ceil(BLOCK_M) * n.div_ceil(BLOCK_N);
         let wanted = (TARGET_GROUPS / blocks.max(1))
             .min(k.div_ceil(MIN_SPLIT_K))
@@ -130,6 +138,12 @@ mod tests {
         assert_eq!(long_k.k_chunk as usize % BLOCK_K, 0);
         assert!(long_k.k_chunk as usize * long_k.splits() >= 128 * 784);
         assert!(long_k.scratch_bytes() <= scratch_bytes_bound(64, 801));
+    }
+
+    #[test]
+    #[should_panic(expected = "needs m, n, k >= 1")]
+    fn an_empty_product_is_refused() {
+        GemmParams::new(3, 4, 0);
     }
 
     #[test]
