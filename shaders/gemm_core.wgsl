@@ -37,7 +37,7 @@ var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 // A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1: the host refuses K = 0 and
 // leaves no split empty): a select around a load from a clamped index, not a branch around
 // the load, as in the ops' loads of matmul, the dense products and the convolution's forward
-// (4096³ matmul 11% faster on an H200, benches/GPU_KERNELS.md, v12).
+// (4096³ matmul 12% faster on an H200, benches/GPU_KERNELS.md, v12).
 fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
     return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);
 }
