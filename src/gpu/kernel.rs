@@ -17,7 +17,7 @@
 //! list into bind groups once and replays it, with new parameter bytes, every step.
 
 use super::context::Gpu;
-use super::ops::gemm::{BLOCK_K, BLOCK_M, BLOCK_N};
+use super::ops::gemm::{BLOCK_K, BLOCK_M, BLOCK_N, NARROW_BLOCK_M};
 use super::pipeline_cache::DiskPipelineCache;
 use crate::error::{Error, Result};
 use std::sync::OnceLock;
@@ -330,6 +330,8 @@ pub struct Compiled {
 /// the device has one.
 pub struct Kernels {
     compiled: [OnceLock<Compiled>; Kernel::ALL.len()],
+    /// The GEMM kernels built with [`NARROW_BLOCK_M`]-row blocks (other slots unused).
+    narrow: [OnceLock<Compiled>; Kernel::ALL.len()],
     disk: Option<DiskPipelineCache>,
     /// Set when a kernel was compiled since the cache file was last written.
     unsaved: AtomicBool,
@@ -340,21 +342,23 @@ impl Kernels {
     pub fn new(disk: Option<DiskPipelineCache>) -> Self {
         Kernels {
             compiled: Default::default(),
+            narrow: Default::default(),
             disk,
             unsaved: AtomicBool::new(false),
         }
     }
 
-    /// The compiled pipeline of `kernel` (compiles it the first time; [`Kernels::save`] then
-    /// writes the pipeline cache).
-    pub fn get(&self, device: &wgpu::Device, kernel: Kernel) -> &Compiled {
+    /// The compiled pipeline of `kernel`, for a GEMM kernel with `narrow` blocks or not
+    /// (compiles it the first time; [`Kernels::save`] then writes the pipeline cache).
+    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, narrow: bool) -> &Compiled {
         let slot = Kernel::ALL
             .iter()
             .position(|&k| k == kernel)
             .expect("every kernel is in Kernel::ALL");
-        self.compiled[slot].get_or_init(|| {
+        let slots = if narrow { &self.narrow } else { &self.compiled };
+        slots[slot].get_or_init(|| {
             self.unsaved.store(true, Ordering::Relaxed);
-            compile(device, kernel, self.disk.as_ref().map(|d| &d.cache))
+            compile(device, kernel, narrow, self.disk.as_ref().map(|d| &d.cache))
         })
     }
 
@@ -379,11 +383,20 @@ impl Kernels {
 /// vec4s): 16,896, a little over the 16,384 that WebGPU guarantees. Unpadded they take 16,384.
 pub const PADDED_STAGING_BYTES: u32 = (16 * BLOCK_K * (BLOCK_M / 4 + 1 + BLOCK_N / 4 + 1)) as u32;
 
-/// A GEMM kernel's source for a device offering `workgroup_bytes` of workgroup memory: as
-/// written (padded staging rows) when they fit, else with `ROW_PAD` 0 and swizzled rows. (Text
-/// replaced rather than a constant tested in the shader: a select on `ROW_PAD` made a seedtf
-/// step 4% slower on an H200.)
-fn gemm_source(source: String, workgroup_bytes: u32) -> String {
+/// A GEMM kernel's source: with `narrow`, blocks of [`NARROW_BLOCK_M`] rows instead of
+/// [`BLOCK_M`]; for a device offering `workgroup_bytes` of workgroup memory, padded staging
+/// rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. (Text replaced rather
+/// than a constant tested in the shader: a select on `ROW_PAD` made a seedtf step 4% slower on
+/// an H200.)
+fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
+    const WIDE: &str = "const BM: u32 = 128u;";
+    debug_assert!(source.contains(WIDE), "gemm_core.wgsl declares {WIDE}");
+    debug_assert_eq!(BLOCK_M, 128, "{WIDE} is gemm_core.wgsl's BLOCK_M");
+    let source = if narrow {
+        source.replace(WIDE, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"))
+    } else {
+        source
+    };
     const PADDED: [(&str, &str); 2] = [
         ("const ROW_PAD: u32 = 1u;", "const ROW_PAD: u32 = 0u;"),
         (
@@ -400,14 +413,23 @@ fn gemm_source(source: String, workgroup_bytes: u32) -> String {
     })
 }
 
-fn compile(device: &wgpu::Device, kernel: Kernel, cache: Option<&wgpu::PipelineCache>) -> Compiled {
+fn compile(
+    device: &wgpu::Device,
+    kernel: Kernel,
+    narrow: bool,
+    cache: Option<&wgpu::PipelineCache>,
+) -> Compiled {
     let mut source = format!(
         "{}\n{}",
         include_str!("../../shaders/common.wgsl"),
         kernel.source()
     );
     if kernel.is_gemm() {
-        source = gemm_source(source, device.limits().max_compute_workgroup_storage_size);
+        source = gemm_source(
+            source,
+            device.limits().max_compute_workgroup_storage_size,
+            narrow,
+        );
     }
     let descriptor = wgpu::ShaderModuleDescriptor {
         label: Some(kernel.file()),
@@ -568,6 +590,9 @@ pub struct Dispatch {
     pub buffers: Vec<BufferId>,
     /// The `Params` uniform's bytes (a multiple of 16).
     pub params: Vec<u8>,
+    /// GEMM kernels only: built with [`NARROW_BLOCK_M`]-row blocks (a product of at most that
+    /// many rows, see [`GemmParams::narrow`](super::ops::gemm::GemmParams::narrow)).
+    pub narrow: bool,
 }
 
 impl Dispatch {
@@ -590,6 +615,7 @@ impl Dispatch {
             workgroups,
             buffers,
             params,
+            narrow: false,
         }
     }
 }
@@ -618,7 +644,7 @@ pub struct Program {
     params: wgpu::Buffer,
     stride: usize,
     bind_groups: Vec<wgpu::BindGroup>,
-    launches: Vec<(Kernel, [u32; 3])>,
+    launches: Vec<(Kernel, bool, [u32; 3])>,
     buffers: Vec<Vec<BufferId>>,
 }
 
@@ -648,7 +674,7 @@ impl Program {
                     d.buffers.len()
                 )));
             }
-            let compiled = gpu.kernels.get(&gpu.device, d.kernel);
+            let compiled = gpu.kernels.get(&gpu.device, d.kernel, d.narrow);
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -675,7 +701,7 @@ impl Program {
             bind_groups,
             launches: dispatches
                 .iter()
-                .map(|d| (d.kernel, d.workgroups))
+                .map(|d| (d.kernel, d.narrow, d.workgroups))
                 .collect(),
             buffers: dispatches.iter().map(|d| d.buffers.clone()).collect(),
         };
@@ -692,7 +718,9 @@ impl Program {
                 .iter()
                 .zip(&self.launches)
                 .zip(&self.buffers)
-                .all(|((d, (k, _)), b)| d.kernel == *k && &d.buffers == b);
+                .all(|((d, (k, narrow, _)), b)| {
+                    d.kernel == *k && d.narrow == *narrow && &d.buffers == b
+                });
         if !same {
             return Err(Error::Gpu(
                 "internal: a dispatch list does not match the program it replays".into(),
@@ -714,8 +742,9 @@ impl Program {
             label: Some("shadernet step"),
             timestamp_writes: None,
         });
-        for ((kernel, [x, y, z]), bind_group) in self.launches.iter().zip(&self.bind_groups) {
-            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel).pipeline);
+        for ((kernel, narrow, [x, y, z]), bind_group) in self.launches.iter().zip(&self.bind_groups)
+        {
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *narrow).pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(*x, *y, *z);
         }
@@ -730,7 +759,7 @@ impl Program {
         encoder: &mut wgpu::CommandEncoder,
         queries: &wgpu::QuerySet,
     ) {
-        for (i, ((kernel, [x, y, z]), bind_group)) in
+        for (i, ((kernel, narrow, [x, y, z]), bind_group)) in
             self.launches.iter().zip(&self.bind_groups).enumerate()
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -741,7 +770,7 @@ impl Program {
                     end_of_pass_write_index: Some(2 * i as u32 + 1),
                 }),
             });
-            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel).pipeline);
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *narrow).pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(*x, *y, *z);
         }
@@ -770,8 +799,12 @@ mod tests {
     fn gemm_rows_are_unpadded_only_where_the_padded_slices_do_not_fit() {
         let source = || Kernel::Matmul.source().to_string();
         assert_eq!(PADDED_STAGING_BYTES, 16_896);
-        assert_eq!(gemm_source(source(), 16_896), source());
-        let compact = gemm_source(source(), 16_384);
+        assert_eq!(gemm_source(source(), 16_896, false), source());
+        let narrow = gemm_source(source(), 16_896, true);
+        assert!(
+            narrow.contains("const BM: u32 = 64u;") && !narrow.contains("const BM: u32 = 128u;")
+        );
+        let compact = gemm_source(source(), 16_384, false);
         assert!(compact.contains("const ROW_PAD: u32 = 0u;"));
         assert!(compact.contains("return q ^ (kk & 7u);"));
         assert!(!compact.contains("const ROW_PAD: u32 = 1u;"));

@@ -9,13 +9,18 @@ use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
 
 /// Rows of `C` per workgroup (`BM` in `gemm_core.wgsl`).
 pub const BLOCK_M: usize = 128;
+/// Rows of `C` per workgroup of a product with at most this many rows (`BM` rewritten by the
+/// host, 128 invocations): a 128-row block would compute, and pay for, up to 128 rows of
+/// which such a product keeps 64 or fewer (the convolutions' filters or channels).
+pub const NARROW_BLOCK_M: usize = 64;
 /// Columns of `C` per workgroup (`BN`).
 pub const BLOCK_N: usize = 128;
 /// Step along `k` staged in workgroup memory (`BK`).
 pub const BLOCK_K: usize = 16;
-/// Workgroups (of 256 invocations) a product aims for before it splits `k`: about four per
-/// multiprocessor of a large GPU (an H100 has 132), two of them resident at a time (256 on an
-/// H200 made a seedtf step at batch 128 4% slower than 512: benches/GPU_KERNELS.md).
+/// Workgroups (of 256 invocations; 128 in narrow blocks) a product aims for before it splits
+/// `k`: about four per multiprocessor of a large GPU (an H100 has 132), two of them resident
+/// at a time (256 on an H200 made a seedtf step at batch 128 4% slower than 512:
+/// benches/GPU_KERNELS.md).
 pub const TARGET_GROUPS: usize = 512;
 /// The most splits of `k`.
 pub const MAX_SPLITS: usize = 64;
@@ -51,7 +56,7 @@ impl GemmParams {
             m > 0 && n > 0 && k > 0,
             "a matrix product needs m, n, k >= 1 (got {m} x {n} x {k})"
         );
-        let blocks = m.div_ceil(BLOCK_M) * n.div_ceil(BLOCK_N);
+        let blocks = m.div_ceil(block_m(m)) * n.div_ceil(BLOCK_N);
         let wanted = (TARGET_GROUPS / blocks.max(1))
             .min(k.div_ceil(MIN_SPLIT_K))
             .clamp(1, MAX_SPLITS);
@@ -64,6 +69,11 @@ impl GemmParams {
         }
     }
 
+    /// Whether the product runs on [`NARROW_BLOCK_M`]-row blocks (`M ≤ NARROW_BLOCK_M`).
+    pub fn narrow(&self) -> bool {
+        self.m as usize <= NARROW_BLOCK_M
+    }
+
     /// How many splits of `k` (1: not split).
     pub fn splits(&self) -> usize {
         (self.k as usize).div_ceil(self.k_chunk as usize).max(1)
@@ -73,7 +83,7 @@ impl GemmParams {
     pub fn groups(&self) -> [u32; 3] {
         [
             u((self.n as usize).div_ceil(BLOCK_N).max(1)),
-            u((self.m as usize).div_ceil(BLOCK_M).max(1)),
+            u((self.m as usize).div_ceil(block_m(self.m as usize)).max(1)),
             u(self.splits()),
         ]
     }
@@ -102,16 +112,22 @@ pub fn gemm_dispatches<P: bytemuck::Pod>(
     buffers: Vec<BufferId>,
     params: &P,
 ) -> Vec<Dispatch> {
-    let mut out = vec![Dispatch::new(
-        kernel,
-        gemm.groups(),
-        buffers.clone(),
-        params,
-    )];
+    let mut product = Dispatch::new(kernel, gemm.groups(), buffers.clone(), params);
+    product.narrow = gemm.narrow();
+    let mut out = vec![product];
     if gemm.splits() > 1 {
         out.push(Dispatch::new(reduce, gemm.reduce_groups(), buffers, params));
     }
     out
+}
+
+/// Rows per block of a product with `m` rows.
+fn block_m(m: usize) -> usize {
+    if m <= NARROW_BLOCK_M {
+        NARROW_BLOCK_M
+    } else {
+        BLOCK_M
+    }
 }
 
 /// Scratch bytes enough for any split product whose `C` has at most `m·n` values, whatever
@@ -138,6 +154,27 @@ mod tests {
         assert_eq!(long_k.k_chunk as usize % BLOCK_K, 0);
         assert!(long_k.k_chunk as usize * long_k.splits() >= 128 * 784);
         assert!(long_k.scratch_bytes() <= scratch_bytes_bound(64, 801));
+    }
+
+    #[test]
+    fn products_of_at_most_64_rows_take_narrow_blocks() {
+        let narrow = GemmParams::new(NARROW_BLOCK_M, 1000, 100);
+        assert!(narrow.narrow());
+        assert_eq!(narrow.groups()[1], 1);
+        let wide = GemmParams::new(NARROW_BLOCK_M + 1, 1000, 100);
+        assert!(!wide.narrow());
+        assert_eq!(wide.groups()[1], 1);
+        assert_eq!(GemmParams::new(BLOCK_M + 1, 1000, 100).groups()[1], 2);
+        let list = gemm_dispatches(
+            (Kernel::Matmul, Kernel::MatmulReduce),
+            &GemmParams::new(10, 10, 10_000),
+            (0..4).map(BufferId).collect(),
+            &narrow,
+        );
+        assert!(
+            list[0].narrow && !list[1].narrow,
+            "only the product, not its split sum"
+        );
     }
 
     #[test]
