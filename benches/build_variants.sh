@@ -57,31 +57,18 @@ variant() {
 }
 
 # Edits that make a variant, as FILE SED pairs (they combine: `variant NAME "${A[@]}" "${B[@]}"`).
-# 64 x 64 blocks, 64 invocations of 8 x 8 values (the block until v10).
-block64=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/; s/\nconst BN: u32 = 128u;/\nconst BN: u32 = 64u;/'
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/; s/\npub const BLOCK_N: usize = 128;/\npub const BLOCK_N: usize = 64;/')
-# 64 rows x 128 columns, 128 invocations: wider along n, the long side of every convolution
-# product (batch pixels, or C·K·K for the weight gradient), while the 32–128 filters or
-# channels of these networks still fill the rows.
-block64x128=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/'
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/')
-# 64 rows x 256 columns, 256 invocations: for the products with 32 or 64 rows (every
-# convolution product of seedtf has M = 32 or 64 filters or channels), which waste half or
-# three quarters of a 128-row block.
-block64x256=(shaders/gemm_core.wgsl 's/\nconst BM: u32 = 128u;/\nconst BM: u32 = 64u;/; s/\nconst BN: u32 = 128u;/\nconst BN: u32 = 256u;/'
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_M: usize = 128;/\npub const BLOCK_M: usize = 64;/; s/\npub const BLOCK_N: usize = 128;/\npub const BLOCK_N: usize = 256;/')
-# A k-step of 8 instead of 16: half the workgroup memory per workgroup, so more resident (v5's
-# step of 32 cost 38% on seedtf @128; the other direction is untried).
+# (Block shapes tried before v14 — 64 x 64, 64 x 128, 64 x 256 for every product, and a
+# k-step of 32 — are in GPU_KERNELS.md and this file's history; since v14 the host rewrites BM
+# for its narrow blocks, so they no longer apply as written.)
+# A k-step of 8 instead of 16: half the workgroup memory per workgroup, so more resident (on
+# v10's 128 x 128 blocks: 6% slower on the matmul, 3% on seedtf @128, call 2).
 bk8=(shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 8u;/'
     src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 8;/')
 # Split k until 256 workgroups instead of 512 (blocks of 256 invocations: two per multiprocessor).
 tg256=(src/gpu/ops/gemm.rs 's/\npub const TARGET_GROUPS: usize = 512;/\npub const TARGET_GROUPS: usize = 256;/')
 # Unpadded, swizzled staging rows (ROW_PAD 0: what adapters with less than 16,896 bytes of
-# workgroup memory get; without padding the deeper variants below fit in 32 KiB).
+# workgroup memory get).
 nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_PAD: u32 = 1u;/\nconst ROW_PAD: u32 = 0u;/; s/\nfn swizzled(kk: u32, q: u32) -> u32 { return q; }/\nfn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk \& 7u); }/')
-# A k-step of 32 (unpadded: 32 KiB of workgroup memory): half the barriers per multiply-add.
-bk32=("${nopad[@]}" shaders/gemm_core.wgsl 's/\nconst BK: u32 = 16u;/\nconst BK: u32 = 32u;/'
-    src/gpu/ops/gemm.rs 's/\npub const BLOCK_K: usize = 16;/\npub const BLOCK_K: usize = 32;/')
 # The GEMM kernels with wgpu's runtime checks too (as every kernel before v11).
 checked=(src/gpu/kernel.rs 's/let module = if kernel.is_gemm() {/let module = if false \&\& kernel.is_gemm() {/')
 # The next k-step's loads issued before this step's arithmetic (into registers; WGSL has no
@@ -98,12 +85,13 @@ names=("$@")
 want base && build base "$root"
 # Earlier versions (benches/GPU_KERNELS.md): v9 before the batched staging, v11 before the
 # branch-free loads, v12 with them in the convolutions' backward products too, v13 with padded
-# staging rows.
+# staging rows, v14 with narrow blocks for products of at most 64 rows.
 want v9 && at v9 d347370
 want v11 && at v11 a1237a2
 want v12 && at v12 a1cbe25
 want v13 && at v13 7dc7aa9
-for v in block64 block64x128 block64x256 bk8 tg256 nopad bk32 checked prefetch noload; do
+want v14 && at v14 0a9e647
+for v in bk8 tg256 nopad checked prefetch noload; do
     ref="$v[@]"
     want $v && variant $v "${!ref}"
 done

@@ -170,8 +170,9 @@ impl Kernel {
     /// matrix sizes (`M`, `N`, the split's end of `k`) that the host sized the buffers for, a
     /// load's fallback index is the first element of a non-empty buffer, the workgroup-memory
     /// indices are in range by construction, and every loop runs to a uniform bound. On an
-    /// adapter with less workgroup memory than [`PADDED_STAGING_BYTES`], they are compiled with
-    /// unpadded staging rows (`ROW_PAD` 0 in `gemm_core.wgsl`).
+    /// adapter with less workgroup memory than their padded staging rows take
+    /// ([`PADDED_STAGING_BYTES`] for 128-row blocks), they are compiled with unpadded ones
+    /// (`ROW_PAD` 0 in `gemm_core.wgsl`).
     pub fn is_gemm(self) -> bool {
         use Kernel::*;
         matches!(
@@ -355,6 +356,10 @@ impl Kernels {
             .iter()
             .position(|&k| k == kernel)
             .expect("every kernel is in Kernel::ALL");
+        debug_assert!(
+            !narrow || kernel.is_gemm(),
+            "{kernel:?} has no narrow blocks"
+        );
         let slots = if narrow { &self.narrow } else { &self.compiled };
         slots[slot].get_or_init(|| {
             self.unsaved.store(true, Ordering::Relaxed);
@@ -380,8 +385,14 @@ impl Kernels {
 
 /// Bytes of workgroup memory the GEMM core stages its slices in with padded rows (`a_tile`
 /// and `b_tile` in `gemm_core.wgsl`: `BLOCK_K` rows of `BLOCK_M/4 + 1` and `BLOCK_N/4 + 1`
-/// vec4s): 16,896, a little over the 16,384 that WebGPU guarantees. Unpadded they take 16,384.
-pub const PADDED_STAGING_BYTES: u32 = (16 * BLOCK_K * (BLOCK_M / 4 + 1 + BLOCK_N / 4 + 1)) as u32;
+/// vec4s): 16,896, a little over the 16,384 that WebGPU guarantees. Unpadded they take 16,384;
+/// narrow blocks take 12,800 padded.
+pub const PADDED_STAGING_BYTES: u32 = padded_staging_bytes(BLOCK_M);
+
+/// [`PADDED_STAGING_BYTES`] for blocks of `block_m` rows.
+const fn padded_staging_bytes(block_m: usize) -> u32 {
+    (16 * BLOCK_K * (block_m / 4 + 1 + BLOCK_N / 4 + 1)) as u32
+}
 
 /// A GEMM kernel's source: with `narrow`, blocks of [`NARROW_BLOCK_M`] rows instead of
 /// [`BLOCK_M`]; for a device offering `workgroup_bytes` of workgroup memory, padded staging
@@ -392,10 +403,11 @@ fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
     const WIDE: &str = "const BM: u32 = 128u;";
     debug_assert!(source.contains(WIDE), "gemm_core.wgsl declares {WIDE}");
     debug_assert_eq!(BLOCK_M, 128, "{WIDE} is gemm_core.wgsl's BLOCK_M");
-    let source = if narrow {
-        source.replace(WIDE, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"))
+    let (source, padded_bytes) = if narrow {
+        let source = source.replace(WIDE, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"));
+        (source, padded_staging_bytes(NARROW_BLOCK_M))
     } else {
-        source
+        (source, PADDED_STAGING_BYTES)
     };
     const PADDED: [(&str, &str); 2] = [
         ("const ROW_PAD: u32 = 1u;", "const ROW_PAD: u32 = 0u;"),
@@ -404,7 +416,7 @@ fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
             "fn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk & 7u); }",
         ),
     ];
-    if workgroup_bytes >= PADDED_STAGING_BYTES {
+    if workgroup_bytes >= padded_bytes {
         return source;
     }
     PADDED.iter().fold(source, |s, (padded, unpadded)| {
@@ -804,6 +816,7 @@ mod tests {
         assert!(
             narrow.contains("const BM: u32 = 64u;") && !narrow.contains("const BM: u32 = 128u;")
         );
+        assert_eq!(gemm_source(source(), 12_800, true), narrow);
         let compact = gemm_source(source(), 16_384, false);
         assert!(compact.contains("const ROW_PAD: u32 = 0u;"));
         assert!(compact.contains("return q ^ (kk & 7u);"));

@@ -101,8 +101,9 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
         arena: Buffers::new(),
     };
 
-    // Dense 37 -> 11.
-    let (d_in, d_out) = (37, 11);
+    // Dense 37 -> 70 (the weight gradient has 70 rows: a GEMM on 128-row blocks; the other
+    // products have 3 and run on the narrow blocks).
+    let (d_in, d_out) = (37, 70);
     let (x, w, b, dy) = (
         random(n * d_in, 1),
         random(d_out * d_in, 2),
@@ -140,7 +141,8 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     rows.push(row("dense backward dW", &g[..w.len()], &dw));
     rows.push(row("dense backward db", &g[w.len()..], &db));
 
-    // Convolution 3 -> 4 channels, 5x5 'same' and 3x3 stride 2.
+    // Convolution 3 -> 4 channels, 5x5 'same' and 3x3 stride 2, and 3 -> 70 (a forward and a
+    // weight gradient of 70 rows, on 128-row blocks).
     for (name, sh) in [
         (
             "conv 5x5 same",
@@ -165,6 +167,20 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
                 f: 4,
                 k: 3,
                 s: 2,
+                p: 1,
+                ho: 5,
+                wo: 4,
+            },
+        ),
+        (
+            "conv 3x3, 70 filters",
+            ConvShape {
+                c: 3,
+                h: 5,
+                w: 4,
+                f: 70,
+                k: 3,
+                s: 1,
                 p: 1,
                 ho: 5,
                 wo: 4,

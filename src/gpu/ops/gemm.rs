@@ -121,6 +121,26 @@ pub fn gemm_dispatches<P: bytemuck::Pod>(
     out
 }
 
+/// Invocations of a workgroup with `block_m`-row blocks (`THREADS` in `gemm_core.wgsl`: one per
+/// 8 x 8 values).
+const fn threads(block_m: usize) -> usize {
+    (block_m / 8) * (BLOCK_N / 8)
+}
+
+// Every invocation stages whole vec4s of A and B, one to four per k-step (`A_SLOTS` and
+// `B_SLOTS` in `gemm_core.wgsl`; its staging writes up to four), for both block heights.
+const _: () = {
+    let mut i = 0;
+    while i < 2 {
+        let bm = [BLOCK_M, NARROW_BLOCK_M][i];
+        let (a, b) = (bm * BLOCK_K / 4, BLOCK_N * BLOCK_K / 4);
+        assert!(a % threads(bm) == 0 && b % threads(bm) == 0);
+        assert!(a / threads(bm) >= 1 && a / threads(bm) <= 4);
+        assert!(b / threads(bm) >= 1 && b / threads(bm) <= 4);
+        i += 1;
+    }
+};
+
 /// Rows per block of a product with `m` rows.
 fn block_m(m: usize) -> usize {
     if m <= NARROW_BLOCK_M {
