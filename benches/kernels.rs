@@ -236,7 +236,7 @@ fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
             );
             for t in times {
                 println!(
-                    "  {:<40} {:>3} dispatches {:>10.3} ms",
+                    "  {:<44} {:>3} dispatches {:>10.3} ms",
                     t.kernel, t.dispatches, t.ms
                 );
             }

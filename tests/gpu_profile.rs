@@ -21,7 +21,7 @@ fn a_profile_names_every_kernel_of_the_step_with_its_time() {
     assert_eq!(clock == Clock::Timestamps, timestamps);
     let names: Vec<&str> = times.iter().map(|t| t.kernel.as_str()).collect();
     for kernel in [
-        "conv_forward.wgsl",
+        "conv_forward.wgsl (64-row blocks)",
         "maxpool_backward.wgsl",
         "adam.wgsl",
         "maxpool_dropout_forward.wgsl",

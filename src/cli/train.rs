@@ -436,12 +436,12 @@ pub(crate) fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
         clock.describe()
     );
     println!(
-        "  {:<40} {:>10} {:>10} {:>6}",
+        "  {:<44} {:>10} {:>10} {:>6}",
         "kernel", "dispatches", "ms/step", "%"
     );
     for t in &times {
         println!(
-            "  {:<40} {:>10} {:>10.3} {:>5.1}%",
+            "  {:<44} {:>10} {:>10.3} {:>5.1}%",
             t.kernel,
             t.dispatches,
             t.ms,

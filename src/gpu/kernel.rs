@@ -608,6 +608,12 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// How profiles and debuggers name this launch: the kernel's file, with " (64-row blocks)"
+    /// for a GEMM on narrow blocks.
+    pub fn label(&self) -> String {
+        label(self.kernel, self.narrow)
+    }
+
     /// A launch of `kernel` with the `Params` twin `params`.
     pub fn new<P: bytemuck::Pod>(
         kernel: Kernel,
@@ -629,6 +635,15 @@ impl Dispatch {
             params,
             narrow: false,
         }
+    }
+}
+
+/// See [`Dispatch::label`].
+fn label(kernel: Kernel, narrow: bool) -> String {
+    if narrow {
+        format!("{} ({NARROW_BLOCK_M}-row blocks)", kernel.file())
+    } else {
+        kernel.file().to_string()
     }
 }
 
@@ -775,7 +790,7 @@ impl Program {
             self.launches.iter().zip(&self.bind_groups).enumerate()
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.file()),
+                label: Some(&label(*kernel, *narrow)),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
                     query_set: queries,
                     beginning_of_pass_write_index: Some(2 * i as u32),

@@ -60,7 +60,7 @@ pub fn profile_training_step(
     let (medians, clock) = time_dispatches(gpu, net.arena(), &dispatches, repeats)?;
     let mut by_kernel: Vec<KernelTime> = Vec::new();
     for (dispatch, ms) in dispatches.iter().zip(medians) {
-        let name = dispatch.kernel.file().to_string();
+        let name = dispatch.label();
         match by_kernel.iter_mut().find(|k| k.kernel == name) {
             Some(entry) => {
                 entry.dispatches += 1;
