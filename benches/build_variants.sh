@@ -70,7 +70,7 @@ tg256=(src/gpu/ops/gemm.rs 's/\npub const TARGET_GROUPS: usize = 512;/\npub cons
 # workgroup memory get).
 nopad=(shaders/gemm_core.wgsl 's/\nconst ROW_PAD: u32 = 1u;/\nconst ROW_PAD: u32 = 0u;/; s/\nfn swizzled(kk: u32, q: u32) -> u32 { return q; }/\nfn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk \& 7u); }/')
 # The GEMM kernels with wgpu's runtime checks too (as every kernel before v11).
-checked=(src/gpu/kernel.rs 's/let module = if kernel.is_gemm() {/let module = if false \&\& kernel.is_gemm() {/')
+checked=(src/gpu/kernel/compile.rs 's/let module = if kernel.is_gemm() {/let module = if false \&\& kernel.is_gemm() {/')
 # The next k-step's loads issued before this step's arithmetic (into registers; WGSL has no
 # asynchronous copy to workgroup memory) instead of after it: 6% slower in v12.
 prefetch=(shaders/gemm_core.wgsl 's/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n    }/\n        workgroupBarrier();\n    }/; s/\n        workgroupBarrier();\n        for (var kk/\n        workgroupBarrier();\n        staged = load_step(lid, m0, n0, k0 + BK, k_end);\n        for (var kk/')
