@@ -1,7 +1,7 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
 use crate::*;
-use shadernet::cpu::loss::argmax;
+use shadernet::cpu::loss::{argmax, softmax_forward};
 
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {
@@ -166,11 +166,10 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
     let k = plan.classes;
     let softmax_output = plan.layers.last().map(|l| l.layer) == Some(Layer::Softmax);
     for (path, row) in args.images.iter().zip(outputs.chunks_exact(k)) {
-        let probabilities = if softmax_output {
-            row.to_vec()
-        } else {
-            softmax(row)
-        };
+        let mut probabilities = row.to_vec();
+        if !softmax_output {
+            softmax_forward(row, &mut probabilities, k);
+        }
         let class = argmax(&probabilities);
         if args.json {
             let p: Vec<String> = probabilities
@@ -203,12 +202,4 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Softmax of raw outputs (for networks whose last layer is not a softmax).
-pub(crate) fn softmax(row: &[f32]) -> Vec<f32> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
 }
