@@ -347,15 +347,7 @@ impl CpuNet {
 
     /// Replaces the optimiser's state; the moments must be empty or as long as the parameters.
     pub fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
-        let n = self.params.len();
-        let ok = |len: usize| len == 0 || len == n;
-        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
-            return Err(Error::Config(format!(
-                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
-                state.adam_m.len(),
-                state.adam_v.len()
-            )));
-        }
+        state.check_fits(self.params.len())?;
         self.updates = state.updates;
         self.adam_m = state.adam_m.clone();
         self.adam_v = state.adam_v.clone();

@@ -57,6 +57,21 @@ pub struct OptimizerState {
     pub adam_v: Vec<f32>,
 }
 
+impl OptimizerState {
+    /// Checks that the moments fit a network of `n_params` parameters: both empty, or both
+    /// that long.
+    pub fn check_fits(&self, n_params: usize) -> Result<()> {
+        let (m, v) = (self.adam_m.len(), self.adam_v.len());
+        if m != v || (m != 0 && m != n_params) {
+            return Err(Error::Config(format!(
+                "optimiser moments of {m} and {v} values do not fit a network of {n_params} \
+                 parameters"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Checks that `data` suits a network planned as `plan`: the same values per image, and no
 /// label beyond the network's classes. Both executors call it before using a dataset.
 pub fn check_data(plan: &Plan, data: &Dataset) -> Result<()> {

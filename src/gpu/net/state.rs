@@ -70,25 +70,15 @@ impl GpuNet {
     /// Replaces the optimiser's state: the update counter, and Adam's moments written to the
     /// device (empty moments mean zeros).
     pub fn set_optimizer_state(&mut self, gpu: &Gpu, state: &OptimizerState) -> Result<()> {
-        let n = self.n_params;
-        let ok = |len: usize| len == 0 || len == n;
-        if !ok(state.adam_m.len()) || state.adam_m.len() != state.adam_v.len() {
-            return Err(Error::Config(format!(
-                "optimiser moments of {} and {} values do not fit a network of {n} parameters",
-                state.adam_m.len(),
-                state.adam_v.len()
-            )));
-        }
+        state.check_fits(self.n_params)?;
         if let Some((m, v)) = self.moments {
-            let zeros;
-            let (dm, dv) = if state.adam_m.is_empty() {
-                zeros = vec![0.0f32; n];
-                (&zeros[..], &zeros[..])
+            if state.adam_m.is_empty() {
+                self.arena.fill_f32(gpu, m, self.n_params, 0.0);
+                self.arena.fill_f32(gpu, v, self.n_params, 0.0);
             } else {
-                (&state.adam_m[..], &state.adam_v[..])
-            };
-            self.arena.write(gpu, m, 0, dm);
-            self.arena.write(gpu, v, 0, dv);
+                self.arena.write(gpu, m, 0, &state.adam_m);
+                self.arena.write(gpu, v, 0, &state.adam_v);
+            }
         }
         self.updates = state.updates;
         Ok(())
