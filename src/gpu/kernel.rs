@@ -178,17 +178,23 @@ impl Kernel {
     /// ([`PADDED_STAGING_BYTES`] for 128-row blocks), they are compiled with unpadded ones
     /// (`ROW_PAD` 0 in `gemm_core.wgsl`).
     pub fn is_gemm(self) -> bool {
+        self.split_sum().is_some()
+    }
+
+    /// A GEMM kernel's second pass, the sum of a split product's partial sums (the same file
+    /// on `gemm_reduce.wgsl`); `None` for every other kernel.
+    pub fn split_sum(self) -> Option<Kernel> {
         use Kernel::*;
-        matches!(
-            self,
-            Matmul
-                | DenseForward
-                | DenseBackwardData
-                | DenseBackwardWeights
-                | ConvForward
-                | ConvBackwardData
-                | ConvBackwardWeights
-        )
+        Some(match self {
+            Matmul => MatmulReduce,
+            DenseForward => DenseForwardReduce,
+            DenseBackwardData => DenseBackwardDataReduce,
+            DenseBackwardWeights => DenseBackwardWeightsReduce,
+            ConvForward => ConvForwardReduce,
+            ConvBackwardData => ConvBackwardDataReduce,
+            ConvBackwardWeights => ConvBackwardWeightsReduce,
+            _ => return None,
+        })
     }
 
     fn info(self) -> (&'static str, &'static str, &'static [bool]) {
@@ -232,16 +238,7 @@ impl Kernel {
         // `gemm_core.wgsl`) and, for the `*Reduce` kernel, the sum of a split product's partial
         // sums (`gemm_reduce.wgsl`).
         use Kernel::*;
-        let split_sum = matches!(
-            self,
-            MatmulReduce
-                | DenseForwardReduce
-                | DenseBackwardDataReduce
-                | DenseBackwardWeightsReduce
-                | ConvForwardReduce
-                | ConvBackwardDataReduce
-                | ConvBackwardWeightsReduce
-        );
+        let split_sum = Kernel::ALL.iter().any(|k| k.split_sum() == Some(self));
         macro_rules! product {
             ($file:literal $(after $common:literal)?, $bindings:expr) => {
                 if split_sum {

@@ -40,23 +40,6 @@ pub struct ConvParams {
     pub b_off: u32,
 }
 
-fn params(sh: &ConvShape, n: usize, a_off: usize, b_off: usize) -> ConvParams {
-    ConvParams {
-        n: u(n),
-        c: u(sh.c),
-        h: u(sh.h),
-        w: u(sh.w),
-        f: u(sh.f),
-        k: u(sh.k),
-        s: u(sh.s),
-        pad: u(sh.p),
-        ho: u(sh.ho),
-        wo: u(sh.wo),
-        a_off: u(a_off),
-        b_off: u(b_off),
-    }
-}
-
 /// Where a convolution's parameters and their gradients are.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvLayout {
@@ -84,10 +67,43 @@ impl ConvLayout {
             .max(scratch_bytes_bound(sh.f, sh.c * sh.k * sh.k + 1))
             .max(scratch_bytes_bound(sh.c, capacity * sh.h * sh.w))
     }
+
+    /// The `Params` of one of this layer's products at batch `n`: `b_off` as [`ConvParams`]
+    /// says (0 for the data gradient), `act` and `dropout` as [`ConvGemmParams`] says.
+    fn params(
+        &self,
+        gemm: GemmParams,
+        n: usize,
+        b_off: usize,
+        act: u32,
+        dropout: u32,
+    ) -> ConvGemmParams {
+        let sh = &self.shape;
+        ConvGemmParams {
+            gemm,
+            conv: ConvParams {
+                n: u(n),
+                c: u(sh.c),
+                h: u(sh.h),
+                w: u(sh.w),
+                f: u(sh.f),
+                k: u(sh.k),
+                s: u(sh.s),
+                pad: u(sh.p),
+                ho: u(sh.ho),
+                wo: u(sh.wo),
+                a_off: u(self.w_off),
+                b_off: u(b_off),
+            },
+            act,
+            dropout,
+            _pad: [0; 2],
+        }
+    }
 }
 
 /// Host twin of `conv_common.wgsl`'s `Params`, shared by the three convolution kernels: the
-/// GEMM's sizes, the convolution's and the fused activation.
+/// GEMM's sizes, the convolution's, and the fused activation and dropout.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvGemmParams {
@@ -116,18 +132,11 @@ pub fn conv_forward(
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
     let gemm = GemmParams::new(sh.f, n * sh.ho * sh.wo, sh.c * sh.k * sh.k);
-    let p = ConvGemmParams {
-        gemm,
-        conv: params(sh, n, l.w_off, l.b_off),
-        act: fused_code(activation),
-        dropout: 0,
-        _pad: [0; 2],
-    };
     gemm_dispatches(
-        (Kernel::ConvForward, Kernel::ConvForwardReduce),
+        Kernel::ConvForward,
         &gemm,
         vec![x, l.params, y, l.scratch],
-        &p,
+        &l.params(gemm, n, l.b_off, fused_code(activation), 0),
     )
 }
 
@@ -145,37 +154,20 @@ pub fn conv_backward(
 ) -> Vec<Dispatch> {
     let sh = &l.shape;
     let gemm = GemmParams::new(sh.f, sh.c * sh.k * sh.k + 1, n * sh.ho * sh.wo);
-    let p = ConvGemmParams {
-        gemm,
-        conv: params(sh, n, l.w_off, l.b_off),
-        act: 0,
-        dropout: 0,
-        _pad: [0; 2],
-    };
     let mut out = gemm_dispatches(
-        (
-            Kernel::ConvBackwardWeights,
-            Kernel::ConvBackwardWeightsReduce,
-        ),
+        Kernel::ConvBackwardWeights,
         &gemm,
         vec![x, dy, l.grads, l.scratch],
-        &p,
+        &l.params(gemm, n, l.b_off, 0, 0),
     );
     if let Some(dx) = dx {
         let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k);
         let (activation_output, mask, dropout) = dx.fused_buffers(x);
-        let p = ConvGemmParams {
-            gemm,
-            conv: params(sh, n, l.w_off, 0),
-            act: fused_code(dx.through),
-            dropout,
-            _pad: [0; 2],
-        };
         out.extend(gemm_dispatches(
-            (Kernel::ConvBackwardData, Kernel::ConvBackwardDataReduce),
+            Kernel::ConvBackwardData,
             &gemm,
             vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
-            &p,
+            &l.params(gemm, n, 0, fused_code(dx.through), dropout),
         ));
     }
     out

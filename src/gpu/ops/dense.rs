@@ -76,7 +76,7 @@ pub fn dense_forward(
 ) -> Vec<Dispatch> {
     let gemm = GemmParams::new(n, l.d_out, l.d_in);
     gemm_dispatches(
-        (Kernel::DenseForward, Kernel::DenseForwardReduce),
+        Kernel::DenseForward,
         &gemm,
         vec![x, l.params, y, l.scratch],
         &l.params(gemm, fused_code(activation), 0),
@@ -96,10 +96,7 @@ pub fn dense_backward(
 ) -> Vec<Dispatch> {
     let gemm = GemmParams::new(l.d_out, l.d_in + 1, n);
     let mut out = gemm_dispatches(
-        (
-            Kernel::DenseBackwardWeights,
-            Kernel::DenseBackwardWeightsReduce,
-        ),
+        Kernel::DenseBackwardWeights,
         &gemm,
         vec![x, dy, l.grads, l.scratch],
         &l.params(gemm, 0, 0),
@@ -108,7 +105,7 @@ pub fn dense_backward(
         let gemm = GemmParams::new(n, l.d_in, l.d_out);
         let (activation_output, mask, dropout) = dx.fused_buffers(x);
         out.extend(gemm_dispatches(
-            (Kernel::DenseBackwardData, Kernel::DenseBackwardDataReduce),
+            Kernel::DenseBackwardData,
             &gemm,
             vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
             &l.params(gemm, fused_code(dx.through), dropout),

@@ -103,11 +103,11 @@ impl GemmParams {
 }
 
 /// The dispatches of one product: `kernel` (an op's file on `gemm_core.wgsl`) over
-/// [`GemmParams::groups`], then, when `k` is split, `reduce` (the same file on
+/// [`GemmParams::groups`], then, when `k` is split, its [`Kernel::split_sum`] (the same file on
 /// `gemm_reduce.wgsl`) with the same buffers and parameters. `params` is the kernel's `Params`
 /// twin, whose first field is `gemm`.
 pub fn gemm_dispatches<P: bytemuck::Pod>(
-    (kernel, reduce): (Kernel, Kernel),
+    kernel: Kernel,
     gemm: &GemmParams,
     buffers: Vec<BufferId>,
     params: &P,
@@ -116,6 +116,9 @@ pub fn gemm_dispatches<P: bytemuck::Pod>(
     product.narrow = gemm.narrow();
     let mut out = vec![product];
     if gemm.splits() > 1 {
+        let reduce = kernel
+            .split_sum()
+            .expect("gemm_dispatches takes a GEMM kernel");
         out.push(Dispatch::new(reduce, gemm.reduce_groups(), buffers, params));
     }
     out
@@ -186,7 +189,7 @@ mod tests {
         assert_eq!(wide.groups()[1], 1);
         assert_eq!(GemmParams::new(BLOCK_M + 1, 1000, 100).groups()[1], 2);
         let list = gemm_dispatches(
-            (Kernel::Matmul, Kernel::MatmulReduce),
+            Kernel::Matmul,
             &GemmParams::new(10, 10, 10_000),
             (0..4).map(BufferId).collect(),
             &narrow,

@@ -65,7 +65,7 @@ pub fn matmul(
         c_off: u(c.offset),
     };
     gemm_dispatches(
-        (Kernel::Matmul, Kernel::MatmulReduce),
+        Kernel::Matmul,
         &gemm,
         vec![a.buffer, b.buffer, c.buffer, scratch],
         &params,
