@@ -19,6 +19,8 @@
 //! and a [`Program`] turns a list into bind groups once and replays it, with new parameter
 //! bytes, every step.
 
+use crate::gpu::ops::gemm::NARROW_BLOCK_M;
+
 mod buffers;
 mod compile;
 mod dispatch;
@@ -155,6 +157,16 @@ impl Kernel {
     /// `gemm_reduce.wgsl`.
     pub fn file(self) -> &'static str {
         self.info().0
+    }
+
+    /// How pipelines, profiles and debuggers name this kernel: its [`Kernel::file`], with
+    /// " (64-row blocks)" for a GEMM kernel built on narrow blocks.
+    pub fn label(self, narrow: bool) -> String {
+        if narrow {
+            format!("{} ({NARROW_BLOCK_M}-row blocks)", self.file())
+        } else {
+            self.file().to_string()
+        }
     }
 
     /// The storage bindings (1, 2, ...): `true` where the shader only reads the buffer.

@@ -89,11 +89,13 @@ const fn padded_staging_bytes(block_m: usize) -> u32 {
 /// than a constant tested in the shader: a select on `ROW_PAD` made a seedtf step 4% slower on
 /// an H200.)
 fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
-    const WIDE: &str = "const BM: u32 = 128u;";
-    debug_assert!(source.contains(WIDE), "gemm_core.wgsl declares {WIDE}");
-    debug_assert_eq!(BLOCK_M, 128, "{WIDE} is gemm_core.wgsl's BLOCK_M");
     let (source, padded_bytes) = if narrow {
-        let source = source.replace(WIDE, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"));
+        let wide = format!("const BM: u32 = {BLOCK_M}u;");
+        debug_assert!(
+            source.contains(&wide),
+            "gemm_core.wgsl declares BM = BLOCK_M"
+        );
+        let source = source.replace(&wide, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"));
         (source, padded_staging_bytes(NARROW_BLOCK_M))
     } else {
         (source, PADDED_STAGING_BYTES)
@@ -132,8 +134,9 @@ fn compile(
             narrow,
         );
     }
+    let label = kernel.label(narrow);
     let descriptor = wgpu::ShaderModuleDescriptor {
-        label: Some(kernel.file()),
+        label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     };
     let module = if kernel.is_gemm() {
@@ -168,16 +171,16 @@ fn compile(
         });
     }
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some(kernel.file()),
+        label: Some(&label),
         entries: &entries,
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(kernel.file()),
+        label: Some(&label),
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(kernel.file()),
+        label: Some(&label),
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),

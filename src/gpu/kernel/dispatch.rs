@@ -4,7 +4,6 @@
 use super::{BufferId, Buffers, Kernel, MAX_GROUPS_PER_DIM, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::context::Gpu;
-use crate::gpu::ops::gemm::NARROW_BLOCK_M;
 
 /// One kernel launch, as plain data.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,10 +22,9 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// How profiles and debuggers name this launch: the kernel's file, with " (64-row blocks)"
-    /// for a GEMM on narrow blocks.
+    /// How profiles and debuggers name this launch ([`Kernel::label`]).
     pub fn label(&self) -> String {
-        label(self.kernel, self.narrow)
+        self.kernel.label(self.narrow)
     }
 
     /// A launch of `kernel` with the `Params` twin `params`.
@@ -50,15 +48,6 @@ impl Dispatch {
             params,
             narrow: false,
         }
-    }
-}
-
-/// See [`Dispatch::label`].
-fn label(kernel: Kernel, narrow: bool) -> String {
-    if narrow {
-        format!("{} ({NARROW_BLOCK_M}-row blocks)", kernel.file())
-    } else {
-        kernel.file().to_string()
     }
 }
 
@@ -132,7 +121,7 @@ impl Program {
                 });
             }
             bind_groups.push(gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(d.kernel.file()),
+                label: Some(&d.label()),
                 layout: &compiled.layout,
                 entries: &entries,
             }));
@@ -205,7 +194,7 @@ impl Program {
             self.launches.iter().zip(&self.bind_groups).enumerate()
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&label(*kernel, *narrow)),
+                label: Some(&kernel.label(*narrow)),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
                     query_set: queries,
                     beginning_of_pass_write_index: Some(2 * i as u32),

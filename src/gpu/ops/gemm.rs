@@ -28,7 +28,7 @@ pub const MAX_SPLITS: usize = 64;
 /// may be shorter), so that each split's work outweighs its partial-sum traffic.
 pub const MIN_SPLIT_K: usize = 256;
 
-/// Host twin of `gemm_core.wgsl`'s `Gemm`, the first field of every GEMM kernel's `Params`:
+/// Host twin of `common.wgsl`'s `Gemm`, the first field of every GEMM kernel's `Params`:
 /// `C (M, N) = Σ_k A(m, k)·B(k, n)`, each workgroup summing `k_chunk` of the `K` terms.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -71,7 +71,7 @@ impl GemmParams {
 
     /// Whether the product runs on [`NARROW_BLOCK_M`]-row blocks (`M ≤ NARROW_BLOCK_M`).
     pub fn narrow(&self) -> bool {
-        self.m as usize <= NARROW_BLOCK_M
+        block_m(self.m as usize) == NARROW_BLOCK_M
     }
 
     /// How many splits of `k` (1: not split).
