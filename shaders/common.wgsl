@@ -9,7 +9,7 @@ fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 // An activation fused into the kernel that produces its input: 0 none, 1 ReLU, 2 tanh
-// (the same formulas as activation_forward.wgsl).
+// (activation_forward.wgsl applies it too, where no kernel can take it).
 fn fused_activation(v: f32, act: u32) -> f32 {
     if (act == 1u) { return max(v, 0.0); }
     if (act == 2u) { return tanh(v); }

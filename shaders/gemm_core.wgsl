@@ -14,9 +14,9 @@
 // each invocation owns 8 x 8 values: rows 4·ty + r and BM/2 + 4·ty + r, columns 4·tx + c and
 // BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array indexed by a
 // loop counter: v2 in benches/GPU_KERNELS.md showed those end up in memory). Per step of BK
-// along k the block's A and B slices are staged in workgroup memory as vec4 rows (padded by
-// one vec4 against bank conflicts while staging: 7% of a 4096³ matmul on an H200); then each
-// invocation reads four vec4 per k and does 64 fused multiply-adds.
+// along k the block's A and B slices are staged in workgroup memory as vec4 rows (ROW_PAD
+// below); then each invocation reads four vec4 per k and does 64 fused multiply-adds. BM is
+// 128 as written; the host rewrites it to 64 for products of at most 64 rows (128 invocations).
 // Workgroup (x, y, z) = (column block, row block, split of k).
 const BM: u32 = 128u;
 const BN: u32 = 128u;
@@ -25,9 +25,9 @@ const TX: u32 = BN / 8u; // invocations along n
 const THREADS: u32 = (BM / 8u) * TX;
 // Staged rows are padded by one vec4 against bank conflicts while staging (7% of a 4096³
 // matmul on an H200). On an adapter with less workgroup memory than the padded slices take
-// (16,896 bytes; WebGPU guarantees 16,384), the host compiles this file with ROW_PAD = 0: rows
-// unpadded, and each row's vec4s swizzled instead (on an H200: 2% slower on seedtf and seed12
-// steps, 14% on a 4096³ matmul).
+// (16,896 bytes at BM 128; WebGPU guarantees 16,384), the host compiles this file with
+// ROW_PAD = 0: rows unpadded, and each row's vec4s swizzled instead (on an H200: 2% slower on
+// seedtf and seed12 steps, 14% on a 4096³ matmul).
 const ROW_PAD: u32 = 1u;
 const ROW_A: u32 = BM / 4u + ROW_PAD; // a staged row of A: BM / 4 vec4 and the padding
 const ROW_B: u32 = BN / 4u + ROW_PAD;

@@ -1,6 +1,7 @@
-//! Whole networks on the GPU against the CPU executor: parameters after three Adam steps of a
-//! seed3-like, a seed9-like and a seedtf-like (batchnorm) network, identical dropout masks, the executor interface with
-//! the data on the device, determinism, flat memory, and the limits check.
+//! Whole networks on the GPU against the CPU executor: parameters after three Adam steps of
+//! seed3-, seed9- and seedtf-like networks and of networks built to exercise every fusion,
+//! identical dropout masks, the executor interface with the data on the device, determinism,
+//! flat memory, and the limits check.
 
 mod common;
 #[path = "common/gpu.rs"]
@@ -512,7 +513,7 @@ fn one_step_is_one_plain_dispatch_list() {
     assert_eq!(count(Kernel::DropoutBackward), 0);
     assert_eq!(count(Kernel::MaxPoolDropoutForward), 2);
     assert_eq!(count(Kernel::MaxPoolForward), 0);
-    // The dense layer: one product forward (bias in its store), one for dW and db.
+    // The dense layer: one product forward (bias in its store), one for dW and db, one for dx.
     assert_eq!(count(Kernel::DenseForward), 1);
     assert_eq!(count(Kernel::DenseBackwardWeights), 1);
     assert_eq!(count(Kernel::DenseBackwardData), 1);

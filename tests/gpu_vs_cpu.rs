@@ -49,8 +49,9 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) ->
 #[test]
 fn matmul_every_transpose() {
     let Some(gpu) = gpu_or_skip() else { return };
-    // Awkward sizes, several blocks of the 128 x 128 tiling, and long k that is split across
-    // workgroups and summed by a second dispatch (70 x 130 x 600, 1 x 10 x 2000).
+    // Awkward sizes, on the narrow blocks (m ≤ 64) and on several 128 x 128 ones, and long k
+    // that is split across workgroups and summed by a second dispatch (70 x 130 x 600,
+    // 1 x 10 x 2000).
     for (m, n, k) in [
         (1, 1, 1),
         (3, 5, 17),
@@ -68,7 +69,7 @@ fn matmul_every_transpose() {
         ] {
             let mut case = Case::new(gpu);
             let (a, b) = (random(m * k, 1), random(k * n, 2));
-            // Operands start at an offset, as layers' weights do inside the parameter buffer.
+            // An operand that starts at an offset in its buffer (the op takes one).
             let mut padded_b = vec![7.0; 5];
             padded_b.extend_from_slice(&b);
             let (ia, ib) = (case.input(&a), case.input(&padded_b));
@@ -209,8 +210,8 @@ fn conv_forward_and_backward() {
             17,
             conv_shape(3, 6, 5, 2, 5, 1, 2),
         ),
-        // Long enough k (C·K·K = 300, F·K·K = 630) for the forward and data-gradient products
-        // to split k across workgroups.
+        // Long enough k for the forward and data-gradient products to split k across
+        // workgroups (F·K·K = 1170 here, C·K·K = 1170 next, C·K·K = 300 in the 12-channel case).
         (
             "3x3 same, 130 filters (two row blocks), batch 4",
             4,

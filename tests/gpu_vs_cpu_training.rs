@@ -47,7 +47,7 @@ fn dropout_masks_are_bit_identical_to_the_cpu() {
 }
 
 /// Running totals read back: (loss sum with its Kahan compensation applied, correct, count).
-fn read_totals(case: &Case, id: shadernet::gpu::kernel::BufferId) -> (f64, usize, usize) {
+fn read_totals(case: &Case, id: kernel::BufferId) -> (f64, usize, usize) {
     let t = DeviceTotals::from_raw(&case.read_u32(id, 4));
     (t.loss_sum, t.correct, t.count)
 }

@@ -25,7 +25,7 @@ fn compiling_a_kernel_writes_the_pipeline_cache_file() {
         return;
     };
     assert!(disk.path().starts_with(&dir), "{}", disk.path().display());
-    // A program's kernels are compiled, then the cache written once.
+    // A program's kernels are compiled, then the cache written.
     let mut arena = Buffers::new();
     let (a, b, c) = (
         arena.alloc(gpu, "a", 16),

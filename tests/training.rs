@@ -251,8 +251,10 @@ fn labels_beyond_the_networks_classes_are_an_error_not_a_panic() {
     let net = "flatten\nbatchnorm\ndense classes\nsoftmax\n";
     let plan = common::plan(net, Shape::Image { c: 1, h: 8, w: 8 }, 2);
     let mut executor = CpuExecutor::new(&plan, 1, 2).unwrap();
+    let before = executor.parameters().unwrap();
     let err = executor
         .train_step(&data.train, &[0, 1, 2, 3], 0.1)
         .unwrap_err();
     assert!(err.to_string().contains("at most 2 classes"), "{err}");
+    assert_eq!(executor.parameters().unwrap(), before, "no step ran");
 }

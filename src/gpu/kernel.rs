@@ -30,7 +30,7 @@ pub use compile::{Compiled, Kernels, PADDED_STAGING_BYTES};
 pub use dispatch::{Dispatch, Program, groups, groups_1d, run};
 
 /// Invocations per workgroup of every kernel but the GEMM core (`gemm_core.wgsl` sets its own
-/// from its block size: 256 for the 128 x 128 blocks).
+/// from its block size: 256 for the 128 x 128 blocks, 128 for the narrow 64 x 128 ones).
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).

@@ -36,7 +36,8 @@ impl Clock {
 /// GPU time spent in one kernel during one step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelTime {
-    /// Shader file of the kernel, e.g. `conv_forward.wgsl`.
+    /// The kernel's [`Kernel::label`](crate::gpu::Kernel::label), e.g. `conv_forward.wgsl` or
+    /// `conv_forward.wgsl (64-row blocks)`.
     pub kernel: String,
     /// Dispatches of this kernel per step.
     pub dispatches: usize,

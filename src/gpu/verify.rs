@@ -90,7 +90,7 @@ impl Case<'_> {
     }
 }
 
-/// Runs every op forward and backward, and one whole Adam step of a small seed9-like network,
+/// Runs every op forward and backward, and one whole Adam step of a small network,
 /// on `gpu` and on the CPU (odd sizes, batch 3, outputs poisoned with NaN), and returns one
 /// row per comparison. A row that fails means this GPU disagrees with the reference.
 pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
@@ -525,7 +525,7 @@ fn whole_step(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     ];
     let network = Network {
         name: "verify".into(),
-        description: "a small network with every fusion".into(),
+        description: "a small network with every fusion but one".into(),
         layers,
         training: Training {
             loss: Loss::CrossEntropy,

@@ -450,7 +450,7 @@ impl Network {
     }
 }
 
-/// Checks training settings a run cannot start with (batch size 0, no epochs, bad rates...).
+/// Checks training settings a run cannot start with (batch size 0, bad rates...).
 pub fn check_training(t: &Training) -> Result<()> {
     let bad = |what: String| Err(Error::network(what));
     if !(t.lr.is_finite() && t.lr > 0.0) {

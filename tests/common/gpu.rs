@@ -1,5 +1,6 @@
-//! GPU test helpers: one shared device per test binary, and float comparisons that report the
-//! worst difference and the first mismatching indices.
+//! GPU test helpers: one shared device per test binary, a case builder with layer set-ups
+//! (`Case::dense`, `Case::conv`, `conv_shape`), and float comparisons that report the worst
+//! difference and the first mismatching indices.
 #![allow(dead_code)]
 
 use shadernet::cpu::conv::ConvShape;

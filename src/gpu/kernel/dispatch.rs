@@ -16,7 +16,7 @@ pub struct Dispatch {
     pub buffers: Vec<BufferId>,
     /// The `Params` uniform's bytes (a multiple of 16).
     pub params: Vec<u8>,
-    /// GEMM kernels only: built with [`NARROW_BLOCK_M`]-row blocks (a product of at most that
+    /// GEMM kernels only: built with [`NARROW_BLOCK_M`](crate::gpu::ops::gemm::NARROW_BLOCK_M)-row blocks (a product of at most that
     /// many rows, see [`GemmParams::narrow`](crate::gpu::ops::gemm::GemmParams::narrow)).
     pub narrow: bool,
 }
