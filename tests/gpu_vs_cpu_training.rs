@@ -9,7 +9,8 @@ use gpu_common::{Case, assert_close, gpu_or_skip, random};
 use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
 use shadernet::cpu::loss;
 use shadernet::cpu::optim::{AdamStep, adam_update, sgd_update};
-use shadernet::gpu::kernel::{self};
+use shadernet::gpu::Gpu;
+use shadernet::gpu::kernel::{self, PADDED_STAGING_BYTES};
 use shadernet::gpu::net::DeviceTotals;
 use shadernet::gpu::ops::{activation as gact, data as gdata, dropout as gdrop};
 use shadernet::gpu::ops::{loss as gloss, optim as goptim};
@@ -210,6 +211,24 @@ fn large_launches_spread_over_a_2d_grid() {
 #[test]
 fn verify_passes_on_this_device() {
     let Some(gpu) = gpu_or_skip() else { return };
+    assert_verify_passes(gpu);
+}
+
+/// Within WebGPU's default limits (16,384 bytes of workgroup memory, less than the GEMM's
+/// padded staging rows take) the GEMM kernels are compiled with unpadded, swizzled rows, and
+/// every one of `verify`'s checks still agrees with the CPU.
+#[test]
+fn verify_passes_within_webgpu_default_limits() {
+    let Some(_) = gpu_or_skip() else { return };
+    let limits = wgpu::Limits::default();
+    assert!(limits.max_compute_workgroup_storage_size < PADDED_STAGING_BYTES);
+    let adapter = Gpu::adapter(None).expect("gpu_or_skip found one");
+    let gpu = Gpu::open_with_limits(&adapter, limits).expect("the default limits");
+    assert_verify_passes(&gpu);
+}
+
+/// Runs `verify` on `gpu`: every op's rows there, each agreeing with the CPU.
+fn assert_verify_passes(gpu: &Gpu) {
     let rows = shadernet::gpu::verify(gpu).unwrap();
     assert!(rows.len() >= 25, "{} rows", rows.len());
     for r in &rows {
