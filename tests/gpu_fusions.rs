@@ -7,12 +7,14 @@
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use gpu_common::{Case, assert_close, conv_shape, gpu_or_skip, random};
+use gpu_common::{
+    Case, assert_close, conv_backward_ref, conv_shape, gpu_or_skip, pool_shape, random,
+};
 use shadernet::cpu::activation;
-use shadernet::cpu::conv::{conv_backward, conv_forward};
+use shadernet::cpu::conv::conv_forward;
 use shadernet::cpu::dense::{dense_backward, dense_forward};
 use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
-use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::pool as gpool;
 use shadernet::gpu::ops::{conv as gconv, dense as gdense};
@@ -131,31 +133,11 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
             let list = gconv::conv_backward(&l, ia, idy, Some(through(dz)), n);
             kernels_used.extend(list.iter().map(|d| d.kernel));
             case.run(&list);
-            let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
-            let (mut g, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
-            conv_backward(
-                &a,
-                &w,
-                &dy,
-                Some(&mut g),
-                &mut dw,
-                &mut db,
-                &mut col,
-                &sh,
-                n,
-            );
+            let (g, _, _) = conv_backward_ref(&a, &w, &dy, &sh, n);
             assert_close(&tag, &case.read(dz, in_len), &backward(&g), 1e-5, 1e-5);
         }
         // Max-pool 2x2/2 on 7x7, batch 3.
-        let sh = PoolShape {
-            c: 2,
-            h: 7,
-            w: 7,
-            size: 2,
-            stride: 2,
-            ho: 3,
-            wo: 3,
-        };
+        let sh = pool_shape(2, 7, 7, 2, 2);
         let n = 3;
         let (in_len, out_len) = (n * 2 * 49, n * 2 * 9);
         let (a, backward) = activation_pair(kind, &random(in_len, 39));
@@ -288,19 +270,7 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (dz, dx) = grad(&mut case, &a, &mask);
         case.run(&gconv::conv_backward(&l, ix, idy, Some(dx), n));
-        let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
-        let (mut g, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
-        conv_backward(
-            &x,
-            &w,
-            &dy,
-            Some(&mut g),
-            &mut dw,
-            &mut db,
-            &mut col,
-            &sh,
-            n,
-        );
+        let (g, dw, _) = conv_backward_ref(&x, &w, &dy, &sh, n);
         let tag = format!("{kind:?}, dropout, conv");
         assert_close(&tag, &case.read(dz, in_len), &through(&g), 1e-5, 1e-5);
         assert_close(

@@ -6,12 +6,14 @@
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use gpu_common::{Case, assert_close, conv_shape, gpu_or_skip, random};
+use gpu_common::{
+    Case, assert_close, conv_backward_ref, conv_shape, gpu_or_skip, pool_shape, random,
+};
 use shadernet::cpu::activation;
-use shadernet::cpu::conv::{conv_backward, conv_forward};
+use shadernet::cpu::conv::conv_forward;
 use shadernet::cpu::dense::{dense_backward, dense_forward};
 use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
-use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::dense as gdense;
 use shadernet::gpu::ops::gemm::GemmParams;
@@ -253,18 +255,7 @@ fn conv_forward_and_backward() {
         let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
         let mut want_y = vec![0.0; out_len];
         conv_forward(&x, &w, &b, &mut want_y, &mut col, &sh, n);
-        let (mut want_dx, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
-        conv_backward(
-            &x,
-            &w,
-            &dy,
-            Some(&mut want_dx),
-            &mut dw,
-            &mut db,
-            &mut col,
-            &sh,
-            n,
-        );
+        let (want_dx, dw, db) = conv_backward_ref(&x, &w, &dy, &sh, n);
         assert_close(
             &format!("conv {name} y"),
             &case.read(y, out_len),
@@ -298,21 +289,12 @@ fn conv_forward_and_backward() {
 #[test]
 fn maxpool_forward_and_backward() {
     let Some(gpu) = gpu_or_skip() else { return };
-    let shape = |c, h, w, size, stride| PoolShape {
-        c,
-        h,
-        w,
-        size,
-        stride,
-        ho: (h - size) / stride + 1,
-        wo: (w - size) / stride + 1,
-    };
     // 2x2/2 on odd sizes (a row and column left over), and overlapping 3x3/2 windows, where an
     // input can be the maximum of several windows and gathers all their gradients.
     for (n, sh) in [
-        (1, shape(1, 7, 7, 2, 2)),
-        (3, shape(3, 9, 6, 3, 2)),
-        (17, shape(2, 4, 5, 2, 1)),
+        (1, pool_shape(1, 7, 7, 2, 2)),
+        (3, pool_shape(3, 9, 6, 3, 2)),
+        (17, pool_shape(2, 4, 5, 2, 1)),
     ] {
         let mut case = Case::new(gpu);
         let (in_len, out_len) = (n * sh.c * sh.h * sh.w, n * sh.c * sh.ho * sh.wo);

@@ -3,7 +3,8 @@
 //! difference and the first mismatching indices.
 #![allow(dead_code)]
 
-use shadernet::cpu::conv::ConvShape;
+use shadernet::cpu::conv::{ConvShape, conv_backward};
+use shadernet::cpu::pool::PoolShape;
 use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
 use shadernet::gpu::ops::conv::ConvLayout;
 use shadernet::gpu::ops::dense::DenseLayout;
@@ -186,5 +187,34 @@ pub fn conv_shape(
         p,
         ho,
         wo,
+    }
+}
+
+/// The CPU executor's convolution backward at batch `n` (`x`, `w`, `dy` as
+/// [`conv_backward`] takes them): `(dx, dW, db)`.
+pub fn conv_backward_ref(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    sh: &ConvShape,
+    n: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+    let mut dx = vec![0.0; n * sh.c * sh.h * sh.w];
+    let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; sh.f]);
+    conv_backward(x, w, dy, Some(&mut dx), &mut dw, &mut db, &mut col, sh, n);
+    (dx, dw, db)
+}
+
+/// A max-pool's shape, its output size worked out (windows that fit, no padding).
+pub fn pool_shape(c: usize, h: usize, w: usize, size: usize, stride: usize) -> PoolShape {
+    PoolShape {
+        c,
+        h,
+        w,
+        size,
+        stride,
+        ho: (h - size) / stride + 1,
+        wo: (w - size) / stride + 1,
     }
 }
