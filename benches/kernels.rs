@@ -9,14 +9,16 @@
 //! half only.
 
 use shadernet::cpu::activation::{relu_backward, relu_forward};
-use shadernet::cpu::conv::{ConvShape, conv_backward, conv_forward};
+use shadernet::cpu::conv::{conv_backward, conv_forward};
 use shadernet::cpu::gemm::{Mat, gemm};
-use shadernet::cpu::pool::{PoolShape, maxpool_backward, maxpool_forward};
+use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::Buffers;
 use shadernet::gpu::ops::gemm::scratch_bytes_bound;
 use shadernet::gpu::ops::matmul::matmul;
 use shadernet::gpu::profile::{Clock, profile_training_step, time_dispatches};
+use shadernet::model::ConvShape;
+use shadernet::model::PoolShape;
 use shadernet::model::{Layer, Plan, Shape, preset};
 use std::time::Instant;
 

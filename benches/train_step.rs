@@ -2,8 +2,11 @@
 //! `shadernet bench`. `cargo bench --bench train_step [-- MODEL...]` (default: seed9 seed12
 //! seedtf; the GPU rows run when a hardware GPU is present).
 
-use shadernet::bench::{BenchBackend, bench_row};
-use shadernet::gpu::Gpu;
+use shadernet::bench::bench_row;
+use shadernet::cpu::CpuExecutor;
+use shadernet::error::Result;
+use shadernet::executor::Executor;
+use shadernet::gpu::{Gpu, GpuExecutor};
 use shadernet::model::{Shape, preset};
 use std::sync::Arc;
 
@@ -16,9 +19,9 @@ fn main() {
         models = ["seed9", "seed12", "seedtf"].map(String::from).to_vec();
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut backends = vec![BenchBackend::Cpu(threads)];
+    let mut backends = vec![None];
     if let Ok(Some(gpu)) = Gpu::hardware() {
-        backends.push(BenchBackend::Gpu(Arc::new(gpu)));
+        backends.push(Some(Arc::new(gpu)));
     }
     println!(
         "{:<8} {:<40} {:>5} {:>10} {:>10} {:>8}",
@@ -34,7 +37,13 @@ fn main() {
         for backend in &backends {
             for batch in [16, 128] {
                 let steps = (1024 / batch).clamp(4, 64);
-                match bench_row(&plan, backend, batch, steps, 5) {
+                let build = |batch| -> Result<Box<dyn Executor>> {
+                    Ok(match backend {
+                        None => Box::new(CpuExecutor::new(&plan, 1, threads)?),
+                        Some(gpu) => Box::new(GpuExecutor::new(gpu.clone(), &plan, 1, batch)?),
+                    })
+                };
+                match bench_row(&plan, &build, batch, steps, 5) {
                     Ok(r) => println!(
                         "{:<8} {:<40} {:>5} {:>10.0} {:>10.2} {:>8.1}",
                         r.model, r.backend, r.batch, r.images_per_s, r.ms_per_step, r.gflops

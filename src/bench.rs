@@ -1,29 +1,18 @@
 //! Training-step benchmarks: images per second of whole steps (forward, loss, backward,
-//! update) on synthetic MNIST-shaped data, for any executor.
+//! update) on synthetic MNIST-shaped data, for any executor: it sees only the neutral
+//! [`Executor`] interface, and the caller (the CLI, the bench harness) picks the executor.
 //!
 //! Timing: a few warm-up steps, then `repeats` timed runs of `steps` steps each, each run ended
 //! by reading the metrics back (which waits for a GPU to finish); the row reports the median
 //! run. GFLOP/s come from the analytic count of [`Plan::train_flops`].
 
-use crate::cpu::CpuExecutor;
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::gpu::{Gpu, GpuExecutor};
-use crate::model::Plan;
+use crate::executor::Executor;
+use crate::model::{Plan, Shape};
 use crate::rng::Rng;
-use crate::train::Executor;
-use crate::train::rundir::json_string;
-use std::sync::Arc;
+use crate::run::rundir::json_string;
 use std::time::Instant;
-
-/// Which executor a benchmark row runs on.
-#[derive(Clone)]
-pub enum BenchBackend {
-    /// The CPU executor with this many threads.
-    Cpu(usize),
-    /// The GPU executor on this device.
-    Gpu(Arc<Gpu>),
-}
 
 /// Untimed steps before the timed runs (fewer when a run has fewer steps).
 const WARM_UP_STEPS: usize = 3;
@@ -75,11 +64,12 @@ fn per_step(value: Option<f64>) -> String {
     value.map_or("null".into(), |v| format!("{v:.2}"))
 }
 
-/// Builds the executor for `plan` on `backend`, runs one step, then times `steps` steps
-/// `repeats` times ([`bench_training`]).
+/// Builds an executor for `plan` with `build` (given the batch size), runs one step, then times
+/// `steps` steps `repeats` times ([`bench_training`]). Executors that launch work on a device
+/// also get their submits and dispatches per step counted ([`Executor::launch_counts`]).
 pub fn bench_row(
     plan: &Plan,
-    backend: &BenchBackend,
+    build: &dyn Fn(usize) -> Result<Box<dyn Executor>>,
     batch: usize,
     steps: usize,
     repeats: usize,
@@ -87,21 +77,14 @@ pub fn bench_row(
     let data = synthetic_dataset(plan, batch, 3);
     let first: Vec<u32> = (0..batch as u32).collect();
     let start = Instant::now();
-    let mut executor: Box<dyn Executor> = match backend {
-        BenchBackend::Cpu(threads) => Box::new(CpuExecutor::new(plan, 1, *threads)?),
-        BenchBackend::Gpu(gpu) => Box::new(GpuExecutor::new(gpu.clone(), plan, 1, batch)?),
-    };
+    let mut executor = build(batch)?;
     executor.train_step(&data, &first, 1e-4)?;
     executor.take_train_metrics()?;
     let first_step_ms = start.elapsed().as_secs_f64() * 1e3;
-    let before = match backend {
-        BenchBackend::Gpu(gpu) => Some(gpu.counters.read()),
-        BenchBackend::Cpu(_) => None,
-    };
+    let before = executor.launch_counts();
     let mut row = bench_training(executor.as_mut(), plan, batch, steps, repeats)?;
     row.first_step_ms = first_step_ms;
-    if let (Some((submits, dispatches)), BenchBackend::Gpu(gpu)) = (before, backend) {
-        let (s, d) = gpu.counters.read();
+    if let (Some((submits, dispatches)), Some((s, d))) = (before, executor.launch_counts()) {
         // bench_training's warm-up steps (up to 3) and `repeats` timed runs of `steps` steps.
         let steps = steps.max(1);
         let steps_run = (steps.min(WARM_UP_STEPS) + steps * repeats.max(1)) as f64;
@@ -115,8 +98,8 @@ pub fn bench_row(
 pub fn synthetic_dataset(plan: &Plan, n: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
     let (channels, height, width) = match plan.input {
-        crate::model::Shape::Image { c, h, w } => (c, h, w),
-        crate::model::Shape::Flat(d) => (d, 1, 1),
+        Shape::Image { c, h, w } => (c, h, w),
+        Shape::Flat(d) => (d, 1, 1),
     };
     let size = channels * height * width;
     Dataset {

@@ -1,25 +1,26 @@
 //! The `shadernet` command line: train, eval, predict, models, info, verify, bench, augment.
 
 mod cli;
-mod progress;
 
 use cli::evaluate::*;
 use cli::tools::*;
 use cli::train::*;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use progress::ProgressBar;
+use cli::progress::ProgressBar;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::preprocess::{load_grey, mnist_style};
 use shadernet::data::{Dataset, TrainTest, load_dir};
 use shadernet::error::{Error, Result};
+use shadernet::executor::Executor;
 use shadernet::gpu::{Gpu, GpuExecutor};
 use shadernet::model::{
     Layer, Network, PRESET_NAMES, Plan, Shape, load_network, network_to_text, preset,
 };
-use shadernet::train::plots::{curves_png, misclassified_png};
-use shadernet::train::rundir::{BEST, LAST, RunDir, json_number, json_string};
-use shadernet::train::{Best, Checkpoint, Executor, Observer, RunState, Splits, train_from};
+use shadernet::run::Checkpoint;
+use shadernet::run::plots::{curves_png, misclassified_png};
+use shadernet::run::rundir::{BEST, LAST, RunDir, json_number, json_string};
+use shadernet::train::{Best, Observer, RunState, Splits, train_from};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

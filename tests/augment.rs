@@ -5,9 +5,10 @@ mod common;
 
 use shadernet::data::Dataset;
 use shadernet::data::augment::{
-    Affine, AugmentRanges, GRID_GAP, GRID_WARPS, augment_batch, augment_seed, warp_image,
-    warp_params, write_augment_grid,
+    Affine, GRID_GAP, GRID_WARPS, augment_batch, augment_seed, warp_image, warp_params,
+    write_augment_grid,
 };
+use shadernet::model::AugmentRanges;
 
 /// An asymmetric test image `(C, H, W)`: value `1 + ch·100 + y·10 + x` (integers, exact in f32).
 fn pattern(c: usize, h: usize, w: usize) -> Vec<f32> {
@@ -81,7 +82,7 @@ fn draws_are_pure_within_their_ranges_and_respect_the_chance() {
     );
     let seed = augment_seed(7);
     assert_ne!(seed, augment_seed(8));
-    assert_ne!(seed, shadernet::cpu::dropout::dropout_seed(7));
+    assert_ne!(seed, shadernet::executor::dropout_seed(7));
     let mut warped = 0;
     for i in 0..2000 {
         let a = warp_params(seed, 3, i, 0.25, &r);

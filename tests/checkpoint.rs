@@ -8,10 +8,10 @@ mod gpu_common;
 use common::assert_bits_eq;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, load_dir};
+use shadernet::executor::Executor;
 use shadernet::model::{Plan, Shape, preset};
-use shadernet::train::{
-    Best, Checkpoint, EpochLog, Executor, Observer, RunState, Splits, TrainReport, train_from,
-};
+use shadernet::run::Checkpoint;
+use shadernet::train::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train_from};
 use std::path::Path;
 
 fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {

@@ -408,7 +408,7 @@ fn a_killed_run_leaves_a_checkpoint_that_resumes() {
     std::thread::sleep(std::time::Duration::from_millis(150));
     child.kill().unwrap();
     child.wait().unwrap();
-    let checkpoint = shadernet::train::Checkpoint::load(&last).unwrap();
+    let checkpoint = shadernet::run::Checkpoint::load(&last).unwrap();
     let done = checkpoint.epoch();
     assert!(done >= 1);
     let target = (done + 1).to_string();

@@ -12,8 +12,8 @@ mod common;
 use common::{temp_dir, write_synthetic_dataset};
 use shadernet::cpu::executor::CpuExecutor;
 use shadernet::data::load_dir;
+use shadernet::executor::Executor;
 use shadernet::model::{Shape, preset};
-use shadernet::train::Executor;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -13,8 +13,9 @@ use gpu_common::{
 use shadernet::cpu::activation;
 use shadernet::cpu::conv::conv_forward;
 use shadernet::cpu::dense::{dense_backward, dense_forward};
-use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
+use shadernet::executor::DropoutKey;
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::pool as gpool;
 use shadernet::gpu::ops::{conv as gconv, dense as gdense};

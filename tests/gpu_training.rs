@@ -9,14 +9,15 @@ mod gpu_common;
 
 use common::{assert_bits_eq, batch, plan};
 use gpu_common::{assert_close, gpu_or_skip};
-use shadernet::cpu::dropout::dropout_seed;
-use shadernet::cpu::dropout::{DropoutKey, dropout_forward};
+use shadernet::cpu::dropout::dropout_forward;
 use shadernet::cpu::{CpuExecutor, CpuNet};
 use shadernet::data::Dataset;
+use shadernet::executor::DropoutKey;
+use shadernet::executor::Executor;
+use shadernet::executor::dropout_seed;
 use shadernet::gpu::ops::gemm::BLOCK_N;
 use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, Kernel, StepMode, Totals};
 use shadernet::model::{Layer, Shape};
-use shadernet::train::Executor;
 use std::sync::Arc;
 
 const SEED3_LIKE: &str = "flatten\ndense 20\ntanh\ndense classes\nsoftmax\n\

@@ -12,8 +12,9 @@ use gpu_common::{
 use shadernet::cpu::activation;
 use shadernet::cpu::conv::conv_forward;
 use shadernet::cpu::dense::{dense_backward, dense_forward};
-use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
+use shadernet::executor::DropoutKey;
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::dense as gdense;
 use shadernet::gpu::ops::gemm::GemmParams;
@@ -407,8 +408,9 @@ fn activations_forward_and_backward() {
 
 #[test]
 fn batchnorm_forward_backward_and_running_statistics() {
-    use shadernet::cpu::norm::{self, NormSaved, NormShape};
+    use shadernet::cpu::norm::{self, NormSaved};
     use shadernet::gpu::ops::norm::{self as gnorm, NormLayout};
+    use shadernet::model::NormShape;
     let Some(gpu) = gpu_or_skip() else { return };
     // Images (per channel over N, H, W) and flat features (per feature over N), batch 2, 3 and
     // 17, sizes that are not multiples of the workgroup; the layer's parameters start mid-buffer

@@ -6,9 +6,11 @@
 mod gpu_common;
 
 use gpu_common::{Case, assert_close, gpu_or_skip, random};
-use shadernet::cpu::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::loss;
-use shadernet::cpu::optim::{AdamStep, adam_update, sgd_update};
+use shadernet::cpu::optim::{adam_update, sgd_update};
+use shadernet::executor::AdamStep;
+use shadernet::executor::DropoutKey;
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::{self, PADDED_STAGING_BYTES};
 use shadernet::gpu::net::DeviceTotals;
@@ -229,7 +231,7 @@ fn verify_passes_within_webgpu_default_limits() {
 
 /// Runs `verify` on `gpu`: every op's rows there, each agreeing with the CPU.
 fn assert_verify_passes(gpu: &Gpu) {
-    let rows = shadernet::gpu::verify(gpu).unwrap();
+    let rows = shadernet::verify::verify(gpu).unwrap();
     assert!(rows.len() >= 25, "{} rows", rows.len());
     for r in &rows {
         println!(
@@ -243,8 +245,9 @@ fn assert_verify_passes(gpu: &Gpu) {
 
 #[test]
 fn augmentation_warps_like_the_cpu() {
-    use shadernet::data::augment::{AugmentRanges, augment_batch};
+    use shadernet::data::augment::augment_batch;
     use shadernet::gpu::ops::augment::{AugmentKey, augment};
+    use shadernet::model::AugmentRanges;
     let Some(gpu) = gpu_or_skip() else { return };
     // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1.
     for (n, dims, chance) in [

@@ -5,8 +5,9 @@ mod common;
 
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, load_dir};
+use shadernet::executor::Executor;
 use shadernet::model::{Shape, preset};
-use shadernet::train::{EpochLog, Executor, train};
+use shadernet::train::{EpochLog, train};
 use std::path::Path;
 
 fn mnist() -> (Dataset, Dataset, Dataset) {
@@ -66,7 +67,7 @@ struct Scripted {
     steps: usize,
 }
 
-impl shadernet::train::Executor for Scripted {
+impl shadernet::executor::Executor for Scripted {
     fn describe(&self) -> String {
         "scripted".into()
     }
@@ -75,7 +76,7 @@ impl shadernet::train::Executor for Scripted {
         self.params = vec![self.steps as f32];
         Ok(())
     }
-    fn take_train_metrics(&mut self) -> shadernet::Result<shadernet::train::Metrics> {
+    fn take_train_metrics(&mut self) -> shadernet::Result<shadernet::executor::Metrics> {
         // Training error follows the validation script backwards (worst epoch last).
         let epoch = self.steps.saturating_sub(1);
         let script = &self.validation_errors;
@@ -83,20 +84,20 @@ impl shadernet::train::Executor for Scripted {
             .get(script.len().saturating_sub(1 + epoch))
             .copied()
             .unwrap_or(0);
-        Ok(shadernet::train::Metrics {
+        Ok(shadernet::executor::Metrics {
             loss_sum: 0.0,
             correct: 100 - wrong,
             count: 100,
         })
     }
-    fn evaluate(&mut self, data: &Dataset) -> shadernet::Result<shadernet::train::Metrics> {
+    fn evaluate(&mut self, data: &Dataset) -> shadernet::Result<shadernet::executor::Metrics> {
         // Validation passes follow the script; the final test pass reports the restored weights.
         let wrong = match self.validation_errors.get(self.evaluations) {
             Some(&wrong) => wrong,
             None => self.params[0] as usize,
         };
         self.evaluations += 1;
-        Ok(shadernet::train::Metrics {
+        Ok(shadernet::executor::Metrics {
             loss_sum: 0.0,
             correct: data.len() - wrong,
             count: data.len(),

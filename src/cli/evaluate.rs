@@ -1,7 +1,8 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
 use crate::*;
-use shadernet::cpu::loss::{argmax, softmax_forward};
+use shadernet::cpu::loss::softmax_forward;
+use shadernet::executor::argmax;
 
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {

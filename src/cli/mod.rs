@@ -2,5 +2,6 @@
 //! stay in `main.rs`.
 
 pub(crate) mod evaluate;
+pub(crate) mod progress;
 pub(crate) mod tools;
 pub(crate) mod train;

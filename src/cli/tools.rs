@@ -133,7 +133,7 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
         "verifying {} ({}) against the CPU executor",
         gpu.summary.name, gpu.summary.backend
     );
-    let rows = shadernet::gpu::verify(&gpu)?;
+    let rows = shadernet::verify::verify(&gpu)?;
     println!(
         "{:<40} {:>12} {:>12}  result",
         "op", "max abs err", "max rel err"
@@ -153,8 +153,8 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
             "{failed} of {} checks differ from the CPU executor beyond tolerance \
              ({} + {} x |cpu|): this adapter or driver computes wrong results",
             rows.len(),
-            shadernet::gpu::verify::VERIFY_ABS,
-            shadernet::gpu::verify::VERIFY_REL
+            shadernet::verify::VERIFY_ABS,
+            shadernet::verify::VERIFY_REL
         )));
     }
     println!("all {} checks agree with the CPU executor", rows.len());
@@ -162,7 +162,12 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
 }
 
 pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
-    use shadernet::bench::{BenchBackend, bench_row};
+    use shadernet::bench::bench_row;
+    /// Which executor a benchmark row runs on.
+    enum BenchBackend {
+        Cpu(usize),
+        Gpu(Arc<Gpu>),
+    }
     let models = if args.models.is_empty() {
         vec!["seed9".into(), "seed12".into(), "seedtf".into()]
     } else {
@@ -216,7 +221,17 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
         for backend in &backends {
             for &batch in &batches {
                 let steps = args.steps.unwrap_or((1024 / batch).clamp(4, 64));
-                let row = match bench_row(&plan, backend, batch, steps, args.repeats) {
+                let build = |batch| -> Result<Box<dyn Executor>> {
+                    Ok(match backend {
+                        BenchBackend::Cpu(threads) => {
+                            Box::new(CpuExecutor::new(&plan, 1, *threads)?)
+                        }
+                        BenchBackend::Gpu(gpu) => {
+                            Box::new(GpuExecutor::new(gpu.clone(), &plan, 1, batch)?)
+                        }
+                    })
+                };
+                let row = match bench_row(&plan, &build, batch, steps, args.repeats) {
                     Ok(row) => row,
                     Err(e) => {
                         eprintln!("{model} at batch {batch}: {e}");
@@ -257,7 +272,8 @@ pub(crate) fn run_augment(
     seed: u64,
     data: &std::path::Path,
 ) -> Result<()> {
-    use shadernet::data::augment::{AugmentRanges, write_augment_grid};
+    use shadernet::data::augment::write_augment_grid;
+    use shadernet::model::AugmentRanges;
     if count == 0 {
         return Err(Error::Config("--count must be at least 1".into()));
     }

@@ -2,81 +2,12 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm};
-use crate::model::{Layer, PlannedLayer, Shape};
+use crate::model::ConvShape;
 
-/// The sizes of one convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvShape {
-    /// Input channels `C`.
-    pub c: usize,
-    /// Input height `H`.
-    pub h: usize,
-    /// Input width `W`.
-    pub w: usize,
-    /// Filters `F`.
-    pub f: usize,
-    /// Kernel side `K`.
-    pub k: usize,
-    /// Stride `S`.
-    pub s: usize,
-    /// Padding `P`.
-    pub p: usize,
-    /// Output height `H' = (H + 2P − K)/S + 1`.
-    pub ho: usize,
-    /// Output width `W'`.
-    pub wo: usize,
-}
-
-impl ConvShape {
-    /// The sizes of a planned conv2d layer; `None` for any other layer.
-    pub fn of(planned: &PlannedLayer) -> Option<ConvShape> {
-        match (planned.layer, planned.input, planned.output) {
-            (
-                Layer::Conv2d {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                },
-                Shape::Image { c, h, w },
-                Shape::Image { h: ho, w: wo, .. },
-            ) => Some(ConvShape {
-                c,
-                h,
-                w,
-                f: filters,
-                k: kernel,
-                s: stride,
-                p: padding,
-                ho,
-                wo,
-            }),
-            _ => None,
-        }
-    }
-
-    /// Rows of the column matrix: `C·K·K`.
-    pub fn col_rows(&self) -> usize {
-        self.c * self.k * self.k
-    }
-
-    /// Columns of the column matrix: `H'·W'`.
-    pub fn col_cols(&self) -> usize {
-        self.ho * self.wo
-    }
-
-    fn in_size(&self) -> usize {
-        self.c * self.h * self.w
-    }
-
-    fn out_size(&self) -> usize {
-        self.f * self.ho * self.wo
-    }
-
-    /// The input coordinate read by output coordinate `o` at kernel offset `kk`, if inside.
-    fn source(&self, o: usize, kk: usize, limit: usize) -> Option<usize> {
-        (o * self.s + kk).checked_sub(self.p).filter(|&i| i < limit)
-    }
+/// The input coordinate read by output coordinate `o` at kernel offset `kk` of `sh`, if inside
+/// `0..limit`.
+fn source(sh: &ConvShape, o: usize, kk: usize, limit: usize) -> Option<usize> {
+    (o * sh.s + kk).checked_sub(sh.p).filter(|&i| i < limit)
 }
 
 /// The output columns `ox` whose input column `ox·S + kj − P` lies inside `0..W`, as a range.
@@ -110,7 +41,7 @@ fn for_each_segment(sh: &ConvShape, mut f: impl FnMut(Segment)) {
                 // the padding) reads nothing on any output row.
                 let first_ix = (!valid.is_empty()).then(|| valid.start * sh.s + kj - sh.p);
                 for oy in 0..sh.ho {
-                    let source = sh.source(oy, ki, sh.h).zip(first_ix);
+                    let source = source(sh, oy, ki, sh.h).zip(first_ix);
                     f(Segment {
                         start: row + oy * sh.wo,
                         valid: valid.clone(),

@@ -1,24 +1,8 @@
 //! Inverted dropout with a counter-based mask: element `i` of the batch is kept iff
 //! `counter_uniform(seed, step, layer, i) >= rate`, so the GPU executor can draw the same mask.
 
-use crate::rng::{Rng, counter_uniform};
-
-/// The dropout seed of a run with seed `run_seed`; both executors derive it this way, so their
-/// masks agree.
-pub fn dropout_seed(run_seed: u64) -> u32 {
-    (Rng::derived(run_seed, 2).next_u64() >> 32) as u32
-}
-
-/// Which mask to draw: a pure function of these numbers.
-#[derive(Clone, Copy, Debug)]
-pub struct DropoutKey {
-    /// The run's dropout seed.
-    pub seed: u32,
-    /// The training step (0-based).
-    pub step: u32,
-    /// The layer's index in the network.
-    pub layer: u32,
-}
+use crate::executor::DropoutKey;
+use crate::rng::counter_uniform;
 
 /// `mask[i] = 1/(1 − rate)` if kept else 0, for batch elements `offset + i`; `y = x · mask`.
 pub fn dropout_forward(

@@ -6,8 +6,8 @@ use super::net::{BatchStats, CpuNet, Mode};
 use crate::data::Dataset;
 use crate::data::augment::{augment_batch_with, augment_seed};
 use crate::error::{Error, Result};
+use crate::executor::{Executor, Metrics, OptimizerState, check_data};
 use crate::model::{Plan, Shape};
-use crate::train::{Executor, Metrics, OptimizerState, check_data};
 
 /// Examples per forward pass when evaluating.
 const EVAL_BATCH: usize = 256;

@@ -1,6 +1,8 @@
 //! Losses. Per-example losses are summed (in f64) so a batch split across threads adds up
 //! exactly as one; gradients take `scale` = the normalisation of the whole batch.
 
+use crate::executor::argmax;
+
 /// Softmax over each row of `logits (N, K)` into `probs (N, K)`, shifted by the row max.
 pub fn softmax_forward(logits: &[f32], probs: &mut [f32], k: usize) {
     for (row, out) in logits.chunks_exact(k).zip(probs.chunks_exact_mut(k)) {
@@ -80,15 +82,4 @@ pub fn count_correct(outputs: &[f32], labels: &[u8], k: usize) -> usize {
         .zip(labels)
         .filter(|(row, label)| argmax(row) == **label as usize)
         .count()
-}
-
-/// Index of the first maximum.
-pub fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (j, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = j;
-        }
-    }
-    best
 }

@@ -15,17 +15,16 @@
 //! parameters: [`CpuNet::running_stats`] holds them (mean then variance per batchnorm layer, in
 //! layer order), and a training-mode forward pass updates them.
 
-use super::conv::ConvShape;
-use super::dropout::dropout_seed;
 use super::norm::batchnorm_update_running;
-use super::optim::{AdamStep, adam_update, sgd_update};
-use super::pool::PoolShape;
+use super::optim::{adam_update, sgd_update};
 use super::team::Team;
 use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
-use crate::model::{Activation, Init, Layer, Optimizer, Plan, Shape, Units};
-use crate::rng::Rng;
-use crate::train::OptimizerState;
+use crate::executor::{AdamStep, OptimizerState, dropout_seed};
+use crate::model::{
+    Activation, ConvShape, Layer, Optimizer, ParamLayout, Plan, PoolShape, initial_parameters,
+    initial_running_stats,
+};
 use std::ops::Range;
 use std::sync::{Mutex, PoisonError};
 
@@ -129,89 +128,66 @@ impl CpuNet {
         self.workers.len()
     }
 
-    /// Builds the executor for `plan`, initialising the parameters from `seed` as the
-    /// network's [`Init`] says, with `threads` worker threads (at least 1).
+    /// Builds the executor for `plan`, starting from the parameters
+    /// [`initial_parameters`] draws from `seed`, with `threads` worker threads (at least 1).
     pub fn new(plan: &Plan, seed: u64, threads: usize) -> Result<Self> {
         let mut ops = Vec::new();
         let buffers = plan.buffers();
+        let layout = ParamLayout::of(plan);
         let (mut pool_sizes, mut mask_sizes) = (Vec::new(), Vec::new());
         let mut col_size = 0;
-        let mut n_params = 0;
-        let mut take = |len: usize| {
-            n_params += len;
-            n_params - len..n_params
-        };
-        let (mut n_running, mut norm_layers) = (0, 0);
-        for (i, planned) in plan.layers.iter().enumerate() {
-            let kind = match (planned.layer, planned.input, planned.output) {
-                (
-                    Layer::Dense {
-                        units: Units::Fixed(d_out),
-                    },
-                    Shape::Flat(d_in),
-                    _,
-                ) => OpKind::Dense {
-                    d_in,
-                    weight: take(d_out * d_in),
-                    bias: take(d_out),
+        let mut norm_layers = 0;
+        for (i, (planned, slots)) in plan.layers.iter().zip(&layout.layers).enumerate() {
+            let unsupported = || {
+                Error::layer(
+                    i,
+                    format!("{} cannot take input {}", planned.layer, planned.input),
+                )
+            };
+            let kind = match planned.layer {
+                Layer::Dense { .. } => OpKind::Dense {
+                    d_in: planned.input.size(),
+                    weight: slots.weight.clone(),
+                    bias: slots.bias.clone(),
                 },
-                (Layer::Conv2d { .. }, _, _) if ConvShape::of(planned).is_some() => {
-                    let shape = ConvShape::of(planned).expect("checked by the guard");
-                    let (filters, weights) = (shape.f, shape.f * shape.col_rows());
+                Layer::Conv2d { .. } => {
+                    let shape = ConvShape::of(planned).ok_or_else(unsupported)?;
                     col_size = col_size.max(shape.col_rows() * shape.col_cols());
                     OpKind::Conv {
                         shape,
-                        weight: take(weights),
-                        bias: take(filters),
+                        weight: slots.weight.clone(),
+                        bias: slots.bias.clone(),
                     }
                 }
-                (
-                    Layer::MaxPool { size, stride },
-                    Shape::Image { c, h, w },
-                    Shape::Image { h: ho, w: wo, .. },
-                ) => {
+                Layer::MaxPool { .. } => {
+                    let shape = PoolShape::of(planned).ok_or_else(unsupported)?;
                     pool_sizes.push(planned.output.size());
                     OpKind::MaxPool {
-                        shape: PoolShape {
-                            c,
-                            h,
-                            w,
-                            size,
-                            stride,
-                            ho,
-                            wo,
-                        },
+                        shape,
                         slot: pool_sizes.len() - 1,
                     }
                 }
-                (Layer::Flatten, _, _) => OpKind::Flatten,
-                (Layer::Dropout { rate }, _, _) => {
+                Layer::Flatten => OpKind::Flatten,
+                Layer::Dropout { rate } => {
                     mask_sizes.push(planned.output.size());
                     OpKind::Dropout {
                         rate,
                         slot: mask_sizes.len() - 1,
                     }
                 }
-                (Layer::Activation(a), _, _) => OpKind::Activation(a),
-                (Layer::Softmax, _, _) => OpKind::Softmax,
-                (Layer::BatchNorm, input, _) => {
-                    let (c, inner) = input.features();
-                    n_running += 2 * c;
+                Layer::Activation(a) => OpKind::Activation(a),
+                Layer::Softmax => OpKind::Softmax,
+                Layer::BatchNorm => {
+                    let (c, inner) = planned.input.features();
                     norm_layers += 1;
                     OpKind::BatchNorm {
                         c,
                         inner,
-                        gamma: take(c),
-                        beta: take(c),
-                        running: n_running - 2 * c..n_running,
+                        gamma: slots.weight.clone(),
+                        beta: slots.bias.clone(),
+                        running: slots.running.clone(),
                         slot: norm_layers - 1,
                     }
-                }
-                (layer, input, _) => {
-                    return Err(Error::layer(
-                        i,
-                        format!("{layer} cannot take input {input}"),
-                    ));
                 }
             };
             let (input, output) = buffers.layers[i];
@@ -228,8 +204,8 @@ impl CpuNet {
             pool_sizes,
             mask_sizes,
             col_size,
-            params: vec![0.0; n_params],
-            grads: vec![0.0; n_params],
+            params: initial_parameters(plan, seed),
+            grads: vec![0.0; layout.params],
             adam_m: Vec::new(),
             adam_v: Vec::new(),
             running: initial_running_stats(plan),
@@ -249,54 +225,7 @@ impl CpuNet {
                 })
             })
             .collect();
-        net.initialise(seed);
         Ok(net)
-    }
-
-    fn initialise(&mut self, seed: u64) {
-        let mut rng = Rng::derived(seed, 1);
-        let init = self.plan.network.training.init;
-        for op in &self.ops {
-            let (weight, bias, fan_in, fan_out) = match &op.kind {
-                OpKind::Dense { d_in, weight, bias } => {
-                    (weight.clone(), bias.clone(), *d_in, bias.len())
-                }
-                OpKind::Conv {
-                    shape,
-                    weight,
-                    bias,
-                } => (
-                    weight.clone(),
-                    bias.clone(),
-                    shape.col_rows(),
-                    shape.f * shape.k * shape.k,
-                ),
-                OpKind::BatchNorm { gamma, .. } => {
-                    self.params[gamma.clone()].fill(1.0);
-                    continue;
-                }
-                _ => continue,
-            };
-            match init {
-                Init::Uniform => {
-                    for w in &mut self.params[weight.start..bias.end] {
-                        *w = rng.uniform_range(-0.5, 0.5) as f32;
-                    }
-                }
-                Init::Glorot => {
-                    let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
-                    for w in &mut self.params[weight] {
-                        *w = rng.uniform_range(-a, a) as f32;
-                    }
-                }
-                Init::He => {
-                    let std = (2.0 / fan_in as f64).sqrt();
-                    for w in &mut self.params[weight] {
-                        *w = (rng.normal() * std) as f32;
-                    }
-                }
-            }
-        }
     }
 
     /// The plan this executor runs.
@@ -504,18 +433,4 @@ impl CpuNet {
 /// A worker, reached through its mutex without locking (no other thread holds it between steps).
 fn worker(slot: &mut Mutex<Worker>) -> &mut Worker {
     slot.get_mut().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The running statistics a fresh network starts with: per batchnorm layer `r_μ = 0 (C)` then
-/// `r_σ² = 1 (C)`, in layer order.
-pub fn initial_running_stats(plan: &Plan) -> Vec<f32> {
-    let mut out = Vec::new();
-    for l in &plan.layers {
-        if l.layer == Layer::BatchNorm {
-            let (c, _) = l.input.features();
-            out.extend(std::iter::repeat_n(0.0, c));
-            out.extend(std::iter::repeat_n(1.0, c));
-        }
-    }
-    out
 }

@@ -15,37 +15,7 @@
 //! ε = 1e-5. Sums are accumulated in `f64`. Parameters: `γ (C)` then `β (C)`, initialised to 1
 //! and 0; running statistics `r_μ (C)` then `r_σ² (C)`, initialised to 0 and 1.
 
-/// `ε` added to the variance.
-pub const BN_EPSILON: f32 = 1e-5;
-
-/// Weight of the new batch statistics in the running statistics.
-pub const BN_MOMENTUM: f32 = 0.1;
-
-/// The layout of a batch-normalised tensor `(N, C, I)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NormShape {
-    /// `N`.
-    pub n: usize,
-    /// `C` features (channels).
-    pub c: usize,
-    /// `I` values per feature per example (`H·W`, or 1 for flat inputs).
-    pub inner: usize,
-}
-
-impl NormShape {
-    /// `m = N·I`, the values each feature's statistics span.
-    pub fn count(&self) -> usize {
-        self.n * self.inner
-    }
-
-    /// The values of feature `ch`: an iterator of indices into `(N, C, I)`.
-    fn indices(&self, ch: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.n).flat_map(move |n| {
-            let start = (n * self.c + ch) * self.inner;
-            start..start + self.inner
-        })
-    }
-}
+use crate::model::{BN_EPSILON, BN_MOMENTUM, NormShape};
 
 /// What the training forward pass saves for the backward pass and the running statistics:
 /// per feature, the batch mean `μ (C)`, biased variance `σ² (C)` and `1/√(σ² + ε) (C)`.

@@ -1,25 +1,12 @@
 //! Parameter updates over the flat parameter vector.
 
+use crate::executor::AdamStep;
+
 /// Plain SGD: `w ← w − lr·g`.
 pub fn sgd_update(params: &mut [f32], grads: &[f32], lr: f32) {
     for (w, &g) in params.iter_mut().zip(grads) {
         *w -= lr * g;
     }
-}
-
-/// Adam's constants and the 1-based step `t` of this update.
-#[derive(Clone, Copy, Debug)]
-pub struct AdamStep {
-    /// Learning rate.
-    pub lr: f32,
-    /// β1.
-    pub beta1: f32,
-    /// β2.
-    pub beta2: f32,
-    /// ε.
-    pub epsilon: f32,
-    /// 1-based step number, for the bias correction.
-    pub t: u32,
 }
 
 /// Adam with bias correction: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,

@@ -1,24 +1,7 @@
 //! Max-pool with an argmax mask. `x: (N, C, H, W)`, `y: (N, C, H', W')` with
 //! `H' = (H − size)/stride + 1`.
 
-/// The sizes of one max-pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolShape {
-    /// Channels `C`.
-    pub c: usize,
-    /// Input height `H`.
-    pub h: usize,
-    /// Input width `W`.
-    pub w: usize,
-    /// Window side.
-    pub size: usize,
-    /// Step between windows.
-    pub stride: usize,
-    /// Output height `H'`.
-    pub ho: usize,
-    /// Output width `W'`.
-    pub wo: usize,
-}
+use crate::model::PoolShape;
 
 /// `y[n, c, oy, ox] = max over the window of x`, and `argmax` (same shape as `y`) the index into
 /// `x` of that maximum (the first one in row-major order on ties).

@@ -4,18 +4,19 @@
 use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
 use super::conv::{conv_backward, conv_forward};
 use super::dense::{dense_backward, dense_forward};
-use super::dropout::{DropoutKey, dropout_backward, dropout_forward};
+use super::dropout::{dropout_backward, dropout_forward};
 use super::loss::{
     count_correct, cross_entropy_sum, mse_backward, mse_sum, softmax_cross_entropy_backward,
     softmax_forward,
 };
 use super::net::{BatchStats, Mode, Op, OpKind};
 use super::norm::{
-    NormSaved, NormShape, batchnorm_backward_dx, batchnorm_backward_sums, batchnorm_forward_eval,
+    NormSaved, batchnorm_backward_dx, batchnorm_backward_sums, batchnorm_forward_eval,
     batchnorm_normalize, batchnorm_square_sums, batchnorm_sums,
 };
 use super::pool::{maxpool_backward, maxpool_forward};
-use crate::model::{Activation, Loss};
+use crate::executor::DropoutKey;
+use crate::model::{Activation, Loss, NormShape};
 use std::ops::Range;
 use std::sync::{Barrier, Mutex, PoisonError};
 
@@ -329,14 +330,22 @@ impl Worker {
                     n,
                 );
             }
-            OpKind::MaxPool { slot, .. } if want_dx => {
-                maxpool_backward(dy, &self.argmax[*slot][..dy.len()], dx)
+            // Parameter-free layers at the input have nothing to propagate.
+            OpKind::MaxPool { slot, .. } => {
+                if want_dx {
+                    maxpool_backward(dy, &self.argmax[*slot][..dy.len()], dx)
+                }
             }
-            OpKind::Dropout { slot, .. } if want_dx => {
-                dropout_backward(dy, &self.masks[*slot][..dy.len()], dx)
+            OpKind::Dropout { slot, .. } => {
+                if want_dx {
+                    dropout_backward(dy, &self.masks[*slot][..dy.len()], dx)
+                }
             }
-            OpKind::Activation(Activation::Tanh) if want_dx => tanh_backward(y, dy, dx),
-            OpKind::Activation(Activation::Relu) if want_dx => relu_backward(y, dy, dx),
+            OpKind::Activation(activation) => match activation {
+                _ if !want_dx => {}
+                Activation::Tanh => tanh_backward(y, dy, dx),
+                Activation::Relu => relu_backward(y, dy, dx),
+            },
             OpKind::BatchNorm {
                 c,
                 inner,
@@ -372,7 +381,7 @@ impl Worker {
                 }
             }
             OpKind::Softmax => unreachable!("softmax is fused into the loss"),
-            _ => {} // a parameter-free layer at the input: nothing to propagate
+            OpKind::Flatten => unreachable!("flatten returned above: it reuses its input's buffer"),
         }
         self.grads[op.input] = dx_buf;
     }

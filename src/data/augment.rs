@@ -20,34 +20,8 @@ use std::path::Path;
 
 use super::Dataset;
 use crate::error::{Error, Result};
+use crate::model::AugmentRanges;
 use crate::rng::{Rng, counter_uniform};
-
-/// The half-widths of the random warp's ranges.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AugmentRanges {
-    /// Horizontal scale factor in `1 ± scale_x` (default 0.2).
-    pub scale_x: f32,
-    /// Vertical scale factor in `1 ± scale_y` (default 0.2).
-    pub scale_y: f32,
-    /// Rotation in `± rotation_degrees` degrees (default 25).
-    pub rotation_degrees: f32,
-    /// Zoom (both axes) in `1 ± zoom` (default 0.2).
-    pub zoom: f32,
-    /// Translation on each axis in `± translate_px` pixels (default 2).
-    pub translate_px: f32,
-}
-
-impl Default for AugmentRanges {
-    fn default() -> Self {
-        AugmentRanges {
-            scale_x: 0.2,
-            scale_y: 0.2,
-            rotation_degrees: 25.0,
-            zoom: 0.2,
-            translate_px: 2.0,
-        }
-    }
-}
 
 /// One warp, as the map from an output pixel `p = (x, y)` to the source position it samples:
 /// `source(p) = c + m·(p − c − t)`, with `m` the inverse of `R(θ)·diag(a·z, b·z)`,
@@ -80,7 +54,7 @@ impl Affine {
 }
 
 /// The augment seed of a run with seed `run_seed` (a sibling of
-/// [`crate::cpu::dropout::dropout_seed`]); both executors derive it this way.
+/// [`crate::executor::dropout_seed`]); both executors derive it this way.
 pub fn augment_seed(run_seed: u64) -> u32 {
     (Rng::derived(run_seed, 3).next_u64() >> 32) as u32
 }

@@ -6,8 +6,8 @@ use super::net::{DeviceTotals, GpuNet, StepMode, Totals};
 use super::ops::data::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::executor::{Executor, Metrics, OptimizerState};
 use crate::model::Plan;
-use crate::train::{Executor, Metrics, OptimizerState};
 use std::sync::Arc;
 
 /// Datasets kept on the device at once (training, validation, test).
@@ -129,6 +129,10 @@ impl GpuExecutor {
 }
 
 impl Executor for GpuExecutor {
+    fn launch_counts(&self) -> Option<(u64, u64)> {
+        Some(self.gpu.counters.read())
+    }
+
     fn describe(&self) -> String {
         let s = &self.gpu.summary;
         format!("gpu ({}, {})", s.name, s.backend)

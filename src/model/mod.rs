@@ -1,14 +1,22 @@
-//! Networks as data: layers, training settings, shape inference, presets and a text format.
+//! Networks as data: layers and shape inference ([`spec`]), the training recipe ([`recipe`]), the resolved sizes of each
+//! layer's work ([`shapes`]), the one parameter layout table ([`layout`]), presets and a text
+//! format. It depends on no executor and not on the data.
 
+pub mod layout;
 pub mod presets;
+pub mod recipe;
+pub mod shapes;
 pub mod spec;
 pub mod text;
 
+pub use layout::{LayerSlots, ParamLayout, TensorSlot, initial_parameters, initial_running_stats};
 pub use presets::{PRESET_NAMES, preset};
-pub use spec::{
-    Activation, BufferPlan, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Plan,
-    PlannedLayer, Schedule, Shape, Training, Units, check_training,
+pub use recipe::{
+    AugmentRanges, EarlyStopping, Init, Loss, Monitor, Optimizer, Schedule, Training,
+    check_training,
 };
+pub use shapes::{BN_EPSILON, BN_MOMENTUM, ConvShape, NormShape, PoolShape};
+pub use spec::{Activation, BufferPlan, Layer, Network, Plan, PlannedLayer, Shape, Units};
 pub use text::{network_to_text, parse_network};
 
 use crate::error::{Error, Result};

@@ -15,7 +15,7 @@
 //!   early stopping (patience 10). Its head has no activation between its two dense layers, as
 //!   the report's table gives it.
 
-use super::spec::{
+use super::{
     Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
     Units,
 };

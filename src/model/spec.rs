@@ -1,11 +1,12 @@
-//! The network description: layers, training settings, and shape inference.
+//! The network description: layers and shape inference (the training recipe that travels with a
+//! network is [`super::recipe`]'s).
 //!
 //! A [`Network`] is plain data. [`Network::plan`] checks it against an input shape and a class
 //! count and returns a [`Plan`]: every layer's input and output shape, parameter count and
 //! forward FLOPs per image. Both executors build themselves from a plan, so a network that
 //! plans is a network both can run.
 
-use crate::data::augment::AugmentRanges;
+use super::recipe::{Loss, Training, check_training};
 use crate::error::{Error, Result};
 
 /// The shape of one example between layers: an image `(C, H, W)` or a flat vector `(D)`.
@@ -113,159 +114,6 @@ pub enum Layer {
     BatchNorm,
     /// Softmax over the classes; only as the last layer, paired with the cross-entropy loss.
     Softmax,
-}
-
-/// The loss minimised by training.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// Mean squared error against one-hot targets, averaged over the batch and the outputs:
-    /// `L = Σ (y − t)² / (N·classes)`.
-    Mse,
-    /// Cross-entropy of a softmax output, averaged over the batch: `L = −Σ log p[label] / N`.
-    /// Fused with the softmax, its gradient at the logits is `(p − onehot)/N`.
-    CrossEntropy,
-}
-
-/// The parameter update rule.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Optimizer {
-    /// `w ← w − lr·g`.
-    Sgd,
-    /// Adam (Kingma & Ba 2015) with bias correction:
-    /// `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
-    /// `w ← w − lr·m̂/(√v̂ + ε)` with `m̂ = m/(1−β1ᵗ)`, `v̂ = v/(1−β2ᵗ)`.
-    Adam {
-        /// β1.
-        beta1: f32,
-        /// β2.
-        beta2: f32,
-        /// ε.
-        epsilon: f32,
-    },
-}
-
-impl Optimizer {
-    /// Adam with the usual constants β1 = 0.9, β2 = 0.999, ε = 1e-8.
-    pub const ADAM: Optimizer = Optimizer::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-    };
-}
-
-/// How weights are drawn before training. Weights of dense and conv layers have
-/// `fan_in = D_in` or `C·K·K` and `fan_out = D_out` or `F·K·K`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Init {
-    /// Weights and biases uniform in `[−0.5, 0.5]` (the report's first models).
-    Uniform,
-    /// Glorot/Xavier uniform: `U[−a, a]`, `a = √(6/(fan_in + fan_out))`; zero biases.
-    Glorot,
-    /// He normal: `N(0, 2/fan_in)`; zero biases.
-    He,
-}
-
-/// The learning rate as a function of the epoch (0-based).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Schedule {
-    /// `lr` every epoch.
-    Constant,
-    /// The report's "tunable" scheduler (how we read its buggy listing: see
-    /// [`crate::train::schedule`]): warm-up `lr·(e + 1)` for epochs `e < halve_after`, then
-    /// halving every `halve_after` epochs, and, when `fast_after` is set, every 3 epochs once
-    /// `e > fast_after` instead.
-    Tunable {
-        /// Epochs of warm-up, and the halving period after it.
-        halve_after: usize,
-        /// Epoch after which the rate halves every 3 epochs (the report's seed12: 20).
-        fast_after: Option<usize>,
-    },
-    /// Step decay: `lr·factor^⌊e/every⌋`.
-    Step {
-        /// Epochs between decays (≥ 1).
-        every: usize,
-        /// Multiplier at each decay, in (0, 1].
-        factor: f32,
-    },
-    /// Linear warm-up from `lr/warmup` to `lr` over the first `warmup` epochs, then cosine
-    /// annealing to 0 over the remaining epochs: `lr·(1 + cos(π·t))/2`, `t` the fraction of
-    /// the post-warm-up epochs done.
-    Cosine {
-        /// Warm-up epochs (0 = none).
-        warmup: usize,
-    },
-    /// One-cycle (Smith 2018, with PyTorch's `OneCycleLR` defaults): from `lr/25` up to `lr`
-    /// along a cosine over the first `warmup` fraction of the epochs, then down to `lr/(25·10⁴)`
-    /// along a cosine.
-    OneCycle {
-        /// Fraction of the epochs spent rising, in (0, 1).
-        warmup: f32,
-    },
-}
-
-/// The error early stopping watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Monitor {
-    /// Inference-mode error on the held-out validation split (the honest choice, the default).
-    Validation,
-    /// Training-mode error accumulated over the epoch's steps, as the report watched.
-    Training,
-}
-
-/// Stop when the watched error has not improved for `patience` epochs, then restore the best
-/// weights. An improvement must beat the best error by the relative margin `min_delta_rel`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EarlyStopping {
-    /// Epochs without improvement before stopping.
-    pub patience: usize,
-    /// Relative improvement that counts: `new < best·(1 − min_delta_rel)`.
-    pub min_delta_rel: f32,
-    /// Which error is watched.
-    pub monitor: Monitor,
-}
-
-/// Training settings that travel with a network (flags override them).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Training {
-    /// The loss.
-    pub loss: Loss,
-    /// The update rule.
-    pub optimizer: Optimizer,
-    /// Base learning rate.
-    pub lr: f32,
-    /// Images per step (1 = the report's per-sample SGD).
-    pub batch_size: usize,
-    /// Epochs to train (an upper bound when early stopping is on).
-    pub epochs: usize,
-    /// Weight initialisation.
-    pub init: Init,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
-    /// Chance per training image of a random affine warp (0 = off): see
-    /// [`crate::data::augment`]; both executors apply it to training batches of image inputs
-    /// only, never to evaluation or prediction.
-    pub augment: f32,
-    /// The warp's ranges when augmenting (the report's by default).
-    pub augment_ranges: AugmentRanges,
-    /// Early stopping on the validation error, if any.
-    pub early_stopping: Option<EarlyStopping>,
-}
-
-impl Default for Training {
-    fn default() -> Self {
-        Training {
-            loss: Loss::CrossEntropy,
-            optimizer: Optimizer::ADAM,
-            lr: 0.001,
-            batch_size: 16,
-            epochs: 3,
-            init: Init::He,
-            schedule: Schedule::Constant,
-            augment: 0.0,
-            augment_ranges: AugmentRanges::default(),
-            early_stopping: None,
-        }
-    }
 }
 
 /// A network: a name, its layers in order, and its default training settings.
@@ -448,63 +296,6 @@ impl Network {
             layers,
         })
     }
-}
-
-/// Checks training settings a run cannot start with (batch size 0, bad rates...).
-pub fn check_training(t: &Training) -> Result<()> {
-    let bad = |what: String| Err(Error::network(what));
-    if !(t.lr.is_finite() && t.lr > 0.0) {
-        return bad(format!(
-            "learning rate must be a positive number, got {}",
-            t.lr
-        ));
-    }
-    if t.batch_size == 0 {
-        return bad("batch size must be at least 1".into());
-    }
-    let r = &t.augment_ranges;
-    let ranges = [r.scale_x, r.scale_y, r.zoom];
-    if ranges.iter().any(|v| !(0.0..1.0).contains(v))
-        || !(0.0..=180.0).contains(&r.rotation_degrees)
-        || !(r.translate_px >= 0.0 && r.translate_px.is_finite())
-    {
-        return bad(format!(
-            "augmentation ranges must be 0 <= scale_x, scale_y, zoom < 1, 0 <= rotation <= 180 \
-             and translate >= 0, got {r:?}"
-        ));
-    }
-    if !(0.0..=1.0).contains(&t.augment) {
-        return bad(format!(
-            "augmentation chance must be in [0, 1], got {}",
-            t.augment
-        ));
-    }
-    match t.schedule {
-        Schedule::Tunable { halve_after: 0, .. } => {
-            return bad("the tunable schedule needs halve_after >= 1".into());
-        }
-        Schedule::Step { every, factor } if every == 0 || !(factor > 0.0 && factor <= 1.0) => {
-            return bad(format!(
-                "the step schedule needs every >= 1 and 0 < factor <= 1, got every={every} factor={factor}"
-            ));
-        }
-        Schedule::OneCycle { warmup } if !(warmup > 0.0 && warmup < 1.0) => {
-            return bad(format!(
-                "the one-cycle schedule needs 0 < warmup < 1 (a fraction of the epochs), got {warmup}"
-            ));
-        }
-        _ => {}
-    }
-    if let Optimizer::Adam {
-        beta1,
-        beta2,
-        epsilon,
-    } = t.optimizer
-        && !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && epsilon > 0.0)
-    {
-        return bad("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0".into());
-    }
-    Ok(())
 }
 
 /// The most values one tensor (a layer's output per example, a layer's parameters) may hold:

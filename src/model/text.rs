@@ -24,7 +24,7 @@
 //! Settings not given keep the defaults of [`Training::default`]. Errors carry the line and
 //! column of the offending word.
 
-use super::spec::{
+use super::{
     Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
     Units, check_training,
 };

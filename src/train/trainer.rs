@@ -4,10 +4,10 @@
 //! The validation split chooses (early stopping's best epoch); the test set is evaluated once,
 //! after training, and never chooses anything.
 
-use super::executor::{Executor, Metrics};
 use super::schedule::learning_rate;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::executor::{Executor, Metrics};
 use crate::model::{Monitor, Training, check_training};
 use crate::rng::Rng;
 use std::time::Instant;

@@ -3,12 +3,13 @@
 //! difference and the first mismatching indices.
 #![allow(dead_code)]
 
-use shadernet::cpu::conv::{ConvShape, conv_backward};
-use shadernet::cpu::pool::PoolShape;
+use shadernet::cpu::conv::conv_backward;
 use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
 use shadernet::gpu::ops::conv::ConvLayout;
 use shadernet::gpu::ops::dense::DenseLayout;
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
+use shadernet::model::ConvShape;
+use shadernet::model::PoolShape;
 use std::sync::OnceLock;
 
 /// The environment variable that lets a machine without a GPU skip the GPU tests.

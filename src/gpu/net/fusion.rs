@@ -109,11 +109,11 @@ pub(super) fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpu::conv::ConvShape;
-    use crate::cpu::pool::PoolShape;
     use crate::gpu::ops::conv::ConvLayout;
     use crate::gpu::ops::dense::DenseLayout;
     use crate::gpu::ops::norm::NormLayout;
+    use crate::model::ConvShape;
+    use crate::model::PoolShape;
 
     /// A chain of ops from short names, numbering buffers as the planner does (flatten passes
     /// its input's buffer on); dropout `i`'s mask is buffer `100 + i`. Sizes are dummies: only

@@ -2,14 +2,14 @@
 //! sizes against the binding limit, launches against the workgroups a grid dimension may have,
 //! and the scratch the split products share.
 
-use crate::cpu::conv::ConvShape;
 use crate::error::{Error, Result};
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::MAX_GROUPS_PER_DIM;
 use crate::gpu::ops::conv::ConvLayout;
 use crate::gpu::ops::dense::DenseLayout;
 use crate::gpu::ops::gemm::BLOCK_N;
-use crate::model::{Layer, Plan, Shape, Units};
+use crate::model::ConvShape;
+use crate::model::{Layer, Plan};
 
 /// The largest buffer a shader may bind on `gpu`, bytes.
 pub(super) fn binding_limit(gpu: &Gpu) -> u64 {
@@ -74,17 +74,18 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
 pub(super) fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
     plan.layers
         .iter()
-        .map(|planned| match (planned.layer, planned.input) {
-            (
-                Layer::Dense {
-                    units: Units::Fixed(d_out),
-                },
-                Shape::Flat(d_in),
-            ) => DenseLayout::scratch_bytes(d_in, d_out, capacity),
-            (Layer::Conv2d { .. }, _) => ConvShape::of(planned)
-                .map(|shape| ConvLayout::scratch_bytes(&shape, capacity))
-                .unwrap_or(0),
-            _ => 0,
+        .map(|planned| match planned.layer {
+            Layer::Dense { .. } => {
+                DenseLayout::scratch_bytes(planned.input.size(), planned.output.size(), capacity)
+            }
+            Layer::Conv2d { .. } => ConvShape::of(planned)
+                .map_or(0, |shape| ConvLayout::scratch_bytes(&shape, capacity)),
+            Layer::MaxPool { .. }
+            | Layer::Flatten
+            | Layer::Dropout { .. }
+            | Layer::Activation(_)
+            | Layer::BatchNorm
+            | Layer::Softmax => 0,
         })
         .max()
         .unwrap_or(0)

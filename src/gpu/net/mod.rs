@@ -9,7 +9,7 @@
 //! once. Losses and correct counts are added up on the device and read back only by
 //! [`GpuNet::take_totals`].
 //!
-//! [`super::executor::GpuExecutor`] puts it behind [`crate::train::Executor`]: the training
+//! [`super::executor::GpuExecutor`] puts it behind [`crate::executor::Executor`]: the training
 //! data lives on the device as bytes and a step uploads only its batch indices. The step's
 //! dispatch list is built in `step.rs`, following the fusion rules of `fusion.rs`; `limits.rs`
 //! checks a plan against the device before anything is allocated, and `state.rs` moves
@@ -20,7 +20,7 @@
 //! `data::augment` for (augment seed, step, index); evaluation never augments.
 //!
 //! Batchnorm running statistics live in one device buffer (per batchnorm layer `r_μ (C)` then
-//! `r_σ² (C)`, as [`CpuNet::running_stats`]); a training step updates them on the device.
+//! `r_σ² (C)`, as [`crate::model::initial_running_stats`] lays them out); a training step updates them on the device.
 
 mod fusion;
 mod limits;
@@ -37,16 +37,14 @@ use super::ops::conv::ConvLayout;
 use super::ops::data::{DeviceDataset, TOTALS_BYTES, ZERO_TOTALS, upload};
 use super::ops::dense::DenseLayout;
 use super::ops::norm::NormLayout;
-use crate::cpu::CpuNet;
-use crate::cpu::conv::ConvShape;
-use crate::cpu::dropout::dropout_seed;
-use crate::cpu::net::initial_running_stats;
-use crate::cpu::pool::PoolShape;
 use crate::data::Dataset;
 use crate::data::augment::augment_seed;
 use crate::error::{Error, Result};
-use crate::model::{Activation, Layer, Optimizer, Plan, Shape, Units};
-use crate::train::check_data;
+use crate::executor::{check_data, dropout_seed};
+use crate::model::{
+    Activation, ConvShape, Layer, Optimizer, ParamLayout, Plan, PoolShape, Shape,
+    initial_parameters, initial_running_stats,
+};
 use std::collections::HashMap;
 
 /// What one layer does on the device, with its buffers.
@@ -154,13 +152,13 @@ pub struct GpuNet {
 }
 
 impl GpuNet {
-    /// Builds the network for batches of up to `capacity` examples, with the parameters and
-    /// dropout seed that `CpuNet::new(plan, seed, 1)` starts from and the augment seed of
-    /// `CpuExecutor::new(plan, seed, _)`, so both executors start identical. Checks every
-    /// buffer against the device's limits first.
+    /// Builds the network for batches of up to `capacity` examples, with the parameters
+    /// ([`initial_parameters`]), dropout seed and augment seed of a run with seed `seed`, as the
+    /// CPU executor derives them, so both executors start identical. Checks every buffer
+    /// against the device's limits first.
     pub fn new(gpu: &Gpu, plan: &Plan, seed: u64, capacity: usize) -> Result<GpuNet> {
-        let cpu = CpuNet::new(plan, seed, 1)?;
-        let mut net = GpuNet::with_params(gpu, plan, cpu.params(), capacity)?;
+        let initial = initial_parameters(plan, seed);
+        let mut net = GpuNet::with_params(gpu, plan, &initial, capacity)?;
         net.dropout_seed = dropout_seed(seed);
         net.augment_seed = augment_seed(seed);
         Ok(net)
@@ -204,90 +202,61 @@ impl GpuNet {
             "split-k partial products",
             scratch_bytes(plan, capacity).max(4),
         );
-        let mut r_off = 0;
         let buffers = plan.buffers();
+        let layout = ParamLayout::of(plan);
         let mut ops = Vec::new();
-        let mut offset = 0;
-        for (i, planned) in plan.layers.iter().enumerate() {
-            let kind = match (planned.layer, planned.input, planned.output) {
-                (
-                    Layer::Dense {
-                        units: Units::Fixed(d_out),
-                    },
-                    Shape::Flat(d_in),
-                    _,
-                ) => {
-                    let w_off = offset;
-                    offset += d_out * d_in + d_out;
-                    OpKind::Dense(DenseLayout {
-                        params,
-                        grads,
-                        scratch,
-                        w_off,
-                        b_off: w_off + d_out * d_in,
-                        d_in,
-                        d_out,
-                    })
-                }
-                (Layer::Conv2d { .. }, _, _) if ConvShape::of(planned).is_some() => {
-                    let shape = ConvShape::of(planned).expect("checked by the guard");
-                    let (filters, weights) = (shape.f, shape.f * shape.col_rows());
-                    let w_off = offset;
-                    offset += weights + filters;
-                    OpKind::Conv(ConvLayout {
-                        params,
-                        grads,
-                        scratch,
-                        w_off,
-                        b_off: w_off + weights,
-                        shape,
-                    })
-                }
-                (
-                    Layer::MaxPool { size, stride },
-                    Shape::Image { c, h, w },
-                    Shape::Image { h: ho, w: wo, .. },
-                ) => OpKind::MaxPool {
-                    shape: PoolShape {
-                        c,
-                        h,
-                        w,
-                        size,
-                        stride,
-                        ho,
-                        wo,
-                    },
+        for (i, (planned, slots)) in plan.layers.iter().zip(&layout.layers).enumerate() {
+            let unsupported = || {
+                Error::layer(
+                    i,
+                    format!(
+                        "the GPU executor cannot run {} on input {}",
+                        planned.layer, planned.input
+                    ),
+                )
+            };
+            let kind = match planned.layer {
+                Layer::Dense { .. } => OpKind::Dense(DenseLayout {
+                    params,
+                    grads,
+                    scratch,
+                    w_off: slots.weight.start,
+                    b_off: slots.bias.start,
+                    d_in: planned.input.size(),
+                    d_out: planned.output.size(),
+                }),
+                Layer::Conv2d { .. } => OpKind::Conv(ConvLayout {
+                    params,
+                    grads,
+                    scratch,
+                    w_off: slots.weight.start,
+                    b_off: slots.bias.start,
+                    shape: ConvShape::of(planned).ok_or_else(unsupported)?,
+                }),
+                Layer::MaxPool { .. } => OpKind::MaxPool {
+                    shape: PoolShape::of(planned).ok_or_else(unsupported)?,
                     argmax: arena.alloc(gpu, "argmax", 4 * capacity * planned.output.size()),
                 },
-                (Layer::Flatten, _, _) => OpKind::Flatten,
-                (Layer::Dropout { rate }, _, _) => OpKind::Dropout {
+                Layer::Flatten => OpKind::Flatten,
+                Layer::Dropout { rate } => OpKind::Dropout {
                     rate,
                     mask: arena.alloc(gpu, "dropout mask", 4 * capacity * planned.output.size()),
                 },
-                (Layer::Activation(a), _, _) => OpKind::Activation(a),
-                (Layer::BatchNorm, input, _) => {
-                    let (c, inner) = input.features();
-                    let layout = NormLayout {
+                Layer::Activation(a) => OpKind::Activation(a),
+                Layer::BatchNorm => {
+                    let (c, inner) = planned.input.features();
+                    OpKind::BatchNorm(NormLayout {
                         params,
                         grads,
-                        g_off: offset,
+                        g_off: slots.weight.start,
                         running,
-                        r_off,
+                        r_off: slots.running.start,
                         saved: arena.alloc(gpu, "batchnorm saved statistics", 4 * 3 * c),
                         c,
                         inner,
-                    };
-                    offset += 2 * c;
-                    r_off += 2 * c;
-                    OpKind::BatchNorm(layout)
+                    })
                 }
-                (Layer::Softmax, _, _) => OpKind::Softmax,
-                (layer, input, _) => {
-                    return Err(Error::layer(
-                        i,
-                        format!("the GPU executor cannot run {layer} on input {input}"),
-                    ));
-                }
+                Layer::Softmax => OpKind::Softmax,
             };
             let (input, output) = buffers.layers[i];
             ops.push(Op {

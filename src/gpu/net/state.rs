@@ -3,8 +3,8 @@
 
 use super::{GpuNet, OpKind};
 use crate::error::{Error, Result};
+use crate::executor::OptimizerState;
 use crate::gpu::context::Gpu;
-use crate::train::OptimizerState;
 
 impl GpuNet {
     /// All parameters (crate layout).
@@ -28,7 +28,7 @@ impl GpuNet {
         Ok(masks)
     }
 
-    /// The batchnorm running statistics (layout of [`crate::cpu::CpuNet::running_stats`]; empty without
+    /// The batchnorm running statistics (layout of [`crate::model::initial_running_stats`]; empty without
     /// batchnorm).
     pub fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         if self.n_running == 0 {

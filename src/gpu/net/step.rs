@@ -5,9 +5,9 @@
 
 use super::fusion::{absorbed, absorbed_by_later, fused_activation, fused_dropout, in_pool};
 use super::{GpuNet, OpKind, StepMode};
-use crate::cpu::dropout::DropoutKey;
-use crate::cpu::optim::AdamStep;
 use crate::error::Result;
+use crate::executor::AdamStep;
+use crate::executor::DropoutKey;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::{Dispatch, Program};
 use crate::gpu::ops::activation::{
@@ -158,21 +158,29 @@ impl GpuNet {
             match &op.kind {
                 OpKind::Dense(l) => list.extend(dense_backward(l, x, dy, want_dx.then_some(dx), n)),
                 OpKind::Conv(l) => list.extend(conv_backward(l, x, dy, want_dx.then_some(dx), n)),
-                OpKind::MaxPool { shape, argmax } if want_dx => {
-                    let mask = dropout.map(|(_, mask)| mask);
-                    list.push(maxpool_backward(shape, dy, *argmax, mask, x, dx, n))
+                // Parameter-free layers at the input have nothing to propagate.
+                OpKind::MaxPool { shape, argmax } => {
+                    if want_dx {
+                        let mask = dropout.map(|(_, mask)| mask);
+                        list.push(maxpool_backward(shape, dy, *argmax, mask, x, dx, n))
+                    }
                 }
-                OpKind::Dropout { mask, .. } if want_dx => {
-                    list.push(dropout_backward(dy, *mask, x, dx, total))
+                OpKind::Dropout { mask, .. } => {
+                    if want_dx {
+                        list.push(dropout_backward(dy, *mask, x, dx, total))
+                    }
                 }
-                OpKind::Activation(a) if want_dx => {
-                    list.push(activation_backward(*a, y, dy, dx.buffer, total))
+                OpKind::Activation(a) => {
+                    if want_dx {
+                        list.push(activation_backward(*a, y, dy, dx.buffer, total))
+                    }
                 }
                 // At the input, `dx` is the 4-byte gradient buffer 0, bound but not written.
                 OpKind::BatchNorm(l) => {
                     list.push(batchnorm_backward(l, x, dy, dx.buffer, want_dx, n))
                 }
-                _ => {} // flatten, the fused softmax, or a parameter-free layer at the input
+                // A view, and the softmax that the loss kernel's gradient already includes.
+                OpKind::Flatten | OpKind::Softmax => {}
             }
         }
         list.push(match self.plan.network.training.optimizer {

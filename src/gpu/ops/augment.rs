@@ -2,8 +2,8 @@
 //! the same counter-based draws as [`crate::data::augment::warp_params`].
 
 use super::u;
-use crate::data::augment::AugmentRanges;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use crate::model::AugmentRanges;
 
 /// Host twin of `augment.wgsl`'s `Params`.
 #[repr(C)]

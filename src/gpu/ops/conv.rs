@@ -6,9 +6,9 @@
 use super::activation::{InputGrad, fused_code};
 use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
-use crate::cpu::conv::ConvShape;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
 use crate::model::Activation;
+use crate::model::ConvShape;
 
 /// Host twin of `conv_common.wgsl`'s `Conv`, in the `Params` of the three convolution kernels.
 #[repr(C)]

@@ -4,7 +4,7 @@
 
 use super::activation::{InputGrad, fused_code};
 use super::u;
-use crate::cpu::dropout::DropoutKey;
+use crate::executor::DropoutKey;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
 
 /// Host twin of `common.wgsl`'s `Dropout`: which mask a kernel draws for what it writes

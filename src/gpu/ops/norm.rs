@@ -5,8 +5,8 @@
 //! the layer's own. One workgroup per feature, fixed reduction trees: deterministic.
 
 use super::u;
-use crate::cpu::norm::{BN_EPSILON, BN_MOMENTUM};
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups};
+use crate::model::{BN_EPSILON, BN_MOMENTUM};
 
 /// Where a batchnorm layer's parameters, statistics and gradients are.
 #[derive(Clone, Copy, Debug)]

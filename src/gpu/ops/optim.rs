@@ -2,7 +2,7 @@
 //! moments live on the device.
 
 use super::u;
-use crate::cpu::optim::AdamStep;
+use crate::executor::AdamStep;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
 
 /// Host twin of `sgd.wgsl`'s `Params`.

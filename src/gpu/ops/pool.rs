@@ -6,9 +6,9 @@
 use super::activation::{InputGrad, fused_code};
 use super::dropout::DropoutUniform;
 use super::u;
-use crate::cpu::dropout::DropoutKey;
-use crate::cpu::pool::PoolShape;
+use crate::executor::DropoutKey;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use crate::model::PoolShape;
 
 /// Host twin of the sizes that open the `Params` of both max-pool kernels.
 #[repr(C)]

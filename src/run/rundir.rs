@@ -15,8 +15,8 @@
 //! Every file is replaced atomically, so a run killed at any moment leaves complete files.
 
 use super::atomic::write_atomic;
-use super::trainer::EpochLog;
 use crate::error::{Error, Result};
+use crate::train::EpochLog;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,76 +1,19 @@
-//! The one interface the training loop drives; the CPU and GPU executors implement it.
+//! The backend-neutral layer between the model and the executors: the [`Executor`] interface
+//! the training loop drives, and what both executors share so that they compute the same thing —
+//! [`Metrics`], the optimiser's state and Adam's step ([`optimizer`]), and the dropout keys
+//! ([`keys`]). `cpu` and `gpu` depend on this module, never on each other or on the loop.
+
+pub mod keys;
+pub mod metrics;
+pub mod optimizer;
+
+pub use keys::{DropoutKey, dropout_seed};
+pub use metrics::{Metrics, argmax};
+pub use optimizer::{AdamStep, OptimizerState};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::Plan;
-
-/// Loss and accuracy counts over some examples.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Metrics {
-    /// Sum over examples of the per-example training objective (cross-entropy `−log p`, or MSE
-    /// `Σ_j (y − t)² / classes`), so `loss_sum / count` is the mean loss.
-    pub loss_sum: f64,
-    /// Examples whose largest output is at the label.
-    pub correct: usize,
-    /// Examples seen.
-    pub count: usize,
-}
-
-impl Metrics {
-    /// Mean loss per example (0 when empty).
-    pub fn mean_loss(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.loss_sum / self.count as f64
-        }
-    }
-
-    /// Fraction of examples misclassified, in [0, 1] (0 when empty).
-    pub fn error_rate(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            1.0 - self.correct as f64 / self.count as f64
-        }
-    }
-
-    /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: Metrics) {
-        self.loss_sum += other.loss_sum;
-        self.correct += other.correct;
-        self.count += other.count;
-    }
-}
-
-/// The optimiser's state besides the parameters: what a checkpoint must hold so that a resumed
-/// run continues exactly where it stopped.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OptimizerState {
-    /// Updates applied so far: Adam's step `t` of the last update, and the step number that
-    /// the next training step's dropout masks use.
-    pub updates: u32,
-    /// Adam's first moments `m`, laid out like the parameters; empty for SGD, and for Adam
-    /// before its first update (all zeros).
-    pub adam_m: Vec<f32>,
-    /// Adam's second moments `v`, laid out like the parameters; empty when `adam_m` is.
-    pub adam_v: Vec<f32>,
-}
-
-impl OptimizerState {
-    /// Checks that the moments fit a network of `n_params` parameters: both empty, or both
-    /// that long.
-    pub fn check_fits(&self, n_params: usize) -> Result<()> {
-        let (m, v) = (self.adam_m.len(), self.adam_v.len());
-        if m != v || (m != 0 && m != n_params) {
-            return Err(Error::Config(format!(
-                "optimiser moments of {m} and {v} values do not fit a network of {n_params} \
-                 parameters"
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// Checks that `data` suits a network planned as `plan`: the same values per image, and no
 /// label beyond the network's classes. Both executors call it before using a dataset.
@@ -114,6 +57,12 @@ pub trait Executor {
 
     /// Replaces all parameters (e.g. to restore the best epoch's weights).
     fn set_parameters(&mut self, params: &[f32]) -> Result<()>;
+
+    /// For executors that launch work on a device: (queue submits, compute dispatches) so far.
+    /// `None` (the default) for executors that run on the host.
+    fn launch_counts(&self) -> Option<(u64, u64)> {
+        None
+    }
 
     /// A copy of the optimiser's state (update counter and Adam's moments), for checkpoints.
     /// The default says that this executor cannot save it.

@@ -31,23 +31,22 @@
 //! `(seed, updates, layer, index)`, so parameters, moments, `epoch`, `updates` and `seed` are
 //! all a resumed run needs to repeat an uninterrupted one exactly. To resume: build the
 //! executor with the checkpoint's `seed` (it also seeds the dropout masks), then
-//! [`Executor::set_parameters`](super::Executor::set_parameters) and
-//! [`Executor::set_optimizer_state`](super::Executor::set_optimizer_state), and hand
-//! [`super::train_from`] a [`super::RunState`] with the checkpoint's `epochs`, `best` (its
+//! [`Executor::set_parameters`](crate::executor::Executor::set_parameters) and
+//! [`Executor::set_optimizer_state`](crate::executor::Executor::set_optimizer_state), and hand
+//! [`crate::train::train_from`] a [`crate::train::RunState`] with the checkpoint's `epochs`, `best` (its
 //! weights from `best.safetensors`, or from this checkpoint when it is the best) and
 //! `stopped_early`. On the CPU executor with the same thread count the result is bit-identical
 //! to an uninterrupted run (`tests/checkpoint.rs`); the GPU executor is deterministic on one
 //! device, so the same holds there.
 
 use super::atomic::write_atomic;
-use super::executor::{Metrics, OptimizerState};
-use super::trainer::EpochLog;
 use crate::error::{Error, Result};
-use crate::model::{Layer, Network, Plan, Shape, Units, network_to_text, parse_network};
+use crate::executor::{Metrics, OptimizerState};
+use crate::model::{Network, ParamLayout, Plan, Shape, network_to_text, parse_network};
+use crate::train::EpochLog;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::Path;
 
 /// The value of the `format` metadata key of checkpoints this version writes.
@@ -57,89 +56,6 @@ pub const FORMAT: &str = "shadernet-checkpoint-1";
 const ADAM_M: &str = "optimizer.m.";
 /// The prefix of Adam's second-moment tensors.
 const ADAM_V: &str = "optimizer.v.";
-
-/// One parameter tensor: its name, its PyTorch shape, and where it lies in the flat parameter
-/// vector.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorSlot {
-    /// `"{layer}.weight"` or `"{layer}.bias"`.
-    pub name: String,
-    /// The 0-based layer it belongs to.
-    pub layer: usize,
-    /// Its shape, e.g. `(D_out, D_in)` or `(F, C, K, K)`.
-    pub shape: Vec<usize>,
-    /// Its elements in the flat parameter vector.
-    pub range: Range<usize>,
-}
-
-/// The parameter tensors of `plan`, in the order of the flat parameter vector (layer by layer,
-/// weight then bias).
-pub fn parameter_layout(plan: &Plan) -> Vec<TensorSlot> {
-    let mut slots = Vec::new();
-    let mut offset = 0;
-    for (i, planned) in plan.layers.iter().enumerate() {
-        if planned.params == 0 {
-            continue;
-        }
-        let weight_shape = match (planned.layer, planned.input) {
-            (
-                Layer::Dense {
-                    units: Units::Fixed(d_out),
-                },
-                Shape::Flat(d_in),
-            ) => vec![d_out, d_in],
-            (
-                Layer::Conv2d {
-                    filters, kernel, ..
-                },
-                Shape::Image { c, .. },
-            ) => vec![filters, c, kernel, kernel],
-            _ => vec![planned.weights],
-        };
-        let bias = planned.params - planned.weights;
-        for (suffix, shape, len) in [
-            ("weight", weight_shape, planned.weights),
-            ("bias", vec![bias], bias),
-        ] {
-            if len == 0 {
-                continue;
-            }
-            slots.push(TensorSlot {
-                name: format!("{i}.{suffix}"),
-                layer: i,
-                shape,
-                range: offset..offset + len,
-            });
-            offset += len;
-        }
-    }
-    slots
-}
-
-/// The batchnorm running statistics of `plan` as tensors `"{layer}.running_mean"` and
-/// `"{layer}.running_var"` (shape `(C)`), with ranges into the executors' parameter vector,
-/// where they follow the trainable parameters (`plan.params()` onwards), mean then variance per
-/// batchnorm layer in layer order.
-pub fn running_layout(plan: &Plan) -> Vec<TensorSlot> {
-    let mut slots = Vec::new();
-    let mut offset = plan.params();
-    for (i, planned) in plan.layers.iter().enumerate() {
-        if planned.layer != Layer::BatchNorm {
-            continue;
-        }
-        let features = planned.weights;
-        for suffix in ["running_mean", "running_var"] {
-            slots.push(TensorSlot {
-                name: format!("{i}.{suffix}"),
-                layer: i,
-                shape: vec![features],
-                range: offset..offset + features,
-            });
-            offset += features;
-        }
-    }
-    slots
-}
 
 /// The name of PyTorch's batchnorm step counter for layer `layer` (an `int64` scalar, stored so
 /// `load_state_dict(strict=True)` accepts the file; shadernet writes its update counter there).
@@ -190,8 +106,11 @@ impl Checkpoint {
     /// The file's bytes: tensors and metadata as the module doc describes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let plan = self.plan()?;
-        let layout = parameter_layout(&plan);
-        let running = running_layout(&plan);
+        let ParamLayout {
+            tensors: layout,
+            running_tensors: running,
+            ..
+        } = ParamLayout::of(&plan);
         if self.params.len() != plan.params() + plan.running_stats() {
             return Err(Error::Config(format!(
                 "a checkpoint of {} needs {} parameters and {} running statistics, got {} values",
@@ -385,8 +304,11 @@ impl Checkpoint {
                 number(path, "best_validation_error", err)?,
             )),
         };
-        let layout = parameter_layout(&plan);
-        let running = running_layout(&plan);
+        let ParamLayout {
+            tensors: layout,
+            running_tensors: running,
+            ..
+        } = ParamLayout::of(&plan);
         let mut params = vec![0.0; plan.params() + plan.running_stats()];
         let (mut adam_m, mut adam_v) = (Vec::new(), Vec::new());
         let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
@@ -488,7 +410,10 @@ impl Checkpoint {
                 mine.input, mine.classes, plan.input, plan.classes
             )));
         }
-        let (ours, theirs) = (parameter_layout(&mine), parameter_layout(plan));
+        let (ours, theirs) = (
+            ParamLayout::of(&mine).tensors,
+            ParamLayout::of(plan).tensors,
+        );
         for i in 0..ours.len().max(theirs.len()) {
             match (ours.get(i), theirs.get(i)) {
                 (Some(a), Some(b)) if a.name == b.name && a.shape == b.shape => {}
@@ -620,7 +545,7 @@ mod tests {
             .unwrap()
             .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
             .unwrap();
-        let layout = parameter_layout(&plan);
+        let layout = ParamLayout::of(&plan).tensors;
         let names: Vec<(&str, &[usize])> = layout
             .iter()
             .map(|s| (s.name.as_str(), s.shape.as_slice()))

@@ -1,28 +1,26 @@
 //! `shadernet verify`: every op, and one whole training step, on the user's own GPU against
-//! the CPU reference, as a table of errors.
+//! the CPU reference, as a table of errors. The one library module that sees both executors.
 
-use super::context::Gpu;
-use super::kernel::{self, BufferId, Buffers, Dispatch};
-use super::net::{DeviceTotals, GpuNet, StepMode};
-use super::ops::activation::{activation_backward, activation_forward};
-use super::ops::augment::{AugmentKey, augment};
-use super::ops::conv::{ConvLayout, conv_backward, conv_forward};
-use super::ops::data::ZERO_TOTALS;
-use super::ops::dense::{DenseLayout, dense_backward, dense_forward};
-use super::ops::dropout::dropout_forward;
-use super::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
-use super::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
-use super::ops::optim::adam;
-use super::ops::pool::{maxpool_backward, maxpool_forward};
-use crate::cpu::conv::ConvShape;
-use crate::cpu::dropout::DropoutKey;
-use crate::cpu::norm::{NormSaved, NormShape};
-use crate::cpu::optim::AdamStep;
-use crate::cpu::pool::PoolShape;
+use crate::cpu::norm::NormSaved;
 use crate::cpu::{CpuNet, activation, conv, dense, dropout, loss, norm, optim, pool};
-use crate::data::augment::{AugmentRanges, augment_batch};
+use crate::data::augment::augment_batch;
 use crate::error::Result;
+use crate::executor::{AdamStep, DropoutKey};
+use crate::gpu::context::Gpu;
+use crate::gpu::kernel::{self, BufferId, Buffers, Dispatch};
+use crate::gpu::net::{DeviceTotals, GpuNet, StepMode};
+use crate::gpu::ops::activation::{activation_backward, activation_forward};
+use crate::gpu::ops::augment::{AugmentKey, augment};
+use crate::gpu::ops::conv::{ConvLayout, conv_backward, conv_forward};
+use crate::gpu::ops::data::ZERO_TOTALS;
+use crate::gpu::ops::dense::{DenseLayout, dense_backward, dense_forward};
+use crate::gpu::ops::dropout::dropout_forward;
+use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
+use crate::gpu::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
+use crate::gpu::ops::optim::adam;
+use crate::gpu::ops::pool::{maxpool_backward, maxpool_forward};
 use crate::model::{Activation, Init, Layer, Loss, Network, Optimizer, Shape, Training, Units};
+use crate::model::{AugmentRanges, ConvShape, NormShape, PoolShape};
 use crate::rng::Rng;
 
 /// One line of the verification table.

@@ -2,10 +2,10 @@
 //! `misclassified.png` (test digits the model gets wrong, with predicted and true labels).
 
 use super::canvas::{Canvas, Rgb};
-use super::trainer::EpochLog;
-use crate::cpu::loss::argmax;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::executor::argmax;
+use crate::train::EpochLog;
 
 const WHITE: Rgb = [255, 255, 255];
 const BLACK: Rgb = [0, 0, 0];
