@@ -60,7 +60,7 @@ variant() {
 # Edits that make a variant, as FILE SED pairs, one substitution each so that `variant` checks
 # every one matched (they combine: `variant NAME "${A[@]}" "${B[@]}"`).
 # (Block shapes tried before v14 — 64 x 64, 64 x 128, 64 x 256 for every product, and a
-# k-step of 32 — are in GPU_KERNELS.md and this file's history; since v14 the host rewrites BM
+# k-step of 32 — are in docs/GPU_KERNELS.md and this file's history; since v14 the host rewrites BM
 # for its narrow blocks, so they no longer apply as written.)
 # A k-step of 8 instead of 16: half the workgroup memory per workgroup, so more resident (on
 # v10's 128 x 128 blocks: 6% slower on the matmul, 3% on seedtf @128, call 2).
@@ -96,7 +96,7 @@ for name in "${names[@]}"; do
 done
 
 want base && build base "$root"
-# Earlier versions (benches/GPU_KERNELS.md): v9 before the batched staging, v11 before the
+# Earlier versions (docs/GPU_KERNELS.md): v9 before the batched staging, v11 before the
 # branch-free loads, v12 with them in the convolutions' backward products too, v13 with padded
 # staging rows, v14 with narrow blocks for products of at most 64 rows.
 want v9 && at v9 d347370

@@ -13,7 +13,7 @@
 // A workgroup of (BM/8)·(BN/8) invocations (256 for 128 x 128 blocks) owns a BM x BN block of C;
 // each invocation owns 8 x 8 values: rows 4·ty + r and BM/2 + 4·ty + r, columns 4·tx + c and
 // BN/2 + 4·tx + c (r, c < 4), held in 16 named vec4 registers (no register array indexed by a
-// loop counter: v2 in benches/GPU_KERNELS.md showed those end up in memory). Per step of BK
+// loop counter: v2 in docs/GPU_KERNELS.md showed those end up in memory). Per step of BK
 // along k the block's A and B slices are staged in workgroup memory as vec4 rows (ROW_PAD
 // below); then each invocation reads four vec4 per k and does 64 fused multiply-adds. BM is
 // 128 as written; the host rewrites it to 64 for products of at most 64 rows (128 invocations).
@@ -38,7 +38,7 @@ var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 // A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1: the host refuses K = 0 and
 // leaves no split empty): a select around a load from a clamped index, not a branch around
 // the load, as in the ops' loads of matmul, the dense products and the convolution's forward
-// (4096³ matmul 12% faster on an H200, benches/GPU_KERNELS.md, v12).
+// (4096³ matmul 12% faster on an H200, docs/GPU_KERNELS.md, v12).
 fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
     return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);
 }
@@ -158,7 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var c120 = vec4(0.0); var c121 = vec4(0.0); var c130 = vec4(0.0); var c131 = vec4(0.0);
     // All loads of a k-step are issued before any is stored: one round trip to memory per
     // step, not one per staged vec4. (Issuing them before the step before does its arithmetic,
-    // into registers, was 6% slower on an H200: benches/GPU_KERNELS.md, v12.)
+    // into registers, was 6% slower on an H200: docs/GPU_KERNELS.md, v12.)
     var staged = load_step(lid, m0, n0, k_begin, k_end);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         store_step(lid, staged);

@@ -1,7 +1,7 @@
 //! The seed report's networks as presets (`seed1` … `seed12`, `seedtf`), plus `fast`, the
 //! default: a network that trains to about 1% test error in a few minutes on two CPU cores.
 //!
-//! Choices where the report is silent or contradicts itself (see `docs` in the README):
+//! Choices where the report is silent or contradicts itself (docs/PRESETS.md lists them too):
 //! - seed1–seed7 use the report's uniform `[−0.5, 0.5]` initialisation for weights and biases;
 //!   He initialisation with zero biases starts at seed8, as the report says.
 //! - seed6's last layer is `dense 10` after the 50-unit layer (its listing's `FCLayer(128, 10)`
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn seed12_costs_about_0_2_gflop_per_training_image() {
-        // FACTS.md: "seed12 costs about 0.2 GFLOP per image (forward + backward)".
+        // The analytic count: about 0.2 GFLOP per training image (forward + backward).
         let plan = preset("seed12").unwrap().plan(MNIST, 10).unwrap();
         let gflop = plan.train_flops() as f64 / 1e9;
         assert!((0.15..0.25).contains(&gflop), "{gflop}");
