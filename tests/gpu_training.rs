@@ -16,7 +16,7 @@ use shadernet::executor::DropoutKey;
 use shadernet::executor::Executor;
 use shadernet::executor::dropout_seed;
 use shadernet::gpu::ops::gemm::BLOCK_N;
-use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, Kernel, StepMode, Totals};
+use shadernet::gpu::{Gpu, GpuExecutor, GpuNet, StepMode, Totals};
 use shadernet::model::{Layer, Shape};
 use std::sync::Arc;
 
@@ -489,45 +489,6 @@ fn same_seed_same_device_gives_bit_identical_losses_and_flat_memory() {
         assert_bits_eq(&format!("parameters of identical runs\n{text}"), &p1, &p2);
         assert_eq!(b1[0], b1[1], "device memory grew from epoch to epoch");
     }
-}
-
-#[test]
-fn one_step_is_one_plain_dispatch_list() {
-    let Some(gpu) = gpu_or_skip() else { return };
-    let plan = plan(SEED9_LIKE, Shape::Image { c: 1, h: 12, w: 11 }, 10);
-    let net = GpuNet::new(gpu, &plan, 1, 4).unwrap();
-    let list = net.step_dispatches(4, StepMode::Train { lr: 0.01 }, None);
-    let kernels: Vec<Kernel> = list.iter().map(|d| d.kernel).collect();
-    let count = |k: Kernel| kernels.iter().filter(|&&x| x == k).count();
-    assert_eq!(count(Kernel::ConvForward), 2);
-    assert_eq!(count(Kernel::ConvBackwardWeights), 2);
-    // The first convolution reads the input: its data gradient is never computed.
-    assert_eq!(count(Kernel::ConvBackwardData), 1);
-    assert_eq!(count(Kernel::SoftmaxCrossEntropy), 1);
-    // Both ReLUs are fused into the convolutions before them, and their backward passes into
-    // the max-pools after them: no activation dispatch at all.
-    assert_eq!(count(Kernel::ActivationForward), 0);
-    assert_eq!(count(Kernel::ActivationBackward), 0);
-    assert_eq!(count(Kernel::MaxPoolBackward), 2);
-    // Both dropouts follow a max-pool and are fused into it, forward and backward.
-    assert_eq!(count(Kernel::DropoutForward), 0);
-    assert_eq!(count(Kernel::DropoutBackward), 0);
-    assert_eq!(count(Kernel::MaxPoolDropoutForward), 2);
-    assert_eq!(count(Kernel::MaxPoolForward), 0);
-    // The dense layer: one product forward (bias in its store), one for dW and db, one for dx.
-    assert_eq!(count(Kernel::DenseForward), 1);
-    assert_eq!(count(Kernel::DenseBackwardWeights), 1);
-    assert_eq!(count(Kernel::DenseBackwardData), 1);
-    assert_eq!(kernels.last(), Some(&Kernel::Adam));
-    assert!(
-        list.iter()
-            .all(|d| d.params.len() % 16 == 0 && d.buffers.len() == d.kernel.storage().len())
-    );
-    let eval = net.step_dispatches(4, StepMode::Eval, None);
-    assert!(
-        eval.iter()
-            .all(|d| d.kernel != Kernel::Adam && d.kernel != Kernel::ConvBackwardWeights)
-    );
 }
 
 #[test]

@@ -55,8 +55,10 @@ fn module_path(relative: &Path) -> Vec<String> {
 struct Collector {
     /// The module the code being visited is in (grows inside inline `mod x { ... }`).
     module: Vec<String>,
-    /// Resolved paths, each with the module path it was found in (for messages).
+    /// Resolved paths.
     found: Vec<Vec<String>>,
+    /// Paths that start elsewhere (`wgpu::...`, `std::...`, locals), as written.
+    external: Vec<Vec<String>>,
 }
 
 impl Collector {
@@ -86,8 +88,9 @@ impl Collector {
     }
 
     fn record(&mut self, segments: &[String]) {
-        if let Some(path) = self.resolve(segments) {
-            self.found.push(path);
+        match self.resolve(segments) {
+            Some(path) => self.found.push(path),
+            None => self.external.push(segments.to_vec()),
         }
     }
 
@@ -178,15 +181,47 @@ impl<'ast> Visit<'ast> for Collector {
     fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
 }
 
-/// The resolved paths of one source file at `module`.
-fn paths_of(source: &str, module: Vec<String>) -> Vec<Vec<String>> {
+/// The paths of one source file at `module`: resolved ones, and the others as written.
+fn collect(source: &str, module: Vec<String>) -> Collector {
     let file = syn::parse_file(source).unwrap_or_else(|e| panic!("parsing {module:?}: {e}"));
     let mut collector = Collector {
         module,
         found: Vec::new(),
+        external: Vec::new(),
     };
     collector.visit_file(&file);
-    collector.found
+    collector
+}
+
+/// The resolved paths of one source file at `module`.
+fn paths_of(source: &str, module: Vec<String>) -> Vec<Vec<String>> {
+    collect(source, module).found
+}
+
+/// Why a file of the GPU execution plan (`src/gpu/plan/`) would need a device: it names
+/// `wgpu`, or the device runtime (`gpu::context`, `gpu::net`, `gpu::executor`,
+/// `gpu::profile`, `gpu::pipeline_cache`). One line per offending path.
+fn device_uses(relative: &Path, source: &str) -> Vec<String> {
+    let collector = collect(source, module_path(relative));
+    let runtime = ["context", "net", "executor", "profile", "pipeline_cache"];
+    let resolved = collector.found.iter().filter(|p| {
+        p.first().is_some_and(|m| m == "gpu")
+            && p.get(1).is_some_and(|m| runtime.contains(&m.as_str()))
+    });
+    let wgpu = collector
+        .external
+        .iter()
+        .filter(|p| p.first().is_some_and(|m| m == "wgpu"));
+    resolved
+        .chain(wgpu)
+        .map(|p| {
+            format!(
+                "src/{}: the device-free plan names `{}`",
+                relative.display(),
+                p.join("::")
+            )
+        })
+        .collect()
 }
 
 /// The top-level module a resolved path reaches: its first segment if that is a module, or,
@@ -354,5 +389,25 @@ fn every_spelling_of_a_forbidden_edge_is_caught() {
     for (file, source) in allowed {
         let found = violations(&[(PathBuf::from(file), source.to_string())], &roots);
         assert!(found.is_empty(), "{file}: `{source}` gave {found:?}");
+    }
+}
+
+#[test]
+fn the_gpu_execution_plan_needs_no_device() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &src.join("gpu/plan"), &mut files);
+    assert!(files.len() >= 3, "found only {} plan files", files.len());
+    let found: Vec<String> = files.iter().flat_map(|(p, s)| device_uses(p, s)).collect();
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check itself sees each spelling.
+    for source in [
+        "fn f(b: &wgpu::Buffer) {}",
+        "use wgpu::Device;",
+        "use crate::gpu::context::Gpu;",
+        "use super::super::net::GpuNet;",
+    ] {
+        let found = device_uses(Path::new("gpu/plan/x.rs"), source);
+        assert_eq!(found.len(), 1, "`{source}` gave {found:?}");
     }
 }

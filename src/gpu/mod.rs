@@ -11,9 +11,11 @@ pub mod kernel;
 pub mod net;
 pub mod ops;
 pub mod pipeline_cache;
+pub mod plan;
 pub mod profile;
 
 pub use context::{AdapterSummary, Counters, Gpu, NO_ADAPTER_HINT, list_adapters};
 pub use executor::GpuExecutor;
 pub use kernel::{BufferId, Buffers, Dispatch, Kernel, Program};
-pub use net::{GpuNet, StepMode, Totals};
+pub use net::GpuNet;
+pub use plan::{ExecutionPlan, StepKeys, StepMode, Totals};

@@ -5,11 +5,9 @@
 use crate::error::{Error, Result};
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::MAX_GROUPS_PER_DIM;
-use crate::gpu::ops::conv::ConvLayout;
-use crate::gpu::ops::dense::DenseLayout;
 use crate::gpu::ops::gemm::BLOCK_N;
 use crate::model::ConvShape;
-use crate::model::{Layer, Plan};
+use crate::model::Plan;
 
 /// The largest buffer a shader may bind on `gpu`, bytes.
 pub(super) fn binding_limit(gpu: &Gpu) -> u64 {
@@ -67,26 +65,4 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Bytes of the scratch buffer that every layer's split products share (they run one after
-/// another): the largest any dense or convolution layer needs at batch sizes up to `capacity`.
-pub(super) fn scratch_bytes(plan: &Plan, capacity: usize) -> usize {
-    plan.layers
-        .iter()
-        .map(|planned| match planned.layer {
-            Layer::Dense { .. } => {
-                DenseLayout::scratch_bytes(planned.input.size(), planned.output.size(), capacity)
-            }
-            Layer::Conv2d { .. } => ConvShape::of(planned)
-                .map_or(0, |shape| ConvLayout::scratch_bytes(&shape, capacity)),
-            Layer::MaxPool { .. }
-            | Layer::Flatten
-            | Layer::Dropout { .. }
-            | Layer::Activation(_)
-            | Layer::BatchNorm
-            | Layer::Softmax => 0,
-        })
-        .max()
-        .unwrap_or(0)
 }

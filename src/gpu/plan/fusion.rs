@@ -1,6 +1,7 @@
-//! Which layers' work another layer's kernel does: the fusion rules the step's dispatch list
-//! ([`super::GpuNet::step_dispatches`]) and the buffer allocation both follow, so that a layer
-//! whose work is fused away gets neither a dispatch nor buffers it would never use.
+//! Which layers' work another layer's kernel does. [`lower`] applies the rules once per plan;
+//! the buffer list and the step's dispatch list ([`super::ExecutionPlan::step_dispatches`]) both
+//! read its [`Fusion`] table, so that a layer whose work is fused away gets neither a dispatch
+//! nor buffers it would never use.
 
 use super::{Op, OpKind};
 use crate::gpu::kernel::BufferId;
@@ -10,7 +11,7 @@ use crate::model::Activation;
 /// ReLU): that layer's kernel applies it and writes the activation's output buffer, so the
 /// layer's own output buffer is never used (no backward pass reads it either: the
 /// activation's backward uses its output).
-pub(super) fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
+fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
     match (&ops[index].kind, ops.get(index + 1).map(|next| &next.kind)) {
         (OpKind::Dense(_) | OpKind::Conv(_), Some(OpKind::Activation(a))) => Some(*a),
         _ => None,
@@ -30,16 +31,16 @@ pub(super) fn fused_activation(ops: &[Op], index: usize) -> Option<Activation> {
 /// The activation's derivative is read from its output: the dropout's input, or the layer's
 /// own input when no dropout sits between.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) struct Absorbed {
+pub struct Absorbed {
     /// The dropout layer's index and mask.
-    pub(super) dropout: Option<(usize, BufferId)>,
+    pub dropout: Option<(usize, BufferId)>,
     /// The activation layer's index and kind.
-    pub(super) activation: Option<(usize, Activation)>,
+    pub activation: Option<(usize, Activation)>,
 }
 
 impl Absorbed {
     /// The first layer whose input gradient the kernel writes: the earliest absorbed one.
-    pub(super) fn first(&self, index: usize) -> usize {
+    pub fn first(&self, index: usize) -> usize {
         self.activation
             .map(|(a, _)| a)
             .or(self.dropout.map(|(d, _)| d))
@@ -52,7 +53,7 @@ impl Absorbed {
     }
 }
 
-pub(super) fn absorbed(ops: &[Op], index: usize) -> Absorbed {
+fn absorbed(ops: &[Op], index: usize) -> Absorbed {
     let Some(op) = ops.get(index) else {
         return Absorbed::default();
     };
@@ -85,12 +86,12 @@ pub(super) fn absorbed(ops: &[Op], index: usize) -> Absorbed {
 }
 
 /// Whether op `index` is a dropout fused into the max-pool before it ([`fused_dropout`]).
-pub(super) fn in_pool(ops: &[Op], index: usize) -> bool {
+fn in_pool(ops: &[Op], index: usize) -> bool {
     index > 0 && fused_dropout(ops, index - 1).is_some()
 }
 
 /// Whether op `index`'s backward is done by a later layer's kernel ([`absorbed`]).
-pub(super) fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
+fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
     absorbed(ops, index + 1).contains(index) || absorbed(ops, index + 2).contains(index)
 }
 
@@ -99,107 +100,94 @@ pub(super) fn absorbed_by_later(ops: &[Op], index: usize) -> bool {
 /// the dropout's output (the pool's own output buffer is never used); the pool's backward
 /// reads the dropout's output gradient and applies the mask as it gathers (the dropout's input
 /// gradient has no buffer either).
-pub(super) fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)> {
+fn fused_dropout(ops: &[Op], index: usize) -> Option<(f32, BufferId)> {
     match (&ops[index].kind, &ops.get(index + 1)?.kind) {
         (OpKind::MaxPool { .. }, OpKind::Dropout { rate, mask }) => Some((*rate, *mask)),
         _ => None,
     }
 }
 
+/// The fusion decisions for one op.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Fusion {
+    /// The activation this dense or conv op's kernel applies (`fused_activation`).
+    pub activation: Option<Activation>,
+    /// The dropout this max-pool's kernel applies: rate and mask (`fused_dropout`).
+    pub dropout: Option<(f32, BufferId)>,
+    /// The element-wise layers before this op whose backward its backward kernel applies
+    /// (`absorbed`).
+    pub absorbs: Absorbed,
+    /// Whether a later kernel applies this op's backward (`absorbed_by_later`), or this op is
+    /// a dropout fused into the max-pool before it (`in_pool`): either way it has no backward
+    /// dispatch of its own.
+    pub backward_elsewhere: bool,
+    /// Whether a later kernel applies this op's backward (`absorbed_by_later`).
+    pub absorbed_by_later: bool,
+}
+
+/// The fusion decisions for every op of `ops`, in order.
+pub fn lower(ops: &[Op]) -> Vec<Fusion> {
+    (0..ops.len())
+        .map(|i| Fusion {
+            activation: fused_activation(ops, i),
+            dropout: fused_dropout(ops, i),
+            absorbs: absorbed(ops, i),
+            backward_elsewhere: absorbed_by_later(ops, i) || in_pool(ops, i),
+            absorbed_by_later: absorbed_by_later(ops, i),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::ops::conv::ConvLayout;
-    use crate::gpu::ops::dense::DenseLayout;
-    use crate::gpu::ops::norm::NormLayout;
-    use crate::model::ConvShape;
-    use crate::model::PoolShape;
+    use crate::gpu::plan::ExecutionPlan;
+    use crate::model::{Shape, parse_network};
 
-    /// A chain of ops from short names, numbering buffers as the planner does (flatten passes
-    /// its input's buffer on); dropout `i`'s mask is buffer `100 + i`. Sizes are dummies: only
-    /// the fusion rules look at these.
+    /// The ops of a network written one short name per layer (`conv`, `pool`, `dense`,
+    /// `dropout`, `relu`, `tanh`, `batchnorm`, `flatten`), lowered as the executor lowers it.
+    /// A dense layer, a softmax (and for image chains without one, a flatten before them) are
+    /// appended, as every network must end; chains starting with `dense` take flat inputs.
     fn chain(names: &[&str]) -> Vec<Op> {
-        let b = BufferId(0);
-        let mut buffer = 0;
-        names
+        let mut lines: Vec<&str> = names
             .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let kind = match *name {
-                    "dense" => OpKind::Dense(DenseLayout {
-                        params: b,
-                        grads: b,
-                        scratch: b,
-                        w_off: 0,
-                        b_off: 0,
-                        d_in: 1,
-                        d_out: 1,
-                    }),
-                    "conv" => OpKind::Conv(ConvLayout {
-                        params: b,
-                        grads: b,
-                        scratch: b,
-                        w_off: 0,
-                        b_off: 0,
-                        shape: ConvShape {
-                            c: 1,
-                            h: 1,
-                            w: 1,
-                            f: 1,
-                            k: 1,
-                            s: 1,
-                            p: 0,
-                            ho: 1,
-                            wo: 1,
-                        },
-                    }),
-                    "pool" => OpKind::MaxPool {
-                        shape: PoolShape {
-                            c: 1,
-                            h: 2,
-                            w: 2,
-                            size: 2,
-                            stride: 2,
-                            ho: 1,
-                            wo: 1,
-                        },
-                        argmax: b,
-                    },
-                    "dropout" => OpKind::Dropout {
-                        rate: 0.2,
-                        mask: BufferId(100 + i),
-                    },
-                    "relu" => OpKind::Activation(Activation::Relu),
-                    "tanh" => OpKind::Activation(Activation::Tanh),
-                    "batchnorm" => OpKind::BatchNorm(NormLayout {
-                        params: b,
-                        grads: b,
-                        g_off: 0,
-                        running: b,
-                        r_off: 0,
-                        saved: b,
-                        c: 1,
-                        inner: 1,
-                    }),
-                    "flatten" => OpKind::Flatten,
-                    other => panic!("no op {other}"),
-                };
-                let input = buffer;
-                if !matches!(kind, OpKind::Flatten) {
-                    buffer += 1;
-                }
-                Op {
-                    kind,
-                    input,
-                    output: buffer,
-                }
+            .map(|name| match *name {
+                "conv" => "conv 2 kernel=3 padding=same",
+                "pool" => "maxpool 2",
+                "dropout" => "dropout 0.2",
+                "dense" => "dense 6",
+                other => other,
             })
-            .collect()
+            .collect();
+        let flat = names[0] == "dense";
+        if !flat && !names.contains(&"flatten") {
+            lines.push("flatten");
+        }
+        lines.extend(["dense classes", "softmax"]);
+        let input = if flat {
+            Shape::Flat(5)
+        } else {
+            Shape::Image { c: 1, h: 8, w: 8 }
+        };
+        let text = lines.join("\n");
+        let plan = parse_network(&text, "chain", "chain")
+            .and_then(|net| net.plan(input, 3))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        ExecutionPlan::new(&plan, 2).unwrap().ops
     }
 
-    fn takes(dropout: Option<usize>, activation: Option<(usize, Activation)>) -> Absorbed {
+    /// The [`Absorbed`] of a dropout at `dropout` (with its mask) and an activation.
+    fn takes(
+        ops: &[Op],
+        dropout: Option<usize>,
+        activation: Option<(usize, Activation)>,
+    ) -> Absorbed {
+        let mask = |d: usize| match ops[d].kind {
+            OpKind::Dropout { mask, .. } => mask,
+            _ => panic!("layer {d} is not a dropout"),
+        };
         Absorbed {
-            dropout: dropout.map(|d| (d, BufferId(100 + d))),
+            dropout: dropout.map(|d| (d, mask(d))),
             activation,
         }
     }
@@ -213,10 +201,10 @@ mod tests {
         let ops = chain(&[
             "conv", "relu", "dropout", "conv", "relu", "pool", "dropout", "flatten", "dense",
         ]);
-        assert_eq!(absorbed(&ops, 3), takes(Some(2), Some((1, Relu))));
-        assert_eq!(absorbed(&ops, 5), takes(None, Some((4, Relu))));
+        assert_eq!(absorbed(&ops, 3), takes(&ops, Some(2), Some((1, Relu))));
+        assert_eq!(absorbed(&ops, 5), takes(&ops, None, Some((4, Relu))));
         assert!(fused_dropout(&ops, 5).is_some());
-        assert_eq!(absorbed(&ops, 8), takes(None, None));
+        assert_eq!(absorbed(&ops, 8), takes(&ops, None, None));
         let later: Vec<usize> = (0..ops.len())
             .filter(|&i| absorbed_by_later(&ops, i))
             .collect();
@@ -224,24 +212,24 @@ mod tests {
 
         // Two dropouts: the dense layer takes the second; the first takes the ReLU.
         let ops = chain(&["dense", "relu", "dropout", "dropout", "dense"]);
-        assert_eq!(absorbed(&ops, 4), takes(Some(3), None));
-        assert_eq!(absorbed(&ops, 3), takes(None, None));
-        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Relu))));
+        assert_eq!(absorbed(&ops, 4), takes(&ops, Some(3), None));
+        assert_eq!(absorbed(&ops, 3), takes(&ops, None, None));
+        assert_eq!(absorbed(&ops, 2), takes(&ops, None, Some((1, Relu))));
 
         // A dropout before a pool takes the tanh; the pool takes nothing.
         let ops = chain(&["conv", "tanh", "dropout", "pool"]);
-        assert_eq!(absorbed(&ops, 3), takes(None, None));
-        assert_eq!(absorbed(&ops, 2), takes(None, Some((1, Tanh))));
+        assert_eq!(absorbed(&ops, 3), takes(&ops, None, None));
+        assert_eq!(absorbed(&ops, 2), takes(&ops, None, Some((1, Tanh))));
 
         // Batchnorm then a dropout: the dense layer takes the dropout alone.
         let ops = chain(&["dense", "batchnorm", "dropout", "dense"]);
-        assert_eq!(absorbed(&ops, 3), takes(Some(2), None));
+        assert_eq!(absorbed(&ops, 3), takes(&ops, Some(2), None));
 
         // Nothing at the input is taken: no gradient is wanted there.
         let ops = chain(&["relu", "dropout", "conv"]);
-        assert_eq!(absorbed(&ops, 2), takes(Some(1), None));
+        assert_eq!(absorbed(&ops, 2), takes(&ops, Some(1), None));
         let ops = chain(&["dropout", "flatten", "dense"]);
-        assert_eq!(absorbed(&ops, 2), takes(None, None));
+        assert_eq!(absorbed(&ops, 2), takes(&ops, None, None));
         assert!(!absorbed_by_later(&ops, 0));
     }
 }
