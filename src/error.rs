@@ -46,6 +46,10 @@ pub enum Error {
     },
     /// A bad command-line value or combination of options.
     Config(String),
+    /// Values handed to an executor, an op or a checkpoint that do not fit it (a parameter
+    /// vector of the wrong length, a batch larger than the buffers, an index past the data):
+    /// the calling code's mistake, not a flag's. Says what was expected and what came.
+    Mismatch(String),
     /// The GPU could not be found, opened or used.
     Gpu(String),
 }
@@ -110,7 +114,7 @@ impl fmt::Display for Error {
                     None => write!(f, ": {problem}"),
                 }
             }
-            Error::Config(problem) => write!(f, "{problem}"),
+            Error::Config(problem) | Error::Mismatch(problem) => write!(f, "{problem}"),
             Error::Gpu(problem) => write!(f, "GPU: {problem}"),
         }
     }

@@ -12,7 +12,7 @@ use crate::gpu::net::{DeviceTotals, GpuNet, StepMode};
 use crate::gpu::ops::activation::{activation_backward, activation_forward};
 use crate::gpu::ops::augment::{AugmentKey, augment};
 use crate::gpu::ops::conv::{ConvLayout, conv_backward, conv_forward};
-use crate::gpu::ops::data::ZERO_TOTALS;
+use crate::gpu::ops::dataset::ZERO_TOTALS;
 use crate::gpu::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use crate::gpu::ops::dropout::dropout_forward;
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};

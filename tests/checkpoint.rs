@@ -7,7 +7,7 @@ mod gpu_common;
 
 use common::assert_bits_eq;
 use shadernet::cpu::CpuExecutor;
-use shadernet::data::{Dataset, load_dir};
+use shadernet::data::Dataset;
 use shadernet::executor::Executor;
 use shadernet::model::{Plan, Shape, preset};
 use shadernet::run::Checkpoint;
@@ -15,14 +15,7 @@ use shadernet::train::{Best, EpochLog, Observer, RunState, Splits, TrainReport, 
 use std::path::Path;
 
 fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {
-    let data = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")).unwrap();
-    let first = |n: u32| (0..n).collect::<Vec<u32>>();
-    let (train_set, validation) = data
-        .train
-        .subset(&first(train))
-        .split_validation(validation, 3)
-        .unwrap();
-    (train_set, validation, data.test.subset(&first(300)))
+    common::mnist_splits(train, validation, 3, 300)
 }
 
 fn plan(model: &str, epochs: usize) -> Plan {

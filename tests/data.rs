@@ -5,7 +5,6 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -17,14 +16,7 @@ const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
-/// The real MNIST set, loaded once for all tests of this binary.
-fn mnist() -> &'static TrainTest {
-    static MNIST: OnceLock<TrainTest> = OnceLock::new();
-    MNIST.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
-        load_dir(&dir).unwrap_or_else(|e| panic!("loading MNIST: {e}"))
-    })
-}
+use common::mnist;
 
 /// A fresh, empty directory for one test.
 fn temp_dir(test: &str) -> PathBuf {

@@ -14,7 +14,7 @@ use shadernet::executor::DropoutKey;
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::{self, PADDED_STAGING_BYTES};
 use shadernet::gpu::net::DeviceTotals;
-use shadernet::gpu::ops::{activation as gact, data as gdata, dropout as gdrop};
+use shadernet::gpu::ops::{activation as gact, dataset as gdata, dropout as gdrop};
 use shadernet::gpu::ops::{loss as gloss, optim as goptim};
 use shadernet::model::Activation;
 

@@ -8,14 +8,9 @@ use shadernet::data::{Dataset, load_dir};
 use shadernet::executor::Executor;
 use shadernet::model::{Shape, preset};
 use shadernet::train::{EpochLog, train};
-use std::path::Path;
 
 fn mnist() -> (Dataset, Dataset, Dataset) {
-    let data = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist")).unwrap();
-    let first = |n: u32| (0..n).collect::<Vec<u32>>();
-    let train_set = data.train.subset(&first(6000));
-    let (train_set, validation) = train_set.split_validation(1000, 5).unwrap();
-    (train_set, validation, data.test.subset(&first(2000)))
+    common::mnist_splits(6000, 1000, 5, 2000)
 }
 
 fn run(model: &str, epochs: usize, seed: u64) -> (Vec<EpochLog>, f64) {

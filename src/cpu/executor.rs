@@ -126,7 +126,7 @@ impl Executor for CpuExecutor {
         let trainable = self.net.params().len();
         let expected = trainable + self.net.running_stats().len();
         if params.len() != expected {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "expected {expected} values ({trainable} parameters and {} batchnorm running \
                  statistics), got {}",
                 expected - trainable,

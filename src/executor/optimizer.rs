@@ -22,7 +22,7 @@ impl OptimizerState {
     pub fn check_fits(&self, n_params: usize) -> Result<()> {
         let (m, v) = (self.adam_m.len(), self.adam_v.len());
         if m != v || (m != 0 && m != n_params) {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "optimiser moments of {m} and {v} values do not fit a network of {n_params} \
                  parameters"
             )));

@@ -3,7 +3,7 @@
 
 use super::context::Gpu;
 use super::net::{DeviceTotals, GpuNet, StepMode, Totals};
-use super::ops::data::DeviceDataset;
+use super::ops::dataset::DeviceDataset;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Metrics, OptimizerState};
@@ -92,7 +92,7 @@ impl GpuExecutor {
 
     fn check_indices(data: &Dataset, indices: &[u32]) -> Result<()> {
         if let Some(&bad) = indices.iter().find(|&&i| i as usize >= data.len()) {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "image index {bad} is out of range for a dataset of {} images",
                 data.len()
             )));
@@ -180,7 +180,7 @@ impl Executor for GpuExecutor {
     fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
         let expected = self.net.plan().params() + self.net.plan().running_stats();
         if params.len() != expected {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "expected {expected} values ({} parameters and {} batchnorm running \
                  statistics), got {}",
                 self.net.plan().params(),

@@ -320,6 +320,14 @@ fn bounded(i: usize, what: &str, factors: &[usize]) -> Result<usize> {
     })
 }
 
+impl PlannedLayer {
+    /// Shape inference for one layer on its own: `layer` on `input` examples (a dense layer of
+    /// [`Units::Classes`] gets `classes` units). Errors as [`Network::plan`]'s for layer 1.
+    pub fn new(layer: Layer, input: Shape, classes: usize) -> Result<PlannedLayer> {
+        plan_layer(0, layer, input, classes)
+    }
+}
+
 fn plan_layer(i: usize, layer: Layer, input: Shape, classes: usize) -> Result<PlannedLayer> {
     let n = input.size() as u64;
     let (layer, output, params, weights, flops) = match layer {

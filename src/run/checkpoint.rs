@@ -112,7 +112,7 @@ impl Checkpoint {
             ..
         } = ParamLayout::of(&plan);
         if self.params.len() != plan.params() + plan.running_stats() {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "a checkpoint of {} needs {} parameters and {} running statistics, got {} values",
                 self.network.name,
                 plan.params(),

@@ -8,8 +8,7 @@ use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
 use shadernet::gpu::ops::conv::ConvLayout;
 use shadernet::gpu::ops::dense::DenseLayout;
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
-use shadernet::model::ConvShape;
-use shadernet::model::PoolShape;
+use shadernet::model::{ConvShape, Layer, PlannedLayer, PoolShape, Shape};
 use std::sync::OnceLock;
 
 /// The environment variable that lets a machine without a GPU skip the GPU tests.
@@ -166,8 +165,8 @@ impl Case {
     }
 }
 
-/// A convolution's sizes with its output size worked out: `C` channels of `H x W` in, `F`
-/// filters of `K x K`, stride `S`, padding `P`.
+/// A convolution's sizes with its output size worked out by the model's shape inference: `C`
+/// channels of `H x W` in, `F` filters of `K x K`, stride `S`, padding `P`.
 pub fn conv_shape(
     c: usize,
     h: usize,
@@ -177,18 +176,14 @@ pub fn conv_shape(
     s: usize,
     p: usize,
 ) -> ConvShape {
-    let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-    ConvShape {
-        c,
-        h,
-        w,
-        f,
-        k,
-        s,
-        p,
-        ho,
-        wo,
-    }
+    let layer = Layer::Conv2d {
+        filters: f,
+        kernel: k,
+        stride: s,
+        padding: p,
+    };
+    let planned = PlannedLayer::new(layer, Shape::Image { c, h, w }, 1).unwrap();
+    ConvShape::of(&planned).expect("a conv layer")
 }
 
 /// The CPU executor's convolution backward at batch `n` (`x`, `w`, `dy` as
@@ -207,15 +202,9 @@ pub fn conv_backward_ref(
     (dx, dw, db)
 }
 
-/// A max-pool's shape, its output size worked out (windows that fit, no padding).
+/// A max-pool's sizes with its output size worked out by the model's shape inference.
 pub fn pool_shape(c: usize, h: usize, w: usize, size: usize, stride: usize) -> PoolShape {
-    PoolShape {
-        c,
-        h,
-        w,
-        size,
-        stride,
-        ho: (h - size) / stride + 1,
-        wo: (w - size) / stride + 1,
-    }
+    let layer = Layer::MaxPool { size, stride };
+    let planned = PlannedLayer::new(layer, Shape::Image { c, h, w }, 1).unwrap();
+    PoolShape::of(&planned).expect("a max-pool layer")
 }

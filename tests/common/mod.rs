@@ -2,8 +2,38 @@
 #![allow(dead_code)]
 
 use shadernet::cpu::CpuNet;
+use shadernet::data::{Dataset, TrainTest, load_dir};
 use shadernet::model::{Plan, Shape, parse_network};
 use shadernet::rng::Rng;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// The bundled MNIST set (`data/mnist`), loaded once per test binary.
+pub fn mnist() -> &'static TrainTest {
+    static MNIST: OnceLock<TrainTest> = OnceLock::new();
+    MNIST.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+        load_dir(&dir).unwrap_or_else(|e| panic!("loading MNIST: {e}"))
+    })
+}
+
+/// MNIST's first `train` training images split into training and `validation` held-out images
+/// (split seeded by `seed`), and its first `test` test images.
+pub fn mnist_splits(
+    train: u32,
+    validation: usize,
+    seed: u64,
+    test: u32,
+) -> (Dataset, Dataset, Dataset) {
+    let data = mnist();
+    let first = |n: u32| (0..n).collect::<Vec<u32>>();
+    let (train_set, validation) = data
+        .train
+        .subset(&first(train))
+        .split_validation(validation, seed)
+        .unwrap();
+    (train_set, validation, data.test.subset(&first(test)))
+}
 
 /// Plans the network `text` (the network file format) for `input` images and `classes` outputs.
 pub fn plan(text: &str, input: Shape, classes: usize) -> Plan {

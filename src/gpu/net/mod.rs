@@ -21,7 +21,7 @@ pub use limits::check_limits;
 
 use super::context::Gpu;
 use super::kernel::{BufferId, Buffers, Dispatch, Program};
-use super::ops::data::{DeviceDataset, ZERO_TOTALS, upload};
+use super::ops::dataset::{DeviceDataset, ZERO_TOTALS, upload};
 use super::plan::{Contents, ExecutionPlan, StepKeys};
 pub use super::plan::{StepMode, Totals};
 use crate::data::Dataset;
@@ -43,7 +43,7 @@ pub struct DeviceTotals {
 }
 
 impl DeviceTotals {
-    /// The totals from the raw words of a totals buffer ([`crate::gpu::ops::data::TOTALS_BYTES`]): loss sum and its
+    /// The totals from the raw words of a totals buffer ([`crate::gpu::ops::dataset::TOTALS_BYTES`]): loss sum and its
     /// Kahan compensation (`f32` bits), correct count, example count.
     pub fn from_raw(raw: &[u32]) -> DeviceTotals {
         let (sum, comp) = (f32::from_bits(raw[0]) as f64, f32::from_bits(raw[1]) as f64);
@@ -86,7 +86,7 @@ impl GpuNet {
         check_limits(gpu, plan, capacity)?;
         let exec = ExecutionPlan::new(plan, capacity)?;
         if initial.len() != exec.n_params {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "expected {} parameters, got {}",
                 exec.n_params,
                 initial.len()
@@ -196,7 +196,7 @@ impl GpuNet {
         let n = labels.len();
         self.check_batch(n)?;
         if x.len() != n * self.exec.sizes[0] {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "a batch of {n} labels needs {} input values, got {}",
                 n * self.exec.sizes[0],
                 x.len()
@@ -210,7 +210,7 @@ impl GpuNet {
 
     fn check_batch(&self, n: usize) -> Result<()> {
         if n == 0 || n > self.exec.capacity() {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "a batch of {n} examples does not fit this GPU network, built for 1 to {}",
                 self.exec.capacity()
             )));

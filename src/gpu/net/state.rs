@@ -47,7 +47,7 @@ impl GpuNet {
     /// Replaces the batchnorm running statistics (layout of [`GpuNet::running_stats`]).
     pub fn set_running_stats(&self, gpu: &Gpu, stats: &[f32]) -> Result<()> {
         if stats.len() != self.exec.n_running {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "expected {} batchnorm running statistics, got {}",
                 self.exec.n_running,
                 stats.len()
@@ -94,7 +94,7 @@ impl GpuNet {
     /// Replaces all parameters (crate layout).
     pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
         if params.len() != self.exec.n_params {
-            return Err(Error::Config(format!(
+            return Err(Error::Mismatch(format!(
                 "expected {} parameters, got {}",
                 self.exec.n_params,
                 params.len()

@@ -5,7 +5,7 @@ use super::GpuNet;
 use crate::error::Result;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::Program;
-use crate::gpu::ops::data::DeviceDataset;
+use crate::gpu::ops::dataset::DeviceDataset;
 use crate::gpu::plan::StepMode;
 
 /// Programs kept at once (batch sizes x modes x datasets); beyond it the cache starts afresh,

@@ -10,7 +10,7 @@
 pub mod activation;
 pub mod augment;
 pub mod conv;
-pub mod data;
+pub mod dataset;
 pub mod dense;
 pub mod dropout;
 pub mod gemm;
@@ -20,9 +20,9 @@ pub mod norm;
 pub mod optim;
 pub mod pool;
 
-/// `usize` to the `u32` a shader takes. Sizes are checked against the device limits before any
-/// dispatch is built, so they fit.
+/// `usize` to the `u32` a shader takes. Plans hold at most `model::MAX_VALUES` (2³⁰) values per
+/// tensor and are checked against the device limits before any dispatch is built, so a size
+/// that does not fit is a bug in this crate: it panics in every build rather than truncate.
 pub(crate) fn u(v: usize) -> u32 {
-    debug_assert!(u32::try_from(v).is_ok(), "{v} does not fit a shader's u32");
-    v as u32
+    u32::try_from(v).unwrap_or_else(|_| panic!("{v} does not fit a shader's u32"))
 }

@@ -25,7 +25,7 @@ pub use step::StepKeys;
 use crate::error::{Error, Result};
 use crate::gpu::kernel::BufferId;
 use crate::gpu::ops::conv::ConvLayout;
-use crate::gpu::ops::data::TOTALS_BYTES;
+use crate::gpu::ops::dataset::TOTALS_BYTES;
 use crate::gpu::ops::dense::DenseLayout;
 use crate::gpu::ops::norm::NormLayout;
 use crate::model::{Activation, ConvShape, Layer, Optimizer, ParamLayout, Plan, PoolShape, Shape};

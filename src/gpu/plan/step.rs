@@ -10,7 +10,7 @@ use crate::gpu::ops::activation::{
 };
 use crate::gpu::ops::augment::{AugmentKey, augment};
 use crate::gpu::ops::conv::{conv_backward, conv_forward};
-use crate::gpu::ops::data::{DeviceDataset, gather};
+use crate::gpu::ops::dataset::{DeviceDataset, gather};
 use crate::gpu::ops::dense::{dense_backward, dense_forward};
 use crate::gpu::ops::dropout::{dropout_backward, dropout_forward};
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
