@@ -29,7 +29,7 @@ fn tap(base: u32, tx: i32, ty: i32) -> f32 {
     return src[base + u32(ty) * p.w + u32(tx)];
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

@@ -22,7 +22,7 @@ fn at(t: u32, ch: u32) -> u32 {
     return ((t / p.inner) * p.channels + ch) * p.inner + t % p.inner;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let ch = group_id(wid, nwg);

@@ -1,7 +1,7 @@
-// Prepended to every shader. The workgroup size of every kernel but the GEMM core (which sets
-// its own from its block size): 64 invocations.
+// Prepended to every shader, after the host's declaration of `WG`, the workgroup size of every
+// kernel but the GEMM core (which sets its own from its block size): `const WG: u32 = 64u;`
+// from `WORKGROUP_SIZE` in src/gpu/kernel.rs, the one place it is said.
 // A 1-D launch of more than 65535 workgroups is spread over a 2-D grid; `flat_id` undoes that.
-const WG: u32 = 64u;
 
 // The flat index of this invocation in a 1-D launch.
 fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {

@@ -17,8 +17,9 @@
 // along k the block's A and B slices are staged in workgroup memory as vec4 rows (ROW_PAD
 // below); then each invocation reads four vec4 per k and does 64 fused multiply-adds. BM is
 // 128 as written; the host rewrites it to 64 for products of at most 64 rows (128 invocations).
+// (A line marked `// host: NAME` is one the host replaces whole: src/gpu/kernel/compile.rs.)
 // Workgroup (x, y, z) = (column block, row block, split of k).
-const BM: u32 = 128u;
+const BM: u32 = 128u; // host: BM
 const BN: u32 = 128u;
 const BK: u32 = 16u;
 const TX: u32 = BN / 8u; // invocations along n
@@ -28,7 +29,7 @@ const THREADS: u32 = (BM / 8u) * TX;
 // (16,896 bytes at BM 128; WebGPU guarantees 16,384), the host compiles this file with
 // ROW_PAD = 0: rows unpadded, and each row's vec4s swizzled instead (on an H200: 2% slower on
 // seedtf and seed12 steps, 14% on a 4096³ matmul).
-const ROW_PAD: u32 = 1u;
+const ROW_PAD: u32 = 1u; // host: ROW_PAD
 const ROW_A: u32 = BM / 4u + ROW_PAD; // a staged row of A: BM / 4 vec4 and the padding
 const ROW_B: u32 = BN / 4u + ROW_PAD;
 
@@ -87,7 +88,7 @@ fn load_b(g: u32, n0: u32, k0: u32, k_end: u32) -> vec4<f32> {
 // rewrites this to q ^ (kk mod 8), so that eight invocations staging eight successive k of
 // one column write eight different banks (q ^ s stays in q's aligned group of eight, so each
 // half of a row stays in its half).
-fn swizzled(kk: u32, q: u32) -> u32 { return q; }
+fn swizzled(kk: u32, q: u32) -> u32 { return q; } // host: swizzled
 fn a_index(kk: u32, q: u32) -> u32 { return kk * ROW_A + swizzled(kk, q); }
 fn b_index(kk: u32, q: u32) -> u32 { return kk * ROW_B + swizzled(kk, q); }
 

@@ -2,7 +2,7 @@
 // like gemm_core.wgsl): C(m, n) = Σ_s partials[(s·M + m)·N + n] over the splits in order
 // s = 0, 1, ... (a fixed order: the same sum every run), then the op's `store_c`.
 // One invocation per output.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

@@ -38,7 +38,7 @@ fn add_to_totals(lid: u32, loss: f32, correct: u32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
     var loss = 0.0;
     var correct = 0u;

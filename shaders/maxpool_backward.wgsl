@@ -23,7 +23,7 @@ fn first_window(v: u32) -> u32 {
     return (v + 1u - p.size + p.stride - 1u) / p.stride;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_id(wid, nwg, lid);

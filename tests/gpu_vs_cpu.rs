@@ -7,7 +7,8 @@
 mod gpu_common;
 
 use gpu_common::{
-    Case, assert_close, conv_backward_ref, conv_shape, gpu_or_skip, pool_shape, random,
+    Case, assert_close, checked_gpu_or_skip, conv_backward_ref, conv_shape, gpu_or_skip,
+    pool_shape, random,
 };
 use shadernet::cpu::activation;
 use shadernet::cpu::conv::conv_forward;
@@ -51,9 +52,12 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, flags: u32) ->
 #[test]
 fn matmul_every_transpose() {
     let Some(gpu) = gpu_or_skip() else { return };
+    let checked = checked_gpu_or_skip().expect("a device with runtime checks");
     // Awkward sizes, on the narrow blocks (m ≤ 64) and on several 128 x 128 ones, and long k
     // that is split across workgroups and summed by a second dispatch (70 x 130 x 600,
-    // 1 x 10 x 2000).
+    // 1 x 10 x 2000). Each runs with the GEMMs unchecked (as in training) and with wgpu's
+    // runtime checks: the two must agree bit for bit, or the unchecked kernel touched memory
+    // outside its buffers.
     for (m, n, k) in [
         (1, 1, 1),
         (3, 5, 17),
@@ -69,31 +73,42 @@ fn matmul_every_transpose() {
             gmatmul::TRANS_B,
             gmatmul::TRANS_A | gmatmul::TRANS_B,
         ] {
-            let mut case = Case::new(gpu);
             let (a, b) = (random(m * k, 1), random(k * n, 2));
-            // An operand that starts at an offset in its buffer (the op takes one).
-            let mut padded_b = vec![7.0; 5];
-            padded_b.extend_from_slice(&b);
-            let (ia, ib) = (case.input(&a), case.input(&padded_b));
-            let out = case.output(m * n);
-            let b_op = Operand {
-                buffer: ib,
-                offset: 5,
+            let run = |gpu| {
+                let mut case = Case::new(gpu);
+                // An operand that starts at an offset in its buffer (the op takes one).
+                let mut padded_b = vec![7.0; 5];
+                padded_b.extend_from_slice(&b);
+                let (ia, ib) = (case.input(&a), case.input(&padded_b));
+                let out = case.output(m * n);
+                let b_op = Operand {
+                    buffer: ib,
+                    offset: 5,
+                };
+                let scratch = case.output(GemmParams::new(m, n, k).scratch_bytes() / 4 + 1);
+                let list = gmatmul::matmul(ia.into(), b_op, out.into(), scratch, m, n, k, flags);
+                if k >= 600 {
+                    assert!(
+                        list.iter().any(|d| d.kernel == Kernel::MatmulReduce),
+                        "{m}x{n}x{k}"
+                    );
+                }
+                case.run(&list);
+                case.read(out, m * n)
             };
-            let scratch = case.output(GemmParams::new(m, n, k).scratch_bytes() / 4 + 1);
-            let list = gmatmul::matmul(ia.into(), b_op, out.into(), scratch, m, n, k, flags);
-            if k >= 600 {
-                assert!(
-                    list.iter().any(|d| d.kernel == Kernel::MatmulReduce),
-                    "{m}x{n}x{k}"
-                );
-            }
-            case.run(&list);
+            let got = run(gpu);
             let want = matmul_ref(&a, &b, m, n, k, flags);
             let name = format!("matmul {m}x{n}x{k} flags {flags}");
             // Rounding differences grow like √k in sums that cancel to near 0.
             let atol = 1e-5 * (k as f32 / 16.0).sqrt().max(1.0);
-            assert_close(&name, &case.read(out, m * n), &want, atol, 1e-5);
+            assert_close(&name, &got, &want, atol, 1e-5);
+            let with_checks = run(checked);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(
+                bits(&got),
+                bits(&with_checks),
+                "{name}: unchecked vs checked kernels"
+            );
         }
     }
 }

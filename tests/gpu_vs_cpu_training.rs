@@ -5,7 +5,7 @@
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use gpu_common::{Case, assert_close, gpu_or_skip, random};
+use gpu_common::{Case, assert_close, checked_gpu_or_skip, gpu_or_skip, random};
 use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::loss;
 use shadernet::cpu::optim::{adam_update, sgd_update};
@@ -230,6 +230,29 @@ fn verify_passes_within_webgpu_default_limits() {
 }
 
 /// Runs `verify` on `gpu`: every op's rows there, each agreeing with the CPU.
+#[test]
+fn verify_gives_the_same_bits_with_runtime_checks_on_every_kernel() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let checked = checked_gpu_or_skip().expect("a device with runtime checks");
+    // Every op of verify (the GEMMs of dense and conv layers forward and backward, on both
+    // block heights) computes the same bits with wgpu's runtime checks as without: an
+    // out-of-bounds access in an unchecked kernel would read or write elsewhere.
+    let (plain, with_checks) = (
+        shadernet::verify::verify(gpu).unwrap(),
+        shadernet::verify::verify(checked).unwrap(),
+    );
+    assert_eq!(plain.len(), with_checks.len());
+    for (a, b) in plain.iter().zip(&with_checks) {
+        assert!(b.pass, "{} fails with runtime checks", b.op);
+        assert_eq!(
+            (a.max_abs.to_bits(), a.max_rel.to_bits()),
+            (b.max_abs.to_bits(), b.max_rel.to_bits()),
+            "{}: unchecked vs checked kernels",
+            a.op
+        );
+    }
+}
+
 fn assert_verify_passes(gpu: &Gpu) {
     let rows = shadernet::verify::verify(gpu).unwrap();
     assert!(rows.len() >= 25, "{} rows", rows.len());

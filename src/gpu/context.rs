@@ -213,6 +213,14 @@ impl Gpu {
         })
     }
 
+    /// This device with every kernel compiled with wgpu's runtime checks, the GEMMs included
+    /// ([`Kernels::with_runtime_checks`]): for tests that hold the unchecked GEMMs to the
+    /// checked ones.
+    pub fn with_runtime_checks(mut self) -> Gpu {
+        self.kernels = Kernels::with_runtime_checks();
+        self
+    }
+
     /// A storage buffer of `size` bytes (at least 4), usable as a copy source and destination.
     pub fn storage_buffer(&self, label: &str, size: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {

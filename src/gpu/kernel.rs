@@ -1,7 +1,7 @@
 //! Kernels, buffers and dispatch lists.
 //!
-//! Every shader in `shaders/` follows one skeleton: `common.wgsl` prepended (the shared
-//! workgroup size of 64 and the flat-index helpers), a `Params` uniform at binding 0 padded to a
+//! Every shader in `shaders/` follows one skeleton: `common.wgsl` prepended (the flat-index
+//! helpers; the host declares the shared workgroup size `WG` before it), a `Params` uniform at binding 0 padded to a
 //! multiple of 16 bytes (its host twin is a `#[repr(C)] bytemuck::Pod` struct in
 //! [`super::ops`]), then storage buffers at bindings 1.., and a bounds guard on the first line
 //! of `main`. Kernels of one family share a `*_common.wgsl` prepended to their file (the
@@ -10,7 +10,8 @@
 //! `load_b4`, `store_c`, `partials`) and `gemm_core.wgsl` (or, for the sum of a split product,
 //! `gemm_reduce.wgsl`) is appended; the losses share theirs, in `loss_common.wgsl` (one
 //! workgroup looping over the batch, no bounds guard). The bind-group layouts are written out
-//! here, with `read_only` set, so this table documents every shader's interface.
+//! here, with `read_only` set, so this table documents every shader's interface;
+//! `tests/shaders.rs` holds it (and every `Params` twin's size) to the shaders with naga.
 //!
 //! This file is the catalogue ([`Kernel`]: each kernel's source and bindings); `compile` turns a
 //! kernel into a pipeline ([`Kernels`]), `buffers` holds the device buffers ([`Buffers`]), and
@@ -26,11 +27,12 @@ mod compile;
 mod dispatch;
 
 pub use buffers::{BufferId, Buffers};
-pub use compile::{Compiled, Kernels, PADDED_STAGING_BYTES};
+pub use compile::{Compiled, Kernels, PADDED_STAGING_BYTES, kernel_source};
 pub use dispatch::{Dispatch, Program, groups, groups_1d, run};
 
 /// Invocations per workgroup of every kernel but the GEMM core (`gemm_core.wgsl` sets its own
-/// from its block size: 256 for the 128 x 128 blocks, 128 for the narrow 64 x 128 ones).
+/// from its block size: 256 for the 128 x 128 blocks, 128 for the narrow 64 x 128 ones). The
+/// shaders read it as `WG`, which the host declares ([`kernel_source`]).
 pub const WORKGROUP_SIZE: u32 = 64;
 
 /// The most workgroups a launch puts in one dimension (WebGPU's guaranteed minimum).

@@ -36,6 +36,23 @@ pub fn gpu_or_skip() -> Option<&'static Gpu> {
     }
 }
 
+/// A second device on the same adapter whose kernels all keep wgpu's runtime checks, the
+/// GEMMs included ([`Gpu::with_runtime_checks`]). An in-bounds kernel computes the same bits
+/// with checks and without; an out-of-bounds read or write does not (a check clamps the index),
+/// so tests that compare the two catch one on lavapipe. Skips or fails as [`gpu_or_skip`].
+pub fn checked_gpu_or_skip() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        gpu_or_skip()?;
+        Some(
+            Gpu::new(None)
+                .expect("a second device")
+                .with_runtime_checks(),
+        )
+    })
+    .as_ref()
+}
+
 /// Asserts `|gpu − cpu| <= abs + rel·|cpu|` element-wise (NaN always fails), reporting the
 /// largest difference and the first mismatching indices.
 pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {

@@ -2,7 +2,7 @@
 //! heights, and with unpadded staging rows where the device has too little workgroup memory),
 //! through the on-disk pipeline cache when the device has one.
 
-use super::Kernel;
+use super::{Kernel, WORKGROUP_SIZE};
 use crate::gpu::ops::gemm::{BLOCK_K, BLOCK_M, BLOCK_N, NARROW_BLOCK_M};
 use crate::gpu::pipeline_cache::DiskPipelineCache;
 use std::sync::OnceLock;
@@ -25,16 +25,31 @@ pub struct Kernels {
     disk: Option<DiskPipelineCache>,
     /// Set when a kernel was compiled since the cache file was last written.
     unsaved: AtomicBool,
+    /// Whether the GEMM kernels keep wgpu's runtime checks too (tests: an out-of-bounds access
+    /// then reads a clamped index, so results differ from the unchecked build's).
+    checked: bool,
 }
 
 impl Kernels {
-    /// No kernel compiled yet; `disk` keeps compiled pipelines between runs.
+    /// No kernel compiled yet; `disk` keeps compiled pipelines between runs. The GEMM kernels
+    /// are compiled without wgpu's runtime checks ([`Kernel::is_gemm`] says why that is safe).
     pub fn new(disk: Option<DiskPipelineCache>) -> Self {
         Kernels {
             compiled: Default::default(),
             narrow: Default::default(),
             disk,
             unsaved: AtomicBool::new(false),
+            checked: false,
+        }
+    }
+
+    /// Like [`Kernels::new`] with no disk cache, but every kernel, the GEMMs included, keeps
+    /// wgpu's runtime checks (bounds clamps on every access, loop counters): slower, for tests
+    /// that compare the GEMMs' results with and without checks.
+    pub fn with_runtime_checks() -> Self {
+        Kernels {
+            checked: true,
+            ..Kernels::new(None)
         }
     }
 
@@ -52,7 +67,8 @@ impl Kernels {
         let slots = if narrow { &self.narrow } else { &self.compiled };
         slots[slot].get_or_init(|| {
             self.unsaved.store(true, Ordering::Relaxed);
-            compile(device, kernel, narrow, self.disk.as_ref().map(|d| &d.cache))
+            let cache = self.disk.as_ref().map(|d| &d.cache);
+            compile(device, kernel, narrow, self.checked, cache)
         })
     }
 
@@ -83,63 +99,82 @@ const fn padded_staging_bytes(block_m: usize) -> u32 {
     (16 * BLOCK_K * (block_m / 4 + 1 + BLOCK_N / 4 + 1)) as u32
 }
 
+/// The WGSL a kernel is compiled from: the host's `const WG` ([`WORKGROUP_SIZE`]),
+/// `common.wgsl`, then the kernel's files ([`Kernel::file`]). A GEMM kernel's source is
+/// rewritten for its block height and the device's workgroup memory (the lines marked `// host: ...` in `gemm_core.wgsl`).
+pub fn kernel_source(kernel: Kernel, narrow: bool, workgroup_bytes: u32) -> String {
+    let source = format!(
+        "const WG: u32 = {WORKGROUP_SIZE}u;\n{}\n{}",
+        include_str!("../../../shaders/common.wgsl"),
+        kernel.source()
+    );
+    if kernel.is_gemm() {
+        gemm_source(source, workgroup_bytes, narrow)
+    } else {
+        source
+    }
+}
+
+/// Replaces the one line of `source` marked `// host: {marker}` (at its end) with `line`
+/// (keeping the mark). Panics unless exactly one line carries the mark: the shaders are part
+/// of the crate, so a missing or doubled mark is a bug that every build must stop at.
+fn rewrite_marked(source: &str, marker: &str, line: &str) -> String {
+    let mark = format!("// host: {marker}");
+    let marked = source
+        .lines()
+        .filter(|l| l.trim_end().ends_with(&mark))
+        .count();
+    assert_eq!(
+        marked, 1,
+        "the GEMM source must have exactly one line marked `{mark}`, found {marked}"
+    );
+    let mut out = String::with_capacity(source.len() + line.len());
+    for l in source.lines() {
+        if l.trim_end().ends_with(&mark) {
+            out.push_str(&format!("{line} {mark}"));
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// A GEMM kernel's source: with `narrow`, blocks of [`NARROW_BLOCK_M`] rows instead of
 /// [`BLOCK_M`]; for a device offering `workgroup_bytes` of workgroup memory, padded staging
-/// rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. (Text replaced rather
-/// than a constant tested in the shader: a select on `ROW_PAD` made a seedtf step 4% slower on
-/// an H200.)
+/// rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. The lines replaced are
+/// marked `// host: BM`, `// host: ROW_PAD` and `// host: swizzled` in `gemm_core.wgsl`.
+/// (Text replaced rather than a constant tested in the shader: a select on `ROW_PAD` made a
+/// seedtf step 4% slower on an H200.)
 fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
-    let (source, padded_bytes) = if narrow {
-        let wide = format!("const BM: u32 = {BLOCK_M}u;");
-        debug_assert!(
-            source.contains(&wide),
-            "gemm_core.wgsl declares BM = BLOCK_M"
-        );
-        let source = source.replace(&wide, &format!("const BM: u32 = {NARROW_BLOCK_M}u;"));
-        (source, padded_staging_bytes(NARROW_BLOCK_M))
-    } else {
-        (source, PADDED_STAGING_BYTES)
-    };
-    const PADDED: [(&str, &str); 2] = [
-        ("const ROW_PAD: u32 = 1u;", "const ROW_PAD: u32 = 0u;"),
-        (
-            "fn swizzled(kk: u32, q: u32) -> u32 { return q; }",
+    let block_m = if narrow { NARROW_BLOCK_M } else { BLOCK_M };
+    let mut source = rewrite_marked(&source, "BM", &format!("const BM: u32 = {block_m}u;"));
+    if workgroup_bytes < padded_staging_bytes(block_m) {
+        source = rewrite_marked(&source, "ROW_PAD", "const ROW_PAD: u32 = 0u;");
+        source = rewrite_marked(
+            &source,
+            "swizzled",
             "fn swizzled(kk: u32, q: u32) -> u32 { return q ^ (kk & 7u); }",
-        ),
-    ];
-    if workgroup_bytes >= padded_bytes {
-        return source;
+        );
     }
-    PADDED.iter().fold(source, |s, (padded, unpadded)| {
-        debug_assert!(s.contains(padded), "gemm_core.wgsl declares {padded}");
-        s.replace(padded, unpadded)
-    })
+    source
 }
 
 fn compile(
     device: &wgpu::Device,
     kernel: Kernel,
     narrow: bool,
+    checked: bool,
     cache: Option<&wgpu::PipelineCache>,
 ) -> Compiled {
-    let mut source = format!(
-        "{}\n{}",
-        include_str!("../../../shaders/common.wgsl"),
-        kernel.source()
-    );
-    if kernel.is_gemm() {
-        source = gemm_source(
-            source,
-            device.limits().max_compute_workgroup_storage_size,
-            narrow,
-        );
-    }
+    let workgroup_bytes = device.limits().max_compute_workgroup_storage_size;
+    let source = kernel_source(kernel, narrow, workgroup_bytes);
     let label = kernel.label(narrow);
     let descriptor = wgpu::ShaderModuleDescriptor {
         label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     };
-    let module = if kernel.is_gemm() {
+    let module = if kernel.is_gemm() && !checked {
         // SAFETY: see `Kernel::is_gemm`: these shaders index only inside their buffers and
         // workgroup arrays, and every loop ends.
         unsafe {
@@ -203,17 +238,43 @@ mod tests {
 
     #[test]
     fn gemm_rows_are_unpadded_only_where_the_padded_slices_do_not_fit() {
-        let source = || Kernel::Matmul.source().to_string();
+        let source = |narrow, bytes| kernel_source(Kernel::Matmul, narrow, bytes);
+        let count = |s: &str, what: &str| s.matches(what).count();
         assert_eq!(PADDED_STAGING_BYTES, 16_896);
-        assert_eq!(gemm_source(source(), 16_896, false), source());
-        let narrow = gemm_source(source(), 16_896, true);
-        assert!(
-            narrow.contains("const BM: u32 = 64u;") && !narrow.contains("const BM: u32 = 128u;")
+        let wide = source(false, 16_896);
+        assert_eq!(count(&wide, "const BM: u32 = 128u; // host: BM"), 1);
+        assert_eq!(count(&wide, "const ROW_PAD: u32 = 1u; // host: ROW_PAD"), 1);
+        assert_eq!(count(&wide, "{ return q; } // host: swizzled"), 1);
+        let narrow = source(true, 16_896);
+        assert_eq!(count(&narrow, "const BM: u32 = 64u; // host: BM"), 1);
+        assert_eq!(count(&narrow, "const BM: u32 = 128u;"), 0);
+        assert_eq!(
+            source(true, 12_800),
+            narrow,
+            "narrow padded rows fit 12,800 bytes"
         );
-        assert_eq!(gemm_source(source(), 12_800, true), narrow);
-        let compact = gemm_source(source(), 16_384, false);
-        assert!(compact.contains("const ROW_PAD: u32 = 0u;"));
-        assert!(compact.contains("return q ^ (kk & 7u);"));
-        assert!(!compact.contains("const ROW_PAD: u32 = 1u;"));
+        let compact = source(false, 16_384);
+        assert_eq!(
+            count(&compact, "const ROW_PAD: u32 = 0u; // host: ROW_PAD"),
+            1
+        );
+        assert_eq!(
+            count(&compact, "return q ^ (kk & 7u); } // host: swizzled"),
+            1
+        );
+        assert_eq!(count(&compact, "const ROW_PAD: u32 = 1u;"), 0);
+        assert!(wide.starts_with(&format!("const WG: u32 = {WORKGROUP_SIZE}u;")));
+    }
+
+    #[test]
+    #[should_panic(expected = "exactly one line marked `// host: BM`, found 0")]
+    fn a_missing_mark_stops_every_build() {
+        rewrite_marked("const BM: u32 = 128u;", "BM", "const BM: u32 = 64u;");
+    }
+
+    #[test]
+    #[should_panic(expected = "found 2")]
+    fn a_doubled_mark_stops_every_build() {
+        rewrite_marked("a // host: BM\nb // host: BM\n", "BM", "c");
     }
 }

@@ -19,7 +19,7 @@ pub struct LossParams {
 }
 
 /// Where a loss kernel writes: the gradient at its input `(N, K)`, and the running totals
-/// ([`super::data::TOTALS_BYTES`]) the batch's loss sum and correct count are added to.
+/// ([`super::dataset::TOTALS_BYTES`]) the batch's loss sum and correct count are added to.
 #[derive(Clone, Copy, Debug)]
 pub struct LossOutputs {
     /// The gradient at the loss's input `(N, K)`.
