@@ -2,29 +2,13 @@
 
 mod cli;
 
-use cli::evaluate::*;
-use cli::tools::*;
-use cli::train::*;
-
-use clap::{Parser, Subcommand, ValueEnum};
-use cli::progress::ProgressBar;
-use shadernet::cpu::CpuExecutor;
-use shadernet::data::preprocess::{load_grey, mnist_style};
-use shadernet::data::{Dataset, TrainTest, load_dir};
-use shadernet::error::{Error, Result};
-use shadernet::executor::Executor;
-use shadernet::gpu::{Gpu, GpuExecutor};
-use shadernet::model::{
-    Layer, Network, PRESET_NAMES, Plan, Shape, load_network, network_to_text, preset,
-};
-use shadernet::run::Checkpoint;
-use shadernet::run::plots::{curves_png, misclassified_png};
-use shadernet::run::rundir::{BEST, LAST, RunDir, json_number, json_string};
-use shadernet::train::{Best, Observer, RunState, Splits, train_from};
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use clap::{Parser, Subcommand};
+use cli::evaluate::{EvalArgs, PredictArgs, run_eval, run_predict};
+use cli::tools::{BenchArgs, run_augment, run_bench, run_info, run_models, run_verify};
+use cli::train::{TrainArgs, run_train};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+
 /// Train image-recognition networks from scratch: every layer a WGSL compute shader, with a CPU
 /// reference executor.
 #[derive(Parser)]
@@ -76,31 +60,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Backend {
-    /// The CPU reference executor.
-    Cpu,
-    /// The wgpu executor on a GPU adapter (a software one such as lavapipe counts).
-    Gpu,
-    /// A hardware GPU if there is one, else the CPU executor.
-    Auto,
-}
-
-/// Which executor runs the network: shared by train, eval and predict.
-#[derive(clap::Args)]
-struct ExecutorArgs {
-    /// Which executor runs the network.
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: Backend,
-    /// With `--backend gpu` or `auto`: the adapter whose name contains this text (see
-    /// `shadernet info`).
-    #[arg(long)]
-    adapter: Option<String>,
-    /// Worker threads of the CPU executor (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-}
-
 fn main() -> ExitCode {
     give_mesa_a_runtime_dir();
     let cli = Cli::parse();
@@ -126,101 +85,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `--threads`, or every core when it is not given.
-fn worker_threads(threads: Option<usize>) -> Result<usize> {
-    match threads {
-        Some(0) => Err(Error::Config("--threads must be at least 1".into())),
-        Some(n) => Ok(n),
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
-    }
-}
-
-/// The GPU `backend` asks for: `gpu` opens the adapter `adapter` names (or the best one) and
-/// fails when there is none; `auto` opens the named adapter too, or without a name a hardware
-/// GPU when there is one; `cpu` opens none, and naming an adapter for it is an error.
-fn open_gpu(backend: Backend, adapter: Option<&str>) -> Result<Option<Arc<Gpu>>> {
-    Ok(match (backend, adapter) {
-        (Backend::Cpu, Some(_)) => return Err(adapter_needs_a_gpu()),
-        (Backend::Cpu, None) => None,
-        (Backend::Gpu, _) | (Backend::Auto, Some(_)) => Some(Gpu::new(adapter)?),
-        (Backend::Auto, None) => Gpu::hardware()?,
-    }
-    .map(Arc::new))
-}
-
-fn adapter_needs_a_gpu() -> Error {
-    Error::Config("--adapter needs --backend gpu (or auto)".into())
-}
-
-/// What the executor flags choose, checked before anything starts: the CPU executor's worker
-/// threads, and the GPU to run on ([`open_gpu`]), if any.
-fn choose_executor(args: &ExecutorArgs) -> Result<(usize, Option<Arc<Gpu>>)> {
-    let threads = worker_threads(args.threads)?;
-    Ok((threads, open_gpu(args.backend, args.adapter.as_deref())?))
-}
-
-/// The executor [`choose_executor`] chose: on `gpu` when there is one, else on the CPU with
-/// `threads` workers; `batch` is the largest batch it must take.
-fn make_executor(
-    plan: &Plan,
-    seed: u64,
-    (threads, gpu): (usize, Option<Arc<Gpu>>),
-    batch: usize,
-) -> Result<Box<dyn Executor>> {
-    Ok(match gpu {
-        Some(gpu) => Box::new(GpuExecutor::new(gpu, plan, seed, batch)?),
-        None => Box::new(CpuExecutor::new(plan, seed, threads)?),
-    })
-}
-
-/// Loads a data directory, hinting at `--data` when it does not exist.
-fn load_data(dir: &Path) -> Result<TrainTest> {
-    load_dir(dir).map_err(|e| match e {
-        Error::Data { path, problem } if !dir.exists() => Error::Data {
-            path,
-            problem: format!("{problem} (pass --data DIR with the four MNIST IDX files)"),
-        },
-        other => other,
-    })
-}
-
-/// The input shape of a dataset's images.
-fn input_shape(data: &Dataset) -> Shape {
-    Shape::Image {
-        c: data.channels,
-        h: data.height,
-        w: data.width,
-    }
-}
-
-/// Checks that `data`'s images and classes fit the network of `checkpoint` (read from `path`).
-fn check_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> Result<()> {
-    let input = input_shape(data);
-    if input != checkpoint.input || data.classes > checkpoint.classes {
-        return Err(Error::data(
-            path,
-            format!(
-                "the checkpoint's network takes {} images into {} classes, but the data has {} \
-                 images and {} classes",
-                checkpoint.input, checkpoint.classes, input, data.classes
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The executor for a checkpoint, with its parameters loaded.
-fn checkpoint_executor(
-    checkpoint: &Checkpoint,
-    args: &ExecutorArgs,
-) -> Result<(Plan, Box<dyn Executor>)> {
-    let plan = checkpoint.plan()?;
-    let chosen = choose_executor(args)?;
-    let mut executor = make_executor(&plan, checkpoint.seed, chosen, EVAL_BATCH)?;
-    executor.set_parameters(&checkpoint.params)?;
-    Ok((plan, executor))
 }
 
 /// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when that

@@ -1,9 +1,19 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
-use crate::*;
+use super::common::{ExecutorArgs, check_fits, choose_executor, load_data, make_executor};
+use super::progress::ProgressBar;
 use shadernet::cpu::loss::softmax_forward;
-use shadernet::executor::argmax;
+use shadernet::data::Dataset;
+use shadernet::data::preprocess::{load_grey, mnist_style};
+use shadernet::error::{Error, Result};
+use shadernet::executor::{Executor, argmax};
+use shadernet::model::{Layer, Plan, Shape};
+use shadernet::run::Checkpoint;
+use shadernet::run::rundir::{json_number, json_string};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
+/// The flags of `shadernet eval`.
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {
     /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
@@ -19,6 +29,7 @@ pub(crate) struct EvalArgs {
     pub(crate) json: bool,
 }
 
+/// The flags of `shadernet predict`.
 #[derive(clap::Args)]
 pub(crate) struct PredictArgs {
     /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
@@ -35,8 +46,21 @@ pub(crate) struct PredictArgs {
 }
 
 /// Images per forward pass in eval and predict.
-pub(crate) const EVAL_BATCH: usize = 256;
+const EVAL_BATCH: usize = 256;
 
+/// The executor for a checkpoint, with its parameters loaded.
+fn checkpoint_executor(
+    checkpoint: &Checkpoint,
+    args: &ExecutorArgs,
+) -> Result<(Plan, Box<dyn Executor>)> {
+    let plan = checkpoint.plan()?;
+    let chosen = choose_executor(args)?;
+    let mut executor = make_executor(&plan, checkpoint.seed, chosen, EVAL_BATCH)?;
+    executor.set_parameters(&checkpoint.params)?;
+    Ok((plan, executor))
+}
+
+/// `shadernet eval`: the test error, per-class accuracy and confusion matrix of a checkpoint.
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let checkpoint = Checkpoint::load(&args.checkpoint)?;
     let data_dir = args
@@ -135,6 +159,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `shadernet predict`: the class and class probabilities of each picture.
 pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
     let checkpoint = Checkpoint::load(&args.checkpoint)?;
     let Shape::Image { c: 1, h, w } = checkpoint.input else {

@@ -1,6 +1,7 @@
-//! The subcommands of the `shadernet` binary, one file per family; shared flags and helpers
-//! stay in `main.rs`.
+//! The subcommands of the `shadernet` binary, one file per family; the flags and helpers that
+//! several of them share are in [`common`].
 
+pub(crate) mod common;
 pub(crate) mod evaluate;
 pub(crate) mod progress;
 pub(crate) mod tools;

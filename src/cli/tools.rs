@@ -1,7 +1,18 @@
 //! `shadernet models`, `info`, `verify`, `bench` and `augment`.
 
-use crate::*;
+use super::common::{Backend, adapter_needs_a_gpu, open_gpu, worker_threads};
+use shadernet::bench::bench_row;
+use shadernet::cpu::CpuExecutor;
+use shadernet::data::augment::write_augment_grid;
+use shadernet::data::load_dir;
+use shadernet::error::{Error, Result};
+use shadernet::executor::Executor;
+use shadernet::gpu::{Gpu, GpuExecutor};
+use shadernet::model::{AugmentRanges, Network, PRESET_NAMES, Plan, Shape, load_network, preset};
+use std::path::Path;
+use std::sync::Arc;
 
+/// The flags of `shadernet bench`.
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
     /// Presets or network files to time (repeatable; default: seed9, seed12, seedtf).
@@ -33,6 +44,7 @@ pub(crate) struct BenchArgs {
     pub(crate) json: bool,
 }
 
+/// `shadernet models`: each network's layers, shapes, parameters and FLOPs.
 pub(crate) fn run_models(names: &[String]) -> Result<()> {
     let networks: Vec<Network> = if names.is_empty() {
         PRESET_NAMES.iter().filter_map(|n| preset(n)).collect()
@@ -50,7 +62,8 @@ pub(crate) fn run_models(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn print_plan(plan: &Plan) {
+/// One network's table for `shadernet models`.
+fn print_plan(plan: &Plan) {
     let net = &plan.network;
     let t = &net.training;
     println!("{}: {}", net.name, net.description);
@@ -92,6 +105,7 @@ pub(crate) fn print_plan(plan: &Plan) {
     );
 }
 
+/// `shadernet info`: the GPU adapters wgpu sees, with their limits.
 pub(crate) fn run_info() -> Result<()> {
     let adapters = shadernet::gpu::list_adapters();
     if adapters.is_empty() {
@@ -127,6 +141,7 @@ pub(crate) fn run_info() -> Result<()> {
     Ok(())
 }
 
+/// `shadernet verify`: every GPU op against the CPU executor; an error on a mismatch.
 pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
     let gpu = Gpu::new(adapter)?;
     println!(
@@ -161,8 +176,8 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// `shadernet bench`: a table (or JSON rows) of timed training steps.
 pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
-    use shadernet::bench::bench_row;
     /// Which executor a benchmark row runs on.
     enum BenchBackend {
         Cpu(usize),
@@ -266,14 +281,8 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn run_augment(
-    out: &std::path::Path,
-    count: usize,
-    seed: u64,
-    data: &std::path::Path,
-) -> Result<()> {
-    use shadernet::data::augment::write_augment_grid;
-    use shadernet::model::AugmentRanges;
+/// `shadernet augment`: a PNG grid of training digits and their random warps.
+pub(crate) fn run_augment(out: &Path, count: usize, seed: u64, data: &Path) -> Result<()> {
     if count == 0 {
         return Err(Error::Config("--count must be at least 1".into()));
     }

@@ -1,7 +1,21 @@
 //! `shadernet train`: flags, resuming, the run directory's observer, the profile table.
 
-use crate::*;
+use super::common::{
+    ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
+};
+use super::progress::ProgressBar;
+use shadernet::error::{Error, Result};
+use shadernet::executor::Executor;
+use shadernet::gpu::Gpu;
+use shadernet::model::{Monitor, Network, Plan, Shape, load_network, network_to_text};
+use shadernet::run::Checkpoint;
+use shadernet::run::plots::{curves_png, misclassified_png};
+use shadernet::run::rundir::{BEST, LAST, RunDir};
+use shadernet::train::{Best, Observer, RunState, Splits, train_from};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
+/// The flags of `shadernet train`.
 #[derive(clap::Args)]
 pub(crate) struct TrainArgs {
     /// A preset (see `shadernet models`) or a network file [default: fast]. With --resume, it
@@ -50,7 +64,7 @@ pub(crate) struct TrainArgs {
 }
 
 /// A checkpoint path from `--resume DIR_OR_FILE`, with its run directory.
-pub(crate) fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
+fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
     if arg.is_dir() {
         let file = arg.join(LAST);
         if !file.exists() {
@@ -76,14 +90,14 @@ pub(crate) fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
 }
 
 /// The parts of a run that every checkpoint repeats.
-pub(crate) struct RunInfo {
-    pub(crate) network: Network,
-    pub(crate) input: Shape,
-    pub(crate) classes: usize,
-    pub(crate) seed: u64,
-    pub(crate) validation: usize,
-    pub(crate) data: String,
-    pub(crate) backend: String,
+struct RunInfo {
+    network: Network,
+    input: Shape,
+    classes: usize,
+    seed: u64,
+    validation: usize,
+    data: String,
+    backend: String,
 }
 
 impl RunInfo {
@@ -118,12 +132,12 @@ impl RunInfo {
 
 /// What `train` shows and writes while it runs: epoch lines, a progress bar on a terminal,
 /// and after every epoch the checkpoints, metrics and curves in the run directory.
-pub(crate) struct CliObserver {
-    pub(crate) quiet: bool,
-    pub(crate) bar: Option<ProgressBar>,
-    pub(crate) run: RunDir,
-    pub(crate) info: RunInfo,
-    pub(crate) epochs: usize,
+struct CliObserver {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    run: RunDir,
+    info: RunInfo,
+    epochs: usize,
 }
 
 impl Observer for CliObserver {
@@ -170,6 +184,7 @@ impl Observer for CliObserver {
     }
 }
 
+/// `shadernet train`: a new run, or `--resume` of one, ending with the test error.
 pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     let resumed = match &args.resume {
         Some(arg) => {
@@ -226,7 +241,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         if network
             .training
             .early_stopping
-            .is_some_and(|e| e.monitor == shadernet::model::Monitor::Validation)
+            .is_some_and(|e| e.monitor == Monitor::Validation)
         {
             return Err(Error::Config(format!(
                 "--validation 0: {} uses early stopping on the validation error, which needs a validation split",
@@ -363,7 +378,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
 
 /// The loop's state from a checkpoint, with the best epoch's parameters from the checkpoint
 /// itself or from `best.safetensors` beside it.
-pub(crate) fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<RunState> {
+fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<RunState> {
     let best = match checkpoint.best {
         None => None,
         Some((epoch, error)) if epoch == checkpoint.epoch() => {
@@ -414,7 +429,7 @@ pub(crate) fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -
 }
 
 /// The command line, quoted where a word needs it.
-pub(crate) fn command_line() -> String {
+fn command_line() -> String {
     std::env::args()
         .map(|a| {
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
@@ -427,7 +442,8 @@ pub(crate) fn command_line() -> String {
         .join(" ")
 }
 
-pub(crate) fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
+/// The `--profile` table: GPU time per kernel in one training step.
+fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
     let batch = plan.network.training.batch_size;
     let (times, clock) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)?;
     let total: f64 = times.iter().map(|t| t.ms).sum();
