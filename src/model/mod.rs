@@ -17,7 +17,7 @@ pub use recipe::{
 };
 pub use shapes::{BN_EPSILON, BN_MOMENTUM, ConvShape, NormShape, PoolShape};
 pub use spec::{Activation, BufferPlan, Layer, Network, Plan, PlannedLayer, Shape, Units};
-pub use text::{network_to_text, parse_network};
+pub use text::{network_to_text, parse_network, parse_saved_network};
 
 use crate::error::{Error, Result};
 use std::path::Path;

@@ -82,6 +82,9 @@ pub enum Schedule {
     Cosine {
         /// Warm-up epochs (0 = none).
         warmup: usize,
+        /// Whether the rate moves every step (on the fraction of steps done) rather than once
+        /// per epoch: see [`crate::train::schedule::step_rate`].
+        per_step: bool,
     },
     /// One-cycle (Smith 2018, with PyTorch's `OneCycleLR` defaults): from `lr/25` up to `lr`
     /// along a cosine over the first `warmup` fraction of the epochs, then down to `lr/(25·10⁴)`
@@ -89,6 +92,9 @@ pub enum Schedule {
     OneCycle {
         /// Fraction of the epochs spent rising, in (0, 1).
         warmup: f32,
+        /// Whether the rate moves every step, exactly as PyTorch's `OneCycleLR` stepped once per
+        /// batch, rather than once per epoch: see [`crate::train::schedule::step_rate`].
+        per_step: bool,
     },
 }
 
@@ -222,7 +228,7 @@ pub fn check_training(t: &Training) -> Result<()> {
                 "the step schedule needs every >= 1 and 0 < factor <= 1, got every={every} factor={factor}"
             ));
         }
-        Schedule::OneCycle { warmup } if !(warmup > 0.0 && warmup < 1.0) => {
+        Schedule::OneCycle { warmup, .. } if !(warmup > 0.0 && warmup < 1.0) => {
             return bad(format!(
                 "the one-cycle schedule needs 0 < warmup < 1 (a fraction of the epochs), got {warmup}"
             ));

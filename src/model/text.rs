@@ -16,7 +16,8 @@
 //! epochs 3
 //! init he                              # or glorot, uniform
 //! schedule tunable halve_after=5 fast_after=20        # or constant, step every=10 factor=0.5,
-//!                                                     # cosine warmup=2, onecycle warmup=0.3
+//!                                                     # cosine warmup=2, onecycle warmup=0.3;
+//!                                                     # per=step (default) or per=epoch
 //! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2  # chance, ranges
 //! early_stopping patience=20 min_delta_rel=0.005 monitor=validation   # or monitor=training
 //! ```
@@ -300,11 +301,13 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                     warmup: args
                         .option("warmup", "a whole number of epochs")?
                         .unwrap_or(0),
+                    per_step: per_step(args)?,
                 },
                 _ => Schedule::OneCycle {
                     warmup: args
                         .option("warmup", "a fraction of the epochs")?
                         .unwrap_or(0.3),
+                    per_step: per_step(args)?,
                 },
             }
         }
@@ -356,6 +359,49 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
 }
 
 /// Reads the next positional word as one of `choices`.
+/// Parses a network as a checkpoint saved it. Checkpoints from before schedules could move every
+/// step hold `schedule cosine` or `schedule onecycle` lines without `per=`: those runs moved
+/// their rate once per epoch, and resume so (a network file without `per=` moves every step).
+pub fn parse_saved_network(text: &str, origin: &str, name: &str) -> Result<Network> {
+    let mut network = parse_network(text, origin, name)?;
+    let says_per = text.lines().any(|line| {
+        let content = line.split('#').next().unwrap_or("");
+        content.trim_start().starts_with("schedule") && content.contains("per=")
+    });
+    if !says_per {
+        match &mut network.training.schedule {
+            Schedule::Cosine { per_step, .. } | Schedule::OneCycle { per_step, .. } => {
+                *per_step = false;
+            }
+            Schedule::Constant | Schedule::Tunable { .. } | Schedule::Step { .. } => {}
+        }
+    }
+    Ok(network)
+}
+
+/// A schedule's `per=step` or `per=epoch`: whether its rate moves every step (the default for
+/// network files) or once per epoch.
+fn per_step(args: &mut Args) -> Result<bool> {
+    let Some(i) = args.options.iter().position(|(k, _)| k.text == "per") else {
+        return Ok(true);
+    };
+    args.used_options[i] = true;
+    let value = &args.options[i].1;
+    match value.text {
+        "step" => Ok(true),
+        "epoch" => Ok(false),
+        other => Err(args.error(
+            value.column,
+            format!("per expects `step` or `epoch`, found `{other}`"),
+        )),
+    }
+}
+
+/// How a schedule's `per` option spells `per_step`.
+fn unit(per_step: bool) -> &'static str {
+    if per_step { "step" } else { "epoch" }
+}
+
 fn choose<T: Copy>(args: &mut Args, what: &str, choices: &[(&str, T)]) -> Result<T> {
     let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
     let keyword_end = args.keyword.column + args.keyword.text.len();
@@ -431,8 +477,12 @@ pub fn network_to_text(network: &Network) -> String {
         Schedule::Step { every, factor } => {
             format!("schedule step every={every} factor={factor}\n")
         }
-        Schedule::Cosine { warmup } => format!("schedule cosine warmup={warmup}\n"),
-        Schedule::OneCycle { warmup } => format!("schedule onecycle warmup={warmup}\n"),
+        Schedule::Cosine { warmup, per_step } => {
+            format!("schedule cosine warmup={warmup} per={}\n", unit(per_step))
+        }
+        Schedule::OneCycle { warmup, per_step } => {
+            format!("schedule onecycle warmup={warmup} per={}\n", unit(per_step))
+        }
     };
     let r = &t.augment_ranges;
     out += &format!(
@@ -516,8 +566,10 @@ mod tests {
             "schedule constant",
             "schedule tunable halve_after=4 fast_after=12",
             "schedule step every=3 factor=0.25",
-            "schedule cosine warmup=2",
-            "schedule onecycle warmup=0.4",
+            "schedule cosine warmup=2 per=epoch",
+            "schedule cosine warmup=2 per=step",
+            "schedule onecycle warmup=0.4 per=step",
+            "schedule onecycle warmup=0.4 per=epoch",
             "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
         ] {
             let net = parse_network(
@@ -530,6 +582,47 @@ mod tests {
             assert_eq!(again.training, net.training, "{schedule}");
             assert!(network_to_text(&net).contains(schedule), "{schedule}");
         }
+    }
+
+    #[test]
+    fn schedules_move_every_step_unless_a_file_says_per_epoch() {
+        let schedule = |line: &str| {
+            let text = format!("flatten\ndense classes\nsoftmax\n{line}\n");
+            parse_network(&text, "t", "t").map(|n| n.training.schedule)
+        };
+        let per_step = |s: Schedule| match s {
+            Schedule::Cosine { per_step, .. } | Schedule::OneCycle { per_step, .. } => per_step,
+            _ => panic!("{s:?}"),
+        };
+        assert!(per_step(schedule("schedule onecycle warmup=0.3").unwrap()));
+        assert!(per_step(schedule("schedule cosine").unwrap()));
+        assert!(!per_step(schedule("schedule cosine per=epoch").unwrap()));
+        let err = schedule("schedule onecycle per=batch")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("per expects `step` or `epoch`, found `batch`"),
+            "{err}"
+        );
+        let err = schedule("schedule step per=step").unwrap_err().to_string();
+        assert!(err.contains("has no option `per`"), "{err}");
+    }
+
+    #[test]
+    fn checkpoints_from_before_per_step_schedules_keep_moving_per_epoch() {
+        let old = "flatten\ndense classes\nsoftmax\nschedule onecycle warmup=0.3\n";
+        let net = parse_saved_network(old, "t", "t").unwrap();
+        assert!(matches!(
+            net.training.schedule,
+            Schedule::OneCycle {
+                per_step: false,
+                ..
+            }
+        ));
+        // What this version saves says which, and reads back as it was.
+        let new = parse_network(old, "t", "t").unwrap();
+        let saved = parse_saved_network(&network_to_text(&new), "t", "t").unwrap();
+        assert_eq!(saved.training, new.training);
     }
 
     #[test]

@@ -42,7 +42,7 @@
 use super::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::executor::{Metrics, OptimizerState};
-use crate::model::{Network, ParamLayout, Plan, Shape, network_to_text, parse_network};
+use crate::model::{Network, ParamLayout, Plan, Shape, network_to_text, parse_saved_network};
 use crate::train::EpochLog;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -261,7 +261,7 @@ impl Checkpoint {
             })
         }
         let name = get("name")?;
-        let mut network = parse_network(
+        let mut network = parse_saved_network(
             get("network")?,
             &format!("{} (metadata `network`)", path.display()),
             name,

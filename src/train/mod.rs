@@ -5,5 +5,5 @@
 pub mod schedule;
 pub mod trainer;
 
-pub use schedule::learning_rate;
+pub use schedule::{learning_rate, step_rate};
 pub use trainer::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train, train_from};

@@ -4,7 +4,7 @@
 //! The validation split chooses (early stopping's best epoch); the test set is evaluated once,
 //! after training, and never chooses anything.
 
-use super::schedule::learning_rate;
+use super::schedule::step_rate;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::executor::{Executor, Metrics};
@@ -204,11 +204,15 @@ pub fn train_from(
             break;
         }
         let epoch_start = Instant::now();
-        let lr = learning_rate(settings.schedule, settings.lr, epoch, settings.epochs);
+        let rate = |step| {
+            let (schedule, base) = (settings.schedule, settings.lr);
+            step_rate(schedule, base, epoch, step, steps, settings.epochs)
+        };
+        let lr = rate(0);
         order.sort_unstable();
         Rng::derived(seed, 1000 + epoch as u64).shuffle(&mut order);
         for (done, batch) in order.chunks(settings.batch_size).enumerate() {
-            executor.train_step(train, batch, lr)?;
+            executor.train_step(train, batch, rate(done))?;
             observer.progress(epoch + 1, done + 1, steps);
         }
         let train_metrics = executor.take_train_metrics()?;
