@@ -11,14 +11,17 @@ use crate::error::Result;
 use crate::executor::Executor;
 use crate::model::{Plan, Shape};
 use crate::rng::Rng;
-use crate::run::rundir::json_string;
+use crate::run::rundir::{rounded, to_json};
+use serde::{Serialize, Serializer};
 use std::time::Instant;
 
 /// Untimed steps before the timed runs (fewer when a run has fewer steps).
 const WARM_UP_STEPS: usize = 3;
 
-/// One row of `shadernet bench`.
-#[derive(Clone, Debug)]
+/// One row of `shadernet bench`. Serialises (`--json`, [`BenchRow::to_json`]) to an object
+/// with these fields in this order, timings rounded to the decimals the table shows, the
+/// GPU-only counts `null` on the CPU.
+#[derive(Clone, Debug, Serialize)]
 pub struct BenchRow {
     /// Network name.
     pub model: String,
@@ -27,41 +30,47 @@ pub struct BenchRow {
     /// Images per step.
     pub batch: usize,
     /// Training images per second (median run).
+    #[serde(serialize_with = "decimals::<1, _>")]
     pub images_per_s: f64,
     /// Milliseconds per step (median run).
+    #[serde(serialize_with = "decimals::<3, _>")]
     pub ms_per_step: f64,
     /// Achieved GFLOP/s against the analytic training FLOPs.
+    #[serde(serialize_with = "decimals::<2, _>")]
     pub gflops: f64,
     /// Milliseconds from building the executor (pipelines included) to the end of its first step.
+    #[serde(serialize_with = "decimals::<1, _>")]
     pub first_step_ms: f64,
     /// GPU only: queue submits per step (the step's own, plus the metrics read-back of each
     /// timed run spread over its steps).
+    #[serde(serialize_with = "optional_decimals::<2, _>")]
     pub submits_per_step: Option<f64>,
     /// GPU only: compute dispatches per step.
+    #[serde(serialize_with = "optional_decimals::<2, _>")]
     pub dispatches_per_step: Option<f64>,
 }
 
 impl BenchRow {
-    /// The row as one JSON object (for `--json`).
-    pub fn to_json(&self) -> String {
-        format!(
-            "{{\"model\":{},\"backend\":{},\"batch\":{},\"images_per_s\":{:.1},\"ms_per_step\":{:.3},\"gflops\":{:.2},\"first_step_ms\":{:.1},\"submits_per_step\":{},\"dispatches_per_step\":{}}}",
-            json_string(&self.model),
-            json_string(&self.backend),
-            self.batch,
-            self.images_per_s,
-            self.ms_per_step,
-            self.gflops,
-            self.first_step_ms,
-            per_step(self.submits_per_step),
-            per_step(self.dispatches_per_step)
-        )
+    /// The row as one line of JSON (for `--json`).
+    pub fn to_json(&self) -> Result<String> {
+        to_json(self)
     }
 }
 
-/// A GPU-only count per step with two decimals, `null` on the CPU.
-fn per_step(value: Option<f64>) -> String {
-    value.map_or("null".into(), |v| format!("{v:.2}"))
+/// Serialises `x` rounded to `N` decimals ([`rounded`]).
+fn decimals<const N: usize, S: Serializer>(
+    x: &f64,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_f64(rounded(*x, N))
+}
+
+/// Serialises `x` rounded to `N` decimals, `None` as `null`.
+fn optional_decimals<const N: usize, S: Serializer>(
+    x: &Option<f64>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    x.map(|x| rounded(x, N)).serialize(serializer)
 }
 
 /// Builds an executor for `plan` with `build` (given the batch size), runs one step, then times

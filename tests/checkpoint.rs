@@ -89,6 +89,19 @@ fn straight_and_resumed(
     epochs: usize,
     stop_after: usize,
 ) -> ((TrainReport, Vec<f32>), (TrainReport, Vec<f32>)) {
+    straight_and_resumed_from(make, model, images, epochs, stop_after, &|bytes| bytes)
+}
+
+/// [`straight_and_resumed`], with the saved checkpoint's bytes passed through `convert` before
+/// they are loaded.
+fn straight_and_resumed_from(
+    make: &Make,
+    model: &str,
+    images: u32,
+    epochs: usize,
+    stop_after: usize,
+    convert: &dyn Fn(Vec<u8>) -> Vec<u8>,
+) -> ((TrainReport, Vec<f32>), (TrainReport, Vec<f32>)) {
     let (train_set, validation, test) = mnist(images, images as usize / 4);
     let data = Splits {
         train: &train_set,
@@ -118,7 +131,8 @@ fn straight_and_resumed(
 
     // A fresh process: a new executor built with the checkpoint's seed (which also seeds the
     // dropout masks), its parameters and optimiser state restored from the checkpoint's bytes.
-    let checkpoint = Checkpoint::from_bytes(&keep.bytes.unwrap(), Path::new("mem")).unwrap();
+    let bytes = convert(keep.bytes.unwrap());
+    let checkpoint = Checkpoint::from_bytes(&bytes, Path::new("mem")).unwrap();
     assert_eq!(checkpoint.epoch(), stop_after);
     let mut resumed = make(&checkpoint.plan().unwrap(), checkpoint.seed);
     // Scramble the parameters first, to be sure the checkpoint overwrites all of them.
@@ -171,6 +185,192 @@ fn a_resumed_conv_run_is_bit_identical_too() {
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a.test, b.test);
     assert_bits_eq("parameters", &a_params, &b_params);
+}
+
+/// The bytes of a checkpoint with some metadata values replaced.
+fn with_metadata(bytes: &[u8], edits: &[(&str, String)]) -> Vec<u8> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    for (key, value) in edits {
+        meta.insert(key.to_string(), value.clone());
+    }
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    safetensors::serialize(file.tensors(), Some(meta)).unwrap()
+}
+
+/// A metadata value of a checkpoint's bytes.
+fn metadata(bytes: &[u8], key: &str) -> String {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    header.metadata().as_ref().unwrap()[key].clone()
+}
+
+/// The checkpoint as a `shadernet-checkpoint-1` file has it: the history one line of numbers
+/// per epoch (`epoch lr train_loss_sum train_correct train_count val_loss_sum val_correct
+/// val_count train_seconds seconds`, each as Rust's `Display` writes it).
+fn in_format_1(bytes: Vec<u8>) -> Vec<u8> {
+    let checkpoint = Checkpoint::from_bytes(&bytes, Path::new("mem")).unwrap();
+    let lines: Vec<String> = checkpoint
+        .epochs
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {} {} {} {} {} {}",
+                e.epoch,
+                e.lr,
+                e.train.loss_sum,
+                e.train.correct,
+                e.train.count,
+                e.validation.loss_sum,
+                e.validation.correct,
+                e.validation.count,
+                e.train_seconds,
+                e.seconds
+            )
+        })
+        .collect();
+    let old = with_metadata(
+        &bytes,
+        &[
+            ("format", "shadernet-checkpoint-1".into()),
+            ("history", lines.join("\n")),
+        ],
+    );
+    assert!(metadata(&old, "history").starts_with("1 "));
+    old
+}
+
+#[test]
+fn a_run_resumed_from_a_format_1_checkpoint_is_bit_identical_too() {
+    // Checkpoints written before the history became JSON still load and resume exactly.
+    let ((a, a_params), (b, b_params)) =
+        straight_and_resumed_from(&cpu, "seed5", 900, 3, 2, &in_format_1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert_eq!(a.test, b.test);
+    assert_bits_eq("parameters", &a_params, &b_params);
+}
+
+#[test]
+fn the_history_is_json_and_reads_back_bit_for_bit() {
+    let (_, mut checkpoint) = seed9_checkpoint();
+    let log = |epoch, lr, loss_sum, seconds| EpochLog {
+        epoch,
+        train: shadernet::executor::Metrics {
+            loss_sum,
+            correct: 3,
+            count: 4,
+        },
+        validation: shadernet::executor::Metrics {
+            loss_sum: -loss_sum,
+            correct: 1,
+            count: 2,
+        },
+        lr,
+        train_seconds: seconds / 3.0,
+        seconds,
+    };
+    // 7.038531e-26 is an f32 that reading its shortest text as an f64 first would get wrong;
+    // a diverged run's loss is NaN or infinite.
+    checkpoint.epochs = vec![
+        log(1, 0.01, 0.1 + 0.2, 1.0),
+        log(2, 7.038531e-26, f64::NAN, 1e-300),
+        log(3, f32::MIN_POSITIVE / 3.0, f64::INFINITY, 5e-324),
+        log(4, 1.0e-3, 123_456.789_012_345_67, 2.5),
+    ];
+    let bytes = checkpoint.to_bytes().unwrap();
+    assert_eq!(metadata(&bytes, "format"), "shadernet-checkpoint-2");
+    let history = metadata(&bytes, "history");
+    let json: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(json[0]["epoch"], 1);
+    assert_eq!(json[0]["lr"].to_string(), "0.01");
+    assert_eq!(json[0]["train"]["correct"], 3);
+    assert_eq!(json[1]["train"]["loss_sum"], "NaN");
+    assert_eq!(json[2]["validation"]["loss_sum"], "-inf");
+    let back = Checkpoint::from_bytes(&bytes, Path::new("x")).unwrap();
+    assert_eq!(back.epochs.len(), 4);
+    for (a, b) in checkpoint.epochs.iter().zip(&back.epochs) {
+        // Bit for bit, but any NaN is one NaN (the text "NaN" keeps neither sign nor payload).
+        let bits = |x: f64| {
+            if x.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                x.to_bits()
+            }
+        };
+        let bits = |e: &EpochLog| {
+            (
+                e.epoch,
+                e.lr.to_bits(),
+                bits(e.train.loss_sum),
+                bits(e.validation.loss_sum),
+                (e.train.correct, e.train.count),
+                (e.validation.correct, e.validation.count),
+                e.train_seconds.to_bits(),
+                e.seconds.to_bits(),
+            )
+        };
+        assert_eq!(bits(a), bits(b), "epoch {}", a.epoch);
+    }
+}
+
+#[test]
+fn a_malformed_history_names_the_file_and_the_field() {
+    let (_, mut checkpoint) = seed9_checkpoint();
+    checkpoint.epochs = vec![EpochLog {
+        epoch: 1,
+        train: Default::default(),
+        validation: Default::default(),
+        lr: 0.01,
+        train_seconds: 1.0,
+        seconds: 1.0,
+    }];
+    let bytes = checkpoint.to_bytes().unwrap();
+    let good = metadata(&bytes, "history");
+    let cases = [
+        (
+            "shadernet-checkpoint-2",
+            "1 0.01 0 0 0 0 0 0 1 1".to_string(),
+            "not a JSON list",
+        ),
+        (
+            "shadernet-checkpoint-2",
+            good.replace("\"epoch\":1", "\"epoch\":2"),
+            "entry 1 is epoch 2, expected epoch 1",
+        ),
+        (
+            "shadernet-checkpoint-2",
+            good.replace("\"lr\":0.01", "\"lr\":\"fast\""),
+            "`\"fast\"` is not a number",
+        ),
+        (
+            "shadernet-checkpoint-2",
+            good.replace(",\"seconds\":1.0", ""),
+            "missing field `seconds`",
+        ),
+        ("shadernet-checkpoint-1", good.clone(), "line 1 is `[{"),
+        (
+            "shadernet-checkpoint-1",
+            "1 0.01 0 0 0 0 0 0 1".into(),
+            "expected 10 numbers",
+        ),
+    ];
+    for (format, history, expected) in cases {
+        let e = load_error(&with_metadata(
+            &bytes,
+            &[("format", format.into()), ("history", history.clone())],
+        ));
+        assert!(
+            e.starts_with("runs/x/last.safetensors: metadata `history`") && e.contains(expected),
+            "{format} {history}: {e}"
+        );
+    }
+    let e = load_error(&with_metadata(
+        &bytes,
+        &[("format", "shadernet-checkpoint-9".into())],
+    ));
+    assert!(
+        e.contains("checkpoint format `shadernet-checkpoint-9`, expected `shadernet-checkpoint-2`"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -442,13 +442,35 @@ fn eval_and_predict_print_json_for_scripts() {
     let (status, stdout, stderr) = shadernet(&["eval", "--checkpoint", s(&best), "--json"]);
     assert_eq!(status, 0, "{stderr}");
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
-    for key in [
-        "\"test_error\":0,",
-        "\"per_class\":[1,1,1]",
-        "\"confusion\":[[20,0,0],[0,20,0],[0,0,20]]",
-    ] {
-        assert!(stdout.contains(key), "{key} not in {stdout}");
-    }
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let fields = [
+        "checkpoint",
+        "network",
+        "epoch",
+        "images",
+        "test_error",
+        "per_class",
+        "confusion",
+    ];
+    assert_eq!(report.as_object().unwrap().len(), fields.len(), "{stdout}");
+    let at: Vec<Option<usize>> = fields
+        .iter()
+        .map(|f| stdout.find(&format!("\"{f}\":")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "field order: {stdout}");
+    assert_eq!(report["checkpoint"], s(&best), "{stdout}");
+    // The best epoch, which reached no validation errors.
+    assert!(
+        (1..=3).contains(&report["epoch"].as_u64().unwrap()),
+        "{stdout}"
+    );
+    assert_eq!(report["images"], 60, "{stdout}");
+    assert_eq!(report["test_error"], 0.0, "{stdout}");
+    assert_eq!(report["per_class"], serde_json::json!([1.0, 1.0, 1.0]));
+    assert_eq!(
+        report["confusion"],
+        serde_json::json!([[20, 0, 0], [0, 20, 0], [0, 0, 20]])
+    );
     let (status, stdout, _) = shadernet(&["eval", "--checkpoint", s(&best)]);
     assert_eq!(status, 0);
     assert!(stdout.contains("test error 0.00%") && stdout.contains("confusion matrix"));
@@ -465,7 +487,14 @@ fn eval_and_predict_print_json_for_scripts() {
         lines[0].starts_with(&format!("{{\"file\":\"{}\",\"class\":", s(&a))),
         "{stdout}"
     );
-    assert!(lines[0].contains("\"probabilities\":["));
+    for line in lines {
+        let answer: serde_json::Value = serde_json::from_str(line).unwrap();
+        let p = answer["probabilities"].as_array().unwrap();
+        assert_eq!(p.len(), 3, "{line}");
+        let sum: f64 = p.iter().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{line}");
+        assert!(answer["class"].as_u64().unwrap() < 3, "{line}");
+    }
     // The synthetic bars are not centred like MNIST digits, so only check the shape of the
     // answer here; tests/checkpoint.rs and the preprocessing tests check the numbers.
     let (status, stdout, _) = shadernet(&["predict", "--checkpoint", s(&best), s(&a)]);

@@ -2,6 +2,7 @@
 
 use super::common::{ExecutorArgs, check_fits, choose_executor, load_data, make_executor};
 use super::progress::ProgressBar;
+use serde::Serialize;
 use shadernet::cpu::loss::softmax_forward;
 use shadernet::data::Dataset;
 use shadernet::data::preprocess::{load_grey, mnist_style};
@@ -9,7 +10,7 @@ use shadernet::error::{Error, Result};
 use shadernet::executor::{Executor, argmax};
 use shadernet::model::{Layer, Plan, Shape};
 use shadernet::run::Checkpoint;
-use shadernet::run::rundir::{json_number, json_string};
+use shadernet::run::rundir::to_json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -58,6 +59,28 @@ fn checkpoint_executor(
     let mut executor = make_executor(&plan, checkpoint.seed, chosen, EVAL_BATCH)?;
     executor.set_parameters(&checkpoint.params)?;
     Ok((plan, executor))
+}
+
+/// `eval --json`'s one line (`null` for a class without test images, and for a number that is
+/// not finite).
+#[derive(Serialize)]
+struct EvalJson<'a> {
+    checkpoint: String,
+    network: &'a str,
+    epoch: usize,
+    images: usize,
+    test_error: f64,
+    per_class: Vec<Option<f64>>,
+    /// Rows: true class, columns: predicted class.
+    confusion: Vec<Vec<usize>>,
+}
+
+/// `predict --json`'s line for one picture (`null` for a probability that is not finite).
+#[derive(Serialize)]
+struct PredictJson<'a> {
+    file: String,
+    class: usize,
+    probabilities: &'a [f32],
 }
 
 /// `shadernet eval`: the test error, per-class accuracy and confusion matrix of a checkpoint.
@@ -109,26 +132,17 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         })
         .collect();
     if args.json {
-        let per_class: Vec<String> = per_class
-            .iter()
-            .map(|a| a.map_or("null".into(), json_number))
-            .collect();
-        let confusion: Vec<String> = confusion
-            .iter()
-            .map(|row| {
-                let cells: Vec<String> = row.iter().map(usize::to_string).collect();
-                format!("[{}]", cells.join(","))
-            })
-            .collect();
         println!(
-            "{{\"checkpoint\":{},\"network\":{},\"epoch\":{},\"images\":{},\"test_error\":{},\"per_class\":[{}],\"confusion\":[{}]}}",
-            json_string(&args.checkpoint.display().to_string()),
-            json_string(&plan.network.name),
-            checkpoint.epoch(),
-            test.len(),
-            json_number(test_error),
-            per_class.join(","),
-            confusion.join(",")
+            "{}",
+            to_json(&EvalJson {
+                checkpoint: args.checkpoint.display().to_string(),
+                network: &plan.network.name,
+                epoch: checkpoint.epoch(),
+                images: test.len(),
+                test_error,
+                per_class,
+                confusion,
+            })?
         );
         return Ok(());
     }
@@ -198,20 +212,13 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
         }
         let class = argmax(&probabilities);
         if args.json {
-            let p: Vec<String> = probabilities
-                .iter()
-                .map(|&v| {
-                    if v.is_finite() {
-                        v.to_string()
-                    } else {
-                        "null".into()
-                    }
-                })
-                .collect();
             println!(
-                "{{\"file\":{},\"class\":{class},\"probabilities\":[{}]}}",
-                json_string(&path.display().to_string()),
-                p.join(",")
+                "{}",
+                to_json(&PredictJson {
+                    file: path.display().to_string(),
+                    class,
+                    probabilities: &probabilities,
+                })?
             );
         } else {
             let p: Vec<String> = probabilities

@@ -255,7 +255,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
                     }
                 };
                 if args.json {
-                    println!("{}", row.to_json());
+                    println!("{}", row.to_json()?);
                     continue;
                 }
                 let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));

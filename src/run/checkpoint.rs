@@ -23,9 +23,19 @@
 //! `classes`, `epoch` (epochs completed), `updates` (optimiser steps taken: Adam's `t` and the
 //! dropout step counter), `seed`, `validation` (training images held out), `data` (the data
 //! directory), `backend`, `best_epoch` and `best_validation_error` (empty when there is no
-//! validation split), `stopped_early`, and `history`: one line per epoch of
-//! `epoch lr train_loss_sum train_correct train_count val_loss_sum val_correct val_count
-//! train_seconds seconds`, numbers written so that they read back bit for bit.
+//! validation split), `stopped_early`, and `history`: a JSON list with one object per epoch,
+//! field for field an [`EpochLog`]:
+//!
+//! ```text
+//! [{"epoch":1,"lr":0.01,"train":{"loss_sum":1234.5,"correct":52000,"count":55000},
+//!   "validation":{"loss_sum":98.7,"correct":4800,"count":5000},"train_seconds":3.2,"seconds":3.4}, ...]
+//! ```
+//!
+//! Numbers are written in the shortest form that reads back as the same value, bit for bit;
+//! a number that is not finite (the loss of a diverged run) is the string `"NaN"`, `"inf"` or
+//! `"-inf"`, as JSON has no such numbers (a NaN's sign and payload are not kept). Checkpoints of the older format [`FORMAT_1`] hold
+//! one line of numbers per epoch instead (`epoch lr train_loss_sum train_correct train_count
+//! val_loss_sum val_correct val_count train_seconds seconds`); they load and resume as before.
 //!
 //! Shuffles are `Rng::derived(seed, 1000 + epoch)` and dropout masks a pure function of
 //! `(seed, updates, layer, index)`, so parameters, moments, `epoch`, `updates` and `seed` are
@@ -40,17 +50,24 @@
 //! device, so the same holds there.
 
 use super::atomic::write_atomic;
+use super::rundir::to_json;
 use crate::error::{Error, Result};
 use crate::executor::{Metrics, OptimizerState};
 use crate::model::{Network, ParamLayout, Plan, Shape, network_to_text, parse_saved_network};
 use crate::train::EpochLog;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The value of the `format` metadata key of checkpoints this version writes.
-pub const FORMAT: &str = "shadernet-checkpoint-1";
+/// The value of the `format` metadata key of checkpoints this version writes (`history` in
+/// JSON).
+pub const FORMAT: &str = "shadernet-checkpoint-2";
+
+/// The format before it: the same but for `history`, one line of numbers per epoch. Still
+/// read.
+pub const FORMAT_1: &str = "shadernet-checkpoint-1";
 
 /// The prefix of Adam's first-moment tensors.
 const ADAM_M: &str = "optimizer.m.";
@@ -170,11 +187,11 @@ impl Checkpoint {
                     .map_err(|e| Error::Config(format!("tensor `{name}`: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(self.metadata()))
+        safetensors::serialize(views, Some(self.metadata()?))
             .map_err(|e| Error::Config(format!("serialising a checkpoint: {e}")))
     }
 
-    fn metadata(&self) -> HashMap<String, String> {
+    fn metadata(&self) -> Result<HashMap<String, String>> {
         let Shape::Image { c, h, w } = self.input else {
             unreachable!("networks take images")
         };
@@ -182,8 +199,9 @@ impl Checkpoint {
             Some((epoch, error)) => (epoch.to_string(), error.to_string()),
             None => (String::new(), String::new()),
         };
-        let history: Vec<String> = self.epochs.iter().map(history_line).collect();
-        [
+        let history: Vec<HistoryEntry> = self.epochs.iter().map(HistoryEntry::from).collect();
+        let history = to_json(&history)?;
+        Ok([
             ("format", FORMAT.to_string()),
             ("shadernet_version", env!("CARGO_PKG_VERSION").to_string()),
             ("network", network_to_text(&self.network)),
@@ -200,11 +218,11 @@ impl Checkpoint {
             ("best_epoch", best_epoch),
             ("best_validation_error", best_error),
             ("stopped_early", self.stopped_early.to_string()),
-            ("history", history.join("\n")),
+            ("history", history),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        .collect())
     }
 
     /// Writes the checkpoint to `path` atomically (a temporary file, then a rename), so a kill
@@ -247,9 +265,9 @@ impl Checkpoint {
             })
         };
         let format = get("format")?;
-        if format != FORMAT {
+        if format != FORMAT && format != FORMAT_1 {
             return Err(bad(format!(
-                "checkpoint format `{format}`, expected `{FORMAT}`"
+                "checkpoint format `{format}`, expected `{FORMAT}` (or the older `{FORMAT_1}`)"
             )));
         }
         fn number<T: std::str::FromStr>(path: &Path, key: &str, text: &str) -> Result<T> {
@@ -284,12 +302,11 @@ impl Checkpoint {
         let plan = network
             .plan(input, classes)
             .map_err(|e| bad(format!("the network in its metadata does not plan: {e}")))?;
-        let epochs = get("history")?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, line)| parse_history_line(line, i + 1, path))
-            .collect::<Result<Vec<_>>>()?;
+        let epochs = if format == FORMAT_1 {
+            parse_history_lines(get("history")?, path)?
+        } else {
+            parse_history_json(get("history")?, path)?
+        };
         let epoch: usize = number(path, "epoch", get("epoch")?)?;
         if epoch != epochs.len() {
             return Err(bad(format!(
@@ -475,23 +492,158 @@ fn shape_text(shape: &[usize]) -> String {
     format!("({})", parts.join(", "))
 }
 
-/// One `history` line (see the module doc).
-fn history_line(e: &EpochLog) -> String {
-    format!(
-        "{} {} {} {} {} {} {} {} {} {}",
-        e.epoch,
-        e.lr,
-        e.train.loss_sum,
-        e.train.correct,
-        e.train.count,
-        e.validation.loss_sum,
-        e.validation.correct,
-        e.validation.count,
-        e.train_seconds,
-        e.seconds
-    )
+/// One epoch of the `history` metadata: an [`EpochLog`], field for field.
+#[derive(Serialize, Deserialize)]
+struct HistoryEntry {
+    epoch: usize,
+    #[serde(with = "exact")]
+    lr: f32,
+    train: HistoryMetrics,
+    validation: HistoryMetrics,
+    #[serde(with = "exact")]
+    train_seconds: f64,
+    #[serde(with = "exact")]
+    seconds: f64,
 }
 
+/// A [`Metrics`] in the `history` metadata.
+#[derive(Serialize, Deserialize)]
+struct HistoryMetrics {
+    #[serde(with = "exact")]
+    loss_sum: f64,
+    correct: usize,
+    count: usize,
+}
+
+impl From<&EpochLog> for HistoryEntry {
+    fn from(e: &EpochLog) -> Self {
+        let metrics = |m: &Metrics| HistoryMetrics {
+            loss_sum: m.loss_sum,
+            correct: m.correct,
+            count: m.count,
+        };
+        HistoryEntry {
+            epoch: e.epoch,
+            lr: e.lr,
+            train: metrics(&e.train),
+            validation: metrics(&e.validation),
+            train_seconds: e.train_seconds,
+            seconds: e.seconds,
+        }
+    }
+}
+
+impl From<HistoryEntry> for EpochLog {
+    fn from(e: HistoryEntry) -> Self {
+        let metrics = |m: HistoryMetrics| Metrics {
+            loss_sum: m.loss_sum,
+            correct: m.correct,
+            count: m.count,
+        };
+        EpochLog {
+            epoch: e.epoch,
+            lr: e.lr,
+            train: metrics(e.train),
+            validation: metrics(e.validation),
+            train_seconds: e.train_seconds,
+            seconds: e.seconds,
+        }
+    }
+}
+
+/// The floats of the `history` metadata, bit for bit. A finite value is a JSON number in the
+/// shortest form that reads back as the same value (serde_json's), read back from its text
+/// by Rust's own correctly rounded parser: an `f32` read as an `f64` first could round twice
+/// (`7.038531e-26` does). NaN and infinities, which JSON has no numbers for, are the strings
+/// `"NaN"`, `"inf"` and `"-inf"` (`null` would not tell them apart).
+mod exact {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::value::RawValue;
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    /// `f32` or `f64`.
+    pub(super) trait Float: Copy + Display + FromStr + Serialize {
+        /// Neither NaN nor infinite.
+        fn finite(self) -> bool;
+    }
+
+    impl Float for f32 {
+        fn finite(self) -> bool {
+            self.is_finite()
+        }
+    }
+
+    impl Float for f64 {
+        fn finite(self) -> bool {
+            self.is_finite()
+        }
+    }
+
+    /// Writes `x` as a number, or as its name when it is not finite.
+    pub(super) fn serialize<T: Float, S: Serializer>(x: &T, s: S) -> Result<S::Ok, S::Error> {
+        if x.finite() {
+            x.serialize(s)
+        } else {
+            s.serialize_str(&x.to_string())
+        }
+    }
+
+    /// Reads what [`serialize`] writes.
+    pub(super) fn deserialize<'de, T: Float, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get().trim();
+        let value = match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(name) => name.parse::<T>().ok().filter(|x| !x.finite()),
+            None => text.parse::<T>().ok().filter(|x| x.finite()),
+        };
+        value.ok_or_else(|| {
+            D::Error::custom(format!(
+                "`{text}` is not a number (nor \"NaN\", \"inf\" or \"-inf\")"
+            ))
+        })
+    }
+}
+
+/// The `history` metadata of [`FORMAT`]: a JSON list of epochs 1, 2, ...
+fn parse_history_json(text: &str, path: &Path) -> Result<Vec<EpochLog>> {
+    let entries: Vec<HistoryEntry> = serde_json::from_str(text).map_err(|e| {
+        Error::data(
+            path,
+            format!("metadata `history` is not a JSON list of epochs as shadernet writes it: {e}"),
+        )
+    })?;
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            if entry.epoch != i + 1 {
+                return Err(Error::data(
+                    path,
+                    format!(
+                        "metadata `history` entry {} is epoch {}, expected epoch {}",
+                        i + 1,
+                        entry.epoch,
+                        i + 1
+                    ),
+                ));
+            }
+            Ok(entry.into())
+        })
+        .collect()
+}
+
+/// The `history` metadata of [`FORMAT_1`]: one line of ten numbers per epoch.
+fn parse_history_lines(text: &str, path: &Path) -> Result<Vec<EpochLog>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| parse_history_line(line, i + 1, path))
+        .collect()
+}
+
+/// One line of [`parse_history_lines`].
 fn parse_history_line(line: &str, expected_epoch: usize, path: &Path) -> Result<EpochLog> {
     let bad = || {
         Error::data(

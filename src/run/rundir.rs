@@ -17,6 +17,7 @@
 use super::atomic::write_atomic;
 use crate::error::{Error, Result};
 use crate::train::EpochLog;
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -117,7 +118,7 @@ impl RunDir {
     /// Rewrites `metrics.csv` and `metrics.jsonl` from the whole history.
     pub fn write_metrics(&self, epochs: &[EpochLog]) -> Result<()> {
         self.write("metrics.csv", metrics_csv(epochs).as_bytes())?;
-        self.write("metrics.jsonl", metrics_jsonl(epochs).as_bytes())
+        self.write("metrics.jsonl", metrics_jsonl(epochs)?.as_bytes())
     }
 }
 
@@ -151,55 +152,59 @@ pub fn metrics_csv(epochs: &[EpochLog]) -> String {
     out
 }
 
-/// One JSON object per epoch and line (validation fields `null` without a validation split).
-pub fn metrics_jsonl(epochs: &[EpochLog]) -> String {
+/// One line of `metrics.jsonl`: the numbers of [`metrics_csv`]'s row, in the same order.
+#[derive(Serialize)]
+struct MetricsRow {
+    epoch: usize,
+    train_loss: f64,
+    train_error: f64,
+    /// `null` without a validation split.
+    validation_loss: Option<f64>,
+    /// `null` without a validation split.
+    validation_error: Option<f64>,
+    lr: f32,
+    /// Rounded to milliseconds.
+    seconds: f64,
+    /// Rounded to one decimal.
+    images_per_second: f64,
+}
+
+/// One JSON object per epoch and line (validation fields `null` without a validation split,
+/// and any number that is not finite `null` too, as [`to_json`] writes it).
+pub fn metrics_jsonl(epochs: &[EpochLog]) -> Result<String> {
     let mut out = String::new();
     for e in epochs {
-        let (validation_loss, validation_error) = validation_metrics(e)
-            .map_or(("null".into(), "null".into()), |(l, r)| {
-                (json_number(l), json_number(r))
-            });
-        out += &format!(
-            "{{\"epoch\":{},\"train_loss\":{},\"train_error\":{},\"validation_loss\":{},\
-             \"validation_error\":{},\"lr\":{},\"seconds\":{:.3},\"images_per_second\":{:.1}}}\n",
-            e.epoch,
-            json_number(e.train.mean_loss()),
-            json_number(e.train.error_rate()),
-            validation_loss,
-            validation_error,
-            e.lr,
-            e.seconds,
-            e.images_per_second()
-        );
+        let validation = validation_metrics(e);
+        out += &to_json(&MetricsRow {
+            epoch: e.epoch,
+            train_loss: e.train.mean_loss(),
+            train_error: e.train.error_rate(),
+            validation_loss: validation.map(|(loss, _)| loss),
+            validation_error: validation.map(|(_, error)| error),
+            lr: e.lr,
+            seconds: rounded(e.seconds, 3),
+            images_per_second: rounded(e.images_per_second(), 1),
+        })?;
+        out.push('\n');
     }
-    out
+    Ok(out)
 }
 
-/// A number as JSON has it (`null` for NaN and infinities, which JSON cannot write).
-pub fn json_number(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else {
-        "null".into()
-    }
+/// `value` as one line of JSON, by `serde_json`: strings escaped, each number in the shortest
+/// form that reads back as the same value, `null` for NaN and infinities (which JSON cannot
+/// write).
+pub fn to_json(value: &impl Serialize) -> Result<String> {
+    // Only a `Serialize` impl that fails, or a map with keys that are not strings, make
+    // serde_json fail; the rows written here have neither.
+    serde_json::to_string(value)
+        .map_err(|e| Error::Mismatch(format!("a value that JSON cannot hold: {e}")))
 }
 
-/// A string as a JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out += "\\\"",
-            '\\' => out += "\\\\",
-            '\n' => out += "\\n",
-            '\r' => out += "\\r",
-            '\t' => out += "\\t",
-            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `x` rounded to `decimals` decimal places as `format!("{x:.decimals$}")` rounds it, for
+/// numbers that JSON should show with at most that many decimals (a timing's noise digits
+/// dropped). NaN and infinities stay as they are.
+pub fn rounded(x: f64, decimals: usize) -> f64 {
+    format!("{x:.decimals$}").parse().unwrap_or(x)
 }
 
 /// `YYYYmmdd-HHMMSS` (UTC) of `secs` since the Unix epoch.
@@ -237,8 +242,62 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
-        assert_eq!(json_number(f64::NAN), "null");
+    fn json_escapes_strings_and_writes_non_finite_numbers_as_null() {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            name: &'a str,
+            values: [f64; 4],
+            single: [f32; 2],
+        }
+        let row = Row {
+            name: "a\"b\\c\n\u{1}",
+            values: [0.25, f64::NAN, f64::INFINITY, f64::NEG_INFINITY],
+            single: [0.1, f32::NAN],
+        };
+        assert_eq!(
+            to_json(&row).unwrap(),
+            r#"{"name":"a\"b\\c\n\u0001","values":[0.25,null,null,null],"single":[0.1,null]}"#
+        );
+    }
+
+    #[test]
+    fn rounding_keeps_the_decimals_format_would_print() {
+        assert_eq!(rounded(1.23456, 3), 1.235);
+        assert_eq!(rounded(2.0, 1), 2.0);
+        assert_eq!(rounded(1234.5678, 1), 1234.6);
+        assert!(rounded(f64::NAN, 3).is_nan());
+        assert_eq!(rounded(f64::INFINITY, 1), f64::INFINITY);
+        assert_eq!(to_json(&rounded(0.1 + 0.2, 3)).unwrap(), "0.3");
+    }
+
+    #[test]
+    fn metrics_rows_keep_their_fields_and_order() {
+        use crate::executor::Metrics;
+        let epoch = |validation: Metrics, loss_sum: f64| EpochLog {
+            epoch: 1,
+            train: Metrics {
+                loss_sum,
+                correct: 3,
+                count: 4,
+            },
+            validation,
+            lr: 0.01,
+            train_seconds: 2.0,
+            seconds: 2.5004,
+        };
+        let with = Metrics {
+            loss_sum: 1.0,
+            correct: 1,
+            count: 2,
+        };
+        let jsonl =
+            metrics_jsonl(&[epoch(with, 2.0), epoch(Metrics::default(), f64::NAN)]).unwrap();
+        assert_eq!(
+            jsonl,
+            "{\"epoch\":1,\"train_loss\":0.5,\"train_error\":0.25,\"validation_loss\":0.5,\
+             \"validation_error\":0.5,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0}\n\
+             {\"epoch\":1,\"train_loss\":null,\"train_error\":0.25,\"validation_loss\":null,\
+             \"validation_error\":null,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0}\n"
+        );
     }
 }
