@@ -1,5 +1,7 @@
 //! Every op at the shapes of seed12 and seedtf, and a matmul size ladder, on both executors,
-//! with GFLOP/s from the analytic counts. `cargo bench --bench kernels`.
+//! with GFLOP/s from the analytic counts. `cargo bench --bench kernels`. On the GPU, the
+//! check tables of `shadernet verify` (`verify::FAMILIES`) are timed at the networks' own
+//! shapes: the launches the tests hold to the CPU are the ones timed.
 //!
 //! CPU times are host medians of repeated calls (one thread, as each worker runs them). GPU
 //! times come from timestamp queries around each dispatch (a whole training step of the
@@ -20,6 +22,7 @@ use shadernet::gpu::profile::{Clock, profile_training_step, time_dispatches};
 use shadernet::model::ConvShape;
 use shadernet::model::PoolShape;
 use shadernet::model::{Layer, Plan, Shape, preset};
+use shadernet::verify::{FAMILIES, Sizes};
 use std::time::Instant;
 
 /// Median seconds of `repeats` calls of `f`, after one warm-up call.
@@ -226,6 +229,30 @@ fn gpu_matmul_ladder(gpu: &Gpu, max: usize) {
     }
 }
 
+/// Each op family's checks of `shadernet verify` at the shapes of `name`'s layers, batch
+/// `batch`: GPU milliseconds per check (its forward and backward launches together).
+fn gpu_family_checks(gpu: &Gpu, name: &str, batch: usize) {
+    let Some(plan) = plan(name) else { return };
+    println!("\nGPU op checks at {name}'s shapes, batch {batch} (forward and backward together)");
+    for family in &FAMILIES {
+        for check in (family.build)(gpu, Sizes::Network { plan: &plan, batch }) {
+            let label = check
+                .expected
+                .first()
+                .map_or(family.name, |e| e.op.as_str());
+            match time_dispatches(gpu, &check.case.arena, &check.dispatches, 3) {
+                Ok((ms, _)) => println!(
+                    "  {:<70} {:>3} dispatches {:>10.3} ms",
+                    label,
+                    check.dispatches.len(),
+                    ms.iter().sum::<f64>()
+                ),
+                Err(e) => println!("  {label}: {e}"),
+            }
+        }
+    }
+}
+
 fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
     let Some(plan) = plan(name) else { return };
     match profile_training_step(gpu, &plan, batch, 3) {
@@ -272,6 +299,7 @@ fn main() {
             for name in ["seed12", "seedtf"] {
                 for batch in if everything { vec![16, 128] } else { vec![16] } {
                     gpu_network_ops(&gpu, name, batch);
+                    gpu_family_checks(&gpu, name, batch);
                 }
             }
         }

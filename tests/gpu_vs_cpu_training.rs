@@ -8,14 +8,12 @@ mod gpu_common;
 use gpu_common::{Case, assert_close, checked_gpu_or_skip, gpu_or_skip, random};
 use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::loss;
-use shadernet::cpu::optim::{adam_update, sgd_update};
-use shadernet::executor::AdamStep;
 use shadernet::executor::DropoutKey;
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::{self, PADDED_STAGING_BYTES};
 use shadernet::gpu::net::DeviceTotals;
+use shadernet::gpu::ops::loss as gloss;
 use shadernet::gpu::ops::{activation as gact, dataset as gdata, dropout as gdrop};
-use shadernet::gpu::ops::{loss as gloss, optim as goptim};
 use shadernet::model::Activation;
 
 #[test]
@@ -114,37 +112,6 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
         let want_correct = 2 * loss::count_correct(&z, &labels, k);
         assert_eq!((correct, count), (want_correct, 2 * n));
     }
-}
-
-#[test]
-fn sgd_and_three_adam_steps() {
-    let Some(gpu) = gpu_or_skip() else { return };
-    let total = 1000 + 13;
-    let (w, g) = (random(total, 12), random(total, 13));
-    let mut case = Case::new(gpu);
-    let ig = case.input(&g);
-    let (sw, aw) = (case.input(&w), case.input(&w));
-    let (m, v) = (case.input(&vec![0.0; total]), case.input(&vec![0.0; total]));
-    let (mut want_s, mut want_a) = (w.clone(), w.clone());
-    let (mut cm, mut cv) = (vec![0.0; total], vec![0.0; total]);
-    sgd_update(&mut want_s, &g, 0.1);
-    let mut list = vec![goptim::sgd(ig, sw, total, 0.1)];
-    for t in 1..=3 {
-        let s = AdamStep {
-            lr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            t,
-        };
-        adam_update(&mut want_a, &g, &mut cm, &mut cv, s);
-        list.push(goptim::adam(ig, aw, m, v, total, s));
-    }
-    case.run(&list);
-    assert_close("sgd", &case.read(sw, total), &want_s, 1e-7, 1e-6);
-    assert_close("adam w", &case.read(aw, total), &want_a, 1e-6, 1e-5);
-    assert_close("adam m", &case.read(m, total), &cm, 1e-7, 1e-5);
-    assert_close("adam v", &case.read(v, total), &cv, 1e-8, 1e-5);
 }
 
 #[test]

@@ -1,14 +1,15 @@
-//! GPU test helpers: one shared device per test binary, a case builder with layer set-ups
-//! (`Case::dense`, `Case::conv`, `conv_shape`), and float comparisons that report the worst
-//! difference and the first mismatching indices.
+//! GPU test helpers: one shared device per test binary (and one with runtime checks on every
+//! kernel), the library's verification harness (`shadernet::verify::{Case, compare}`) with
+//! device errors as panics, and shapes from the model's shape inference.
 #![allow(dead_code)]
 
 use shadernet::cpu::conv::conv_backward;
-use shadernet::gpu::kernel::{self, BufferId, Buffers, Dispatch};
-use shadernet::gpu::ops::conv::ConvLayout;
-use shadernet::gpu::ops::dense::DenseLayout;
+use shadernet::gpu::kernel::{BufferId, Dispatch};
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
 use shadernet::model::{ConvShape, Layer, PlannedLayer, PoolShape, Shape};
+#[allow(unused_imports)]
+pub use shadernet::verify::random;
+use shadernet::verify::{self, Tolerance, compare};
 use std::sync::OnceLock;
 
 /// The environment variable that lets a machine without a GPU skip the GPU tests.
@@ -53,132 +54,44 @@ pub fn checked_gpu_or_skip() -> Option<&'static Gpu> {
     .as_ref()
 }
 
-/// Asserts `|gpu − cpu| <= abs + rel·|cpu|` element-wise (NaN always fails), reporting the
-/// largest difference and the first mismatching indices.
+/// Asserts `|gpu − cpu| <= abs + rel·|cpu|` element-wise (NaN always fails) with the
+/// library's [`compare`], which reports the largest difference and the first mismatches.
 pub fn assert_close(name: &str, gpu: &[f32], cpu: &[f32], abs: f32, rel: f32) {
-    assert_eq!(gpu.len(), cpu.len(), "{name}: lengths differ");
-    let mut worst = (0.0f32, 0usize);
-    let mut bad = Vec::new();
-    let mut mismatches = 0;
-    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
-        let diff = (g - c).abs();
-        let ok = diff <= abs + rel * c.abs();
-        if !ok || diff.is_nan() {
-            mismatches += 1;
-            if bad.len() < 8 {
-                bad.push(format!("[{i}] gpu {g} cpu {c}"));
-            }
-            if diff.is_nan() || diff > worst.0 {
-                worst = (if diff.is_nan() { f32::NAN } else { diff }, i);
-            }
-        } else if diff > worst.0 && !worst.0.is_nan() {
-            worst = (diff, i);
-        }
+    let row = compare(name, gpu, cpu, Tolerance::new(abs, rel));
+    assert!(row.pass, "{row}");
+}
+
+/// The library's [`verify::Case`] on the shared device, with device errors as panics.
+pub struct Case(pub verify::Case<'static>);
+
+impl std::ops::Deref for Case {
+    type Target = verify::Case<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-    assert!(
-        bad.is_empty(),
-        "{name}: {} of {} values differ (max diff {} at [{}]); first: {}",
-        mismatches,
-        gpu.len(),
-        worst.0,
-        worst.1,
-        bad.join(", ")
-    );
 }
 
-/// `len` values uniform in `[-1, 1)` from `seed`.
-pub fn random(len: usize, seed: u64) -> Vec<f32> {
-    let mut rng = shadernet::rng::Rng::new(seed);
-    (0..len)
-        .map(|_| rng.uniform_range(-1.0, 1.0) as f32)
-        .collect()
-}
-
-/// Buffers for one comparison.
-pub struct Case {
-    pub gpu: &'static Gpu,
-    pub arena: Buffers,
+impl std::ops::DerefMut for Case {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Case {
     pub fn new(gpu: &'static Gpu) -> Self {
-        Case {
-            gpu,
-            arena: Buffers::new(),
-        }
-    }
-
-    pub fn input(&mut self, data: &[f32]) -> BufferId {
-        self.arena.with_data(self.gpu, "input", data)
-    }
-
-    pub fn input_u32(&mut self, data: &[u32]) -> BufferId {
-        self.arena.with_data(self.gpu, "input", data)
-    }
-
-    /// An output of `len` values poisoned with NaN (u32 outputs read it as 0x7fc00000).
-    pub fn output(&mut self, len: usize) -> BufferId {
-        let id = self.arena.alloc(self.gpu, "output", 4 * len);
-        self.arena.fill_f32(self.gpu, id, len, f32::NAN);
-        id
+        Case(verify::Case::new(gpu))
     }
 
     pub fn run(&self, dispatches: &[Dispatch]) {
-        kernel::run(self.gpu, &self.arena, dispatches).unwrap();
+        self.0.run(dispatches).unwrap();
     }
 
     pub fn read(&self, id: BufferId, len: usize) -> Vec<f32> {
-        self.arena.read_f32(self.gpu, id, len).unwrap()
+        self.0.read(id, len).unwrap()
     }
 
     pub fn read_u32(&self, id: BufferId, len: usize) -> Vec<u32> {
-        self.arena.read_u32(self.gpu, id, len).unwrap()
-    }
-
-    /// A parameter buffer holding `lead` filler values (so the layer starts mid-buffer, as
-    /// layers do), then `w`, then `b`; a NaN-poisoned gradient buffer of the same length.
-    fn layer_buffers(&mut self, lead: usize, w: &[f32], b: &[f32]) -> (BufferId, BufferId) {
-        let mut flat = vec![0.5; lead];
-        flat.extend_from_slice(w);
-        flat.extend_from_slice(b);
-        (self.input(&flat), self.output(flat.len()))
-    }
-
-    /// A dense layer `W (D_out, D_in)`, `b (D_out)` on the device after `lead` other values,
-    /// with scratch for batches up to `n`.
-    pub fn dense(&mut self, lead: usize, w: &[f32], b: &[f32], n: usize) -> DenseLayout {
-        let (d_out, d_in) = (b.len(), w.len() / b.len());
-        let (params, grads) = self.layer_buffers(lead, w, b);
-        DenseLayout {
-            params,
-            grads,
-            scratch: self.output(DenseLayout::scratch_bytes(d_in, d_out, n) / 4),
-            w_off: lead,
-            b_off: lead + w.len(),
-            d_in,
-            d_out,
-        }
-    }
-
-    /// A convolution `W (F, C, K, K)`, `b (F)` of `shape` on the device after `lead` other
-    /// values, with scratch for batches up to `n`.
-    pub fn conv(
-        &mut self,
-        lead: usize,
-        w: &[f32],
-        b: &[f32],
-        shape: ConvShape,
-        n: usize,
-    ) -> ConvLayout {
-        let (params, grads) = self.layer_buffers(lead, w, b);
-        ConvLayout {
-            params,
-            grads,
-            scratch: self.output(ConvLayout::scratch_bytes(&shape, n) / 4),
-            w_off: lead,
-            b_off: lead + w.len(),
-            shape,
-        }
+        self.0.read_u32(id, len).unwrap()
     }
 }
 
