@@ -17,7 +17,7 @@ fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return true; }
 
 // The bounds of these loads are branches around them, not the selects of the other products'
-// loads: with selects this product took 14% longer on an H200 (docs/GPU_KERNELS.md, v13).
+// loads, which were slower here (docs/GPU_KERNELS.md, v13).
 
 // W[f, c, ki, kj] for the row whose W[f, 0, ki, kj] is at `base`, 0 past the last channel.
 fn w_in(c: u32, base: u32, kk: u32) -> f32 {

@@ -14,7 +14,7 @@ fn a_k_contiguous() -> bool { return true; }
 fn b_n_contiguous() -> bool { return false; }
 
 // The bounds of these loads are branches around them, not the selects of the other products'
-// loads: with selects this product took 23% longer on an H200 (docs/GPU_KERNELS.md, v13).
+// loads, which were slower here (docs/GPU_KERNELS.md, v13).
 
 // dy[n, f, oy, ox] for the row whose dy[n, 0, oy, ox] is at `base`, 0 past the last filter.
 fn dy_in(f: u32, base: u32, plane: u32) -> f32 {

@@ -24,11 +24,10 @@ const BN: u32 = 128u;
 const BK: u32 = 16u;
 const TX: u32 = BN / 8u; // invocations along n
 const THREADS: u32 = (BM / 8u) * TX;
-// Staged rows are padded by one vec4 against bank conflicts while staging (7% of a 4096³
-// matmul on an H200). On an adapter with less workgroup memory than the padded slices take
-// (16,896 bytes at BM 128; WebGPU guarantees 16,384), the host compiles this file with
-// ROW_PAD = 0: rows unpadded, and each row's vec4s swizzled instead (on an H200: 2% slower on
-// seedtf and seed12 steps, 14% on a 4096³ matmul).
+// Staged rows are padded by one vec4 against bank conflicts while staging. On an adapter with
+// less workgroup memory than the padded slices take (16,896 bytes at BM 128; WebGPU guarantees
+// 16,384), the host compiles this file with ROW_PAD = 0: rows unpadded, and each row's vec4s
+// swizzled instead (a little slower: docs/GPU_KERNELS.md, "Choices in the code").
 const ROW_PAD: u32 = 1u; // host: ROW_PAD
 const ROW_A: u32 = BM / 4u + ROW_PAD; // a staged row of A: BM / 4 vec4 and the padding
 const ROW_B: u32 = BN / 4u + ROW_PAD;
@@ -39,7 +38,7 @@ var<workgroup> b_tile: array<vec4<f32>, BK * ROW_B>;
 // A(m..m+3, k), or 0 past this workgroup's split of k (k_end ≥ 1: the host refuses K = 0 and
 // leaves no split empty): a select around a load from a clamped index, not a branch around
 // the load, as in the ops' loads of matmul, the dense products and the convolution's forward
-// (4096³ matmul 12% faster on an H200, docs/GPU_KERNELS.md, v12).
+// (faster: docs/GPU_KERNELS.md, v12).
 fn a4_at(m: u32, k: u32, k_end: u32) -> vec4<f32> {
     return select(vec4(0.0), load_a4(m, min(k, k_end - 1u)), k < k_end);
 }
@@ -159,7 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var c120 = vec4(0.0); var c121 = vec4(0.0); var c130 = vec4(0.0); var c131 = vec4(0.0);
     // All loads of a k-step are issued before any is stored: one round trip to memory per
     // step, not one per staged vec4. (Issuing them before the step before does its arithmetic,
-    // into registers, was 6% slower on an H200: docs/GPU_KERNELS.md, v12.)
+    // into registers, was slower: docs/GPU_KERNELS.md, v12.)
     var staged = load_step(lid, m0, n0, k_begin, k_end);
     for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         store_step(lid, staged);

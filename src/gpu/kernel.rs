@@ -181,9 +181,10 @@ impl Kernel {
     }
 
     /// Whether this is a GEMM kernel (the `main` of `gemm_core.wgsl`). These are compiled
-    /// without wgpu's runtime checks: there they cost 8% of a 4096³ matmul and 9% of a seedtf
-    /// step at batch 128 on an H200 (docs/GPU_KERNELS.md, v11), mostly the clamp on every
-    /// workgroup-memory index and the counter naga adds to every loop. The core and the product
+    /// without wgpu's runtime checks, which cost them measurably (docs/GPU_KERNELS.md, v11):
+    /// mostly the clamp on every workgroup-memory index and the counter naga adds to every
+    /// loop. Tests run them with the checks too and demand the same bits
+    /// ([`Kernels::with_runtime_checks`]). The core and the product
     /// files keep their accesses in bounds themselves: every load and store is guarded by the
     /// matrix sizes (`M`, `N`, the split's end of `k`) that the host sized the buffers for, a
     /// load's fallback index is the first element of a non-empty buffer, the workgroup-memory

@@ -144,8 +144,8 @@ fn rewrite_marked(source: &str, marker: &str, line: &str) -> String {
 /// [`BLOCK_M`]; for a device offering `workgroup_bytes` of workgroup memory, padded staging
 /// rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. The lines replaced are
 /// marked `// host: BM`, `// host: ROW_PAD` and `// host: swizzled` in `gemm_core.wgsl`.
-/// (Text replaced rather than a constant tested in the shader: a select on `ROW_PAD` made a
-/// seedtf step 4% slower on an H200.)
+/// (Text replaced rather than a constant tested in the shader, which was slower:
+/// docs/GPU_KERNELS.md, "Choices in the code".)
 fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
     let block_m = if narrow { NARROW_BLOCK_M } else { BLOCK_M };
     let mut source = rewrite_marked(&source, "BM", &format!("const BM: u32 = {block_m}u;"));

@@ -19,8 +19,7 @@ pub const BLOCK_N: usize = 128;
 pub const BLOCK_K: usize = 16;
 /// Workgroups (of 256 invocations; 128 in narrow blocks) a product aims for before it splits
 /// `k`: about four per multiprocessor of a large GPU (an H100 has 132), two of them resident
-/// at a time (256 on an H200 made a seedtf step at batch 128 4% slower than 512:
-/// docs/GPU_KERNELS.md).
+/// at a time (measured against 256: docs/GPU_KERNELS.md, "Choices in the code").
 pub const TARGET_GROUPS: usize = 512;
 /// The most splits of `k`.
 pub const MAX_SPLITS: usize = 64;
