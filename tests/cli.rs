@@ -603,3 +603,39 @@ fn info_does_not_pass_on_mesas_runtime_dir_complaint() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
 }
+
+#[test]
+fn no_progress_line_goes_into_a_pipe() {
+    // Without --quiet too, and with a TERM that could draw one: stderr is a pipe here, and the
+    // progress line is only for a terminal.
+    let (dir, net) = small_setup("cli-pipe");
+    let run = dir.join("run");
+    let best = run.join("best.safetensors");
+    let train = [
+        "train",
+        "--data",
+        s(&dir),
+        "--model",
+        s(&net),
+        "--validation",
+        "30",
+        "--epochs",
+        "2",
+        "--out",
+        s(&run),
+    ];
+    for args in [&train[..], &["eval", "--checkpoint", s(&best)]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_shadernet"))
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert!(
+            !out.stdout.contains(&0x1b),
+            "{args:?}: escape codes on stdout"
+        );
+    }
+}

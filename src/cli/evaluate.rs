@@ -1,7 +1,7 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
 use super::common::{ExecutorArgs, check_fits, choose_executor, load_data, make_executor};
-use super::progress::ProgressBar;
+use super::progress::Progress;
 use serde::Serialize;
 use shadernet::cpu::loss::softmax_forward;
 use shadernet::data::Dataset;
@@ -11,7 +11,6 @@ use shadernet::executor::{Executor, argmax};
 use shadernet::model::{Layer, Plan, Shape};
 use shadernet::run::Checkpoint;
 use shadernet::run::rundir::to_json;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// The flags of `shadernet eval`.
@@ -95,22 +94,18 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
     let test = &data.test;
     let all: Vec<u32> = (0..test.len() as u32).collect();
-    let mut bar = std::io::stderr().is_terminal().then(ProgressBar::new);
+    let mut progress = Progress::new(true);
     let mut outputs = Vec::with_capacity(test.len() * plan.classes);
     for chunk in all.chunks(4 * EVAL_BATCH) {
         outputs.extend(executor.predict(test, chunk)?);
-        if let Some(bar) = &mut bar {
-            bar.update(
-                "evaluating",
-                outputs.len() / plan.classes,
-                test.len(),
-                "images",
-            );
-        }
+        progress.update(
+            "evaluating",
+            outputs.len() / plan.classes,
+            test.len(),
+            "images",
+        );
     }
-    if let Some(bar) = &mut bar {
-        bar.clear();
-    }
+    progress.clear();
     let k = plan.classes;
     let mut confusion = vec![vec![0usize; k]; k];
     for (row, &label) in outputs.chunks_exact(k).zip(&test.labels) {

@@ -3,7 +3,7 @@
 use super::common::{
     ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
 };
-use super::progress::ProgressBar;
+use super::progress::Progress;
 use shadernet::error::{Error, Result};
 use shadernet::executor::Executor;
 use shadernet::gpu::Gpu;
@@ -12,7 +12,6 @@ use shadernet::run::Checkpoint;
 use shadernet::run::plots::{curves_png, misclassified_png};
 use shadernet::run::rundir::{BEST, LAST, RunDir};
 use shadernet::train::{Best, Observer, RunState, Splits, train_from};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// The flags of `shadernet train`.
@@ -134,7 +133,7 @@ impl RunInfo {
 /// and after every epoch the checkpoints, metrics and curves in the run directory.
 struct CliObserver {
     quiet: bool,
-    bar: Option<ProgressBar>,
+    progress: Progress,
     run: RunDir,
     info: RunInfo,
     epochs: usize,
@@ -143,22 +142,17 @@ struct CliObserver {
 impl Observer for CliObserver {
     fn line(&mut self, line: &str) {
         if !self.quiet {
-            if let Some(bar) = &mut self.bar {
-                bar.clear();
-            }
-            println!("{line}");
+            self.progress.suspend(|| println!("{line}"));
         }
     }
 
     fn progress(&mut self, epoch: usize, done: usize, total: usize) {
-        if let Some(bar) = &mut self.bar {
-            bar.update(
-                &format!("epoch {epoch}/{}", self.epochs),
-                done,
-                total,
-                "steps",
-            );
-        }
+        self.progress.update(
+            &format!("epoch {epoch}/{}", self.epochs),
+            done,
+            total,
+            "steps",
+        );
     }
 
     fn epoch_end(
@@ -167,9 +161,7 @@ impl Observer for CliObserver {
         state: &RunState,
         improved: bool,
     ) -> Result<()> {
-        if let Some(bar) = &mut self.bar {
-            bar.clear();
-        }
+        self.progress.clear();
         // Last before best: a kill between the two leaves a `last` that names itself as the
         // best epoch, which is what resuming then uses.
         let checkpoint = self.info.checkpoint(executor, state, improved)?;
@@ -299,7 +291,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     };
     let mut observer = CliObserver {
         quiet,
-        bar: (!quiet && std::io::stderr().is_terminal()).then(ProgressBar::new),
+        progress: Progress::new(!quiet),
         run: run.clone(),
         info,
         epochs: t.epochs,
