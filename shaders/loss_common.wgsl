@@ -4,7 +4,7 @@
 // losses and correct flags, then the batch's sums go to the running totals: a fixed tree over
 // the 64 partial sums, then a compensated (Kahan) add into totals.loss and totals.comp.
 // Deterministic; no atomics.
-struct Params { n: u32, k: u32, scale: f32, _pad: u32 }
+struct Params { n: u32, k: u32, scale: f32, smoothing: f32 }
 struct Totals { loss: f32, comp: f32, correct: u32, count: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

@@ -125,6 +125,18 @@ fn relu_between_convolutions() {
 }
 
 #[test]
+fn cross_entropy_with_label_smoothing() {
+    let net = "flatten\ndense 6\ntanh\ndense classes\nsoftmax\nloss cross_entropy smoothing=0.2\n";
+    check(
+        "label smoothing",
+        net,
+        Shape::Image { c: 1, h: 3, w: 4 },
+        5,
+        3,
+    );
+}
+
+#[test]
 fn mse_with_tanh_output() {
     let net = "flatten\ndense 6\ntanh\ndense classes\ntanh\nloss mse\noptimizer sgd\n";
     check("mse", net, Shape::Image { c: 1, h: 3, w: 4 }, 5, 3);

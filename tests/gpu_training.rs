@@ -167,6 +167,18 @@ fn seed3_like_three_adam_steps_match_the_cpu() {
 }
 
 #[test]
+fn label_smoothing_three_adam_steps_match_the_cpu() {
+    let text = format!("{SEED3_LIKE}loss cross_entropy smoothing=0.1\n");
+    three_steps_agree(
+        "seed3-like, label smoothing 0.1",
+        &text,
+        Shape::Image { c: 1, h: 6, w: 5 },
+        10,
+        17,
+    );
+}
+
+#[test]
 fn seed9_like_three_adam_steps_match_the_cpu() {
     three_steps_agree(
         "seed9-like",

@@ -75,7 +75,7 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
         let scale = 1.0 / n as f32;
         let mse_scale = 1.0 / (n * k) as f32;
         // Each loss twice: the second batch adds to the first one's totals.
-        let ce_step = gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale);
+        let ce_step = gloss::softmax_cross_entropy(iz, il, probs, ce, n, k, scale, 0.0);
         let mse_step = gloss::mse(iz, il, mse, n, k, mse_scale);
         case.run(&[ce_step.clone(), mse_step.clone(), ce_step, mse_step]);
         let mut want_p = vec![0.0; n * k];
@@ -83,7 +83,7 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
         let got_p = case.read(probs, n * k);
         assert_close("softmax probs", &got_p, &want_p, 1e-6, 1e-5);
         let mut want_dz = vec![0.0; n * k];
-        loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, scale);
+        loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, scale, 0.0);
         assert_close(
             "softmax-CE dz",
             &case.read(ce.grad, n * k),
@@ -92,7 +92,7 @@ fn softmax_cross_entropy_and_mse_add_their_batch_to_the_totals() {
             1e-5,
         );
         let (loss_sum, correct, count) = read_totals(&case, ce.totals);
-        let want_loss = 2.0 * loss::cross_entropy_sum(&want_p, &labels, k);
+        let want_loss = 2.0 * loss::cross_entropy_sum(&want_p, &labels, k, 0.0);
         assert!(
             (loss_sum - want_loss).abs() <= 1e-5 * (1.0 + want_loss),
             "CE {loss_sum} vs {want_loss}"

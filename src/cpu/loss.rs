@@ -18,17 +18,28 @@ pub fn softmax_forward(logits: &[f32], probs: &mut [f32], k: usize) {
     }
 }
 
-/// `Σ_n −log p[n, label_n]`, with `p` clamped to at least 1e-12 so a confident mistake is a
-/// large number, not infinity.
-pub fn cross_entropy_sum(probs: &[f32], labels: &[u8], k: usize) -> f64 {
+/// `Σ_n Σ_j −t[n, j]·log p[n, j]` with smoothed targets `t = (1 − ε)·onehot + ε/K`
+/// (`ε = smoothing`; with 0, `Σ_n −log p[n, label_n]`), `p` clamped to at least 1e-12 so a
+/// confident mistake is a large number, not infinity.
+pub fn cross_entropy_sum(probs: &[f32], labels: &[u8], k: usize, smoothing: f32) -> f64 {
+    let nll = |p: f32| -(p.max(1e-12) as f64).ln();
     probs
         .chunks_exact(k)
         .zip(labels)
-        .map(|(row, &label)| -(row[label as usize].max(1e-12) as f64).ln())
+        .map(|(row, &label)| {
+            let own = nll(row[label as usize]);
+            if smoothing > 0.0 {
+                let spread: f64 = row.iter().map(|&p| nll(p)).sum();
+                (1.0 - smoothing as f64) * own + smoothing as f64 / k as f64 * spread
+            } else {
+                own
+            }
+        })
         .sum()
 }
 
-/// The fused softmax–cross-entropy gradient at the logits: `dz = (p − onehot) · scale`, where
+/// The fused softmax–cross-entropy gradient at the logits: `dz = (p − t) · scale` with the
+/// targets `t = (1 − ε)·onehot + ε/K` of [`cross_entropy_sum`] (`ε = smoothing`), where
 /// `scale = 1/N` for the batch's mean loss.
 pub fn softmax_cross_entropy_backward(
     probs: &[f32],
@@ -36,15 +47,17 @@ pub fn softmax_cross_entropy_backward(
     dz: &mut [f32],
     k: usize,
     scale: f32,
+    smoothing: f32,
 ) {
+    let (keep, spread) = (1.0 - smoothing, smoothing / k as f32);
     for ((row, out), &label) in probs
         .chunks_exact(k)
         .zip(dz.chunks_exact_mut(k))
         .zip(labels)
     {
         for (j, (g, &p)) in out.iter_mut().zip(row).enumerate() {
-            let target = if j == label as usize { 1.0 } else { 0.0 };
-            *g = (p - target) * scale;
+            let onehot = if j == label as usize { 1.0 } else { 0.0 };
+            *g = (p - (onehot * keep + spread)) * scale;
         }
     }
 }

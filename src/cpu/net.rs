@@ -372,6 +372,7 @@ impl CpuNet {
             sync: sync.as_ref(),
             classes: self.plan.classes,
             loss: self.plan.network.training.loss,
+            smoothing: self.plan.network.training.label_smoothing,
             batch: n,
             dropout_seed: self.dropout_seed,
         };

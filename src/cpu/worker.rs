@@ -50,6 +50,8 @@ pub(super) struct Context<'a> {
     pub(super) sync: Option<&'a NormSync<'a>>,
     pub(super) classes: usize,
     pub(super) loss: Loss,
+    /// Label smoothing of the cross-entropy loss.
+    pub(super) smoothing: f32,
     pub(super) batch: usize,
     pub(super) dropout_seed: u32,
 }
@@ -156,7 +158,7 @@ impl Worker {
         let outputs = &self.acts[last][..n * k];
         let stats = BatchStats {
             loss_sum: match ctx.loss {
-                Loss::CrossEntropy => cross_entropy_sum(outputs, labels, k),
+                Loss::CrossEntropy => cross_entropy_sum(outputs, labels, k, ctx.smoothing),
                 Loss::Mse => mse_sum(outputs, labels, k),
             },
             correct: count_correct(outputs, labels, k),
@@ -286,7 +288,9 @@ impl Worker {
         let last_out = &self.acts[start.output][..n * k];
         let dz = &mut self.grads[buffer][..n * k];
         match ctx.loss {
-            Loss::CrossEntropy => softmax_cross_entropy_backward(last_out, labels, dz, k, scale),
+            Loss::CrossEntropy => {
+                softmax_cross_entropy_backward(last_out, labels, dz, k, scale, ctx.smoothing)
+            }
             Loss::Mse => mse_backward(last_out, labels, dz, k, scale),
         }
         for op in ops {

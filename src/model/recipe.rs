@@ -144,6 +144,10 @@ pub struct Training {
     pub augment_ranges: AugmentRanges,
     /// Early stopping on the validation error, if any.
     pub early_stopping: Option<EarlyStopping>,
+    /// Label smoothing `ε` of the cross-entropy loss, in [0, 1): the target of an example of
+    /// label `l` is `t_j = (1 − ε)·[j = l] + ε/K` instead of one-hot, as PyTorch's
+    /// `CrossEntropyLoss(label_smoothing=ε)`; the loss reported is this smoothed objective.
+    pub label_smoothing: f32,
 }
 
 impl Default for Training {
@@ -159,6 +163,7 @@ impl Default for Training {
             augment: 0.0,
             augment_ranges: AugmentRanges::default(),
             early_stopping: None,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -211,6 +216,14 @@ pub fn check_training(t: &Training) -> Result<()> {
         return bad(format!(
             "augmentation ranges must be 0 <= scale_x, scale_y, zoom < 1, 0 <= rotation <= 180 \
              and translate >= 0, got {r:?}"
+        ));
+    }
+    if !(0.0..1.0).contains(&t.label_smoothing)
+        || (t.label_smoothing > 0.0 && t.loss != Loss::CrossEntropy)
+    {
+        return bad(format!(
+            "label smoothing must be in [0, 1) and goes with the cross-entropy loss, got {}",
+            t.label_smoothing
         ));
     }
     if !(0.0..=1.0).contains(&t.augment) {

@@ -9,7 +9,7 @@
 //! flatten
 //! dense classes                        # or a number of units
 //! softmax                              # also: tanh, batchnorm
-//! loss cross_entropy                   # or mse
+//! loss cross_entropy smoothing=0.1     # or mse; smoothing: label smoothing (default 0)
 //! optimizer adam beta1=0.9 beta2=0.999 epsilon=1e-8   # or sgd
 //! lr 0.001
 //! batch 16
@@ -245,7 +245,10 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 args,
                 "a loss",
                 &[("mse", Loss::Mse), ("cross_entropy", Loss::CrossEntropy)],
-            )?
+            )?;
+            t.label_smoothing = args
+                .option("smoothing", "a number in [0, 1)")?
+                .unwrap_or(0.0);
         }
         "optimizer" => match choose(args, "an optimizer", &[("sgd", false), ("adam", true)])? {
             false => t.optimizer = Optimizer::Sgd,
@@ -447,9 +450,10 @@ pub fn network_to_text(network: &Network) -> String {
         out += &format!("{layer}\n");
     }
     let t = &network.training;
-    out += match t.loss {
-        Loss::Mse => "loss mse\n",
-        Loss::CrossEntropy => "loss cross_entropy\n",
+    out += &match (t.loss, t.label_smoothing) {
+        (Loss::Mse, _) => "loss mse\n".to_string(),
+        (Loss::CrossEntropy, s) if s > 0.0 => format!("loss cross_entropy smoothing={s}\n"),
+        (Loss::CrossEntropy, _) => "loss cross_entropy\n".to_string(),
     };
     out += &match t.optimizer {
         Optimizer::Sgd => "optimizer sgd\n".to_string(),
@@ -571,6 +575,7 @@ mod tests {
             "schedule onecycle warmup=0.4 per=step",
             "schedule onecycle warmup=0.4 per=epoch",
             "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
+            "loss cross_entropy smoothing=0.1",
         ] {
             let net = parse_network(
                 &format!("flatten\ndense classes\nsoftmax\n{schedule}\n"),

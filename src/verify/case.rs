@@ -7,6 +7,7 @@
 use crate::error::Result;
 use crate::gpu::context::Gpu;
 use crate::gpu::kernel::{self, BufferId, Buffers, Dispatch};
+use crate::gpu::net::DeviceTotals;
 use crate::gpu::ops::conv::ConvLayout;
 use crate::gpu::ops::dense::DenseLayout;
 use crate::model::ConvShape;
@@ -233,8 +234,20 @@ pub struct Expected {
     pub values: Vec<f32>,
     /// How close they must be.
     pub tolerance: Tolerance,
-    /// Whether the buffer holds `u32` words (argmax indices, counts), compared as numbers.
-    pub words: bool,
+    /// How the buffer holds the values.
+    pub read: Read,
+}
+
+/// How an [`Expected`] output is stored on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// `f32` values.
+    Floats,
+    /// `u32` words (argmax indices, counts), compared as numbers.
+    Words,
+    /// A loss kernel's running totals (four words from the start of the buffer), compared as
+    /// `[loss sum, correct, count]` ([`DeviceTotals::from_raw`]).
+    Totals,
 }
 
 /// A prepared comparison: buffers, the launches, and what each output must be.
@@ -272,7 +285,7 @@ impl<'g> Check<'g> {
             offset,
             values,
             tolerance,
-            words: false,
+            read: Read::Floats,
         });
     }
 
@@ -290,7 +303,26 @@ impl<'g> Check<'g> {
             offset,
             values: values.iter().map(|&v| v as f32).collect(),
             tolerance: Tolerance::EXACT,
-            words: true,
+            read: Read::Words,
+        });
+    }
+
+    /// Compares the running totals in `buffer` with `[loss_sum, correct, count]`, the loss sum
+    /// within `tolerance` (the counts must be exact, and are, far below 2²⁴).
+    pub fn expect_totals(
+        &mut self,
+        op: impl Into<String>,
+        buffer: BufferId,
+        [loss_sum, correct, count]: [f64; 3],
+        tolerance: Tolerance,
+    ) {
+        self.expected.push(Expected {
+            op: op.into(),
+            buffer,
+            offset: 0,
+            values: vec![loss_sum as f32, correct as f32, count as f32],
+            tolerance,
+            read: Read::Totals,
         });
     }
 
@@ -310,11 +342,16 @@ impl<'g> Check<'g> {
         let mut outputs = Vec::with_capacity(self.expected.len());
         for e in &self.expected {
             let len = e.offset + e.values.len();
-            outputs.push(if e.words {
-                let words = self.case.read_u32(e.buffer, len)?;
-                words[e.offset..].iter().map(|&v| v as f32).collect()
-            } else {
-                self.case.read(e.buffer, len)?[e.offset..].to_vec()
+            outputs.push(match e.read {
+                Read::Floats => self.case.read(e.buffer, len)?[e.offset..].to_vec(),
+                Read::Words => {
+                    let words = self.case.read_u32(e.buffer, len)?;
+                    words[e.offset..].iter().map(|&v| v as f32).collect()
+                }
+                Read::Totals => {
+                    let t = DeviceTotals::from_raw(&self.case.read_u32(e.buffer, 4)?);
+                    vec![t.loss_sum as f32, t.correct as f32, t.count as f32]
+                }
             });
         }
         Ok(outputs)

@@ -707,13 +707,16 @@ fn batchnorm_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
 }
 
 fn loss_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
-    let shapes: Vec<(usize, usize)> = match sizes {
-        Sizes::Small => vec![(3, 10)],
-        Sizes::Awkward => vec![(1, 10), (3, 10), (17, 3), (70, 10)],
-        Sizes::Network { plan, batch } => vec![(batch, plan.classes)],
+    // (examples, classes, label smoothing of the cross-entropy)
+    let shapes: Vec<(usize, usize, f32)> = match sizes {
+        Sizes::Small => vec![(3, 10, 0.0), (3, 10, 0.1)],
+        Sizes::Awkward => vec![(1, 10, 0.0), (3, 10, 0.1), (17, 3, 0.2), (70, 10, 0.0)],
+        Sizes::Network { plan, batch } => {
+            vec![(batch, plan.classes, plan.network.training.label_smoothing)]
+        }
     };
     let mut checks = Vec::new();
-    for (n, k) in shapes {
+    for (n, k, smoothing) in shapes {
         let mut check = Check::new(gpu);
         let case = &mut check.case;
         let z: Vec<f32> = random(n * k, 13).iter().map(|v| 4.0 * v).collect();
@@ -729,17 +732,26 @@ fn loss_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             grad: case.output(n * k),
             totals: case.input_u32(&ZERO_TOTALS),
         };
+        let ce_scale = 1.0 / n as f32;
         check.dispatches = vec![
-            softmax_cross_entropy(iz, il, probs, ce, n, k, 1.0 / n as f32),
+            softmax_cross_entropy(iz, il, probs, ce, n, k, ce_scale, smoothing),
             mse(iz, il, se, n, k, 1.0 / (n * k) as f32),
         ];
         let mut want_p = vec![0.0; n * k];
         loss::softmax_forward(&z, &mut want_p, k);
         let mut want_dz = vec![0.0; n * k];
-        loss::softmax_cross_entropy_backward(&want_p, &labels, &mut want_dz, k, 1.0 / n as f32);
+        loss::softmax_cross_entropy_backward(
+            &want_p,
+            &labels,
+            &mut want_dz,
+            k,
+            ce_scale,
+            smoothing,
+        );
         let mut want_dy = vec![0.0; n * k];
         loss::mse_backward(&z, &labels, &mut want_dy, k, 1.0 / (n * k) as f32);
         let tag = format!("{n} x {k} outputs");
+        let ce_tag = format!("cross-entropy (smoothing {smoothing}), {tag}");
         let tol = Tolerance::new(1e-5, 1e-4);
         check.expect(
             format!("softmax probabilities, {tag}"),
@@ -748,26 +760,29 @@ fn loss_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             want_p.clone(),
             tol,
         );
-        check.expect(
-            format!("cross-entropy gradient, {tag}"),
-            ce.grad,
-            0,
-            want_dz,
+        check.expect(format!("{ce_tag}: gradient"), ce.grad, 0, want_dz, tol);
+        check.expect(format!("MSE gradient, {tag}"), se.grad, 0, want_dy, tol);
+        let ce_totals = [
+            loss::cross_entropy_sum(&want_p, &labels, k, smoothing),
+            loss::count_correct(&want_p, &labels, k) as f64,
+            n as f64,
+        ];
+        let se_totals = [
+            loss::mse_sum(&z, &labels, k),
+            loss::count_correct(&z, &labels, k) as f64,
+            n as f64,
+        ];
+        check.expect_totals(
+            format!("{ce_tag}: loss, correct, count"),
+            ce.totals,
+            ce_totals,
             tol,
         );
-        check.expect(format!("MSE gradient, {tag}"), se.grad, 0, want_dy, tol);
-        // The totals: correct count and example count as words (the loss sum's f32 bits and
-        // Kahan compensation are compared by the tests of the totals).
-        let ce_correct = loss::count_correct(&want_p, &labels, k) as u32;
-        let se_correct = loss::count_correct(&z, &labels, k) as u32;
-        let counts = format!("correct and count, {tag}");
-        let ce_counts = [ce_correct, n as u32];
-        check.expect_words(format!("cross-entropy {counts}"), ce.totals, 2, &ce_counts);
-        check.expect_words(
-            format!("MSE {counts}"),
+        check.expect_totals(
+            format!("MSE loss, correct, count, {tag}"),
             se.totals,
-            2,
-            &[se_correct, n as u32],
+            se_totals,
+            tol,
         );
         checks.push(check);
     }

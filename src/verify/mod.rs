@@ -8,7 +8,7 @@
 pub mod case;
 pub mod families;
 
-pub use case::{Case, Check, Tolerance, VerifyRow, compare, random};
+pub use case::{Case, Check, Read, Tolerance, VerifyRow, compare, random};
 pub use families::{FAMILIES, Family, Sizes};
 
 use crate::cpu::CpuNet;

@@ -14,8 +14,8 @@ pub struct LossParams {
     pub k: u32,
     /// Gradient scale: `1/N` (cross-entropy) or `1/(N·K)` (MSE).
     pub scale: f32,
-    /// Padding to 16 bytes.
-    pub _pad: u32,
+    /// Label smoothing `ε` of the cross-entropy (0 for MSE).
+    pub smoothing: f32,
 }
 
 /// Where a loss kernel writes: the gradient at its input `(N, K)`, and the running totals
@@ -28,18 +28,20 @@ pub struct LossOutputs {
     pub totals: BufferId,
 }
 
-fn params(n: usize, k: usize, scale: f32) -> LossParams {
+fn params(n: usize, k: usize, scale: f32, smoothing: f32) -> LossParams {
     LossParams {
         n: u(n),
         k: u(k),
         scale,
-        _pad: 0,
+        smoothing,
     }
 }
 
-/// Fused softmax–cross-entropy on `logits (N, K)`: `probs = softmax(logits)`,
-/// `dz = (p − onehot)·scale`, and `Σ_n −ln max(p[label], 1e-12)` and the count of examples whose
-/// first argmax is the label added to the totals (one workgroup, a fixed order).
+/// Fused softmax–cross-entropy on `logits (N, K)` with label smoothing `smoothing` (`ε`; the
+/// targets `t = (1 − ε)·onehot + ε/K`): `probs = softmax(logits)`, `dz = (p − t)·scale`, and
+/// `Σ_n Σ_j −t·ln max(p, 1e-12)` and the count of examples whose first argmax is the label
+/// added to the totals (one workgroup, a fixed order); twin of `cpu::loss`.
+#[allow(clippy::too_many_arguments)]
 pub fn softmax_cross_entropy(
     logits: BufferId,
     labels: BufferId,
@@ -48,13 +50,14 @@ pub fn softmax_cross_entropy(
     n: usize,
     k: usize,
     scale: f32,
+    smoothing: f32,
 ) -> Dispatch {
     let buffers = vec![labels, out.totals, logits, probs, out.grad];
     Dispatch::new(
         Kernel::SoftmaxCrossEntropy,
         [1, 1, 1],
         buffers,
-        &params(n, k, scale),
+        &params(n, k, scale, smoothing),
     )
 }
 
@@ -73,6 +76,6 @@ pub fn mse(
         Kernel::Mse,
         [1, 1, 1],
         vec![labels, out.totals, y, out.grad],
-        &params(n, k, scale),
+        &params(n, k, scale, 0.0),
     )
 }

@@ -121,7 +121,8 @@ impl ExecutionPlan {
         list.push(match loss {
             Loss::CrossEntropy => {
                 let (z, p) = (self.acts[last.input], self.acts[last.output]);
-                softmax_cross_entropy(z, self.labels, p, out, n, k, 1.0 / n as f32)
+                let smoothing = self.plan.network.training.label_smoothing;
+                softmax_cross_entropy(z, self.labels, p, out, n, k, 1.0 / n as f32, smoothing)
             }
             Loss::Mse => mse(
                 self.acts[last.output],
