@@ -5,7 +5,7 @@ mod cli;
 use clap::{Parser, Subcommand};
 use cli::evaluate::{EvalArgs, PredictArgs, run_eval, run_predict};
 use cli::tools::{BenchArgs, run_augment, run_bench, run_info, run_models, run_verify};
-use cli::train::{TrainArgs, run_train};
+use cli::train::{TrainArgs, run as run_train};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/gpu.rs"]
 mod gpu_common;
 
-use common::{temp_dir, write_synthetic_dataset};
+use common::{idx_bytes, temp_dir, write_synthetic_dataset};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -638,4 +638,102 @@ fn no_progress_line_goes_into_a_pipe() {
             "{args:?}: escape codes on stdout"
         );
     }
+}
+
+#[test]
+fn seeds_train_a_run_each_and_report_their_mean_and_ensemble() {
+    let (dir, net) = small_setup("cli-seeds");
+    let out = dir.join("seeds");
+    let extra = ["--epochs", "2", "--seeds", "1-2,5", "-q"];
+    let (status, stdout, stderr) = train_small(&dir, &net, &out, &extra);
+    assert_eq!(status, 0, "{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("ensemble of 3 test error ") && last.contains("mean "),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let seeds = summary["seeds"].as_array().unwrap();
+    let numbers: Vec<u64> = seeds.iter().map(|s| s["seed"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 5]);
+    let best: Vec<PathBuf> = [1, 2, 5]
+        .iter()
+        .map(|n| out.join(format!("seed-{n}")).join("best.safetensors"))
+        .collect();
+    assert!(best.iter().all(|b| b.exists()), "a run directory per seed");
+    // eval of the same checkpoints gives the same members' and ensemble's test errors.
+    let mut args = vec!["eval", "--json", "--checkpoint"];
+    args.extend(best.iter().map(|b| s(b)));
+    let (status, stdout, stderr) = shadernet(&args);
+    assert_eq!(status, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["test_error"], summary["ensemble_test_error"]);
+    assert_eq!(report["epoch"], serde_json::Value::Null);
+    let members = report["member_test_errors"].as_array().unwrap();
+    for (member, seed) in members.iter().zip(seeds) {
+        assert_eq!(member, &seed["test_error"], "{stdout}");
+    }
+    // predict averages the ensemble's probabilities; pictures may follow the checkpoints.
+    let bar = dir.join("bar1.png");
+    bar_png(&bar, 1);
+    let (status, stdout, stderr) = shadernet(&[
+        "predict",
+        "--json",
+        "--checkpoint",
+        s(&best[0]),
+        s(&best[1]),
+        s(&bar),
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+
+    assert_fails_with(&["train", "--seeds", "3-1"], 1, &["--seeds expects"]);
+    assert_fails_with(&["train", "--seeds", "1,1"], 1, &["names a seed twice"]);
+    assert_fails_with(
+        &["train", "--seeds", "1-2", "--seed", "4"],
+        2,
+        &["cannot be used with"],
+    );
+}
+
+#[test]
+fn ensembles_refuse_checkpoints_of_another_task() {
+    let (dir, net) = small_setup("cli-ensemble-task");
+    let run = dir.join("run");
+    let (status, _, stderr) = train_small(&dir, &net, &run, &["--epochs", "1"]);
+    assert_eq!(status, 0, "{stderr}");
+    // Another dataset: 2 classes of 5x5 images.
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for (prefix, n) in [("train", 40u32), ("t10k", 10)] {
+        let images: Vec<u8> = (0..n * 25).map(|i| (i % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 2) as u8).collect();
+        let write = |kind: &str, bytes: Vec<u8>| {
+            std::fs::write(
+                other.join(format!(
+                    "{prefix}-{kind}-idx{}-ubyte",
+                    if kind == "images" { 3 } else { 1 }
+                )),
+                bytes,
+            )
+            .unwrap()
+        };
+        write("images", idx_bytes(&[n, 5, 5], &images));
+        write("labels", idx_bytes(&[n], &labels));
+    }
+    let flat = dir.join("flat.txt");
+    std::fs::write(&flat, "flatten\ndense classes\nsoftmax\n").unwrap();
+    let other_run = dir.join("other-run");
+    let (status, _, stderr) = train_small(&other, &flat, &other_run, &["--epochs", "1"]);
+    assert_eq!(status, 0, "{stderr}");
+    let (a, b) = (
+        run.join("best.safetensors"),
+        other_run.join("best.safetensors"),
+    );
+    assert_fails_with(
+        &["eval", "--checkpoint", s(&a), s(&b)],
+        1,
+        &[s(&b), "must share their classes and input shape"],
+    );
 }

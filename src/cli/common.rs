@@ -23,7 +23,7 @@ pub(crate) enum Backend {
 }
 
 /// Which executor runs the network: shared by train, eval and predict.
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub(crate) struct ExecutorArgs {
     /// Which executor runs the network.
     #[arg(long, value_enum, default_value = "cpu")]

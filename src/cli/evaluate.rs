@@ -16,9 +16,11 @@ use std::path::PathBuf;
 /// The flags of `shadernet eval`.
 #[derive(clap::Args)]
 pub(crate) struct EvalArgs {
-    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
-    #[arg(long)]
-    pub(crate) checkpoint: PathBuf,
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors); several make an ensemble that
+    /// averages their class probabilities (their networks may differ; their classes and input
+    /// shapes must match).
+    #[arg(long, required = true, num_args = 1..)]
+    pub(crate) checkpoint: Vec<PathBuf>,
     /// The data directory whose t10k-* files are evaluated [default: the checkpoint's].
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
@@ -32,11 +34,12 @@ pub(crate) struct EvalArgs {
 /// The flags of `shadernet predict`.
 #[derive(clap::Args)]
 pub(crate) struct PredictArgs {
-    /// The checkpoint (e.g. runs/seed9-.../best.safetensors).
-    #[arg(long)]
-    pub(crate) checkpoint: PathBuf,
+    /// The checkpoint (e.g. runs/seed9-.../best.safetensors); several make an ensemble that
+    /// averages their class probabilities. Values that do not end in `.safetensors` are
+    /// pictures, so `--checkpoint A B one.png` works.
+    #[arg(long, required = true, num_args = 1..)]
+    pub(crate) checkpoint: Vec<PathBuf>,
     /// PNG or JPEG pictures, one digit each (dark on light or light on dark).
-    #[arg(required = true)]
     pub(crate) images: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) executor: ExecutorArgs,
@@ -60,13 +63,124 @@ fn checkpoint_executor(
     Ok((plan, executor))
 }
 
+/// Loads every checkpoint of an ensemble and checks that they classify the same task: the same
+/// classes and input shape as the first (their networks may differ).
+pub(crate) fn load_ensemble(paths: &[PathBuf]) -> Result<Vec<Checkpoint>> {
+    let mut checkpoints: Vec<Checkpoint> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let checkpoint = Checkpoint::load(path)?;
+        if let Some(first) = checkpoints.first()
+            && (first.classes != checkpoint.classes || first.input != checkpoint.input)
+        {
+            return Err(Error::data(
+                path,
+                format!(
+                    "an ensemble's checkpoints must share their classes and input shape: this                      one takes {} images into {} classes, {} takes {} into {}",
+                    checkpoint.input,
+                    checkpoint.classes,
+                    paths[0].display(),
+                    first.input,
+                    first.classes
+                ),
+            ));
+        }
+        checkpoints.push(checkpoint);
+    }
+    Ok(checkpoints)
+}
+
+/// One checkpoint's class probabilities `(N, classes)` for the images `indices` of `data`
+/// (its outputs, or their softmax for a network without a softmax layer).
+fn probabilities(
+    checkpoint: &Checkpoint,
+    args: &ExecutorArgs,
+    data: &Dataset,
+    indices: &[u32],
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<f32>> {
+    let (plan, mut executor) = checkpoint_executor(checkpoint, args)?;
+    let k = plan.classes;
+    let mut outputs = Vec::with_capacity(indices.len() * k);
+    for chunk in indices.chunks(4 * EVAL_BATCH) {
+        outputs.extend(executor.predict(data, chunk)?);
+        progress(outputs.len() / k);
+    }
+    if plan.layers.last().map(|l| l.layer) != Some(Layer::Softmax) {
+        let logits = outputs.clone();
+        softmax_forward(&logits, &mut outputs, k);
+    }
+    Ok(outputs)
+}
+
+/// The mean of the members' probabilities, element by element.
+fn mean_probabilities(members: &[Vec<f32>]) -> Vec<f32> {
+    let mut mean = vec![0.0f32; members.first().map_or(0, Vec::len)];
+    for member in members {
+        for (m, &p) in mean.iter_mut().zip(member) {
+            *m += p;
+        }
+    }
+    let n = members.len().max(1) as f32;
+    mean.iter_mut().for_each(|m| *m /= n);
+    mean
+}
+
+/// Misclassified examples of `data` under `probabilities (N, classes)`.
+fn errors(probabilities: &[f32], data: &Dataset, k: usize) -> usize {
+    let rows = probabilities.chunks_exact(k).zip(&data.labels);
+    rows.filter(|(row, label)| argmax(row) != usize::from(**label))
+        .count()
+}
+
+/// Each checkpoint's test error on `data` and the test error of their ensemble (the mean of
+/// their probabilities), with the ensemble's probabilities `(N, classes)`.
+pub(crate) struct EnsembleResult {
+    /// Each member's test error, in [0, 1].
+    pub(crate) members: Vec<f64>,
+    /// The ensemble's test error.
+    pub(crate) ensemble: f64,
+    /// The ensemble's probabilities.
+    pub(crate) probabilities: Vec<f32>,
+}
+
+/// Evaluates the checkpoints one by one on all of `data` and averages their probabilities.
+pub(crate) fn evaluate_ensemble(
+    checkpoints: &[Checkpoint],
+    args: &ExecutorArgs,
+    data: &Dataset,
+) -> Result<EnsembleResult> {
+    let all: Vec<u32> = (0..data.len() as u32).collect();
+    let mut progress = Progress::new(true);
+    let mut members = Vec::with_capacity(checkpoints.len());
+    for (i, checkpoint) in checkpoints.iter().enumerate() {
+        let what = format!("evaluating {} of {}", i + 1, checkpoints.len());
+        members.push(probabilities(checkpoint, args, data, &all, |done| {
+            progress.update(&what, done, data.len(), "images")
+        })?);
+    }
+    progress.clear();
+    let k = checkpoints.first().map_or(1, |c| c.classes);
+    let rate = |p: &[f32]| errors(p, data, k) as f64 / data.len().max(1) as f64;
+    let probabilities = mean_probabilities(&members);
+    Ok(EnsembleResult {
+        members: members.iter().map(|m| rate(m)).collect(),
+        ensemble: rate(&probabilities),
+        probabilities,
+    })
+}
+
 /// `eval --json`'s one line (`null` for a class without test images, and for a number that is
 /// not finite).
 #[derive(Serialize)]
 struct EvalJson<'a> {
+    /// The checkpoint, or an ensemble's joined by " + ".
     checkpoint: String,
     network: &'a str,
-    epoch: usize,
+    /// The checkpoint's epoch (`null` for an ensemble).
+    epoch: Option<usize>,
+    /// An ensemble's members' test errors, in the order given (empty for one checkpoint).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    member_test_errors: Vec<f64>,
     images: usize,
     test_error: f64,
     per_class: Vec<Option<f64>>,
@@ -82,30 +196,24 @@ struct PredictJson<'a> {
     probabilities: &'a [f32],
 }
 
-/// `shadernet eval`: the test error, per-class accuracy and confusion matrix of a checkpoint.
+/// `shadernet eval`: the test error, per-class accuracy and confusion matrix of a checkpoint, or
+/// of an ensemble of checkpoints (with each member's test error).
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
-    let checkpoint = Checkpoint::load(&args.checkpoint)?;
+    let checkpoints = load_ensemble(&args.checkpoint)?;
+    let first = &checkpoints[0];
     let data_dir = args
         .data
         .clone()
-        .unwrap_or_else(|| PathBuf::from(&checkpoint.data));
+        .unwrap_or_else(|| PathBuf::from(&first.data));
     let data = load_data(&data_dir)?;
-    check_fits(&checkpoint, &args.checkpoint, &data.test)?;
-    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
-    let test = &data.test;
-    let all: Vec<u32> = (0..test.len() as u32).collect();
-    let mut progress = Progress::new(true);
-    let mut outputs = Vec::with_capacity(test.len() * plan.classes);
-    for chunk in all.chunks(4 * EVAL_BATCH) {
-        outputs.extend(executor.predict(test, chunk)?);
-        progress.update(
-            "evaluating",
-            outputs.len() / plan.classes,
-            test.len(),
-            "images",
-        );
+    for (checkpoint, path) in checkpoints.iter().zip(&args.checkpoint) {
+        check_fits(checkpoint, path, &data.test)?;
     }
-    progress.clear();
+    let test = &data.test;
+    let result = evaluate_ensemble(&checkpoints, &args.executor, test)?;
+    let plan = first.plan()?;
+    let outputs = result.probabilities;
+    let ensemble = checkpoints.len() > 1;
     let k = plan.classes;
     let mut confusion = vec![vec![0usize; k]; k];
     for (row, &label) in outputs.chunks_exact(k).zip(&test.labels) {
@@ -126,13 +234,19 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
             (n > 0).then(|| confusion[t][t] as f64 / n as f64)
         })
         .collect();
+    let names: Vec<String> = args
+        .checkpoint
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     if args.json {
         println!(
             "{}",
             to_json(&EvalJson {
-                checkpoint: args.checkpoint.display().to_string(),
+                checkpoint: names.join(" + "),
                 network: &plan.network.name,
-                epoch: checkpoint.epoch(),
+                epoch: (!ensemble).then(|| first.epoch()),
+                member_test_errors: if ensemble { result.members } else { Vec::new() },
                 images: test.len(),
                 test_error,
                 per_class,
@@ -141,15 +255,32 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         );
         return Ok(());
     }
-    println!(
-        "{} (epoch {}, {}): test error {:.2}% ({wrong} of {}) on {}",
-        plan.network.name,
-        checkpoint.epoch(),
-        args.checkpoint.display(),
-        100.0 * test_error,
-        test.len(),
-        executor.describe()
-    );
+    if ensemble {
+        for ((name, checkpoint), error) in names.iter().zip(&checkpoints).zip(&result.members) {
+            println!(
+                "{} (epoch {}, {name}): test error {:.2}%",
+                checkpoint.network.name,
+                checkpoint.epoch(),
+                100.0 * error
+            );
+        }
+        println!(
+            "ensemble of {} checkpoints (mean of their probabilities): test error {:.2}% \
+             ({wrong} of {})",
+            checkpoints.len(),
+            100.0 * test_error,
+            test.len()
+        );
+    } else {
+        println!(
+            "{} (epoch {}, {}): test error {:.2}% ({wrong} of {})",
+            plan.network.name,
+            first.epoch(),
+            names[0],
+            100.0 * test_error,
+            test.len()
+        );
+    }
     println!("per-class accuracy:");
     for (c, acc) in per_class.iter().enumerate() {
         let n: usize = confusion[c].iter().sum();
@@ -168,15 +299,34 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// `shadernet predict`: the class and class probabilities of each picture.
-pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
-    let checkpoint = Checkpoint::load(&args.checkpoint)?;
-    let Shape::Image { c: 1, h, w } = checkpoint.input else {
+/// `shadernet predict`: the class and class probabilities of each picture (an ensemble's: the
+/// mean of its checkpoints' probabilities).
+pub(crate) fn run_predict(mut args: PredictArgs) -> Result<()> {
+    let (mut paths, mut pictures): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .checkpoint
+        .into_iter()
+        .partition(|p| p.extension().is_some_and(|e| e == "safetensors"));
+    // With no .safetensors among them, the first value is the checkpoint (whose loading then
+    // says what is wrong with it).
+    if paths.is_empty() && !pictures.is_empty() {
+        paths.push(pictures.remove(0));
+    }
+    args.checkpoint = paths;
+    args.images.extend(pictures);
+    if args.checkpoint.is_empty() || args.images.is_empty() {
+        return Err(Error::Config(
+            "predict needs --checkpoint FILE.safetensors (one or more) and at least one picture"
+                .into(),
+        ));
+    }
+    let checkpoints = load_ensemble(&args.checkpoint)?;
+    let first = &checkpoints[0];
+    let Shape::Image { c: 1, h, w } = first.input else {
         return Err(Error::data(
-            &args.checkpoint,
+            &args.checkpoint[0],
             format!(
                 "predict takes grey pictures, but this network's input is {} (C x H x W)",
-                checkpoint.input
+                first.input
             ),
         ));
     };
@@ -193,18 +343,23 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
         channels: 1,
         height: h,
         width: w,
-        classes: checkpoint.classes,
+        classes: first.classes,
     };
-    let (plan, mut executor) = checkpoint_executor(&checkpoint, &args.executor)?;
     let all: Vec<u32> = (0..n as u32).collect();
-    let outputs = executor.predict(&data, &all)?;
-    let k = plan.classes;
-    let softmax_output = plan.layers.last().map(|l| l.layer) == Some(Layer::Softmax);
+    let mut members = Vec::with_capacity(checkpoints.len());
+    for checkpoint in &checkpoints {
+        members.push(probabilities(
+            checkpoint,
+            &args.executor,
+            &data,
+            &all,
+            |_| {},
+        )?);
+    }
+    let outputs = mean_probabilities(&members);
+    let k = first.classes;
     for (path, row) in args.images.iter().zip(outputs.chunks_exact(k)) {
-        let mut probabilities = row.to_vec();
-        if !softmax_output {
-            softmax_forward(row, &mut probabilities, k);
-        }
+        let probabilities = row.to_vec();
         let class = argmax(&probabilities);
         if args.json {
             println!(

@@ -3,19 +3,22 @@
 use super::common::{
     ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
 };
+use super::evaluate::{evaluate_ensemble, load_ensemble};
 use super::progress::Progress;
+use serde::Serialize;
 use shadernet::error::{Error, Result};
 use shadernet::executor::Executor;
 use shadernet::gpu::Gpu;
 use shadernet::model::{Monitor, Network, Plan, Shape, load_network, network_to_text};
 use shadernet::run::Checkpoint;
+use shadernet::run::atomic::write_atomic;
 use shadernet::run::plots::{curves_png, misclassified_png};
-use shadernet::run::rundir::{BEST, LAST, RunDir};
+use shadernet::run::rundir::{BEST, LAST, RunDir, to_json};
 use shadernet::train::{Best, Observer, RunState, Splits, train_from};
 use std::path::{Path, PathBuf};
 
 /// The flags of `shadernet train`.
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub(crate) struct TrainArgs {
     /// A preset (see `shadernet models`) or a network file [default: fast]. With --resume, it
     /// must be the checkpoint's network.
@@ -33,6 +36,12 @@ pub(crate) struct TrainArgs {
     /// Seed for initialisation, shuffling, the validation split and dropout [default: 1].
     #[arg(long, conflicts_with = "resume")]
     pub(crate) seed: Option<u64>,
+    /// Train one run per seed (`1-3`, `1,4,7`, or both: `1-3,7`), each in its own run
+    /// directory `seed-N` under --out, then print each seed's test error, their mean and
+    /// standard deviation, and the test error of the ensemble of the runs' best.safetensors
+    /// (the mean of their probabilities); `summary.json` there holds the same.
+    #[arg(long, conflicts_with_all = ["seed", "resume"])]
+    pub(crate) seeds: Option<String>,
     /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
     /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] [default: data/mnist, or
     /// the checkpoint's with --resume].
@@ -177,7 +186,156 @@ impl Observer for CliObserver {
 }
 
 /// `shadernet train`: a new run, or `--resume` of one, ending with the test error.
-pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
+/// What one finished run reports.
+pub(crate) struct TrainOutcome {
+    /// The network's name.
+    network: String,
+    /// The test error of the chosen model, in [0, 1].
+    test_error: f64,
+    /// The sum of the epochs' training seconds.
+    training_seconds: f64,
+    /// The run directory.
+    run: PathBuf,
+}
+
+/// `shadernet train`: one run, or one per seed with `--seeds`.
+pub(crate) fn run(args: TrainArgs) -> Result<()> {
+    match &args.seeds {
+        Some(spec) => run_seeds(args.clone(), spec),
+        None => run_train(args).map(|_| ()),
+    }
+}
+
+/// The seeds of `--seeds`: ranges `a-b` and single seeds, separated by commas, in order.
+fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
+    let bad = || {
+        Error::Config(format!(
+            "--seeds expects seeds and ranges separated by commas, e.g. 1-3 or 1,4,7, got `{spec}`"
+        ))
+    };
+    let mut seeds = Vec::new();
+    for part in spec.split(',') {
+        let part = part.trim();
+        let (from, to) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let s: u64 = part.parse().map_err(|_| bad())?;
+                (s, s)
+            }
+        };
+        if from > to || to - from >= 1000 {
+            return Err(bad());
+        }
+        seeds.extend(from..=to);
+    }
+    let mut unique = seeds.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != seeds.len() {
+        return Err(Error::Config(format!(
+            "--seeds names a seed twice: `{spec}`"
+        )));
+    }
+    Ok(seeds)
+}
+
+/// `summary.json` of `--seeds`.
+#[derive(Serialize)]
+struct SeedsSummary {
+    network: String,
+    seeds: Vec<SeedRun>,
+    mean_test_error: f64,
+    std_test_error: f64,
+    ensemble_test_error: f64,
+}
+
+/// One seed's line of [`SeedsSummary`].
+#[derive(Serialize)]
+struct SeedRun {
+    seed: u64,
+    test_error: f64,
+    training_seconds: f64,
+    run: String,
+}
+
+/// `train --seeds`: one run per seed under one directory, then the summary.
+fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
+    let seeds = parse_seeds(spec)?;
+    let name = load_network(args.model.as_deref().unwrap_or("fast"))?.name;
+    let parent = args
+        .out
+        .clone()
+        .unwrap_or_else(|| RunDir::default_path(&name));
+    let mut runs = Vec::with_capacity(seeds.len());
+    for &seed in &seeds {
+        let one = TrainArgs {
+            seed: Some(seed),
+            seeds: None,
+            out: Some(parent.join(format!("seed-{seed}"))),
+            ..args.clone()
+        };
+        runs.push(run_train(one)?);
+    }
+    let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
+    let checkpoints = load_ensemble(&paths)?;
+    let data_dir = PathBuf::from(&checkpoints[0].data);
+    let data = load_data(&data_dir)?;
+    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &data.test)?;
+    let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
+    let n = errors.len() as f64;
+    let mean = errors.iter().sum::<f64>() / n;
+    // The sample standard deviation (n − 1), 0 for one seed.
+    let std = if errors.len() > 1 {
+        (errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    for (seed, run) in seeds.iter().zip(&runs) {
+        println!(
+            "seed {seed}: test error {:.2}% | {:.1} s of training | {}",
+            100.0 * run.test_error,
+            run.training_seconds,
+            run.run.display()
+        );
+    }
+    let summary = SeedsSummary {
+        network: runs[0].network.clone(),
+        seeds: seeds
+            .iter()
+            .zip(&runs)
+            .map(|(&seed, r)| SeedRun {
+                seed,
+                test_error: r.test_error,
+                training_seconds: r.training_seconds,
+                run: r.run.display().to_string(),
+            })
+            .collect(),
+        mean_test_error: mean,
+        std_test_error: std,
+        ensemble_test_error: ensemble.ensemble,
+    };
+    let summary_path = parent.join("summary.json");
+    write_atomic(
+        &summary_path,
+        format!("{}\n", to_json(&summary)?).as_bytes(),
+    )?;
+    println!(
+        "{}, seeds {spec}: ensemble of {} test error {:.2}% | seeds' mean {:.2}% ± {:.2}% | {}",
+        summary.network,
+        seeds.len(),
+        100.0 * ensemble.ensemble,
+        100.0 * mean,
+        100.0 * std,
+        summary_path.display()
+    );
+    Ok(())
+}
+
+/// One training run (the whole of `shadernet train` without `--seeds`).
+fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
     let resumed = match &args.resume {
         Some(arg) => {
             let (run, file) = resume_paths(arg)?;
@@ -365,7 +523,12 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         executor.describe(),
         run.path().display()
     );
-    Ok(())
+    Ok(TrainOutcome {
+        network: plan.network.name.clone(),
+        test_error: report.test.error_rate(),
+        training_seconds: report.epochs.iter().map(|e| e.train_seconds).sum(),
+        run: run.path().to_path_buf(),
+    })
 }
 
 /// The loop's state from a checkpoint, with the best epoch's parameters from the checkpoint
