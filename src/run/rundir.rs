@@ -4,7 +4,8 @@
 //! runs/seed9-20261126-223015/
 //!   command.txt          the command line that started the run (and each resume)
 //!   network.txt          the network and training settings, in the network file format
-//!   metrics.csv          one row per epoch: loss, errors, learning rate, seconds
+//!   metrics.csv          one row per epoch: loss, errors, learning rate, seconds, training
+//!                        seconds and their running sum (time to accuracy)
 //!   metrics.jsonl        the same, one JSON object per line
 //!   curves.png           loss and error per epoch
 //!   misclassified.png    test digits the final model gets wrong, predicted and true labels
@@ -130,15 +131,17 @@ fn validation_metrics(e: &EpochLog) -> Option<(f64, f64)> {
 /// The CSV header and one row per epoch (validation fields empty without a validation split).
 pub fn metrics_csv(epochs: &[EpochLog]) -> String {
     let mut out = String::from(
-        "epoch,train_loss,train_error,validation_loss,validation_error,lr,seconds,images_per_second\n",
+        "epoch,train_loss,train_error,validation_loss,validation_error,lr,seconds,images_per_second,train_seconds,cumulative_train_seconds\n",
     );
+    let mut cumulative = 0.0;
     for e in epochs {
+        cumulative += e.train_seconds;
         let (validation_loss, validation_error) = validation_metrics(e)
             .map_or((String::new(), String::new()), |(l, r)| {
                 (l.to_string(), r.to_string())
             });
         out += &format!(
-            "{},{},{},{},{},{},{:.3},{:.1}\n",
+            "{},{},{},{},{},{},{:.3},{:.1},{:.3},{:.3}\n",
             e.epoch,
             e.train.mean_loss(),
             e.train.error_rate(),
@@ -146,7 +149,9 @@ pub fn metrics_csv(epochs: &[EpochLog]) -> String {
             validation_error,
             e.lr,
             e.seconds,
-            e.images_per_second()
+            e.images_per_second(),
+            e.train_seconds,
+            cumulative
         );
     }
     out
@@ -167,13 +172,19 @@ struct MetricsRow {
     seconds: f64,
     /// Rounded to one decimal.
     images_per_second: f64,
+    /// Seconds of this epoch's training steps (no validation), rounded to milliseconds.
+    train_seconds: f64,
+    /// Seconds of training steps of this epoch and all before it: time to accuracy.
+    cumulative_train_seconds: f64,
 }
 
 /// One JSON object per epoch and line (validation fields `null` without a validation split,
 /// and any number that is not finite `null` too, as [`to_json`] writes it).
 pub fn metrics_jsonl(epochs: &[EpochLog]) -> Result<String> {
     let mut out = String::new();
+    let mut cumulative = 0.0;
     for e in epochs {
+        cumulative += e.train_seconds;
         let validation = validation_metrics(e);
         out += &to_json(&MetricsRow {
             epoch: e.epoch,
@@ -184,6 +195,8 @@ pub fn metrics_jsonl(epochs: &[EpochLog]) -> Result<String> {
             lr: e.lr,
             seconds: rounded(e.seconds, 3),
             images_per_second: rounded(e.images_per_second(), 1),
+            train_seconds: rounded(e.train_seconds, 3),
+            cumulative_train_seconds: rounded(cumulative, 3),
         })?;
         out.push('\n');
     }
@@ -295,9 +308,11 @@ mod tests {
         assert_eq!(
             jsonl,
             "{\"epoch\":1,\"train_loss\":0.5,\"train_error\":0.25,\"validation_loss\":0.5,\
-             \"validation_error\":0.5,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0}\n\
+             \"validation_error\":0.5,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0,\
+             \"train_seconds\":2.0,\"cumulative_train_seconds\":2.0}\n\
              {\"epoch\":1,\"train_loss\":null,\"train_error\":0.25,\"validation_loss\":null,\
-             \"validation_error\":null,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0}\n"
+             \"validation_error\":null,\"lr\":0.01,\"seconds\":2.5,\"images_per_second\":2.0,\
+             \"train_seconds\":2.0,\"cumulative_train_seconds\":4.0}\n"
         );
     }
 }

@@ -21,7 +21,8 @@ pub struct EpochLog {
     pub train: Metrics,
     /// Inference-mode metrics on the validation split (empty when there is none).
     pub validation: Metrics,
-    /// The learning rate used.
+    /// The learning rate of the epoch's first step (schedules that move every step go on
+    /// from there).
     pub lr: f32,
     /// Wall time of the epoch's training steps, seconds.
     pub train_seconds: f64,
@@ -35,21 +36,23 @@ impl EpochLog {
         self.train.count as f64 / self.train_seconds.max(1e-9)
     }
 
-    /// The log line `train` prints (`val error -` without a validation split).
-    pub fn line(&self, epochs: usize) -> String {
+    /// The log line `train` prints (`val error -` without a validation split), with
+    /// `cumulative` seconds of training (this epoch's steps and all before it) at its end.
+    pub fn line(&self, epochs: usize, cumulative: f64) -> String {
         let validation = if self.validation.count == 0 {
             "-".to_string()
         } else {
             format!("{:.2}%", 100.0 * self.validation.error_rate())
         };
         format!(
-            "epoch {:>3}/{epochs}  loss {:.4}  train error {:.2}%  val error {validation}  lr {}  {:.1} s  {:.0} img/s",
+            "epoch {:>3}/{epochs}  loss {:.4}  train error {:.2}%  val error {validation}  lr {}  {:.1} s  {:.0} img/s  {:.1} s of training so far",
             self.epoch,
             self.train.mean_loss(),
             100.0 * self.train.error_rate(),
             self.lr,
             self.seconds,
-            self.images_per_second()
+            self.images_per_second(),
+            cumulative
         )
     }
 }
@@ -230,7 +233,8 @@ pub fn train_from(
             train_seconds,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        observer.line(&entry.line(settings.epochs));
+        let cumulative = state.epochs.iter().map(|e| e.train_seconds).sum::<f64>() + train_seconds;
+        observer.line(&entry.line(settings.epochs, cumulative));
         state.epochs.push(entry);
         // The watched error: validation unless early stopping asks for the training error.
         let watch_training = settings
