@@ -18,9 +18,15 @@ fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {
     common::mnist_splits(train, validation, 3, 300)
 }
 
+/// A preset planned for MNIST with `epochs` epochs; `NAME+ema` adds weight averaging (0.99).
 fn plan(model: &str, epochs: usize) -> Plan {
-    let mut network = preset(model).unwrap();
+    let (name, ema) = match model.strip_suffix("+ema") {
+        Some(name) => (name, Some(0.99)),
+        None => (model, None),
+    };
+    let mut network = preset(name).unwrap();
     network.training.epochs = epochs;
+    network.training.ema = ema;
     network
         .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
         .unwrap()
@@ -176,6 +182,16 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a.test, b.test);
     assert_bits_eq("parameters", &a_params, &b_params);
+}
+
+#[test]
+fn a_resumed_run_with_weight_averaging_is_bit_identical_too() {
+    // The checkpoint's parameters are the averaged weights; the trained ones travel as
+    // `optimizer.raw.*` and training continues from them.
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed5+ema", 900, 2, 1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert_eq!(a.test, b.test);
+    assert_bits_eq("averaged parameters", &a_params, &b_params);
 }
 
 #[test]
@@ -383,9 +399,11 @@ fn a_resumed_gpu_run_is_bit_identical_too() {
     let make = move |plan: &Plan, seed: u64| -> Box<dyn Executor> {
         Box::new(shadernet::gpu::GpuExecutor::new(gpu.clone(), plan, seed, 16).unwrap())
     };
-    let ((a, a_params), (b, b_params)) = straight_and_resumed(&make, "seed5", 400, 2, 1);
-    same_numbers(&a.epochs, &b.epochs);
-    assert_bits_eq("parameters", &a_params, &b_params);
+    for model in ["seed5", "seed5+ema"] {
+        let ((a, a_params), (b, b_params)) = straight_and_resumed(&make, model, 400, 2, 1);
+        same_numbers(&a.epochs, &b.epochs);
+        assert_bits_eq(&format!("{model} parameters"), &a_params, &b_params);
+    }
 }
 
 fn seed9_checkpoint() -> (Plan, Checkpoint) {

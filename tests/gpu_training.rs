@@ -10,7 +10,7 @@ mod gpu_common;
 use common::{assert_bits_eq, batch, plan};
 use gpu_common::{assert_close, gpu_or_skip};
 use shadernet::cpu::dropout::dropout_forward;
-use shadernet::cpu::{CpuExecutor, CpuNet};
+use shadernet::cpu::{CpuExecutor, CpuNet, Mode};
 use shadernet::data::Dataset;
 use shadernet::executor::DropoutKey;
 use shadernet::executor::Executor;
@@ -42,7 +42,7 @@ fn three_steps_agree(name: &str, text: &str, input: Shape, classes: usize, n: us
     let mut net = GpuNet::new(gpu, &plan, seed, n).unwrap();
     assert_eq!(
         net.parameters(gpu).unwrap(),
-        cpu.params(),
+        cpu.averaged_params(),
         "{name}: initial parameters"
     );
     let lr = plan.network.training.lr;
@@ -91,7 +91,7 @@ fn three_steps_agree(name: &str, text: &str, input: Shape, classes: usize, n: us
         assert_adam_params_close(
             &format!("{tag} parameters"),
             &net.parameters(gpu).unwrap(),
-            cpu.params(),
+            cpu.averaged_params(),
             &noise,
             lr * (step + 1) as f32,
         );
@@ -176,6 +176,43 @@ fn label_smoothing_three_adam_steps_match_the_cpu() {
         10,
         17,
     );
+}
+
+#[test]
+fn weight_averaging_three_adam_steps_match_the_cpu() {
+    // The averaged weights after each step, and an evaluation that reads them.
+    let text = format!("{SEED3_LIKE}ema 0.9\n");
+    let input = Shape::Image { c: 1, h: 6, w: 5 };
+    three_steps_agree("seed3-like, ema 0.9", &text, input, 10, 17);
+    let Some(gpu) = gpu_or_skip() else { return };
+    let plan = plan(&text, input, 10);
+    let (mut cpu, mut net) = (
+        CpuNet::new(&plan, 5, 1).unwrap(),
+        GpuNet::new(gpu, &plan, 5, 8).unwrap(),
+    );
+    for step in 0..3 {
+        let (x, labels) = batch(input, 10, 8, 200 + step);
+        cpu.train_step(&x, &labels, 0.01);
+        net.load_batch(gpu, &x, &labels).unwrap();
+        net.step(gpu, 8, StepMode::Train { lr: 0.01 }, None)
+            .unwrap();
+    }
+    let (x, labels) = batch(input, 10, 8, 300);
+    let mut want = vec![0.0; 8 * 10];
+    cpu.with_averaged_weights(|c| c.forward(&x, &labels, Mode::Eval, Some(&mut want)));
+    net.load_batch(gpu, &x, &labels).unwrap();
+    net.step(gpu, 8, StepMode::Eval, None).unwrap();
+    assert_close(
+        "evaluation on the averaged weights",
+        &net.outputs(gpu, 8).unwrap(),
+        &want,
+        1e-5,
+        1e-4,
+    );
+    // And not on the trained ones, which differ after three steps.
+    let mut trained = vec![0.0; 8 * 10];
+    cpu.forward(&x, &labels, Mode::Eval, Some(&mut trained));
+    assert!(trained.iter().zip(&want).any(|(a, b)| (a - b).abs() > 1e-4));
 }
 
 #[test]

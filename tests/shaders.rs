@@ -133,7 +133,7 @@ fn dispatches_of_every_kernel() -> Vec<Dispatch> {
         // Stand-alone activation (forward after a batchnorm, backward before one), dropout and
         // max-pool kernels, batchnorm, SGD and MSE.
         "conv 2 kernel=3\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 300\ntanh\n\
-         batchnorm\ndropout 0.3\nbatchnorm\ndense classes\nloss mse\noptimizer sgd\n",
+         batchnorm\ndropout 0.3\nbatchnorm\ndense classes\nloss mse\noptimizer sgd\nema 0.99\n",
     ];
     let mut list = Vec::new();
     // Batch 600: the weight gradients' k is the batch, long enough to split.

@@ -89,9 +89,10 @@ impl Executor for CpuExecutor {
         let all: Vec<u32> = (0..data.len() as u32).collect();
         for chunk in all.chunks(EVAL_BATCH) {
             self.gather(data, chunk)?;
+            let (images, labels) = (&self.images, &self.labels);
             let stats = self
                 .net
-                .forward(&self.images, &self.labels, Mode::Eval, None);
+                .with_averaged_weights(|net| net.forward(images, labels, Mode::Eval, None));
             let metrics = self.metrics(stats, chunk.len());
             total.add(metrics);
         }
@@ -106,16 +107,18 @@ impl Executor for CpuExecutor {
             .zip(outputs.chunks_mut(EVAL_BATCH * k))
         {
             self.gather(data, chunk)?;
+            let (images, labels) = (&self.images, &self.labels);
             self.net
-                .forward(&self.images, &self.labels, Mode::Eval, Some(out));
+                .with_averaged_weights(|net| net.forward(images, labels, Mode::Eval, Some(out)));
         }
         Ok(outputs)
     }
 
-    /// The trainable parameters (crate layout) followed by the batchnorm running statistics
-    /// ([`CpuNet::running_stats`]): `plan.params() + plan.running_stats()` values.
+    /// The trainable parameters (crate layout; with weight averaging, the averaged ones)
+    /// followed by the batchnorm running statistics ([`CpuNet::running_stats`]):
+    /// `plan.params() + plan.running_stats()` values.
     fn parameters(&mut self) -> Result<Vec<f32>> {
-        let mut all = self.net.params().to_vec();
+        let mut all = self.net.averaged_params().to_vec();
         all.extend_from_slice(self.net.running_stats());
         Ok(all)
     }
@@ -134,7 +137,7 @@ impl Executor for CpuExecutor {
             )));
         }
         let (weights, running) = params.split_at(trainable);
-        self.net.params_mut().copy_from_slice(weights);
+        self.net.set_params(weights);
         self.net.running_stats_mut().copy_from_slice(running);
         Ok(())
     }

@@ -16,7 +16,7 @@
 //! layer order), and a training-mode forward pass updates them.
 
 use super::norm::batchnorm_update_running;
-use super::optim::{adam_update, sgd_update};
+use super::optim::{adam_update, ema_update, sgd_update};
 use super::team::Team;
 use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
@@ -106,6 +106,8 @@ pub struct CpuNet {
     grads: Vec<f32>,
     adam_m: Vec<f32>,
     adam_v: Vec<f32>,
+    /// With weight averaging, the averaged weights (layout of `params`); else empty.
+    ema: Vec<f32>,
     /// Batchnorm running statistics: per batchnorm layer `r_μ (C)` then `r_σ² (C)`.
     running: Vec<f32>,
     /// Batchnorm layers.
@@ -204,6 +206,10 @@ impl CpuNet {
             pool_sizes,
             mask_sizes,
             col_size,
+            ema: match plan.network.training.ema {
+                Some(_) => initial_parameters(plan, seed),
+                None => Vec::new(),
+            },
             params: initial_parameters(plan, seed),
             grads: vec![0.0; layout.params],
             adam_m: Vec::new(),
@@ -264,23 +270,63 @@ impl CpuNet {
         self.updates
     }
 
-    /// The optimiser's state: the update counter and Adam's moments (empty before the first
-    /// Adam update, and for SGD).
+    /// The optimiser's state: the update counter, Adam's moments (empty before the first
+    /// Adam update, and for SGD) and, with weight averaging, the trained weights.
     pub fn optimizer_state(&self) -> OptimizerState {
         OptimizerState {
             updates: self.updates,
             adam_m: self.adam_m.clone(),
             adam_v: self.adam_v.clone(),
+            raw_params: if self.ema.is_empty() {
+                Vec::new()
+            } else {
+                self.params.clone()
+            },
         }
     }
 
-    /// Replaces the optimiser's state; the moments must be empty or as long as the parameters.
+    /// Replaces the optimiser's state; the moments (and trained weights) must be empty or as
+    /// long as the parameters.
     pub fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
         state.check_fits(self.params.len())?;
         self.updates = state.updates;
         self.adam_m = state.adam_m.clone();
         self.adam_v = state.adam_v.clone();
+        if !self.ema.is_empty() && !state.raw_params.is_empty() {
+            self.params.copy_from_slice(&state.raw_params);
+        }
         Ok(())
+    }
+
+    /// With weight averaging, the averaged weights (layout of [`CpuNet::params`]); else the
+    /// parameters themselves. What evaluation, prediction and checkpoints use.
+    pub fn averaged_params(&self) -> &[f32] {
+        if self.ema.is_empty() {
+            &self.params
+        } else {
+            &self.ema
+        }
+    }
+
+    /// Replaces the weights that evaluation uses and training continues from: the parameters
+    /// and, with weight averaging, the averaged weights too.
+    pub fn set_params(&mut self, weights: &[f32]) {
+        self.params.copy_from_slice(weights);
+        if !self.ema.is_empty() {
+            self.ema.copy_from_slice(weights);
+        }
+    }
+
+    /// Runs `f` with the averaged weights in place of the trained ones (weight averaging on),
+    /// or as it is.
+    pub fn with_averaged_weights<R>(&mut self, f: impl FnOnce(&mut CpuNet) -> R) -> R {
+        if self.ema.is_empty() {
+            return f(self);
+        }
+        std::mem::swap(&mut self.params, &mut self.ema);
+        let result = f(self);
+        std::mem::swap(&mut self.params, &mut self.ema);
+        result
     }
 
     /// Runs the network forward on `x: (N, C, H, W)` with labels `(N)` and returns the loss and
@@ -343,6 +389,9 @@ impl CpuNet {
                     step,
                 );
             }
+        }
+        if let Some(decay) = self.plan.network.training.ema {
+            ema_update(&mut self.ema, &self.params, decay, self.updates);
         }
     }
 

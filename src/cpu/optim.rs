@@ -28,6 +28,15 @@ pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f3
     }
 }
 
+/// Weight averaging after update `t` (1-based): `ema ← d_t·ema + (1 − d_t)·w` element by
+/// element, with `d_t = `[`crate::model::ema_decay`]`(decay, t)`.
+pub fn ema_update(ema: &mut [f32], weights: &[f32], decay: f32, t: u32) {
+    let d = crate::model::ema_decay(decay, t);
+    for (e, &w) in ema.iter_mut().zip(weights) {
+        *e = d * *e + (1.0 - d) * w;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

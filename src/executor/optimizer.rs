@@ -14,6 +14,9 @@ pub struct OptimizerState {
     pub adam_m: Vec<f32>,
     /// Adam's second moments `v`, laid out like the parameters; empty when `adam_m` is.
     pub adam_v: Vec<f32>,
+    /// With weight averaging (`Training::ema`), the weights training updates, laid out like
+    /// the parameters (the parameters themselves are then the averaged weights); else empty.
+    pub raw_params: Vec<f32>,
 }
 
 impl OptimizerState {
@@ -21,6 +24,12 @@ impl OptimizerState {
     /// that long.
     pub fn check_fits(&self, n_params: usize) -> Result<()> {
         let (m, v) = (self.adam_m.len(), self.adam_v.len());
+        let raw = self.raw_params.len();
+        if raw != 0 && raw != n_params {
+            return Err(Error::Mismatch(format!(
+                "{raw} training weights do not fit a network of {n_params} parameters"
+            )));
+        }
         if m != v || (m != 0 && m != n_params) {
             return Err(Error::Mismatch(format!(
                 "optimiser moments of {m} and {v} values do not fit a network of {n_params} \

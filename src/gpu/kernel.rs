@@ -104,6 +104,8 @@ pub enum Kernel {
     Sgd,
     /// `adam.wgsl`: Adam with both moments on the device.
     Adam,
+    /// `ema.wgsl`: weight averaging after an update.
+    Ema,
     /// `gather.wgsl`: batch images from the device-resident byte dataset, scaled to [0, 1].
     Gather,
     /// `batchnorm_forward.wgsl`: batch (or running) statistics and `y = γ·x̂ + β`, one
@@ -121,7 +123,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::Matmul,
         Kernel::MatmulReduce,
         Kernel::DenseForward,
@@ -147,6 +149,7 @@ impl Kernel {
         Kernel::Mse,
         Kernel::Sgd,
         Kernel::Adam,
+        Kernel::Ema,
         Kernel::Gather,
         Kernel::BatchNormForward,
         Kernel::BatchNormBackward,
@@ -323,6 +326,8 @@ impl Kernel {
             Sgd => shader!("sgd.wgsl", &[R, W]),
             // grads, params, m, v
             Adam => shader!("adam.wgsl", &[R, W, W, W]),
+            // params, ema
+            Ema => shader!("ema.wgsl", &[R, W]),
             // indices, images, all_labels, x, labels
             Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
             // x, params, y, saved, running

@@ -13,7 +13,7 @@ pub use layout::{LayerSlots, ParamLayout, TensorSlot, initial_parameters, initia
 pub use presets::{PRESET_NAMES, preset};
 pub use recipe::{
     AugmentRanges, EarlyStopping, Init, Loss, Monitor, Optimizer, Schedule, Training,
-    check_training,
+    check_training, ema_decay,
 };
 pub use shapes::{BN_EPSILON, BN_MOMENTUM, ConvShape, NormShape, PoolShape};
 pub use spec::{Activation, BufferPlan, Layer, Network, Plan, PlannedLayer, Shape, Units};

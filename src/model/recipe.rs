@@ -148,6 +148,18 @@ pub struct Training {
     /// label `l` is `t_j = (1 − ε)·[j = l] + ε/K` instead of one-hot, as PyTorch's
     /// `CrossEntropyLoss(label_smoothing=ε)`; the loss reported is this smoothed objective.
     pub label_smoothing: f32,
+    /// Weight averaging: an exponential moving average of the weights with this decay `d`
+    /// (e.g. 0.999), updated after every step `t` (1-based) as
+    /// `ema ← d_t·ema + (1 − d_t)·w` with `d_t = min(d, (1 + t)/(10 + t))`, starting from the
+    /// initial weights. The averaged weights are what validation, early stopping, evaluation,
+    /// prediction and checkpoints see; batchnorm's running statistics are the trained ones.
+    pub ema: Option<f32>,
+}
+
+/// The decay [`Training::ema`] `decay` applies at update `t` (1-based): `min(d, (1 + t)/(10 + t))`,
+/// so that the first updates, far from where training ends, weigh less.
+pub fn ema_decay(decay: f32, t: u32) -> f32 {
+    decay.min((1.0 + t as f32) / (10.0 + t as f32))
 }
 
 impl Default for Training {
@@ -164,6 +176,7 @@ impl Default for Training {
             augment_ranges: AugmentRanges::default(),
             early_stopping: None,
             label_smoothing: 0.0,
+            ema: None,
         }
     }
 }
@@ -225,6 +238,11 @@ pub fn check_training(t: &Training) -> Result<()> {
             "label smoothing must be in [0, 1) and goes with the cross-entropy loss, got {}",
             t.label_smoothing
         ));
+    }
+    if let Some(decay) = t.ema
+        && !(decay > 0.0 && decay < 1.0)
+    {
+        return bad(format!("ema needs a decay in (0, 1), got {decay}"));
     }
     if !(0.0..=1.0).contains(&t.augment) {
         return bad(format!(

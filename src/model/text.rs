@@ -19,6 +19,7 @@
 //!                                                     # cosine warmup=2, onecycle warmup=0.3;
 //!                                                     # per=step (default) or per=epoch
 //! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2  # chance, ranges
+//! ema 0.999                            # weight averaging with this decay (default: none)
 //! early_stopping patience=20 min_delta_rel=0.005 monitor=validation   # or monitor=training
 //! ```
 //!
@@ -326,6 +327,7 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
             r.zoom = args.option("zoom", number)?.unwrap_or(r.zoom);
             r.translate_px = args.option("translate", number)?.unwrap_or(r.translate_px);
         }
+        "ema" => t.ema = Some(args.required("a decay in (0, 1), e.g. 0.999")?),
         "early_stopping" => {
             let patience = args.option("patience", "a whole number")?.unwrap_or(10);
             let min_delta_rel = args.option("min_delta_rel", "a number")?.unwrap_or(0.0);
@@ -353,7 +355,7 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 format!(
                     "unknown keyword `{other}`; expected a layer (dense, conv, maxpool, dropout, \
                      flatten, tanh, relu, batchnorm, softmax) or a setting (loss, optimizer, lr, \
-                     batch, epochs, init, schedule, augment, early_stopping)"
+                     batch, epochs, init, schedule, augment, ema, early_stopping)"
                 ),
             ));
         }
@@ -493,6 +495,9 @@ pub fn network_to_text(network: &Network) -> String {
         "augment {} scale_x={} scale_y={} rotation={} zoom={} translate={}\n",
         t.augment, r.scale_x, r.scale_y, r.rotation_degrees, r.zoom, r.translate_px
     );
+    if let Some(decay) = t.ema {
+        out += &format!("ema {decay}\n");
+    }
     if let Some(es) = t.early_stopping {
         out += &format!(
             "early_stopping patience={} min_delta_rel={} monitor={}\n",
@@ -576,6 +581,7 @@ mod tests {
             "schedule onecycle warmup=0.4 per=epoch",
             "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
             "loss cross_entropy smoothing=0.1",
+            "ema 0.999",
         ] {
             let net = parse_network(
                 &format!("flatten\ndense classes\nsoftmax\n{schedule}\n"),

@@ -14,6 +14,9 @@
 //!   `"optimizer.m.{name}"` and `"optimizer.v.{name}"` for each parameter tensor `name` above,
 //!   same shape. (`torch.load_file` returns them too; drop the `optimizer.` keys before
 //!   `load_state_dict`.)
+//! - with weight averaging (`ema` in the network), the parameter tensors above hold the
+//!   averaged weights (what eval, predict and PyTorch should use), and
+//!   `"optimizer.raw.{name}"` the weights training updates, for resuming.
 //!
 //! ## Metadata (all strings, as safetensors requires)
 //!
@@ -73,6 +76,8 @@ pub const FORMAT_1: &str = "shadernet-checkpoint-1";
 const ADAM_M: &str = "optimizer.m.";
 /// The prefix of Adam's second-moment tensors.
 const ADAM_V: &str = "optimizer.v.";
+/// The prefix of the trained weights' tensors, with weight averaging.
+const RAW: &str = "optimizer.raw.";
 
 /// The name of PyTorch's batchnorm step counter for layer `layer` (an `int64` scalar, stored so
 /// `load_state_dict(strict=True)` accepts the file; shadernet writes its update counter there).
@@ -155,6 +160,22 @@ impl Checkpoint {
             .map(|slot| (batches_tracked(slot.layer), counter.clone()))
             .collect();
         let opt = &self.optimizer;
+        if !opt.raw_params.is_empty() {
+            for slot in &layout {
+                let data = opt.raw_params.get(slot.range.clone()).ok_or_else(|| {
+                    Error::Mismatch(format!(
+                        "{} training weights do not fit {} parameters",
+                        opt.raw_params.len(),
+                        self.params.len()
+                    ))
+                })?;
+                blobs.push((
+                    format!("{RAW}{}", slot.name),
+                    slot.shape.clone(),
+                    bytes(data),
+                ));
+            }
+        }
         if !opt.adam_m.is_empty() {
             for slot in &layout {
                 for (prefix, values) in [(ADAM_M, &opt.adam_m), (ADAM_V, &opt.adam_v)] {
@@ -333,11 +354,20 @@ impl Checkpoint {
             adam_m = vec![0.0; plan.params()];
             adam_v = vec![0.0; plan.params()];
         }
+        let has_raw = tensors.names().iter().any(|n| n.starts_with(RAW));
+        let mut raw_params = if has_raw {
+            vec![0.0; plan.params()]
+        } else {
+            Vec::new()
+        };
         for slot in layout.iter().chain(&running) {
             let mut targets = vec![(slot.name.clone(), &mut params)];
             if has_moments && slot.range.end <= plan.params() {
                 targets.push((format!("{ADAM_M}{}", slot.name), &mut adam_m));
                 targets.push((format!("{ADAM_V}{}", slot.name), &mut adam_v));
+            }
+            if has_raw && slot.range.end <= plan.params() {
+                targets.push((format!("{RAW}{}", slot.name), &mut raw_params));
             }
             for (name, target) in targets {
                 let view = tensors.tensor(&name).map_err(|_| {
@@ -373,6 +403,7 @@ impl Checkpoint {
                     s.name.clone(),
                     format!("{ADAM_M}{}", s.name),
                     format!("{ADAM_V}{}", s.name),
+                    format!("{RAW}{}", s.name),
                 ]
             })
             .chain(running.iter().map(|s| s.name.clone()))
@@ -395,6 +426,7 @@ impl Checkpoint {
                 updates: number(path, "updates", get("updates")?)?,
                 adam_m,
                 adam_v,
+                raw_params,
             },
             seed: number(path, "seed", get("seed")?)?,
             validation: number(path, "validation", get("validation")?)?,

@@ -19,10 +19,11 @@ use crate::gpu::ops::gemm::GemmParams;
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
 use crate::gpu::ops::matmul::{Operand, TRANS_A, TRANS_B, matmul};
 use crate::gpu::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
-use crate::gpu::ops::optim::{adam, sgd};
+use crate::gpu::ops::optim::{adam, ema, sgd};
 use crate::gpu::ops::pool::{PoolDropout, maxpool_backward, maxpool_forward};
 use crate::model::{
     Activation, AugmentRanges, ConvShape, Layer, NormShape, Plan, PlannedLayer, PoolShape, Shape,
+    ema_decay,
 };
 
 /// Which shapes a family's checks use.
@@ -819,7 +820,22 @@ fn optimiser_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             optim::adam_update(&mut want_w, &g, &mut cm, &mut cv, s);
             check.dispatches.push(adam(ig, adam_w, m, v, total, s));
         }
+        // Weight averaging after the SGD update (update 5: d_t = min(0.999, 6/15)).
+        let averaged = case.input(&w);
+        check
+            .dispatches
+            .push(ema(sgd_w, averaged, total, ema_decay(0.999, 5)));
+        let mut want_ema = w.clone();
+        optim::ema_update(&mut want_ema, &want_sgd, 0.999, 5);
         let tag = format!("{total} parameters");
+        let ema_tol = Tolerance::new(1e-7, 1e-6);
+        check.expect(
+            format!("weight averaging, {tag}"),
+            averaged,
+            0,
+            want_ema,
+            ema_tol,
+        );
         check.expect(
             format!("sgd, {tag}"),
             sgd_w,

@@ -8,10 +8,10 @@ use crate::gpu::context::Gpu;
 use crate::gpu::plan::OpKind;
 
 impl GpuNet {
-    /// All parameters (crate layout).
+    /// All parameters (crate layout): with weight averaging, the averaged weights.
     pub fn parameters(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        self.arena
-            .read_f32(gpu, self.exec.params, self.exec.n_params)
+        let id = self.exec.ema.unwrap_or(self.exec.params);
+        self.arena.read_f32(gpu, id, self.exec.n_params)
     }
 
     /// The gradient of the mean batch loss from the last training step.
@@ -67,10 +67,17 @@ impl GpuNet {
             ),
             None => (Vec::new(), Vec::new()),
         };
+        let raw_params = match self.exec.ema {
+            Some(_) => self
+                .arena
+                .read_f32(gpu, self.exec.params, self.exec.n_params)?,
+            None => Vec::new(),
+        };
         Ok(OptimizerState {
             updates: self.updates,
             adam_m,
             adam_v,
+            raw_params,
         })
     }
 
@@ -87,11 +94,16 @@ impl GpuNet {
                 self.arena.write(gpu, v, 0, &state.adam_v);
             }
         }
+        if self.exec.ema.is_some() && !state.raw_params.is_empty() {
+            self.arena
+                .write(gpu, self.exec.params, 0, &state.raw_params);
+        }
         self.updates = state.updates;
         Ok(())
     }
 
-    /// Replaces all parameters (crate layout).
+    /// Replaces all parameters (crate layout), and with weight averaging the averaged weights
+    /// too.
     pub fn set_parameters(&self, gpu: &Gpu, params: &[f32]) -> Result<()> {
         if params.len() != self.exec.n_params {
             return Err(Error::Mismatch(format!(
@@ -101,6 +113,9 @@ impl GpuNet {
             )));
         }
         self.arena.write(gpu, self.exec.params, 0, params);
+        if let Some(averaged) = self.exec.ema {
+            self.arena.write(gpu, averaged, 0, params);
+        }
         Ok(())
     }
 }

@@ -81,3 +81,26 @@ pub fn adam(
         &p,
     )
 }
+
+/// Host twin of `ema.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct EmaParams {
+    /// Parameters.
+    pub total: u32,
+    /// This update's decay `d_t` ([`crate::model::ema_decay`]).
+    pub decay: f32,
+    /// Padding to 16 bytes.
+    pub _pad: [u32; 2],
+}
+
+/// Weight averaging after an update: `ema ← d·ema + (1 − d)·w` over `total` parameters, `d`
+/// this update's decay (twin of `cpu::optim::ema_update`).
+pub fn ema(params: BufferId, ema: BufferId, total: usize, decay: f32) -> Dispatch {
+    let p = EmaParams {
+        total: u(total),
+        decay,
+        _pad: [0; 2],
+    };
+    Dispatch::new(Kernel::Ema, groups_1d(total), vec![params, ema], &p)
+}

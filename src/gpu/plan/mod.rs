@@ -148,6 +148,9 @@ pub struct ExecutionPlan {
     pub grads: BufferId,
     /// Adam's `m` and `v`, laid out like the parameters.
     pub moments: Option<(BufferId, BufferId)>,
+    /// With weight averaging, the averaged weights (layout of the parameters): what an
+    /// evaluation step reads instead of the parameters.
+    pub ema: Option<BufferId>,
     /// Batchnorm running statistics (4 unused bytes without batchnorm).
     pub running: BufferId,
     /// Values in [`ExecutionPlan::running`].
@@ -198,6 +201,11 @@ impl ExecutionPlan {
             )),
             Optimizer::Sgd => None,
         };
+        let ema = plan
+            .network
+            .training
+            .ema
+            .map(|_| list.add("averaged weights", 4 * n_params, Contents::Parameters));
         let running = list.add(
             "batchnorm running statistics",
             4 * layout.running,
@@ -329,6 +337,7 @@ impl ExecutionPlan {
             params,
             grads,
             moments,
+            ema,
             running,
             n_running: layout.running,
             totals,

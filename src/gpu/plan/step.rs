@@ -15,9 +15,9 @@ use crate::gpu::ops::dense::{dense_backward, dense_forward};
 use crate::gpu::ops::dropout::{dropout_backward, dropout_forward};
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
 use crate::gpu::ops::norm::{batchnorm_backward, batchnorm_forward};
-use crate::gpu::ops::optim::{adam, sgd};
+use crate::gpu::ops::optim::{adam, ema, sgd};
 use crate::gpu::ops::pool::{PoolDropout, maxpool_backward, maxpool_forward};
-use crate::model::{Loss, Optimizer, Shape};
+use crate::model::{Loss, Optimizer, Shape, ema_decay};
 
 /// The random keys of one step: which masks and warps it draws.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -134,6 +134,16 @@ impl ExecutionPlan {
             ),
         });
         let StepMode::Train { lr } = mode else {
+            // Evaluation reads the averaged weights, with weight averaging on.
+            if let Some(averaged) = self.ema {
+                for dispatch in &mut list {
+                    for buffer in &mut dispatch.buffers {
+                        if *buffer == self.params {
+                            *buffer = averaged;
+                        }
+                    }
+                }
+            }
             return list;
         };
         // The backwards of element-wise layers are applied by the kernel of the layer after them
@@ -208,6 +218,10 @@ impl ExecutionPlan {
                 adam(self.grads, self.params, m, v, self.n_params, step)
             }
         });
+        if let (Some(averaged), Some(decay)) = (self.ema, self.plan.network.training.ema) {
+            let d = ema_decay(decay, keys.step + 1);
+            list.push(ema(self.params, averaged, self.n_params, d));
+        }
         list
     }
 }
