@@ -1,104 +1,108 @@
-//! A tiny RGB raster for the run directory's pictures: pixels, lines, filled rectangles, a
-//! hand-drawn 3x5 pixel font (digits, a few capitals and signs), and PNG encoding.
+//! The drawing surface of the run directory's pictures: an RGB buffer that `plotters` draws on
+//! through its bitmap backend, with text set by `ab_glyph` in DejaVu Sans (a Latin-1 subset
+//! under `assets/fonts/`, with its licence) compiled into the binary, and PNG encoding.
+//!
+//! Text is drawn here rather than by plotters' own `ab_glyph` code, which places each glyph at
+//! a whole pixel without its left side bearing, so letters come out unevenly spaced
+//! ("valid ati on"). Layout sizes still come from plotters' side, which needs the same font
+//! registered under [`FAMILY`].
+
+use std::sync::OnceLock;
+
+use ab_glyph::{Font, FontRef, ScaleFont, point};
+use plotters::backend::{BitMapBackend, RGBPixel};
+use plotters::coord::Shift;
+use plotters::drawing::{DrawingArea, IntoDrawingArea};
+use plotters::style::FontStyle;
+use plotters_backend::text_anchor::{HPos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
+};
 
 use crate::error::{Error, Result};
 
-/// An RGB colour.
-pub type Rgb = [u8; 3];
+/// DejaVu Sans, ASCII and Latin-1 (see `assets/fonts/README.md`).
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Latin1.ttf");
 
-/// An RGB image being drawn, row-major.
+/// The font family every text of the pictures names: plotters' default.
+pub const FAMILY: &str = "sans-serif";
+
+/// Most pixels a picture may have (a guard against absurd image sizes in the data).
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+/// The parsed font, registered with plotters on first use.
+fn font() -> Result<&'static FontRef<'static>> {
+    static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            let registered = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+            FontRef::try_from_slice(FONT)
+                .ok()
+                .filter(|_| registered.is_ok())
+        })
+        .as_ref()
+        .ok_or_else(|| Error::Config("the plot font compiled into shadernet does not parse".into()))
+}
+
+/// An RGB picture being drawn, row-major, white to begin with.
 pub struct Canvas {
-    /// Width in pixels.
-    pub width: usize,
-    /// Height in pixels.
-    pub height: usize,
+    width: u32,
+    height: u32,
     pixels: Vec<u8>,
+    font: &'static FontRef<'static>,
 }
 
 impl Canvas {
-    /// A `width x height` canvas filled with `background`.
-    pub fn new(width: usize, height: usize, background: Rgb) -> Self {
-        Canvas {
+    /// A white `width x height` canvas; refused past [`MAX_PIXELS`].
+    pub fn new(width: u32, height: u32) -> Result<Self> {
+        let count = u64::from(width) * u64::from(height);
+        if count > MAX_PIXELS {
+            return Err(Error::Config(format!(
+                "a picture of {width}x{height} pixels is too big (at most {MAX_PIXELS} pixels)"
+            )));
+        }
+        Ok(Canvas {
             width,
             height,
-            pixels: background.repeat(width * height),
-        }
+            pixels: vec![255; 3 * count as usize],
+            font: font()?,
+        })
     }
 
-    /// Sets one pixel; points outside the canvas are ignored.
-    pub fn set(&mut self, x: i64, y: i64, colour: Rgb) {
-        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
-            let i = 3 * (y as usize * self.width + x as usize);
-            self.pixels[i..i + 3].copy_from_slice(&colour);
+    /// A plotters drawing area over the whole canvas.
+    pub fn area(&mut self) -> Result<DrawingArea<Backend<'_>, Shift>> {
+        let size = (self.width, self.height);
+        let bitmap = BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut self.pixels, size)
+            .map_err(|e| Error::Config(format!("a {}x{} picture: {e}", size.0, size.1)))?;
+        Ok(Backend {
+            bitmap,
+            font: self.font,
         }
+        .into_drawing_area())
     }
 
-    /// Fills the rectangle with top-left `(x, y)`, `w` wide and `h` tall.
-    pub fn fill(&mut self, x: i64, y: i64, w: i64, h: i64, colour: Rgb) {
-        for yy in y..y + h {
-            for xx in x..x + w {
-                self.set(xx, yy, colour);
-            }
+    /// Copies the RGB image `rgb` (row-major, rows of `width` pixels) with its top-left corner
+    /// at `(x, y)`; what falls outside the canvas is cut off.
+    pub fn blit(&mut self, x: u32, y: u32, width: u32, rgb: &[u8]) {
+        let width = width as usize;
+        if width == 0 || x >= self.width {
+            return;
         }
-    }
-
-    /// A straight line from `(x0, y0)` to `(x1, y1)`, `thickness` pixels square (Bresenham).
-    pub fn line(
-        &mut self,
-        (x0, y0): (i64, i64),
-        (x1, y1): (i64, i64),
-        colour: Rgb,
-        thickness: i64,
-    ) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-        let half = thickness / 2;
-        loop {
-            self.fill(x - half, y - half, thickness, thickness, colour);
-            if x == x1 && y == y1 {
+        let shown = width.min((self.width - x) as usize);
+        for (row, line) in rgb.chunks_exact(3 * width).enumerate() {
+            let yy = y as usize + row;
+            if yy >= self.height as usize {
                 break;
             }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
+            let start = 3 * (yy * self.width as usize + x as usize);
+            self.pixels[start..start + 3 * shown].copy_from_slice(&line[..3 * shown]);
         }
     }
 
-    /// Writes `text` with its top-left corner at `(x, y)`, each font pixel `scale x scale`;
-    /// characters the font lacks are drawn as blanks. Returns the width drawn.
-    pub fn text(&mut self, x: i64, y: i64, text: &str, colour: Rgb, scale: i64) -> i64 {
-        let mut cx = x;
-        for ch in text.chars() {
-            let rows = glyph(ch.to_ascii_uppercase());
-            for (r, bits) in rows.iter().enumerate() {
-                for c in 0..3 {
-                    if bits & (0b100 >> c) != 0 {
-                        self.fill(cx + c * scale, y + r as i64 * scale, scale, scale, colour);
-                    }
-                }
-            }
-            cx += 4 * scale;
-        }
-        cx - x
-    }
-
-    /// The width `text` takes at `scale`.
-    pub fn text_width(text: &str, scale: i64) -> i64 {
-        4 * scale * text.chars().count() as i64
-    }
-
-    /// The image as PNG bytes.
-    pub fn to_png(&self) -> Result<Vec<u8>> {
-        let image =
-            image::RgbImage::from_raw(self.width as u32, self.height as u32, self.pixels.clone())
-                .ok_or_else(|| Error::Config("canvas size does not match its pixels".into()))?;
+    /// The picture as PNG bytes.
+    pub fn to_png(self) -> Result<Vec<u8>> {
+        let image = image::RgbImage::from_raw(self.width, self.height, self.pixels)
+            .ok_or_else(|| Error::Config("a picture's size does not match its pixels".into()))?;
         let mut bytes = std::io::Cursor::new(Vec::new());
         image
             .write_to(&mut bytes, image::ImageFormat::Png)
@@ -107,56 +111,183 @@ impl Canvas {
     }
 }
 
-/// The 3x5 glyph of `ch`: five rows, the top three bits of each row left to right.
-fn glyph(ch: char) -> [u8; 5] {
-    match ch {
-        '0' => [0b111, 0b101, 0b101, 0b101, 0b111],
-        '1' => [0b010, 0b110, 0b010, 0b010, 0b111],
-        '2' => [0b111, 0b001, 0b111, 0b100, 0b111],
-        '3' => [0b111, 0b001, 0b111, 0b001, 0b111],
-        '4' => [0b101, 0b101, 0b111, 0b001, 0b001],
-        '5' => [0b111, 0b100, 0b111, 0b001, 0b111],
-        '6' => [0b111, 0b100, 0b111, 0b101, 0b111],
-        '7' => [0b111, 0b001, 0b010, 0b010, 0b010],
-        '8' => [0b111, 0b101, 0b111, 0b101, 0b111],
-        '9' => [0b111, 0b101, 0b111, 0b001, 0b111],
-        '.' => [0, 0, 0, 0, 0b010],
-        ':' => [0, 0b010, 0, 0b010, 0],
-        '%' => [0b101, 0b001, 0b010, 0b100, 0b101],
-        '-' => [0, 0, 0b111, 0, 0],
-        '/' => [0b001, 0b001, 0b010, 0b100, 0b100],
-        'A' => [0b010, 0b101, 0b111, 0b101, 0b101],
-        'C' => [0b011, 0b100, 0b100, 0b100, 0b011],
-        'E' => [0b111, 0b100, 0b110, 0b100, 0b111],
-        'F' => [0b111, 0b100, 0b110, 0b100, 0b100],
-        'H' => [0b101, 0b101, 0b111, 0b101, 0b101],
-        'I' => [0b111, 0b010, 0b010, 0b010, 0b111],
-        'L' => [0b100, 0b100, 0b100, 0b100, 0b111],
-        'N' => [0b101, 0b111, 0b111, 0b101, 0b101],
-        'O' => [0b010, 0b101, 0b101, 0b101, 0b010],
-        'P' => [0b110, 0b101, 0b110, 0b100, 0b100],
-        'R' => [0b110, 0b101, 0b110, 0b101, 0b101],
-        'S' => [0b011, 0b100, 0b010, 0b001, 0b110],
-        'T' => [0b111, 0b010, 0b010, 0b010, 0b010],
-        'V' => [0b101, 0b101, 0b101, 0b101, 0b010],
-        _ => [0; 5],
+/// The plotters backend of a [`Canvas`]: plotters' RGB bitmap backend for shapes, our own
+/// text.
+pub struct Backend<'a> {
+    bitmap: BitMapBackend<'a, RGBPixel>,
+    font: &'static FontRef<'static>,
+}
+
+impl Backend<'_> {
+    /// The text box plotters lays out for `text` at `size` pixels: the advance widths with
+    /// kerning, and plotters' line height (`size / 1.24`, as its `ab_glyph` layout).
+    fn layout(&self, text: &str, size: f64) -> (u32, u32) {
+        let font = self.font.as_scaled(size as f32);
+        let mut width = 0.0f32;
+        let mut previous = None;
+        for ch in text.chars() {
+            let id = font.glyph_id(ch);
+            if let Some(before) = previous {
+                width += font.kern(before, id);
+            }
+            width += font.h_advance(id);
+            previous = Some(id);
+        }
+        (width.ceil().max(0.0) as u32, (size / 1.24).round() as u32)
+    }
+}
+
+impl<'a> DrawingBackend for Backend<'a> {
+    type ErrorType = <BitMapBackend<'a, RGBPixel> as DrawingBackend>::ErrorType;
+
+    fn get_size(&self) -> (u32, u32) {
+        self.bitmap.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.ensure_prepared()
+    }
+
+    fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.blit_bitmap(pos, size, src)
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> std::result::Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        Ok(self.layout(text, style.size()))
+    }
+
+    /// `text` in its box (as `estimate_text_size` measures it), placed by the style's anchor
+    /// at `pos` and turned by its transform; capitals and digits are centred vertically in the
+    /// box, each glyph at its exact pen position, anti-aliased.
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let colour = style.color();
+        if colour.alpha == 0.0 {
+            return Ok(());
+        }
+        let (width, height) = self.layout(text, style.size());
+        let (width, height) = (width as i32, height as i32);
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Right => -width,
+            HPos::Center => -width / 2,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let turn = style.transform();
+        let font = self.font.as_scaled(style.size() as f32);
+        // The height of a capital, from the outline of `H` standing on the baseline.
+        let capital = font
+            .outline_glyph(font.scaled_glyph('H'))
+            .map_or(0.7 * font.height(), |h| -h.px_bounds().min.y);
+        let baseline = (height as f32 + capital) / 2.0;
+        let mut pen = 0.0f32;
+        let mut previous = None;
+        for ch in text.chars() {
+            let id = font.glyph_id(ch);
+            if let Some(before) = previous {
+                pen += font.kern(before, id);
+            }
+            previous = Some(id);
+            let glyph = id.with_scale_and_position(font.scale(), point(pen, baseline));
+            pen += font.h_advance(id);
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue;
+            };
+            let corner = outline.px_bounds().min;
+            let mut drawn = Ok(());
+            outline.draw(|x, y, coverage| {
+                if drawn.is_err() || coverage <= 0.0 {
+                    return;
+                }
+                let (tx, ty) = turn.transform(
+                    corner.x as i32 + x as i32 + dx,
+                    corner.y as i32 + y as i32 + dy,
+                );
+                let ink = BackendColor {
+                    alpha: colour.alpha * f64::from(coverage.min(1.0)),
+                    rgb: colour.rgb,
+                };
+                drawn = self.bitmap.draw_pixel((pos.0 + tx, pos.1 + ty), ink);
+            });
+            drawn?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plotters::prelude::*;
 
     #[test]
-    fn draws_and_encodes_a_png() {
-        let mut c = Canvas::new(20, 10, [255; 3]);
-        c.line((0, 0), (19, 9), [0, 0, 0], 1);
-        assert_eq!(c.text(1, 1, "7", [255, 0, 0], 1), 4);
-        let png = c.to_png().unwrap();
+    fn draws_text_and_encodes_a_png() {
+        let mut canvas = Canvas::new(120, 40).unwrap();
+        {
+            let area = canvas.area().unwrap();
+            area.draw_text("Error 7", &(FAMILY, 20).into_font().color(&BLACK), (4, 4))
+                .unwrap();
+        }
+        canvas.blit(110, 30, 2, &[0, 0, 255, 0, 0, 255, 0, 0, 255, 0, 0, 255]);
+        let png = canvas.to_png().unwrap();
         let back = image::load_from_memory(&png).unwrap().to_rgb8();
-        assert_eq!(back.get_pixel(0, 0).0, [0, 0, 0]);
-        assert_eq!(back.get_pixel(19, 9).0, [0, 0, 0]);
-        assert_eq!(back.get_pixel(1, 1).0, [255, 0, 0], "the 7's top bar");
-        assert_eq!(back.get_pixel(1, 5).0, [255, 255, 255]);
+        assert_eq!((back.width(), back.height()), (120, 40));
+        let dark = back.pixels().filter(|p| p.0[0] < 100).count();
+        assert!(dark > 40, "the text left only {dark} dark pixels");
+        assert_eq!(back.get_pixel(111, 31).0, [0, 0, 255], "the blitted block");
+        assert_eq!(back.get_pixel(119, 39).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn refuses_absurd_sizes() {
+        assert!(Canvas::new(1 << 20, 1 << 20).is_err());
     }
 }
