@@ -149,24 +149,29 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
         gpu.summary.name, gpu.summary.backend
     );
     let rows = shadernet::verify::verify(&gpu)?;
+    let width = rows.iter().map(|r| r.op.chars().count()).max().unwrap_or(2);
     println!(
-        "{:<40} {:>12} {:>12}  result",
+        "{:<width$} {:>12} {:>12}  result",
         "op", "max abs err", "max rel err"
     );
     for row in &rows {
         println!(
-            "{:<40} {:>12.3e} {:>12.3e}  {}",
+            "{:<width$} {:>12.3e} {:>12.3e}  {}",
             row.op,
             row.max_abs,
             row.max_rel,
             if row.pass { "ok" } else { "MISMATCH" }
         );
     }
-    let failed = rows.iter().filter(|r| !r.pass).count();
-    if failed > 0 {
+    let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
+    for row in &failed {
+        eprintln!("{row}");
+    }
+    if !failed.is_empty() {
         return Err(Error::Gpu(format!(
-            "{failed} of {} checks differ from the CPU executor beyond tolerance \
-             ({} + {} x |cpu|): this adapter or driver computes wrong results",
+            "{} of {} checks differ from the CPU executor beyond their tolerance (at least \
+             {} + {} x |cpu|): this adapter or driver computes wrong results",
+            failed.len(),
             rows.len(),
             shadernet::verify::VERIFY_ABS,
             shadernet::verify::VERIFY_REL
