@@ -60,7 +60,23 @@ enum Command {
     },
 }
 
+/// Restores the default action of SIGPIPE, which Rust's runtime ignores: output into a pipe
+/// whose reader has gone (`shadernet eval | head -1`) then ends the process quietly, as it ends
+/// any Unix tool, instead of failing a `println!` with a panic.
+#[cfg(unix)]
+fn quiet_on_closed_pipes() {
+    // SAFETY: called first thing in `main`, before any other thread exists; `signal` with
+    // `SIG_DFL` installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_on_closed_pipes() {}
+
 fn main() -> ExitCode {
+    quiet_on_closed_pipes();
     give_mesa_a_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
