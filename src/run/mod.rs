@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod canvas;
 pub mod checkpoint;
+mod history;
 pub mod plots;
 pub mod rundir;
 
