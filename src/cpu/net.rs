@@ -199,6 +199,7 @@ impl CpuNet {
                 output,
             });
         }
+        let initial = initial_parameters(plan, seed);
         let mut net = CpuNet {
             plan: plan.clone(),
             ops,
@@ -207,10 +208,10 @@ impl CpuNet {
             mask_sizes,
             col_size,
             ema: match plan.network.training.ema {
-                Some(_) => initial_parameters(plan, seed),
+                Some(_) => initial.clone(),
                 None => Vec::new(),
             },
-            params: initial_parameters(plan, seed),
+            params: initial,
             grads: vec![0.0; layout.params],
             adam_m: Vec::new(),
             adam_v: Vec::new(),

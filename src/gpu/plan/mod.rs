@@ -182,6 +182,27 @@ impl BufferList {
         });
         BufferId(self.0.len() - 1)
     }
+
+    /// One buffer per activation buffer `i` (`sizes[i]` values per example at batch
+    /// `capacity`), labelled `"{label} {i}"`; those in `placeholders` get 4 bytes, unused.
+    fn per_activation(
+        &mut self,
+        label: &str,
+        sizes: &[usize],
+        capacity: usize,
+        placeholders: &[usize],
+    ) -> Vec<BufferId> {
+        (sizes.iter().enumerate())
+            .map(|(i, s)| {
+                let bytes = if placeholders.contains(&i) {
+                    4
+                } else {
+                    4 * capacity * s
+                };
+                self.add(&format!("{label} {i}"), bytes, Contents::Zeros)
+            })
+            .collect()
+    }
 }
 
 impl ExecutionPlan {
@@ -286,16 +307,7 @@ impl ExecutionPlan {
             .filter(|&i| fusion[i].activation.is_some() || fusion[i].dropout.is_some())
             .map(|i| ops[i].output)
             .collect();
-        let acts = (sizes.iter().enumerate())
-            .map(|(i, s)| {
-                let bytes = if unused.contains(&i) {
-                    4
-                } else {
-                    4 * capacity * s
-                };
-                list.add(&format!("activation {i}"), bytes, Contents::Zeros)
-            })
-            .collect();
+        let acts = list.per_activation("activation", &sizes, capacity, &unused);
         // Buffer 0 (the input) never needs a gradient, nor the output of a layer whose backward
         // a later kernel applies (`absorbed`), nor a pool's output that a fused dropout
         // replaces.
@@ -304,16 +316,7 @@ impl ExecutionPlan {
             .map(|i| ops[i].output)
             .chain([0])
             .collect();
-        let act_grads = (sizes.iter().enumerate())
-            .map(|(i, s)| {
-                let bytes = if no_grad.contains(&i) {
-                    4
-                } else {
-                    4 * capacity * s
-                };
-                list.add(&format!("activation gradient {i}"), bytes, Contents::Zeros)
-            })
-            .collect();
+        let act_grads = list.per_activation("activation gradient", &sizes, capacity, &no_grad);
         let totals = [
             list.add("train totals", TOTALS_BYTES, Contents::Zeros),
             list.add("eval totals", TOTALS_BYTES, Contents::Zeros),
