@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use shadernet::Result;
-use shadernet::data::{Dataset, TrainTest, load_dir, read_idx};
+use shadernet::data::{
+    DEFAULT_DATA_LIMIT, Dataset, LoadOptions, TrainTest, load_dir, load_dir_with, load_test_dir,
+    read_idx,
+};
 
 const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
 const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
@@ -372,4 +375,308 @@ fn malformed_idx_headers_are_reported() {
     }
     let missing = dir.join("absent.idx");
     assert_contains(&error_text(read_idx(&missing)), &["absent.idx", "opening"]);
+}
+
+/// Writes the small set (raw) into a fresh directory with training labels `labels` (20 of
+/// them) and returns the directory.
+fn dir_with_train_labels(test: &str, labels: &[u8]) -> PathBuf {
+    let dir = temp_dir(test);
+    let mut files = small_set();
+    files[1].1 = common::idx_bytes(&[20], labels);
+    write_files(&dir, &files, false);
+    dir
+}
+
+/// Every file under `dir` with its bytes, sorted by name: the directory's state, to check that
+/// loading changed nothing.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn multi_member_gzip_is_read_whole() {
+    // What `cat a.gz b.gz c.gz`, pigz and bgzip write: the file's bytes in three members.
+    let dir = temp_dir("multi-member");
+    write_files(&dir, &small_set(), true);
+    let raw = small_set()[0].1.clone();
+    let members = [&raw[..5], &raw[5..40], &raw[40..]].map(gzip).concat();
+    let path = dir.join(format!("{TRAIN_IMAGES}.gz"));
+    std::fs::write(&path, &members).unwrap();
+    let idx = read_idx(&path).unwrap();
+    assert_eq!((idx.dims, idx.data), (vec![20, 2, 3], raw[16..].to_vec()));
+    // An empty member among them changes nothing.
+    let with_empty = [gzip(&raw[..40]), gzip(&[]), gzip(&raw[40..])].concat();
+    std::fs::write(&path, &with_empty).unwrap();
+    assert_eq!(load_dir(&dir).unwrap().train.images, &raw[16..]);
+}
+
+#[test]
+fn junk_after_the_gzip_stream_is_an_error() {
+    let dir = temp_dir("gzip-junk");
+    let path = dir.join("junk.idx.gz");
+    let raw = small_set()[3].1.clone();
+    std::fs::write(&path, [gzip(&raw), b"junk".to_vec()].concat()).unwrap();
+    assert_contains(
+        &error_text(read_idx(&path)),
+        &[
+            "junk.idx.gz",
+            "junk after the gzip stream",
+            "byte 0x6A follows the last gzip member",
+            "expected the file to end there",
+        ],
+    );
+    // Zero padding too (as some tape and block tools leave).
+    std::fs::write(&path, [gzip(&raw), vec![0; 512]].concat()).unwrap();
+    assert_contains(
+        &error_text(read_idx(&path)),
+        &["junk.idx.gz", "junk after the gzip stream", "byte 0x00"],
+    );
+    // Garbage that starts like a member is a corrupt member.
+    std::fs::write(&path, [gzip(&raw), vec![0x1f, 0x8b, 1, 2]].concat()).unwrap();
+    assert_contains(
+        &error_text(read_idx(&path)),
+        &["junk.idx.gz", "corrupt gzip"],
+    );
+}
+
+#[test]
+fn junk_after_the_data_is_an_error_raw_or_gzip() {
+    let dir = temp_dir("data-junk");
+    let bytes = [small_set()[3].1.clone(), vec![7; 5]].concat();
+    let raw = dir.join("labels.idx");
+    std::fs::write(&raw, &bytes).unwrap();
+    assert_contains(
+        &error_text(read_idx(&raw)),
+        &[
+            "labels.idx",
+            "junk after the data: header says 4 bytes of data (4)",
+            "file has 5 extra bytes after them, expected the file to end there",
+        ],
+    );
+    let gz = dir.join("labels.idx.gz");
+    std::fs::write(&gz, gzip(&bytes)).unwrap();
+    assert_contains(
+        &error_text(read_idx(&gz)),
+        &[
+            "labels.idx.gz",
+            "junk after the data: header says 4 bytes of data (4)",
+            "more bytes (decompressed) after them",
+        ],
+    );
+}
+
+#[test]
+fn a_gzip_header_claiming_more_than_the_file_can_hold_is_refused() {
+    // 1000 x 1000 x 1000 bytes could not come out of a gzip file of a few dozen bytes.
+    let dir = temp_dir("gzip-claim");
+    let path = dir.join("claim.gz");
+    let compressed = gzip(&common::idx_bytes(&[1000, 1000, 1000], &[0; 100]));
+    std::fs::write(&path, &compressed).unwrap();
+    let most = compressed.len() as u64 * 1032;
+    assert_contains(
+        &error_text(read_idx(&path)),
+        &[
+            "claim.gz",
+            "header says 1000000000 bytes of data (1000 x 1000 x 1000)",
+            &format!(
+                "a gzip file of {} bytes decompresses to at most {most} bytes",
+                compressed.len()
+            ),
+        ],
+    );
+}
+
+#[test]
+fn data_beyond_the_memory_limit_is_refused_before_allocating() {
+    // A 16-byte file whose header declares 5.4 GB of pixels: refused for the limit, with the
+    // bytes needed, before anything is read (or allocated) for the data.
+    let dir = temp_dir("limit");
+    let path = dir.join("huge.idx");
+    std::fs::write(&path, common::idx_bytes(&[60_000, 300, 300], &[])).unwrap();
+    assert_eq!(DEFAULT_DATA_LIMIT, 4 << 30);
+    assert_contains(
+        &error_text(read_idx(&path)),
+        &[
+            "huge.idx",
+            "header declares 60000 x 300 x 300 = 5400000000 bytes (5.0 GiB) of data",
+            "more than the 4294967296 bytes (4.0 GiB) the data memory limit leaves for this file",
+        ],
+    );
+    // The limit counts all four files: 120 + 20 bytes of training data leave 10 of 150 for
+    // the 24 bytes of test pixels.
+    let dir = temp_dir("limit-dir");
+    write_files(&dir, &small_set(), true);
+    let options = LoadOptions {
+        max_bytes: 150,
+        ..LoadOptions::default()
+    };
+    assert_contains(
+        &error_text(load_dir_with(&dir, &options)),
+        &[
+            &format!("{TEST_IMAGES}.gz"),
+            "header declares 4 x 2 x 3 = 24 bytes of data",
+            "more than the 10 bytes the data memory limit leaves for this file",
+        ],
+    );
+    let enough = LoadOptions {
+        max_bytes: 168,
+        ..LoadOptions::default()
+    };
+    assert_eq!(load_dir_with(&dir, &enough).unwrap().test.len(), 4);
+}
+
+#[test]
+fn a_stray_large_label_is_refused_not_trained_on() {
+    // Label 255 among ten digit classes would make a 256-class network.
+    let mut labels: Vec<u8> = (0..20).map(|i| i % 10).collect();
+    labels[7] = 255;
+    let dir = dir_with_train_labels("label-255", &labels);
+    let before = snapshot(&dir);
+    assert_contains(
+        &error_text(load_dir(&dir)),
+        &[
+            TRAIN_LABELS,
+            "the labels imply 256 classes (0 to 255; label 255 is at index 7)",
+            "but 245 of them have no training example: 10 to 254",
+            "expected every class to appear at least once",
+            "--classes 256",
+        ],
+    );
+    assert_eq!(snapshot(&dir), before, "loading changed the data directory");
+    // Asked for ten classes, the label is out of range.
+    let ten = LoadOptions {
+        classes: Some(10),
+        ..LoadOptions::default()
+    };
+    assert_contains(
+        &error_text(load_dir_with(&dir, &ten)),
+        &[
+            TRAIN_LABELS,
+            "label out of range: label 255 at index 7, expected 0..=9 (the 10 classes asked for)",
+        ],
+    );
+}
+
+#[test]
+fn classes_without_examples_are_refused_unless_asked_for() {
+    // Classes 0, 1, 3 and 5: 2 and 4 have no example.
+    let labels: Vec<u8> = (0..20).map(|i| [0, 1, 3, 5][i % 4]).collect();
+    let dir = dir_with_train_labels("label-gaps", &labels);
+    assert_contains(
+        &error_text(load_dir(&dir)),
+        &[
+            TRAIN_LABELS,
+            "imply 6 classes",
+            "2 of them have no training example: 2, 4;",
+        ],
+    );
+    let six = LoadOptions {
+        classes: Some(6),
+        ..LoadOptions::default()
+    };
+    let data = load_dir_with(&dir, &six).unwrap();
+    assert_eq!((data.train.classes, data.test.classes), (6, 6));
+    assert_eq!(data.train.label_counts(), [5, 5, 0, 5, 0, 5]);
+    // More classes than labels is fine too (a network with spare outputs).
+    let twelve = LoadOptions {
+        classes: Some(12),
+        ..LoadOptions::default()
+    };
+    assert_eq!(load_dir_with(&dir, &twelve).unwrap().train.classes, 12);
+    // Test labels beyond the training classes are refused: 3, 1, 4, 1 with four asked for.
+    let four_labels: Vec<u8> = (0..20).map(|i| (i % 4) as u8).collect();
+    let dir = dir_with_train_labels("label-test", &four_labels);
+    assert_contains(
+        &error_text(load_dir(&dir)),
+        &[
+            TEST_LABELS,
+            "label 4 at index 2, expected 0..=3 (the 4 classes of the training labels)",
+        ],
+    );
+    for bad in [0, 1, 257, usize::MAX] {
+        let options = LoadOptions {
+            classes: Some(bad),
+            ..LoadOptions::default()
+        };
+        assert_contains(
+            &error_text(load_dir_with(&dir, &options)),
+            &[&format!("{bad} classes asked for, expected 2 to 256")],
+        );
+    }
+}
+
+#[test]
+fn test_files_alone_load_for_a_given_number_of_classes() {
+    let dir = temp_dir("test-only");
+    write_files(&dir, &small_set()[2..], true);
+    let test = load_test_dir(&dir, 10, DEFAULT_DATA_LIMIT).unwrap();
+    assert_eq!((test.len(), test.classes, test.image_size()), (4, 10, 6));
+    assert_eq!(test.labels, [3, 1, 4, 1]);
+    assert_contains(
+        &error_text(load_test_dir(&dir, 4, DEFAULT_DATA_LIMIT)),
+        &[
+            &format!("{TEST_LABELS}.gz"),
+            "label 4 at index 2, expected 0..=3 (the network's 4 classes)",
+        ],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_link_loop_or_broken_link_is_named_not_missing() {
+    use std::os::unix::fs::symlink;
+    /// A test case: its name, how it makes the odd entry, the phrases its error must hold.
+    type Case<'a> = (&'a str, &'a dyn Fn(&Path), &'a [&'a str]);
+    let cases: [Case; 3] = [
+        (
+            "dir",
+            &|p| std::fs::create_dir(p).unwrap(),
+            &["is a directory, expected an IDX file"],
+        ),
+        (
+            "loop",
+            &|p| symlink(p, p).unwrap(),
+            &[
+                "symbolic link that cannot be followed",
+                "expected an IDX file",
+            ],
+        ),
+        (
+            "broken",
+            &|p| symlink(p.with_file_name("nowhere"), p).unwrap(),
+            &["broken symbolic link: its target", "nowhere does not exist"],
+        ),
+    ];
+    for (case, make, phrases) in cases {
+        // Even with a good .gz beside it: the raw name is what the user put there.
+        let dir = temp_dir(&format!("odd-{case}"));
+        write_files(&dir, &small_set(), true);
+        make(&dir.join(TRAIN_IMAGES));
+        let text = error_text(load_dir(&dir));
+        assert_contains(&text, &[&format!("{TRAIN_IMAGES}:")]);
+        assert_contains(&text, phrases);
+        assert!(!text.contains("missing"), "{text}");
+        // read_idx names it too.
+        assert_contains(&error_text(read_idx(&dir.join(TRAIN_IMAGES))), phrases);
+    }
+    // A FIFO would block a reader forever: refused without opening it.
+    let dir = temp_dir("odd-fifo");
+    let fifo = dir.join("fifo.idx");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        assert_contains(
+            &error_text(read_idx(&fifo)),
+            &["fifo.idx", "not a regular file", "expected an IDX file"],
+        );
+    }
 }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::idx::{IdxArray, read_idx};
+use super::idx::{DEFAULT_DATA_LIMIT, IdxArray, read_idx_limited};
+use super::labels::{check_below, training_classes};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -131,16 +132,58 @@ pub struct TrainTest {
     pub test: Dataset,
 }
 
+/// How [`load_dir_with`] loads a data directory.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// The number of classes, when the caller fixes it (e.g. `--classes N`): every label must
+    /// lie in `0..N` and classes without training examples are allowed. `None`: the largest
+    /// training label plus one, and every class must have a training example.
+    pub classes: Option<usize>,
+    /// The most bytes the files' data may hold together (pixels and labels, training and test),
+    /// checked against each file's header before its data is allocated.
+    pub max_bytes: u64,
+}
+
+impl Default for LoadOptions {
+    /// Classes from the labels, and the [`DEFAULT_DATA_LIMIT`].
+    fn default() -> Self {
+        LoadOptions {
+            classes: None,
+            max_bytes: DEFAULT_DATA_LIMIT,
+        }
+    }
+}
+
+/// [`load_dir_with`] with the default options: classes from the training labels, each with at
+/// least one example, under the [`DEFAULT_DATA_LIMIT`].
+pub fn load_dir(dir: &Path) -> Result<TrainTest> {
+    load_dir_with(dir, &LoadOptions::default())
+}
+
 /// Loads the four standard files from `dir`: `train-images-idx3-ubyte`,
 /// `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`, each
-/// either raw or with `.gz` appended (the raw name wins if both exist).
+/// either raw or with `.gz` appended (the raw name wins if both exist, even if it is not a
+/// readable file: that is then the error).
 ///
 /// Image files are `(N, H, W)` (one channel) or `(N, H, W, C)` (transposed to `(N, C, H, W)`);
-/// label files are `(N)`. `classes` is the largest training label plus one (at least 2), and
-/// every test label must be below it.
-pub fn load_dir(dir: &Path) -> Result<TrainTest> {
-    let train = load_pair(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
-    let test = load_pair(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+/// label files are `(N)`. The classes are `options.classes`, or else the largest training
+/// label plus one (at least 2, each class with a training example); every test label must be
+/// below them. All four files' data together may hold at most `options.max_bytes`.
+pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> Result<TrainTest> {
+    let mut budget = options.max_bytes;
+    let train = load_pair(
+        dir,
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        &mut budget,
+    )?;
+    let classes = training_classes(&train.set.labels, &train.labels_path, options.classes)?;
+    let test = load_pair(
+        dir,
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        &mut budget,
+    )?;
     let (c, h, w) = (train.set.channels, train.set.height, train.set.width);
     let (tc, th, tw) = (test.set.channels, test.set.height, test.set.width);
     if (c, h, w) != (tc, th, tw) {
@@ -153,38 +196,34 @@ pub fn load_dir(dir: &Path) -> Result<TrainTest> {
             ),
         ));
     }
-    let classes = train
-        .set
-        .labels
-        .iter()
-        .max()
-        .map_or(0, |&m| usize::from(m) + 1);
-    if classes < 2 {
-        return Err(Error::data(
-            &train.labels_path,
-            "every training label is 0, expected at least 2 classes",
-        ));
-    }
-    if let Some((i, &label)) = test
-        .set
-        .labels
-        .iter()
-        .enumerate()
-        .find(|&(_, &l)| usize::from(l) >= classes)
-    {
-        return Err(Error::data(
-            &test.labels_path,
-            format!(
-                "label out of range: label {label} at index {i}, expected 0..={} (the {classes} \
-                 classes of the training labels)",
-                classes - 1
-            ),
-        ));
-    }
+    let what = match options.classes {
+        Some(_) => format!("the {classes} classes asked for"),
+        None => format!("the {classes} classes of the training labels"),
+    };
+    check_below(&test.set.labels, &test.labels_path, classes, &what)?;
     let (mut train, mut test) = (train.set, test.set);
     train.classes = classes;
     test.classes = classes;
     Ok(TrainTest { train, test })
+}
+
+/// Loads only the test files of `dir` (`t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte`,
+/// raw or `.gz`), for evaluating a network of `classes` outputs: every label must be below
+/// `classes`, and the data may hold at most `max_bytes`.
+pub fn load_test_dir(dir: &Path, classes: usize, max_bytes: u64) -> Result<Dataset> {
+    let mut budget = max_bytes;
+    let test = load_pair(
+        dir,
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+        &mut budget,
+    )?;
+    let what = format!("the network's {classes} classes");
+    check_below(&test.set.labels, &test.labels_path, classes, &what)?;
+    Ok(Dataset {
+        classes,
+        ..test.set
+    })
 }
 
 /// One images file and its labels file, checked against each other (`classes` not yet set).
@@ -194,11 +233,13 @@ struct Pair {
     labels_path: PathBuf,
 }
 
-/// Loads and checks `dir/images` and `dir/labels` (each raw or `.gz`).
-fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<Pair> {
+/// Loads and checks `dir/images` and `dir/labels` (each raw or `.gz`), their data taken from
+/// `budget` bytes.
+fn load_pair(dir: &Path, images: &str, labels: &str, budget: &mut u64) -> Result<Pair> {
     let images_path = find(dir, images)?;
     let labels_path = find(dir, labels)?;
-    let IdxArray { dims, data } = read_idx(&images_path)?;
+    let IdxArray { dims, data } = read_idx_limited(&images_path, *budget)?;
+    *budget -= data.len() as u64;
     let (n, c, h, w, images) = match dims[..] {
         [n, h, w] => (n, 1, h, w, data),
         [n, h, w, c] => (n, c, h, w, data),
@@ -224,7 +265,8 @@ fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<Pair> {
     } else {
         hwc_to_chw(&images, c, h * w)
     };
-    let label_array = read_idx(&labels_path)?;
+    let label_array = read_idx_limited(&labels_path, *budget)?;
+    *budget -= label_array.data.len() as u64;
     let [label_count] = label_array.dims[..] else {
         return Err(Error::data(
             &labels_path,
@@ -279,22 +321,30 @@ fn hwc_to_chw(images: &[u8], channels: usize, pixels: usize) -> Vec<u8> {
     out
 }
 
-/// `dir/name` if it is a file, else `dir/name.gz`; an error naming both if neither exists.
+/// `dir/name` if that name exists (as anything: a directory or a broken link there is then
+/// the error `read_idx` reports), else `dir/name.gz` if that exists; an error naming both if
+/// neither does, or saying what is wrong with `dir`.
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
-    let raw = dir.join(name);
-    if raw.is_file() {
-        return Ok(raw);
+    let gz_name = format!("{name}.gz");
+    for candidate in [dir.join(name), dir.join(&gz_name)] {
+        if std::fs::symlink_metadata(&candidate).is_ok() {
+            return Ok(candidate);
+        }
     }
-    let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
-        return Ok(gz);
-    }
-    let problem = if !dir.exists() {
-        format!("data directory does not exist, expected it to hold {name} or {name}.gz")
-    } else if !dir.is_dir() {
-        format!("not a directory, expected a directory holding {name} or {name}.gz")
-    } else {
-        format!("missing {name}: expected {name} or {name}.gz in this directory")
+    let problem = match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            format!("missing {name}: expected {name} or {gz_name} in this directory")
+        }
+        Ok(_) => format!("not a directory, expected a directory holding {name} or {gz_name}"),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && std::fs::symlink_metadata(dir).is_err() =>
+        {
+            format!("data directory does not exist, expected it to hold {name} or {gz_name}")
+        }
+        Err(e) => format!(
+            "data directory cannot be read ({e}), expected a directory holding {name} or {gz_name}"
+        ),
     };
     Err(Error::data(dir, problem))
 }
