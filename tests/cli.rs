@@ -118,18 +118,20 @@ fn impossible_networks_name_the_network_and_the_layer() {
             "flatten\ndropout 1.5\ndense classes\nsoftmax\n",
             "dropout rate must be in [0, 1)",
         ),
-        // Sizes whose products would overflow or need terabytes: refused, not allocated.
+        // Sizes whose products would overflow or need terabytes: refused, not allocated (each
+        // size is within a network file's bound; tests/network_files.rs has sizes past it).
         (
-            "flatten\ndense 10000000000000\ndense classes\nsoftmax\n",
-            "network `net6` layer 2: its weight matrix would hold more than",
+            "flatten\ndense 1048576\ndense 1048576\ndense classes\nsoftmax\n",
+            "network `net6` layer 3: its weight matrix would hold more than",
         ),
         (
-            "conv 4 kernel=5000000000 padding=2\nflatten\ndense classes\nsoftmax\n",
+            "conv 4 kernel=1000001 padding=2\nflatten\ndense classes\nsoftmax\n",
             "network `net7` layer 1: its kernel would hold more than",
         ),
         (
-            "conv 200000000 kernel=3 padding=1\nflatten\ndense classes\nsoftmax\n",
-            "network `net8` layer 1: its weights would hold more than",
+            "conv 1048576 kernel=3 padding=1\nconv 1048576 kernel=3 padding=1\nflatten\n\
+             dense classes\nsoftmax\n",
+            "network `net8` layer 2: its weights would hold more than",
         ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {

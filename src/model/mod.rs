@@ -17,7 +17,7 @@ pub use recipe::{
 };
 pub use shapes::{BN_EPSILON, BN_MOMENTUM, ConvShape, NormShape, PoolShape};
 pub use spec::{Activation, BufferPlan, Layer, Network, Plan, PlannedLayer, Shape, Units};
-pub use text::{network_to_text, parse_network, parse_saved_network};
+pub use text::{network_to_text, parse_network, parse_network_bytes, parse_saved_network};
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -34,14 +34,37 @@ pub fn load_network(name_or_path: &str) -> Result<Network> {
             PRESET_NAMES.join(", ")
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        action: "reading",
-        source,
-    })?;
+    let bytes = read_network_file(path)?;
     let name = path.file_stem().map_or_else(
         || name_or_path.to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    parse_network(&text, &path.display().to_string(), &name)
+    parse_network_bytes(&bytes, &path.display().to_string(), &name)
+}
+
+/// The bytes of the network file at `path`, refused past [`text::MAX_FILE_BYTES`] (a device
+/// such as `/dev/zero` included) before they fill memory.
+fn read_network_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        action: "reading",
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(text::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > text::MAX_FILE_BYTES {
+        return Err(Error::data(
+            path,
+            format!(
+                "a network file holds at most {} MiB, and this one is larger: is it the right file?",
+                text::MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
 }

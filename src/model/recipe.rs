@@ -208,72 +208,178 @@ impl Default for AugmentRanges {
     }
 }
 
-/// Checks training settings a run cannot start with (batch size 0, bad rates...).
+/// The most epochs a run may train, and the most epochs any epoch count of the recipe (a
+/// schedule's period or warm-up, early stopping's patience) may name: far beyond any useful run,
+/// and small enough that `epochs × steps` cannot overflow.
+pub const MAX_EPOCHS: usize = 100_000;
+
+/// The largest batch: more images than MNIST's training set, and small enough that a batch
+/// times the largest tensor ([`super::spec::MAX_VALUES`]) times 4 bytes fits in a `u64`.
+pub const MAX_BATCH: usize = 65_536;
+
+/// The largest translation range of the augmentation, in pixels.
+pub const MAX_TRANSLATE_PX: f32 = 100.0;
+
+/// Checks training settings a run cannot start with: every number against its range (as
+/// docs/NETWORK_FILES.md lists them), so a NaN, an infinity or an absurd size is refused here
+/// rather than trained on. Each message names the setting as a network file spells it.
 pub fn check_training(t: &Training) -> Result<()> {
     let bad = |what: String| Err(Error::network(what));
+    // `contains` is false for NaN, so every range below also refuses NaN.
+    let unit_open = |v: f32| (0.0..1.0).contains(&v);
+    let epochs_range = 1..=MAX_EPOCHS;
     if !(t.lr.is_finite() && t.lr > 0.0) {
         return bad(format!(
             "learning rate must be a positive number, got {}",
-            t.lr
+            number(t.lr)
         ));
     }
-    if t.batch_size == 0 {
-        return bad("batch size must be at least 1".into());
+    if !(1..=MAX_BATCH).contains(&t.batch_size) {
+        return bad(format!(
+            "batch size must be from 1 to {MAX_BATCH}, got {}",
+            t.batch_size
+        ));
+    }
+    if !epochs_range.contains(&t.epochs) {
+        return bad(format!(
+            "epochs must be from 1 to {MAX_EPOCHS}, got {}",
+            t.epochs
+        ));
     }
     let r = &t.augment_ranges;
-    let ranges = [r.scale_x, r.scale_y, r.zoom];
-    if ranges.iter().any(|v| !(0.0..1.0).contains(v))
-        || !(0.0..=180.0).contains(&r.rotation_degrees)
-        || !(r.translate_px >= 0.0 && r.translate_px.is_finite())
-    {
+    for (name, value) in [
+        ("scale_x", r.scale_x),
+        ("scale_y", r.scale_y),
+        ("zoom", r.zoom),
+    ] {
+        if !unit_open(value) {
+            return bad(format!(
+                "augmentation range {name} must be in [0, 1), got {}",
+                number(value)
+            ));
+        }
+    }
+    if !(0.0..=180.0).contains(&r.rotation_degrees) {
         return bad(format!(
-            "augmentation ranges must be 0 <= scale_x, scale_y, zoom < 1, 0 <= rotation <= 180 \
-             and translate >= 0, got {r:?}"
+            "augmentation range rotation must be in [0, 180] degrees, got {}",
+            number(r.rotation_degrees)
         ));
     }
-    if !(0.0..1.0).contains(&t.label_smoothing)
-        || (t.label_smoothing > 0.0 && t.loss != Loss::CrossEntropy)
-    {
+    if !(0.0..=MAX_TRANSLATE_PX).contains(&r.translate_px) {
+        return bad(format!(
+            "augmentation range translate must be in [0, {MAX_TRANSLATE_PX}] pixels, got {}",
+            number(r.translate_px)
+        ));
+    }
+    if !unit_open(t.label_smoothing) || (t.label_smoothing > 0.0 && t.loss != Loss::CrossEntropy) {
         return bad(format!(
             "label smoothing must be in [0, 1) and goes with the cross-entropy loss, got {}",
-            t.label_smoothing
+            number(t.label_smoothing)
         ));
     }
     if let Some(decay) = t.ema
         && !(decay > 0.0 && decay < 1.0)
     {
-        return bad(format!("ema needs a decay in (0, 1), got {decay}"));
+        return bad(format!(
+            "ema needs a decay in (0, 1), got {}",
+            number(decay)
+        ));
     }
     if !(0.0..=1.0).contains(&t.augment) {
         return bad(format!(
             "augmentation chance must be in [0, 1], got {}",
-            t.augment
+            number(t.augment)
         ));
     }
     match t.schedule {
-        Schedule::Tunable { halve_after: 0, .. } => {
-            return bad("the tunable schedule needs halve_after >= 1".into());
+        Schedule::Constant => {}
+        Schedule::Tunable {
+            halve_after,
+            fast_after,
+        } => {
+            if !epochs_range.contains(&halve_after) {
+                return bad(format!(
+                    "the tunable schedule needs halve_after from 1 to {MAX_EPOCHS}, got {halve_after}"
+                ));
+            }
+            if let Some(fast) = fast_after
+                && fast > MAX_EPOCHS
+            {
+                return bad(format!(
+                    "the tunable schedule needs fast_after from 0 to {MAX_EPOCHS}, got {fast}"
+                ));
+            }
         }
-        Schedule::Step { every, factor } if every == 0 || !(factor > 0.0 && factor <= 1.0) => {
-            return bad(format!(
-                "the step schedule needs every >= 1 and 0 < factor <= 1, got every={every} factor={factor}"
-            ));
+        Schedule::Step { every, factor } => {
+            if !(epochs_range.contains(&every) && factor > 0.0 && factor <= 1.0) {
+                return bad(format!(
+                    "the step schedule needs every from 1 to {MAX_EPOCHS} and 0 < factor <= 1, \
+                     got every={every} factor={}",
+                    number(factor)
+                ));
+            }
         }
-        Schedule::OneCycle { warmup, .. } if !(warmup > 0.0 && warmup < 1.0) => {
-            return bad(format!(
-                "the one-cycle schedule needs 0 < warmup < 1 (a fraction of the epochs), got {warmup}"
-            ));
+        Schedule::Cosine { warmup, .. } => {
+            if warmup > MAX_EPOCHS {
+                return bad(format!(
+                    "the cosine schedule needs warmup from 0 to {MAX_EPOCHS} epochs, got {warmup}"
+                ));
+            }
         }
-        _ => {}
+        Schedule::OneCycle { warmup, .. } => {
+            if !(warmup > 0.0 && warmup < 1.0) {
+                return bad(format!(
+                    "the one-cycle schedule needs 0 < warmup < 1 (a fraction of the epochs), got {}",
+                    number(warmup)
+                ));
+            }
+        }
     }
     if let Optimizer::Adam {
         beta1,
         beta2,
         epsilon,
     } = t.optimizer
-        && !((0.0..1.0).contains(&beta1) && (0.0..1.0).contains(&beta2) && epsilon > 0.0)
     {
-        return bad("Adam needs 0 <= beta1, beta2 < 1 and epsilon > 0".into());
+        for (name, value) in [("beta1", beta1), ("beta2", beta2)] {
+            if !unit_open(value) {
+                return bad(format!(
+                    "Adam's {name} must be in [0, 1), got {}",
+                    number(value)
+                ));
+            }
+        }
+        if !(epsilon > 0.0 && epsilon <= 1.0) {
+            return bad(format!(
+                "Adam's epsilon must be in (0, 1], got {}",
+                number(epsilon)
+            ));
+        }
+    }
+    if let Some(stopping) = t.early_stopping {
+        if !epochs_range.contains(&stopping.patience) {
+            return bad(format!(
+                "early stopping needs patience from 1 to {MAX_EPOCHS} epochs, got {}",
+                stopping.patience
+            ));
+        }
+        if !unit_open(stopping.min_delta_rel) {
+            return bad(format!(
+                "early stopping needs min_delta_rel in [0, 1) (a relative improvement), got {}",
+                number(stopping.min_delta_rel)
+            ));
+        }
     }
     Ok(())
+}
+
+/// `v` as a message shows it: plainly, or in exponent form when very large or very small (so
+/// that `1e30` is not printed with thirty zeros).
+fn number(v: f32) -> String {
+    let magnitude = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&magnitude) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }

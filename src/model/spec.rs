@@ -245,6 +245,12 @@ impl Network {
         if self.layers.is_empty() {
             return Err(Error::network("it has no layers"));
         }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(Error::network(format!(
+                "it has {} layers, more than the {MAX_LAYERS} a network may have",
+                self.layers.len()
+            )));
+        }
         check_training(&self.training)?;
         if classes == 0 {
             return Err(Error::network("it needs at least 1 class"));
@@ -301,6 +307,10 @@ impl Network {
 /// The most values one tensor (a layer's output per example, a layer's parameters) may hold:
 /// the GPU indexes buffers with 32-bit integers, and 2³⁰ `f32` values already take 4 GiB.
 pub const MAX_VALUES: usize = 1 << 30;
+
+/// The most layers a network may have: far more than any useful network, and few enough that
+/// the per-layer buffers of a plan stay small next to the memory its tensors need.
+pub const MAX_LAYERS: usize = 1000;
 
 /// The product of `factors` when it is at most [`MAX_VALUES`] (checked, so no overflow).
 fn bounded_product(factors: &[usize]) -> Option<usize> {
