@@ -226,6 +226,21 @@ fn four_dimensional_images_are_transposed_to_channels_first() {
         train.images,
         [0, 10, 1, 11, 2, 12, 100, 110, 101, 111, 102, 112]
     );
+    // The channels-first copy counts against the memory limit while it is made: 12 bytes of
+    // training pixels leave 11 of 23 for it.
+    let options = |max_bytes| LoadOptions {
+        max_bytes,
+        ..LoadOptions::default()
+    };
+    assert_contains(
+        &error_text(load_dir_with(&dir, &options(23))),
+        &[
+            TRAIN_IMAGES,
+            "transposing 2 x 1 x 2 x 3 (N x H x W x C) images to channels first needs another 12 \
+             bytes, more than the 11 bytes the data memory limit leaves",
+        ],
+    );
+    assert_eq!(load_dir_with(&dir, &options(27)).unwrap().test.len(), 1);
 }
 
 #[test]

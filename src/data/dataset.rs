@@ -139,8 +139,9 @@ pub struct LoadOptions {
     /// lie in `0..N` and classes without training examples are allowed. `None`: the largest
     /// training label plus one, and every class must have a training example.
     pub classes: Option<usize>,
-    /// The most bytes the files' data may hold together (pixels and labels, training and test),
-    /// checked against each file's header before its data is allocated.
+    /// The most bytes the files' data may hold together (pixels and labels, training and test,
+    /// and while channels-last images are transposed, their copy), checked against each file's
+    /// header before its data is allocated.
     pub max_bytes: u64,
 }
 
@@ -263,6 +264,19 @@ fn load_pair(dir: &Path, images: &str, labels: &str, budget: &mut u64) -> Result
     let images = if c == 1 {
         images
     } else {
+        // The channels-first copy is held beside the file's bytes for a moment: it counts too.
+        let copy = images.len() as u64;
+        if copy > *budget {
+            return Err(Error::data(
+                &images_path,
+                format!(
+                    "transposing {n} x {h} x {w} x {c} (N x H x W x C) images to channels first \
+                     needs another {copy} bytes, more than the {} bytes the data memory limit \
+                     leaves; expected at most that",
+                    *budget
+                ),
+            ));
+        }
         hwc_to_chw(&images, c, h * w)
     };
     let label_array = read_idx_limited(&labels_path, *budget)?;
