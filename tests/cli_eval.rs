@@ -119,8 +119,15 @@ fn bad_images_and_checkpoints_are_clear_errors() {
         1,
         &[s(&text), "not a readable safetensors checkpoint"],
     );
+    // --resume continues only a run directory's own checkpoint: a truncated one there.
+    let cut_run = dir.join("cut-run");
+    std::fs::create_dir(&cut_run).unwrap();
+    for name in ["command.txt", "network.txt"] {
+        std::fs::copy(run.join(name), cut_run.join(name)).unwrap();
+    }
+    std::fs::copy(&cut, cut_run.join("last.safetensors")).unwrap();
     assert_fails_with(
-        &["train", "--resume", s(&cut)],
+        &["train", "--resume", s(&cut_run)],
         1,
         &["not a readable safetensors checkpoint"],
     );

@@ -71,18 +71,20 @@ pub(crate) struct TrainArgs {
     pub(crate) quiet: bool,
 }
 
-/// A checkpoint path from `--resume DIR_OR_FILE`, with its run directory.
+/// The run directory of `--resume DIR_OR_FILE`, locked, with the checkpoint to continue:
+/// the directory's `last.safetensors`, or the named checkpoint, which must be that directory's
+/// `last.safetensors` or `best.safetensors` (a loose checkpoint elsewhere is not a run).
 fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
-    if arg.is_dir() {
-        let file = arg.join(LAST);
-        if !file.exists() {
-            return Err(Error::Config(format!(
-                "--resume {}: the directory has no {LAST}, expected a run directory written by \
-                 `shadernet train`",
-                arg.display()
-            )));
+    // RunDir::open's refusals start with the directory.
+    let flagged = |prefix: String| {
+        move |e: Error| match e {
+            Error::Config(problem) => Error::Config(format!("{prefix}{problem}")),
+            other => other,
         }
-        return Ok((RunDir::open(arg)?, file));
+    };
+    if arg.is_dir() {
+        let run = RunDir::open(arg).map_err(flagged("--resume ".into()))?;
+        return Ok((run, arg.join(LAST)));
     }
     if !arg.exists() {
         return Err(Error::Config(format!(
@@ -94,8 +96,30 @@ fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    Ok((RunDir::open(&dir)?, arg.to_path_buf()))
+    let name = arg.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if name != LAST && name != BEST {
+        return Err(Error::Config(format!(
+            "--resume {}: a run continues from its run directory's {LAST} (or {BEST}), not \
+             from another checkpoint file; pass `--resume <run dir>`, or start a new run",
+            arg.display()
+        )));
+    }
+    let run = RunDir::open(&dir).map_err(flagged(format!("--resume {}: ", arg.display())))?;
+    Ok((run, arg.to_path_buf()))
 }
+
+/// The CPU worker threads of the executor a checkpoint's `backend` names (`cpu (2 threads)`),
+/// `None` for a GPU or an unreadable description.
+fn threads_of(backend: &str) -> Option<usize> {
+    let count = backend.strip_prefix("cpu (")?.strip_suffix(')')?;
+    let (n, word) = count.split_once(' ')?;
+    let n: usize = n.parse().ok()?;
+    // A count no machine runs (a damaged file) is not followed: the default applies.
+    (matches!(word, "thread" | "threads") && (1..=MAX_INHERITED_THREADS).contains(&n)).then_some(n)
+}
+
+/// The most threads a resume takes over from the checkpoint without `--threads`.
+const MAX_INHERITED_THREADS: usize = 1024;
 
 /// The parts of a run that every checkpoint repeats.
 struct RunInfo {
@@ -202,7 +226,7 @@ pub(crate) struct TrainOutcome {
 pub(crate) fn run(args: TrainArgs) -> Result<()> {
     match &args.seeds {
         Some(spec) => run_seeds(args.clone(), spec),
-        None => run_train(args).map(|_| ()),
+        None => run_train(args, None).map(|_| ()),
     }
 }
 
@@ -269,15 +293,31 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| RunDir::default_path(&name));
+    // Every run is new: the parent too is absent or empty (a repeated --seeds into the same
+    // --out is refused here, before anything trains), and each seed's directory is created
+    // and locked before the first trains.
+    if let Some((listed, _)) = RunDir::contents(&parent)? {
+        return Err(Error::Config(format!(
+            "--out {}: the directory is not empty ({listed}); --seeds writes its runs \
+             (seed-N) only into an absent or empty directory: choose another --out (one seed's \
+             run continues with `--resume {}`)",
+            parent.display(),
+            parent.join("seed-N").display()
+        )));
+    }
+    let dirs = seeds
+        .iter()
+        .map(|seed| RunDir::create(&parent.join(format!("seed-{seed}"))))
+        .collect::<Result<Vec<_>>>()?;
     let mut runs = Vec::with_capacity(seeds.len());
-    for &seed in &seeds {
+    for (&seed, dir) in seeds.iter().zip(dirs) {
         let one = TrainArgs {
             seed: Some(seed),
             seeds: None,
-            out: Some(parent.join(format!("seed-{seed}"))),
+            out: Some(dir.path().to_path_buf()),
             ..args.clone()
         };
-        runs.push(run_train(one)?);
+        runs.push(run_train(one, Some(dir))?);
     }
     let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
     let checkpoints = load_ensemble(&paths)?;
@@ -334,8 +374,9 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
     Ok(())
 }
 
-/// One training run (the whole of `shadernet train` without `--seeds`).
-fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
+/// One training run (the whole of `shadernet train` without `--seeds`): a new one in
+/// `new_run` (created and locked by `--seeds`) or `--out`, or `--resume` of one.
+fn run_train(args: TrainArgs, new_run: Option<RunDir>) -> Result<TrainOutcome> {
     let resumed = match &args.resume {
         Some(arg) => {
             let (run, file) = resume_paths(arg)?;
@@ -343,12 +384,28 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         }
         None => None,
     };
+    if let (None, None, Some(out)) = (&resumed, &new_run, &args.out) {
+        // Refused before anything is loaded; checked again when the directory is created.
+        RunDir::check_new(out)?;
+    }
     let mut network = match (&resumed, &args.model) {
         (Some((_, checkpoint, _)), _) => checkpoint.network.clone(),
         (None, model) => load_network(model.as_deref().unwrap_or("fast"))?,
     };
     let t = &mut network.training;
     if let Some(epochs) = args.epochs {
+        if let Some((run, checkpoint, _)) = &resumed
+            && epochs < checkpoint.epochs.len()
+        {
+            return Err(Error::Config(format!(
+                "--epochs {epochs}: the run in {} has already trained {} epochs (its limit is {}); \
+                 a resume keeps or raises the limit: pass --epochs {} or more, or leave it out",
+                run.path().display(),
+                checkpoint.epochs.len(),
+                checkpoint.network.training.epochs,
+                checkpoint.epochs.len()
+            )));
+        }
         t.epochs = epochs;
     }
     if let Some(batch) = args.batch_size {
@@ -405,7 +462,15 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
     };
     let plan = network.plan(input_shape(&data.train), data.train.classes)?;
     let batch = plan.network.training.batch_size;
-    let (threads, gpu) = choose_executor(&args.executor)?;
+    // A resume runs on the run's CPU threads unless --threads says otherwise: another count
+    // adds the gradients in another order.
+    let mut executor_args = args.executor.clone();
+    if let Some((_, checkpoint, _)) = &resumed
+        && executor_args.threads.is_none()
+    {
+        executor_args.threads = threads_of(&checkpoint.backend);
+    }
+    let (threads, gpu) = choose_executor(&executor_args)?;
     if args.profile {
         let Some(gpu) = &gpu else {
             return Err(Error::Config(
@@ -421,21 +486,32 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         Some((run, checkpoint, file)) => {
             executor.set_parameters(&checkpoint.params)?;
             executor.set_optimizer_state(&checkpoint.optimizer)?;
+            run.remove_stale_temporaries()?;
             state = resume_state(&run, &checkpoint, &file)?;
             run.append_line("command.txt", &command_line())?;
+            if plan.network.training.epochs != checkpoint.network.training.epochs {
+                run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
+            }
+            // A kill may have come between the checkpoint and these: they follow it again.
+            run.write_metrics(&checkpoint.epochs)?;
+            run.write("curves.png", &curves_png(&checkpoint.epochs)?)?;
             run
         }
         None => {
-            let path = args
-                .out
-                .clone()
-                .unwrap_or_else(|| RunDir::default_path(&plan.network.name));
-            let run = RunDir::create(&path)?;
+            let run = match new_run {
+                Some(run) => run,
+                None => RunDir::create(
+                    &args
+                        .out
+                        .clone()
+                        .unwrap_or_else(|| RunDir::default_path(&plan.network.name)),
+                )?,
+            };
             run.write("command.txt", format!("{}\n", command_line()).as_bytes())?;
+            run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
             run
         }
     };
-    run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
     let t = &plan.network.training;
     let quiet = args.quiet;
     let info = RunInfo {
@@ -483,11 +559,12 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
     if let Some(before) = &resumed_on
         && *before != executor.describe()
     {
-        observer.line(&format!(
+        // On stderr even with --quiet: the results change.
+        eprintln!(
             "note: the run so far used {before}, it continues on {}: the numbers will not be \
              bit-identical to a run that never stopped",
             executor.describe()
-        ));
+        );
     }
     let splits = Splits {
         train: &train_set,

@@ -16,6 +16,17 @@ use std::path::Path;
 /// so the rename survives a power cut. The new file's permissions are those a newly created
 /// file gets (`0o666` less the umask on Unix), as with [`std::fs::File::create`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_then(path, bytes, || {})
+}
+
+/// [`write_atomic`], calling `before_rename` once the temporary file is complete and flushed
+/// and before it is renamed over `path`: the run directory's test hook aborts the process
+/// there to leave a stale temporary behind, as a kill at that moment would.
+pub(crate) fn write_atomic_then(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce(),
+) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -45,6 +56,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     file.as_file()
         .sync_all()
         .map_err(io("flushing", file.path()))?;
+    before_rename();
     file.persist(path)
         .map_err(|e| e.error)
         .map_err(io("renaming a temporary file over it", path))?;
@@ -104,6 +116,55 @@ mod tests {
             assert_eq!(std::fs::read(dir.join(other)).unwrap(), b"someone else's");
         }
         assert_eq!(names(&dir), [".x.bin.tmp", "x.bin", "x.bin.tmp"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn never_writes_through_a_symlink_named_like_a_temporary() {
+        use std::os::unix::fs::symlink;
+        let dir = test_dir("symlinks");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        // The old writer's `x.bin.tmp`, its hidden twin, and names of the new form.
+        let links = [
+            "x.bin.tmp",
+            ".x.bin.tmp",
+            ".x.bin.AAAAAA.tmp",
+            ".x.bin..tmp",
+        ];
+        for link in links {
+            symlink(&victim, dir.join(link)).unwrap();
+        }
+        // A dangling link: following it would create the file it names.
+        symlink(dir.join("created"), dir.join(".x.bin.tmp.tmp")).unwrap();
+        let path = dir.join("x.bin");
+        for i in 0..50u8 {
+            write_atomic(&path, &[i; 10]).unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), [49; 10]);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!dir.join("created").exists());
+        for link in links.iter().chain([&".x.bin.tmp.tmp"]) {
+            let meta = std::fs::symlink_metadata(dir.join(link)).unwrap();
+            assert!(meta.file_type().is_symlink(), "{link}");
+        }
+        assert_eq!(names(&dir).len(), links.len() + 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_target_is_replaced_not_written_through() {
+        let dir = test_dir("target-link");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let path = dir.join("x.bin");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -11,26 +11,73 @@
 //!   misclassified.png    test digits the final model gets wrong, predicted and true labels
 //!   last.safetensors     the state after the latest epoch (what `--resume` continues)
 //!   best.safetensors     the epoch with the lowest validation error (with a validation split)
+//!   .lock                held (an OS advisory lock) by the one process writing the run
 //! ```
 //!
-//! Every file is replaced atomically, so a run killed at any moment leaves complete files.
+//! A new run takes only an absent or empty directory, so no file of the user's is replaced;
+//! a run is continued only by `--resume`, and only in a directory a run wrote. One process
+//! writes a run directory at a time: it holds an advisory lock on `.lock` (`File::try_lock`)
+//! from before its first write to its exit, and the operating system releases it when the
+//! process dies, however it dies. Every file is replaced atomically, so a run killed at any
+//! moment leaves complete files; resuming removes the temporaries such a kill leaves and
+//! rewrites the metrics and curves from the checkpoint.
 
-use super::atomic::write_atomic;
+use super::atomic::write_atomic_then;
 use crate::error::{Error, Result};
 use crate::train::EpochLog;
 use serde::Serialize;
+use std::fs::{File, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The latest checkpoint's file name.
 pub const LAST: &str = "last.safetensors";
 /// The best checkpoint's file name.
 pub const BEST: &str = "best.safetensors";
+/// The lock file's name: the process writing the run holds an advisory lock on it.
+pub const LOCK: &str = ".lock";
+/// The files a run writes (besides [`LOCK`]): the ones whose stale temporaries a resume
+/// removes.
+pub const FILES: [&str; 8] = [
+    "command.txt",
+    "network.txt",
+    "metrics.csv",
+    "metrics.jsonl",
+    "curves.png",
+    "misclassified.png",
+    LAST,
+    BEST,
+];
 
-/// A run directory.
+/// Test hook: with `SHADERNET_TEST_ABORT_AFTER_WRITE=N` the process aborts right after the
+/// N-th file a run directory writes (counted from 1 over the whole process), as a kill at that
+/// moment would; the kill-and-resume tests use it.
+pub const ABORT_AFTER_WRITE: &str = "SHADERNET_TEST_ABORT_AFTER_WRITE";
+/// Test hook: with `SHADERNET_TEST_ABORT_DURING_WRITE=N` the process aborts while
+/// writing the N-th file, once its temporary file is complete and before the rename, leaving
+/// the temporary behind.
+pub const ABORT_DURING_WRITE: &str = "SHADERNET_TEST_ABORT_DURING_WRITE";
+
+/// Files written by run directories in this process, for the test hooks.
+static WRITES: AtomicUsize = AtomicUsize::new(0);
+
+/// Ends the process at once (`abort`: no unwinding, no destructors, no flushing, as a kill)
+/// when the test hook `var` names write `n`.
+fn kill_point(var: &str, n: usize) {
+    if std::env::var(var).ok().and_then(|v| v.trim().parse().ok()) == Some(n) {
+        std::process::abort();
+    }
+}
+
+/// A run directory, owned by this process (its lock held) for as long as any clone lives.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    /// The open lock file, locked; unlocked when the last clone is dropped.
+    _lock: Arc<File>,
 }
 
 impl RunDir {
@@ -59,36 +106,129 @@ impl RunDir {
         path
     }
 
-    /// Creates the directory for a new run; refuses one that already holds a run's checkpoint.
-    pub fn create(path: &Path) -> Result<RunDir> {
-        if path.join(LAST).exists() {
-            return Err(Error::Config(format!(
-                "{} already holds a training run ({LAST}): pass `--resume {}` to continue it, \
-                 or choose another --out",
-                path.display(),
+    /// Checks, writing nothing, that `path` can hold a new run: it does not exist, or it is an
+    /// empty directory (a [`LOCK`] file alone counts as empty). Otherwise the error names a few
+    /// of the entries there and says how to proceed.
+    pub fn check_new(path: &Path) -> Result<()> {
+        let Some((listed, names)) = Self::contents(path)? else {
+            return Ok(());
+        };
+        let how = if names.iter().any(|n| n == LAST) {
+            format!(
+                "it holds a training run: pass `--resume {}` to continue it, or choose another \
+                 --out",
                 path.display()
-            )));
+            )
+        } else {
+            format!(
+                "a new run goes only into an absent or empty directory, so that no file there \
+                 is replaced: choose another --out (or `--resume {}` to continue a run written \
+                 there)",
+                path.display()
+            )
+        };
+        Err(Error::Config(format!(
+            "--out {}: the directory is not empty ({listed}); {how}",
+            path.display()
+        )))
+    }
+
+    /// What keeps `path` from holding a new run: `None` when it does not exist or is an
+    /// empty directory (a [`LOCK`] file alone counts as empty), else a few of its entries'
+    /// names listed for a message (`a, b, c and 4 more`) and all of them, sorted. A path that
+    /// exists but is not a directory is an error.
+    pub fn contents(path: &Path) -> Result<Option<(String, Vec<String>)>> {
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(_) if std::fs::symlink_metadata(path).is_err() => return Ok(None),
+            Err(source) if path.is_dir() => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    action: "listing the run directory",
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(Error::Config(format!(
+                    "--out {}: exists and is not a directory; a new run needs an absent or \
+                     empty directory: choose another --out",
+                    path.display()
+                )));
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != LOCK)
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
         }
+        names.sort();
+        let shown = names.len().min(5);
+        let mut listed = names[..shown].join(", ");
+        if names.len() > shown {
+            listed += &format!(" and {} more", names.len() - shown);
+        }
+        Ok(Some((listed, names)))
+    }
+
+    /// Creates the directory for a new run and takes its lock: `path` must be absent or empty
+    /// ([`RunDir::check_new`], checked again under the lock so that two processes cannot both
+    /// start a run there). Writes nothing when it refuses.
+    pub fn create(path: &Path) -> Result<RunDir> {
+        Self::check_new(path)?;
         std::fs::create_dir_all(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             action: "creating the run directory",
             source,
         })?;
+        let lock = take_lock(path).map_err(|e| match e {
+            Error::Config(problem) => Error::Config(format!("--out {problem}")),
+            other => other,
+        })?;
+        Self::check_new(path)?;
         Ok(RunDir {
             path: path.to_path_buf(),
+            _lock: Arc::new(lock),
         })
     }
 
-    /// An existing run directory (for `--resume`).
+    /// An existing run directory (for `--resume`), locked: it must be a directory a run wrote,
+    /// with `command.txt`, `network.txt` and [`LAST`]. A refusal is an [`Error::Config`] whose
+    /// message starts with the directory and says what is missing.
     pub fn open(path: &Path) -> Result<RunDir> {
         if !path.is_dir() {
             return Err(Error::Config(format!(
-                "{} is not a run directory",
+                "{}: not a directory",
+                path.display()
+            )));
+        }
+        let has = |name: &str| path.join(name).is_file();
+        let missing: Vec<&str> = ["command.txt", "network.txt"]
+            .into_iter()
+            .filter(|name| !has(name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: not a run directory written by `shadernet train` (it has no {}); \
+                 pass `--resume <run dir>` with the directory of a run, or start a new run with \
+                 --out",
+                path.display(),
+                missing.join(" and ")
+            )));
+        }
+        if !has(LAST) {
+            return Err(Error::Config(format!(
+                "{}: the run has no {LAST}: it stopped before its first epoch was \
+                 saved, so there is nothing to continue; start a new run with another --out (or \
+                 delete the directory)",
                 path.display()
             )));
         }
         Ok(RunDir {
             path: path.to_path_buf(),
+            _lock: Arc::new(take_lock(path)?),
         })
     }
 
@@ -104,16 +244,24 @@ impl RunDir {
 
     /// Replaces the file `name` with `bytes`, atomically.
     pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        write_atomic(&self.file(name), bytes)
+        let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+        write_atomic_then(&self.file(name), bytes, || {
+            kill_point(ABORT_DURING_WRITE, n)
+        })?;
+        kill_point(ABORT_AFTER_WRITE, n);
+        Ok(())
     }
 
     /// Appends a line to the text file `name` (e.g. `command.txt` on every resume).
     pub fn append_line(&self, name: &str, line: &str) -> Result<()> {
         let path = self.file(name);
         let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
         text.push_str(line);
         text.push('\n');
-        write_atomic(&path, text.as_bytes())
+        self.write(name, text.as_bytes())
     }
 
     /// Rewrites `metrics.csv` and `metrics.jsonl` from the whole history.
@@ -121,6 +269,81 @@ impl RunDir {
         self.write("metrics.csv", metrics_csv(epochs).as_bytes())?;
         self.write("metrics.jsonl", metrics_jsonl(epochs)?.as_bytes())
     }
+
+    /// Removes the temporaries (`.NAME.XXXXXX.tmp`) of the run's own [`FILES`] that a kill
+    /// during a write left behind; returns how many. Other files are left alone.
+    pub fn remove_stale_temporaries(&self) -> Result<usize> {
+        let entries = std::fs::read_dir(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            action: "listing the run directory",
+            source,
+        })?;
+        let mut removed = 0;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = FILES.iter().any(|file| {
+                name.strip_prefix(&format!(".{file}."))
+                    .and_then(|rest| rest.strip_suffix(".tmp"))
+                    .is_some_and(|random| {
+                        !random.is_empty() && random.chars().all(|c| c.is_ascii_alphanumeric())
+                    })
+            });
+            if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::remove_file(entry.path()).map_err(|source| Error::Io {
+                    path: entry.path(),
+                    action: "removing a stale temporary file",
+                    source,
+                })?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Opens (creating it if needed) `dir/.lock` and takes its advisory lock without waiting,
+/// then records this process's id in it. Fails, naming the directory and the owner's process
+/// id, when another process holds it.
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            action: "opening the run directory's lock file",
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let owner = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| text.trim().parse::<u32>().ok())
+                .map_or(String::new(), |pid| format!(" (process {pid})"));
+            return Err(Error::Config(format!(
+                "{}: the run directory is in use by another shadernet process{owner}; one \
+                 process writes a run directory at a time: wait for it to end (or choose another \
+                 --out for a new run)",
+                dir.display()
+            )));
+        }
+        Err(TryLockError::Error(source)) => {
+            return Err(Error::Io {
+                path,
+                action: "locking the run directory",
+                source,
+            });
+        }
+    }
+    // Only the holder writes the owner's id; a failure here costs only the id in a message.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    Ok(file)
 }
 
 /// An epoch's validation loss and error, `None` without a validation split.
