@@ -43,15 +43,23 @@ fn within_a_minute<T: Send + 'static, R: Send + 'static>(input: T, f: fn(T) -> R
 #[test]
 fn multi_megabyte_lines_parse_in_linear_time() {
     // 800,000 words on one line (4 MB): each word's column used to be recounted from the
-    // start of the line, about 10^12 steps.
+    // start of the line, about 10^12 steps; now the line is refused at its 33rd word.
     let words = "relu ".repeat(800_000);
     let message = within_a_minute(words, |text| error(&text));
-    assert_eq!(message, "net.txt:1:6: unexpected `relu` after `relu`");
+    assert_eq!(
+        message,
+        "net.txt:1:166: more than 32 words after `relu`: a line is one layer or setting"
+    );
 
-    // As many distinct options: looked up in one pass, not one scan per option.
-    let options: String = (0..400_000).map(|i| format!(" o{i}=1")).collect();
-    let message = within_a_minute(format!("conv 8{options}"), |text| error(&text));
-    assert_eq!(message, "net.txt:1:8: `conv` has no option `o0`");
+    // Few words, far apart: columns are counted in one walk, and right.
+    let gap = " ".repeat(2 << 20);
+    let text = format!("conv{gap}8{gap}kernel=x\n");
+    let message = within_a_minute(text, |text| error(&text));
+    let column = 4 + 2 * (2 << 20) + 1 + 1 + 7;
+    assert_eq!(
+        message,
+        format!("net.txt:1:{column}: kernel expects a whole number from 1 to 1048576, found `x`")
+    );
 
     // A valid network whose first line is 4 MB of spaces and comment.
     let text = format!(
@@ -61,6 +69,11 @@ fn multi_megabyte_lines_parse_in_linear_time() {
     );
     let net = within_a_minute(text, |text| parse_network(&text, "net.txt", "net"));
     assert_eq!(net.unwrap().layers.len(), 4);
+
+    // 16 MiB of short lines (what a file may hold): linear too.
+    let text = format!("{BASE}{}", "lr 0.1\n".repeat(2 << 20));
+    let net = within_a_minute(text, |text| parse_network(&text, "net.txt", "net"));
+    assert_eq!(net.unwrap().training.lr, 0.1);
 }
 
 #[test]
@@ -89,6 +102,15 @@ fn a_stray_equals_sign_says_what_is_wrong() {
     assert_eq!(
         error("conv 8 kernel=3 =5\n"),
         format!("net.txt:1:17: `=5` has no option name before `=`: {how}")
+    );
+    assert_eq!(
+        error(&format!("{BASE} = 3\n")),
+        "net.txt:4:2: a stray `=`: a line starts with a layer or a setting, e.g. `conv 8 kernel=3`"
+    );
+    assert_eq!(
+        error("kernel=3 conv 8\n"),
+        "net.txt:1:1: the option `kernel=3` comes before any keyword: a line starts with a layer \
+         or a setting, e.g. `conv 8 kernel=3`"
     );
     assert_eq!(
         error("conv 8 kernel= 3\n"),

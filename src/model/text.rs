@@ -42,6 +42,10 @@ pub const MAX_SIZE: usize = 1 << 20;
 /// file past this (or a device such as `/dev/zero`) is refused before it fills memory.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
+/// The most words a line may have after its keyword (the longest valid line has 6), so that a
+/// megabyte-long line is refused after a few words instead of being split into a million.
+const MAX_WORDS: usize = 32;
+
 /// How many characters of the user's text an error message echoes before cutting it with `…`.
 const ECHO_CHARS: usize = 40;
 
@@ -112,7 +116,16 @@ impl<'a> Args<'a> {
             used_options: Vec::new(),
         };
         let mut seen: HashMap<&str, usize> = HashMap::new();
-        for word in words {
+        for (count, word) in words.enumerate() {
+            if count == MAX_WORDS {
+                return Err(args.error(
+                    word.column,
+                    format!(
+                        "more than {MAX_WORDS} words after `{}`: a line is one layer or setting",
+                        echo(args.keyword.text)
+                    ),
+                ));
+            }
             let Some((key, value)) = word.text.split_once('=') else {
                 args.positional.push(word);
                 continue;
@@ -305,6 +318,24 @@ pub fn parse_network(text: &str, origin: &str, name: &str) -> Result<Network> {
         let Some(keyword) = words.next() else {
             continue;
         };
+        if keyword.text.contains('=') {
+            let problem = if keyword.text == "=" {
+                "a stray `=`".to_string()
+            } else {
+                format!(
+                    "the option `{}` comes before any keyword",
+                    echo(keyword.text)
+                )
+            };
+            return Err(parse_error(
+                origin,
+                index + 1,
+                keyword.column,
+                format!(
+                    "{problem}: a line starts with a layer or a setting, e.g. `conv 8 kernel=3`"
+                ),
+            ));
+        }
         let mut args = Args::new(origin, index + 1, keyword, words)?;
         parse_line(&mut args, &mut layers, &mut training)?;
         let (line, column) = (args.line, args.keyword.column);
