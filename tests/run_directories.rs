@@ -200,7 +200,8 @@ fn one_process_owns_a_run_directory() {
     let run = dir.join("run");
     let mut child = start_long_run(&dir, &net, &run);
     // A second writer is refused at start, naming the directory and the owner.
-    let refused = shadernet(&["train", "--resume", s(&run), "--quiet"]);
+    // (--epochs 1 so that a resume let through would end at once, not train on.)
+    let refused = shadernet(&["train", "--resume", s(&run), "--epochs", "1", "--quiet"]);
     assert_refused(
         "a resume while the run trains",
         &refused,

@@ -226,7 +226,7 @@ pub(crate) struct TrainOutcome {
 pub(crate) fn run(args: TrainArgs) -> Result<()> {
     match &args.seeds {
         Some(spec) => run_seeds(args.clone(), spec),
-        None => run_train(args, None).map(|_| ()),
+        None => run_train(args).map(|_| ()),
     }
 }
 
@@ -293,9 +293,9 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| RunDir::default_path(&name));
-    // Every run is new: the parent too is absent or empty (a repeated --seeds into the same
-    // --out is refused here, before anything trains), and each seed's directory is created
-    // and locked before the first trains.
+    // Every run is new: the parent too is absent or empty, so a repeated --seeds into the same
+    // --out is refused here, before anything trains. (Two started at the same moment both
+    // pass, and then meet at seed-N's lock or emptiness check: one of them stops there.)
     if let Some((listed, _)) = RunDir::contents(&parent)? {
         return Err(Error::Config(format!(
             "--out {}: the directory is not empty ({listed}); --seeds writes its runs \
@@ -305,19 +305,15 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
             parent.join("seed-N").display()
         )));
     }
-    let dirs = seeds
-        .iter()
-        .map(|seed| RunDir::create(&parent.join(format!("seed-{seed}"))))
-        .collect::<Result<Vec<_>>>()?;
     let mut runs = Vec::with_capacity(seeds.len());
-    for (&seed, dir) in seeds.iter().zip(dirs) {
+    for &seed in &seeds {
         let one = TrainArgs {
             seed: Some(seed),
             seeds: None,
-            out: Some(dir.path().to_path_buf()),
+            out: Some(parent.join(format!("seed-{seed}"))),
             ..args.clone()
         };
-        runs.push(run_train(one, Some(dir))?);
+        runs.push(run_train(one)?);
     }
     let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
     let checkpoints = load_ensemble(&paths)?;
@@ -374,9 +370,9 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
     Ok(())
 }
 
-/// One training run (the whole of `shadernet train` without `--seeds`): a new one in
-/// `new_run` (created and locked by `--seeds`) or `--out`, or `--resume` of one.
-fn run_train(args: TrainArgs, new_run: Option<RunDir>) -> Result<TrainOutcome> {
+/// One training run (the whole of `shadernet train` without `--seeds`): a new one, or
+/// `--resume` of one.
+fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
     let resumed = match &args.resume {
         Some(arg) => {
             let (run, file) = resume_paths(arg)?;
@@ -384,7 +380,7 @@ fn run_train(args: TrainArgs, new_run: Option<RunDir>) -> Result<TrainOutcome> {
         }
         None => None,
     };
-    if let (None, None, Some(out)) = (&resumed, &new_run, &args.out) {
+    if let (None, Some(out)) = (&resumed, &args.out) {
         // Refused before anything is loaded; checked again when the directory is created.
         RunDir::check_new(out)?;
     }
@@ -498,15 +494,11 @@ fn run_train(args: TrainArgs, new_run: Option<RunDir>) -> Result<TrainOutcome> {
             run
         }
         None => {
-            let run = match new_run {
-                Some(run) => run,
-                None => RunDir::create(
-                    &args
-                        .out
-                        .clone()
-                        .unwrap_or_else(|| RunDir::default_path(&plan.network.name)),
-                )?,
-            };
+            let path = args
+                .out
+                .clone()
+                .unwrap_or_else(|| RunDir::default_path(&plan.network.name));
+            let run = RunDir::create(&path)?;
             run.write("command.txt", format!("{}\n", command_line()).as_bytes())?;
             run.write("network.txt", network_to_text(&plan.network).as_bytes())?;
             run
