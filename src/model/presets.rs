@@ -1,5 +1,6 @@
-//! The seed report's networks as presets (`seed1` … `seed12`, `seedtf`), plus `fast`, the
-//! default: a small network that trains to about 1% test error in seconds on two CPU cores.
+//! The seed report's networks as presets (`seed1` … `seed12`, `seedtf`), plus two of ours:
+//! `fast`, the default, a small network that trains to about 1% test error in seconds on two CPU
+//! cores, and `best`, the record recipe (batchnorm, affine augmentation, per-step one-cycle).
 //!
 //! Choices where the report is silent or contradicts itself (docs/PRESETS.md lists them too):
 //! - seed1–seed7 use the report's uniform `[−0.5, 0.5]` initialisation for weights and biases;
@@ -16,14 +17,14 @@
 //!   the report's table gives it.
 
 use super::{
-    Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
-    Units,
+    Activation, AugmentRanges, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer,
+    Schedule, Training, Units,
 };
 
-/// The names of all presets, in the report's order, then `fast`.
-pub const PRESET_NAMES: [&str; 14] = [
+/// The names of all presets, in the report's order, then `fast` and `best`.
+pub const PRESET_NAMES: [&str; 15] = [
     "seed1", "seed2", "seed3", "seed4", "seed5", "seed6", "seed7", "seed8", "seed9", "seed10",
-    "seed11", "seed12", "seedtf", "fast",
+    "seed11", "seed12", "seedtf", "fast", "best",
 ];
 
 /// The preset called `name`, or `None`.
@@ -189,6 +190,29 @@ pub fn preset(name: &str) -> Option<Network> {
                 ..Training::default()
             },
         ),
+        "best" => (
+            "3x3 and 5x5/2 convs (32, 64) with batchnorm, dense 128; affine augmentation; \
+             15 epochs of per-step one-cycle: the record recipe",
+            best_layers(),
+            Training {
+                lr: 0.003,
+                batch_size: 128,
+                epochs: 15,
+                schedule: Schedule::OneCycle {
+                    warmup: 0.3,
+                    per_step: true,
+                },
+                augment: 1.0,
+                augment_ranges: AugmentRanges {
+                    scale_x: 0.0,
+                    scale_y: 0.0,
+                    rotation_degrees: 10.0,
+                    zoom: 0.1,
+                    translate_px: 2.8,
+                },
+                ..Training::default()
+            },
+        ),
         _ => return None,
     };
     Some(Network {
@@ -289,6 +313,49 @@ fn fast_layers() -> Vec<Layer> {
         },
         Layer::Softmax,
     ]
+}
+
+/// The record network (after Chris Deotte's Kaggle MNIST CNN): per width (32, then 64), conv 3x3
+/// 'valid' → batchnorm → ReLU twice, then conv 5x5 stride 2 (padding 2) → batchnorm → ReLU →
+/// dropout 0.4; then dense 128 → batchnorm → ReLU → dropout 0.4 → the output layer.
+/// 28x28 → 26 → 24 → 12 → 10 → 8 → 4: 64·4·4 = 1,024 features.
+fn best_layers() -> Vec<Layer> {
+    let relu = Layer::Activation(Activation::Relu);
+    let conv = |filters, kernel, stride, padding| Layer::Conv2d {
+        filters,
+        kernel,
+        stride,
+        padding,
+    };
+    let mut layers = Vec::new();
+    for filters in [32, 64] {
+        layers.extend([
+            conv(filters, 3, 1, 0),
+            Layer::BatchNorm,
+            relu,
+            conv(filters, 3, 1, 0),
+            Layer::BatchNorm,
+            relu,
+            conv(filters, 5, 2, 2),
+            Layer::BatchNorm,
+            relu,
+            Layer::Dropout { rate: 0.4 },
+        ]);
+    }
+    layers.extend([
+        Layer::Flatten,
+        Layer::Dense {
+            units: Units::Fixed(128),
+        },
+        Layer::BatchNorm,
+        relu,
+        Layer::Dropout { rate: 0.4 },
+        Layer::Dense {
+            units: Units::Classes,
+        },
+        Layer::Softmax,
+    ]);
+    layers
 }
 
 fn seedtf_layers() -> Vec<Layer> {
@@ -396,6 +463,29 @@ mod tests {
             .find(|l| l.layer == Layer::Flatten)
             .unwrap();
         assert_eq!(flatten.output, Shape::Flat(6272));
+    }
+
+    #[test]
+    fn best_is_the_deotte_network_file() {
+        let file = "conv 32 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 32 kernel=3 padding=valid\n\
+            batchnorm\nrelu\nconv 32 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
+            conv 64 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 64 kernel=3 padding=valid\n\
+            batchnorm\nrelu\nconv 64 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
+            flatten\ndense 128\nbatchnorm\nrelu\ndropout 0.4\ndense classes\nsoftmax\n\
+            loss cross_entropy\noptimizer adam\nlr 0.003\nbatch 128\nepochs 15\ninit he\n\
+            schedule onecycle warmup=0.3 per=step\n\
+            augment 1 scale_x=0 scale_y=0 rotation=10 zoom=0.1 translate=2.8\n";
+        let parsed = crate::model::parse_network(file, "best.txt", "best").unwrap();
+        let best = preset("best").unwrap();
+        assert_eq!(parsed.layers, best.layers);
+        assert_eq!(parsed.training, best.training);
+        let plan = best.plan(MNIST, 10).unwrap();
+        let flatten = plan
+            .layers
+            .iter()
+            .find(|l| l.layer == Layer::Flatten)
+            .unwrap();
+        assert_eq!(flatten.output, Shape::Flat(64 * 4 * 4));
     }
 
     #[test]
