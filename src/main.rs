@@ -60,23 +60,7 @@ enum Command {
     },
 }
 
-/// Restores the default action of SIGPIPE, which Rust's runtime ignores: output into a pipe
-/// whose reader has gone (`shadernet eval | head -1`) then ends the process quietly, as it ends
-/// any Unix tool, instead of failing a `println!` with a panic.
-#[cfg(unix)]
-fn quiet_on_closed_pipes() {
-    // SAFETY: called first thing in `main`, before any other thread exists; `signal` with
-    // `SIG_DFL` installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-#[cfg(not(unix))]
-fn quiet_on_closed_pipes() {}
-
 fn main() -> ExitCode {
-    quiet_on_closed_pipes();
     give_mesa_a_runtime_dir();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -94,10 +78,11 @@ fn main() -> ExitCode {
         Command::Verify { adapter } => run_verify(adapter.as_deref()),
         Command::Bench(args) => run_bench(args),
     };
-    match result {
+    // Output that could not be written fails the command only after its work is done.
+    match result.and_then(|()| cli::output::finish()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            cli::output::errln!("error: {e}");
             ExitCode::FAILURE
         }
     }

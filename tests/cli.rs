@@ -215,29 +215,3 @@ fn no_progress_line_goes_into_a_pipe() {
         );
     }
 }
-
-#[test]
-#[cfg(unix)]
-fn output_into_a_closed_pipe_ends_quietly() {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
-    // `shadernet models ... | head -0`: the reader is gone, and the output (hundreds of KB) is
-    // more than a pipe holds, so a write fails whatever the timing.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadernet"))
-        .arg("models")
-        .args(std::iter::repeat_n("seedtf", 300))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(
-        out.status.signal(),
-        Some(13),
-        "ended by SIGPIPE: {:?}",
-        out.status
-    );
-}

@@ -1,6 +1,7 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
 use super::common::{ExecutorArgs, check_fits, choose_executor, load_data, make_executor};
+use super::output::outln;
 use super::progress::Progress;
 use serde::Serialize;
 use shadernet::cpu::loss::softmax_forward;
@@ -240,7 +241,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         .map(|p| p.display().to_string())
         .collect();
     if args.json {
-        println!(
+        outln!(
             "{}",
             to_json(&EvalJson {
                 checkpoint: names.join(" + "),
@@ -257,14 +258,14 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     }
     if ensemble {
         for ((name, checkpoint), error) in names.iter().zip(&checkpoints).zip(&result.members) {
-            println!(
+            outln!(
                 "{} (epoch {}, {name}): test error {:.2}%",
                 checkpoint.network.name,
                 checkpoint.epoch(),
                 100.0 * error
             );
         }
-        println!(
+        outln!(
             "ensemble of {} checkpoints (mean of their probabilities): test error {:.2}% \
              ({wrong} of {})",
             checkpoints.len(),
@@ -272,7 +273,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
             test.len()
         );
     } else {
-        println!(
+        outln!(
             "{} (epoch {}, {}): test error {:.2}% ({wrong} of {})",
             plan.network.name,
             first.epoch(),
@@ -281,20 +282,20 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
             test.len()
         );
     }
-    println!("per-class accuracy:");
+    outln!("per-class accuracy:");
     for (c, acc) in per_class.iter().enumerate() {
         let n: usize = confusion[c].iter().sum();
         match acc {
-            Some(a) => println!("  {c:>3}: {:>7.2}%  of {n}", 100.0 * a),
-            None => println!("  {c:>3}:       -  (no test images)"),
+            Some(a) => outln!("  {c:>3}: {:>7.2}%  of {n}", 100.0 * a),
+            None => outln!("  {c:>3}:       -  (no test images)"),
         }
     }
-    println!("confusion matrix (rows: true class, columns: predicted class):");
+    outln!("confusion matrix (rows: true class, columns: predicted class):");
     let header: String = (0..k).map(|p| format!("{p:>6}")).collect();
-    println!("  {:>3} {header}", "");
+    outln!("  {:>3} {header}", "");
     for (t, row) in confusion.iter().enumerate() {
         let cells: String = row.iter().map(|n| format!("{n:>6}")).collect();
-        println!("  {t:>3} {cells}");
+        outln!("  {t:>3} {cells}");
     }
     Ok(())
 }
@@ -362,7 +363,7 @@ pub(crate) fn run_predict(mut args: PredictArgs) -> Result<()> {
         let probabilities = row.to_vec();
         let class = argmax(&probabilities);
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 to_json(&PredictJson {
                     file: path.display().to_string(),
@@ -376,7 +377,7 @@ pub(crate) fn run_predict(mut args: PredictArgs) -> Result<()> {
                 .enumerate()
                 .map(|(c, v)| format!("{c}:{v:.3}"))
                 .collect();
-            println!(
+            outln!(
                 "{}: {class} (probability {:.3}) | {}",
                 path.display(),
                 probabilities[class],

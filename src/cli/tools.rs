@@ -1,6 +1,7 @@
 //! `shadernet models`, `info`, `verify`, `bench` and `augment`.
 
 use super::common::{Backend, adapter_needs_a_gpu, open_gpu, worker_threads};
+use super::output::{errln, outln};
 use shadernet::bench::bench_row;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::augment::write_augment_grid;
@@ -66,14 +67,18 @@ pub(crate) fn run_models(names: &[String]) -> Result<()> {
 fn print_plan(plan: &Plan) {
     let net = &plan.network;
     let t = &net.training;
-    println!("{}: {}", net.name, net.description);
-    println!(
+    outln!("{}: {}", net.name, net.description);
+    outln!(
         "  {:<3} {:<38} {:>10} {:>10} {:>12}",
-        "#", "layer", "output", "params", "MFLOP/image"
+        "#",
+        "layer",
+        "output",
+        "params",
+        "MFLOP/image"
     );
-    println!("  {:<3} {:<38} {:>10}", "", "input", plan.input.to_string());
+    outln!("  {:<3} {:<38} {:>10}", "", "input", plan.input.to_string());
     for (i, layer) in plan.layers.iter().enumerate() {
-        println!(
+        outln!(
             "  {:<3} {:<38} {:>10} {:>10} {:>12.3}",
             i + 1,
             layer.layer.to_string(),
@@ -82,13 +87,13 @@ fn print_plan(plan: &Plan) {
             layer.flops as f64 / 1e6
         );
     }
-    println!(
+    outln!(
         "  total: {} parameters, {:.3} MFLOP/image forward, {:.3} MFLOP/image training",
         plan.params(),
         plan.forward_flops() as f64 / 1e6,
         plan.train_flops() as f64 / 1e6
     );
-    println!(
+    outln!(
         "  defaults: {:?} loss, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}\n",
         t.loss,
         t.optimizer,
@@ -109,28 +114,28 @@ fn print_plan(plan: &Plan) {
 pub(crate) fn run_info() -> Result<()> {
     let adapters = shadernet::gpu::list_adapters();
     if adapters.is_empty() {
-        println!(
+        outln!(
             "no GPU adapters found. On Debian/Ubuntu, `apt-get install -y mesa-vulkan-drivers` \
              gives Mesa's lavapipe, a software Vulkan device; `WGPU_BACKEND` selects a backend."
         );
         return Ok(());
     }
     for (i, a) in adapters.iter().enumerate() {
-        println!(
+        outln!(
             "adapter {i}: {} ({}, {}{})",
             a.name,
             a.backend,
             a.device_type,
             if a.is_software { ", software" } else { "" }
         );
-        println!("  driver: {}", a.driver);
-        println!(
+        outln!("  driver: {}", a.driver);
+        outln!(
             "  max storage binding {} MiB, max buffer {} MiB, {} storage buffers/stage",
             a.max_storage_buffer_binding_size >> 20,
             a.max_buffer_size >> 20,
             a.max_storage_buffers_per_shader_stage
         );
-        println!(
+        outln!(
             "  workgroups/dim {}, invocations/workgroup {}, workgroup storage {} KiB, timestamps {}",
             a.max_compute_workgroups_per_dimension,
             a.max_compute_invocations_per_workgroup,
@@ -144,18 +149,21 @@ pub(crate) fn run_info() -> Result<()> {
 /// `shadernet verify`: every GPU op against the CPU executor; an error on a mismatch.
 pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
     let gpu = Gpu::new(adapter)?;
-    println!(
+    outln!(
         "verifying {} ({}) against the CPU executor",
-        gpu.summary.name, gpu.summary.backend
+        gpu.summary.name,
+        gpu.summary.backend
     );
     let rows = shadernet::verify::verify(&gpu)?;
     let width = rows.iter().map(|r| r.op.chars().count()).max().unwrap_or(2);
-    println!(
+    outln!(
         "{:<width$} {:>12} {:>12}  result",
-        "op", "max abs err", "max rel err"
+        "op",
+        "max abs err",
+        "max rel err"
     );
     for row in &rows {
-        println!(
+        outln!(
             "{:<width$} {:>12.3e} {:>12.3e}  {}",
             row.op,
             row.max_abs,
@@ -165,7 +173,7 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
     }
     let failed: Vec<_> = rows.iter().filter(|r| !r.pass).collect();
     for row in &failed {
-        eprintln!("{row}");
+        errln!("{row}");
     }
     if !failed.is_empty() {
         return Err(Error::Gpu(format!(
@@ -177,7 +185,7 @@ pub(crate) fn run_verify(adapter: Option<&str>) -> Result<()> {
             shadernet::verify::VERIFY_REL
         )));
     }
-    println!("all {} checks agree with the CPU executor", rows.len());
+    outln!("all {} checks agree with the CPU executor", rows.len());
     Ok(())
 }
 
@@ -220,7 +228,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
         }
     }
     if !args.json {
-        println!(
+        outln!(
             "{:<8} {:<46} {:>5} {:>10} {:>10} {:>8} {:>7} {:>10} {:>8} {:>11}",
             "model",
             "backend",
@@ -254,17 +262,17 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
                 let row = match bench_row(&plan, &build, batch, steps, args.repeats) {
                     Ok(row) => row,
                     Err(e) => {
-                        eprintln!("{model} at batch {batch}: {e}");
+                        errln!("{model} at batch {batch}: {e}");
                         failures += 1;
                         continue;
                     }
                 };
                 if args.json {
-                    println!("{}", row.to_json()?);
+                    outln!("{}", row.to_json()?);
                     continue;
                 }
                 let optional = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-                println!(
+                outln!(
                     "{:<8} {:<46} {:>5} {:>10.0} {:>10.2} {:>8.1} {:>7} {:>10} {:>8} {:>8.0} ms",
                     row.model,
                     row.backend,
@@ -294,7 +302,7 @@ pub(crate) fn run_augment(out: &Path, count: usize, seed: u64, data: &Path) -> R
     let data = load_dir(data)?;
     let count = count.min(data.train.len());
     write_augment_grid(&data.train, count, seed, &AugmentRanges::default(), out)?;
-    println!(
+    outln!(
         "wrote {}: {count} training digits, each followed by random warps",
         out.display()
     );

@@ -4,6 +4,7 @@ use super::common::{
     ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
 };
 use super::evaluate::{evaluate_ensemble, load_ensemble};
+use super::output::{errln, outln};
 use super::progress::Progress;
 use serde::Serialize;
 use shadernet::error::{Error, Result};
@@ -175,7 +176,7 @@ struct CliObserver {
 impl Observer for CliObserver {
     fn line(&mut self, line: &str) {
         if !self.quiet {
-            self.progress.suspend(|| println!("{line}"));
+            self.progress.suspend(|| outln!("{line}"));
         }
     }
 
@@ -330,7 +331,7 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
         0.0
     };
     for (seed, run) in seeds.iter().zip(&runs) {
-        println!(
+        outln!(
             "seed {seed}: test error {:.2}% | {:.1} s of training | {}",
             100.0 * run.test_error,
             run.training_seconds,
@@ -358,7 +359,7 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
         &summary_path,
         format!("{}\n", to_json(&summary)?).as_bytes(),
     )?;
-    println!(
+    outln!(
         "{}, seeds {spec}: ensemble of {} test error {:.2}% | seeds' mean {:.2}% ± {:.2}% | {}",
         summary.network,
         seeds.len(),
@@ -552,7 +553,7 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         && *before != executor.describe()
     {
         // On stderr even with --quiet: the results change.
-        eprintln!(
+        errln!(
             "note: the run so far used {before}, it continues on {}: the numbers will not be \
              bit-identical to a run that never stopped",
             executor.describe()
@@ -575,7 +576,7 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         .epochs
         .get(report.chosen_epoch.wrapping_sub(1))
         .filter(|e| e.validation.count > 0);
-    println!(
+    outln!(
         "{}: test error {:.2}% ({} of {}) | model of epoch {}{} | {} epoch{} in {:.1} s on {} | {}",
         plan.network.name,
         100.0 * report.test.error_rate(),
@@ -652,10 +653,12 @@ fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<Ru
     })
 }
 
-/// The command line, quoted where a word needs it.
+/// The command line, quoted where a word needs it (bytes that are not UTF-8 shown as U+FFFD:
+/// `command.txt` is a note for people; the run's paths are in its checkpoint).
 fn command_line() -> String {
-    std::env::args()
+    std::env::args_os()
         .map(|a| {
+            let a = a.to_string_lossy().into_owned();
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
                 format!("'{}'", a.replace('\'', "'\\''"))
             } else {
@@ -671,16 +674,19 @@ fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
     let batch = plan.network.training.batch_size;
     let (times, clock) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)?;
     let total: f64 = times.iter().map(|t| t.ms).sum();
-    println!(
+    outln!(
         "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10; {})",
         clock.describe()
     );
-    println!(
+    outln!(
         "  {:<44} {:>10} {:>10} {:>6}",
-        "kernel", "dispatches", "ms/step", "%"
+        "kernel",
+        "dispatches",
+        "ms/step",
+        "%"
     );
     for t in &times {
-        println!(
+        outln!(
             "  {:<44} {:>10} {:>10.3} {:>5.1}%",
             t.kernel,
             t.dispatches,

@@ -81,13 +81,16 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// `runs/<model>-<YYYYmmdd-HHMMSS>` (UTC), with `-2`, `-3`, ... appended if that exists.
+    /// `runs/<model>-<YYYYmmdd-HHMMSS>` (UTC), with `-2`, `-3`, ... appended if that exists;
+    /// the model's name cut to 64 characters, each outside `[A-Za-z0-9_-]` written as `_`.
     pub fn default_path(model: &str) -> PathBuf {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        // The name's first 64 characters: a file system takes 255 bytes per name.
         let model: String = model
             .chars()
+            .take(64)
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                     c
@@ -468,6 +471,18 @@ fn timestamp(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_names_stay_short_and_plain() {
+        let long = "n".repeat(250);
+        let path = RunDir::default_path(&format!("{long}.é/x"));
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(&"n".repeat(64)), "{name}");
+        assert_eq!(name.len(), 64 + "-YYYYmmdd-HHMMSS".len(), "{name}");
+        let path = RunDir::default_path("a.é/x");
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("a___x-"), "{name}");
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {
