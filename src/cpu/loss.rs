@@ -20,9 +20,17 @@ pub fn softmax_forward(logits: &[f32], probs: &mut [f32], k: usize) {
 
 /// `Σ_n Σ_j −t[n, j]·log p[n, j]` with smoothed targets `t = (1 − ε)·onehot + ε/K`
 /// (`ε = smoothing`; with 0, `Σ_n −log p[n, label_n]`), `p` clamped to at least 1e-12 so a
-/// confident mistake is a large number, not infinity.
+/// confident mistake is a large number, not infinity. A NaN probability (a diverged network)
+/// gives a NaN loss: the clamp (`f32::max` returns the other operand of a NaN) would make it a
+/// finite 27.6 that hides the divergence.
 pub fn cross_entropy_sum(probs: &[f32], labels: &[u8], k: usize, smoothing: f32) -> f64 {
-    let nll = |p: f32| -(p.max(1e-12) as f64).ln();
+    let nll = |p: f32| {
+        if p.is_nan() {
+            f64::NAN
+        } else {
+            -(p.max(1e-12) as f64).ln()
+        }
+    };
     probs
         .chunks_exact(k)
         .zip(labels)

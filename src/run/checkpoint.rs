@@ -18,7 +18,13 @@
 //!   averaged weights (what eval, predict and PyTorch should use), and
 //!   `"optimizer.raw.{name}"` the weights training updates, for resuming.
 //!
+//! Every value is finite: a checkpoint holding a NaN or an infinity is neither written nor read
+//! (the error names the tensor).
+//!
 //! ## Metadata (all strings, as safetensors requires)
+//!
+//! In the header before the tensors, by key, so that the same checkpoint is the same bytes
+//! (the history's wall times aside, two runs of the same command write byte-identical files).
 //!
 //! `format` ([`FORMAT`]), `shadernet_version`, `network` (the network file text of
 //! [`network_to_text`], training settings included), `name`, `description`, `input_shape`
@@ -60,7 +66,7 @@ use crate::model::{Network, ParamLayout, Plan, Shape, network_to_text, parse_sav
 use crate::train::EpochLog;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The value of the `format` metadata key of checkpoints this version writes (`history` in
@@ -124,7 +130,9 @@ impl Checkpoint {
         self.network.plan(self.input, self.classes)
     }
 
-    /// The file's bytes: tensors and metadata as the module doc describes.
+    /// The file's bytes: tensors and metadata as the module doc describes; the same
+    /// checkpoint is the same bytes in any process. A tensor holding a NaN or an infinity is
+    /// refused (the training loop stops a diverged run before it saves).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let plan = self.plan()?;
         let ParamLayout {
@@ -141,15 +149,23 @@ impl Checkpoint {
                 self.params.len()
             )));
         }
-        let bytes =
-            |values: &[f32]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        // A checkpoint never holds a NaN or an infinity: loading refuses them.
+        let bytes = |name: &str, values: &[f32]| -> Result<Vec<u8>> {
+            if let Some(problem) = non_finite(values) {
+                return Err(Error::Mismatch(format!(
+                    "refusing to save a checkpoint of {} whose tensor `{name}` {problem}",
+                    self.network.name
+                )));
+            }
+            Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        };
         let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for slot in layout.iter().chain(&running) {
             let shape = slot.shape.clone();
             blobs.push((
                 slot.name.clone(),
                 shape,
-                bytes(&self.params[slot.range.clone()]),
+                bytes(&slot.name, &self.params[slot.range.clone()])?,
             ));
         }
         let counter = (self.optimizer.updates as i64).to_le_bytes().to_vec();
@@ -168,11 +184,9 @@ impl Checkpoint {
                         self.params.len()
                     ))
                 })?;
-                blobs.push((
-                    format!("{RAW}{}", slot.name),
-                    slot.shape.clone(),
-                    bytes(data),
-                ));
+                let name = format!("{RAW}{}", slot.name);
+                let data = bytes(&name, data)?;
+                blobs.push((name, slot.shape.clone(), data));
             }
         }
         if !opt.adam_m.is_empty() {
@@ -185,11 +199,9 @@ impl Checkpoint {
                             self.params.len()
                         ))
                     })?;
-                    blobs.push((
-                        format!("{prefix}{}", slot.name),
-                        slot.shape.clone(),
-                        bytes(data),
-                    ));
+                    let name = format!("{prefix}{}", slot.name);
+                    let data = bytes(&name, data)?;
+                    blobs.push((name, slot.shape.clone(), data));
                 }
             }
         }
@@ -207,11 +219,11 @@ impl Checkpoint {
                     .map_err(|e| Error::Config(format!("tensor `{name}`: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::serialize(views, Some(self.metadata()?))
-            .map_err(|e| Error::Config(format!("serialising a checkpoint: {e}")))
+        serialize_sorted(views, &self.metadata()?)
     }
 
-    fn metadata(&self) -> Result<HashMap<String, String>> {
+    /// The metadata, by key (so in one order whatever the process: see [`serialize_sorted`]).
+    fn metadata(&self) -> Result<BTreeMap<String, String>> {
         let Shape::Image { c, h, w } = self.input else {
             unreachable!("networks take images")
         };
@@ -252,7 +264,9 @@ impl Checkpoint {
 
     /// Reads a checkpoint written by [`Checkpoint::save`]. Errors name the file and what is
     /// wrong: not a safetensors file (truncated, corrupt), missing or malformed metadata, a
-    /// network that does not plan, or a tensor missing or of the wrong shape.
+    /// network that does not plan or needs more numbers than the file holds (refused before
+    /// allocating them), a tensor missing or of the wrong shape, or a tensor holding a NaN or
+    /// an infinity (named, with the first such value's index).
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
@@ -340,19 +354,44 @@ impl Checkpoint {
                 number(path, "best_validation_error", err)?,
             )),
         };
+        if let Some((_, error)) = best
+            && !(0.0..=1.0).contains(&error)
+        {
+            return Err(bad(format!(
+                "metadata `best_validation_error` is {error}, expected an error rate in [0, 1]"
+            )));
+        }
         let ParamLayout {
             tensors: layout,
             running_tensors: running,
             ..
         } = ParamLayout::of(&plan);
+        let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
+        let has_raw = tensors.names().iter().any(|n| n.starts_with(RAW));
+        // Every value needed is 4 bytes of the file: a network in the metadata that needs more
+        // than the file holds is refused before anything that size is allocated.
+        let copies = 1 + 2 * usize::from(has_moments) + usize::from(has_raw);
+        let fits = plan
+            .params()
+            .checked_mul(copies)
+            .and_then(|n| n.checked_add(plan.running_stats()))
+            .is_some_and(|n| n <= bytes.len() / 4);
+        if !fits {
+            return Err(bad(format!(
+                "its network ({}) has {} parameters and {} running statistics, more numbers \
+                 than the file's {} bytes hold: the metadata does not describe the tensors",
+                network.name,
+                plan.params(),
+                plan.running_stats(),
+                bytes.len()
+            )));
+        }
         let mut params = vec![0.0; plan.params() + plan.running_stats()];
         let (mut adam_m, mut adam_v) = (Vec::new(), Vec::new());
-        let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
         if has_moments {
             adam_m = vec![0.0; plan.params()];
             adam_v = vec![0.0; plan.params()];
         }
-        let has_raw = tensors.names().iter().any(|n| n.starts_with(RAW));
         let mut raw_params = if has_raw {
             vec![0.0; plan.params()]
         } else {
@@ -386,11 +425,17 @@ impl Checkpoint {
                         plan.layers[slot.layer].layer
                     )));
                 }
-                for (dst, src) in target[slot.range.clone()]
-                    .iter_mut()
-                    .zip(view.data().chunks_exact(4))
-                {
+                let values = &mut target[slot.range.clone()];
+                for (dst, src) in values.iter_mut().zip(view.data().chunks_exact(4)) {
                     *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+                }
+                if let Some(problem) = non_finite(values) {
+                    return Err(bad(format!(
+                        "tensor `{name}` (layer {}, {}) {problem}: the run that wrote it \
+                         diverged; a checkpoint with non-finite numbers is refused (resume \
+                         from an earlier checkpoint, or train again with a lower learning rate)",
+                        slot.layer, plan.layers[slot.layer].layer
+                    )));
                 }
             }
         }
@@ -514,6 +559,68 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// `"holds NaN at value I of N (and K more NaN or infinite values)"`, or `None` when all of
+/// `values` are finite.
+fn non_finite(values: &[f32]) -> Option<String> {
+    let first = values.iter().position(|v| !v.is_finite())?;
+    let more = values[first + 1..]
+        .iter()
+        .filter(|v| !v.is_finite())
+        .count();
+    let more = match more {
+        0 => String::new(),
+        1 => " (and 1 more NaN or infinite value)".to_string(),
+        n => format!(" (and {n} more NaN or infinite values)"),
+    };
+    Some(format!(
+        "holds {} at value {first} of {}{more}",
+        values[first],
+        values.len()
+    ))
+}
+
+/// safetensors' file of `views` (tensors by descending alignment, then by name, as
+/// `safetensors::serialize` lays them out) with `metadata` in the header in key order.
+/// `safetensors::serialize` takes the metadata as a `HashMap`, whose order changes from one
+/// process to the next (and from one map to the next): the same checkpoint would be different
+/// bytes each time. Here the same checkpoint is the same bytes.
+fn serialize_sorted(
+    views: Vec<(String, TensorView<'_>)>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let fail = |what: String| Error::Mismatch(format!("serialising a checkpoint: {what}"));
+    let plain = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
+    // `plain` is an 8-byte header length, the header `{"name":{...},...}` padded with spaces,
+    // then the tensors' bytes; the metadata goes first into the header.
+    let (length, rest) = plain
+        .split_first_chunk::<8>()
+        .ok_or_else(|| fail("no header length".into()))?;
+    let (header, data) = usize::try_from(u64::from_le_bytes(*length))
+        .ok()
+        .and_then(|n| rest.split_at_checked(n))
+        .ok_or_else(|| fail("a header longer than the file".into()))?;
+    let tensors = std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| h.trim_end().strip_prefix('{')?.strip_suffix('}'))
+        .ok_or_else(|| fail("a header that is not a JSON object".into()))?;
+    let metadata = serde_json::to_string(metadata).map_err(|e| fail(e.to_string()))?;
+    let mut text = format!("{{\"__metadata__\":{metadata}");
+    if !tensors.is_empty() {
+        text.push(',');
+        text.push_str(tensors);
+    }
+    text.push('}');
+    // The tensors' bytes start 8-byte aligned, as safetensors pads them.
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + data.len());
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(data);
+    Ok(out)
 }
 
 /// `(a, b, c)`.

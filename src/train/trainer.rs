@@ -2,8 +2,10 @@
 //! optional early stopping on the validation error, and the test error at the end.
 //!
 //! The validation split chooses (early stopping's best epoch); the test set is evaluated once,
-//! after training, and never chooses anything.
+//! after training, and never chooses anything. An epoch whose loss or parameters are no longer
+//! finite ends the run with an error before it is logged or saved ([`super::finite`]).
 
+use super::finite::check_epoch;
 use super::schedule::step_rate;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -220,6 +222,8 @@ pub fn train_from(
         }
         let train_metrics = executor.take_train_metrics()?;
         let train_seconds = epoch_start.elapsed().as_secs_f64();
+        // A diverged epoch ends the run here, before anything of it is shown or saved.
+        let params = check_epoch(executor, epoch + 1, lr, &train_metrics)?;
         let validation_metrics = if validation.is_empty() {
             Metrics::default()
         } else {
@@ -254,7 +258,7 @@ pub fn train_from(
             state.best = Some(Best {
                 error,
                 epoch: epoch + 1,
-                params: executor.parameters()?,
+                params,
             });
         } else if let (Some(stopping), Some(best)) = (settings.early_stopping, &state.best)
             && epoch + 1 - best.epoch >= stopping.patience
