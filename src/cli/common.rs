@@ -1,11 +1,13 @@
 //! What several subcommands share: the executor flags, choosing and building an executor,
 //! loading a data directory, and checking that data fits a checkpoint's network.
 
+use super::memory;
 use shadernet::cpu::CpuExecutor;
 use shadernet::data::{Dataset, TrainTest, load_dir};
 use shadernet::error::{Error, Result};
 use shadernet::executor::Executor;
 use shadernet::gpu::{Gpu, GpuExecutor};
+use shadernet::model::memory::MemoryLimit;
 use shadernet::model::{Plan, Shape};
 use shadernet::run::Checkpoint;
 use std::path::Path;
@@ -35,6 +37,10 @@ pub(crate) struct ExecutorArgs {
     /// Worker threads of the CPU executor (default: all cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// The most memory the executor may plan for, such as 16G or 512M (default: the
+    /// SHADERNET_MEMORY_LIMIT variable, else 80% of this machine's memory).
+    #[arg(long, value_name = "SIZE", value_parser = memory::limit_flag, allow_hyphen_values = true)]
+    pub(crate) memory_limit: Option<MemoryLimit>,
 }
 
 /// `--threads`, or every core when it is not given.
@@ -68,6 +74,7 @@ pub(crate) fn adapter_needs_a_gpu() -> Error {
 /// threads, and the GPU to run on ([`open_gpu`]), if any.
 pub(crate) fn choose_executor(args: &ExecutorArgs) -> Result<(usize, Option<Arc<Gpu>>)> {
     let threads = worker_threads(args.threads)?;
+    memory::set_limit(args.memory_limit.clone())?;
     Ok((threads, open_gpu(args.backend, args.adapter.as_deref())?))
 }
 
@@ -79,6 +86,7 @@ pub(crate) fn make_executor(
     (threads, gpu): (usize, Option<Arc<Gpu>>),
     batch: usize,
 ) -> Result<Box<dyn Executor>> {
+    memory::check_executor_memory(plan, gpu.is_none().then_some(threads), batch)?;
     Ok(match gpu {
         Some(gpu) => Box::new(GpuExecutor::new(gpu, plan, seed, batch)?),
         None => Box::new(CpuExecutor::new(plan, seed, threads)?),

@@ -40,6 +40,10 @@ pub(crate) struct BenchArgs {
     /// Worker threads of the CPU executor (default: all cores).
     #[arg(long)]
     pub(crate) threads: Option<usize>,
+    /// The most memory a row's executor may plan for, such as 16G or 512M (default: the
+    /// SHADERNET_MEMORY_LIMIT variable, else 80% of this machine's memory).
+    #[arg(long, value_name = "SIZE", value_parser = super::memory::limit_flag, allow_hyphen_values = true)]
+    pub(crate) memory_limit: Option<shadernet::model::memory::MemoryLimit>,
     /// One JSON object per row instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -212,6 +216,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
         ));
     }
     let threads = worker_threads(args.threads)?;
+    super::memory::set_limit(args.memory_limit.clone())?;
     let mut backends = Vec::new();
     let wanted = if args.backends.is_empty() {
         vec![Backend::Cpu, Backend::Auto]
@@ -250,6 +255,11 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
             for &batch in &batches {
                 let steps = args.steps.unwrap_or((1024 / batch).clamp(4, 64));
                 let build = |batch| -> Result<Box<dyn Executor>> {
+                    let threads = match backend {
+                        BenchBackend::Cpu(threads) => Some(*threads),
+                        BenchBackend::Gpu(_) => None,
+                    };
+                    super::memory::check_executor_memory(&plan, threads, batch)?;
                     Ok(match backend {
                         BenchBackend::Cpu(threads) => {
                             Box::new(CpuExecutor::new(&plan, 1, *threads)?)

@@ -31,15 +31,23 @@ pub struct GreyImage {
     pub pixels: Vec<f32>,
 }
 
-/// Reads a PNG or JPEG file as grey. Errors name the file: unreadable, not a PNG/JPEG, or
-/// truncated or corrupt.
+/// The longest side a picture may have, in pixels: a photo of a digit needs far fewer, and
+/// the conversions after decoding take about 16 bytes a pixel (under 1 GiB at 8192x8192).
+pub const MAX_PICTURE_SIDE: u32 = 8192;
+
+/// The most the image decoder may allocate at once, bytes: an 8192x8192 picture of 16-bit RGBA.
+pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+
+/// Reads a PNG or JPEG file as grey. Errors name the file: unreadable, not a PNG/JPEG, larger
+/// than [`MAX_PICTURE_SIDE`] on a side (checked from the header, before anything is decoded),
+/// or truncated or corrupt.
 pub fn load_grey(path: &Path) -> Result<GreyImage> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         action: "reading the image",
         source,
     })?;
-    let decoded = image::load_from_memory(&bytes).map_err(|e| {
+    let unreadable = |e: &dyn std::fmt::Display| {
         Error::data(
             path,
             format!(
@@ -47,8 +55,32 @@ pub fn load_grey(path: &Path) -> Result<GreyImage> {
                  (is the file truncated or corrupt?)"
             ),
         )
-    })?;
+    };
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| unreadable(&e))
+    };
+    let (width, height) = reader()?.into_dimensions().map_err(|e| unreadable(&e))?;
+    if width > MAX_PICTURE_SIDE || height > MAX_PICTURE_SIDE {
+        return Err(Error::data(
+            path,
+            format!(
+                "the picture is {width}x{height} pixels, larger than the \
+                 {MAX_PICTURE_SIDE}x{MAX_PICTURE_SIDE} a picture for predict may be: scale it \
+                 down (a digit needs only 28x28)"
+            ),
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PICTURE_SIDE);
+    limits.max_image_height = Some(MAX_PICTURE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let mut reader = reader()?;
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| unreadable(&e))?;
     let la = decoded.to_luma_alpha8();
+    drop(decoded);
     let (width, height) = (la.width() as usize, la.height() as usize);
     let pixels = la
         .pixels()

@@ -3,6 +3,7 @@
 //! format. It depends on no executor and not on the data.
 
 pub mod layout;
+pub mod memory;
 pub mod presets;
 pub mod recipe;
 pub mod shapes;

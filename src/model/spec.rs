@@ -170,9 +170,10 @@ impl Plan {
         }
     }
 
-    /// Total trainable parameters.
+    /// Total trainable parameters (saturating: at most 1,000 layers of at most 2³⁰ values
+    /// each cannot overflow a 64-bit `usize`, but a sum never wraps).
     pub fn params(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
+        (self.layers.iter()).fold(0usize, |sum, l| sum.saturating_add(l.params))
     }
 
     /// Batchnorm running statistics: `2·C` per batchnorm layer (`r_μ` then `r_σ²`). They are
@@ -182,19 +183,19 @@ impl Plan {
         self.layers
             .iter()
             .filter(|l| l.layer == Layer::BatchNorm)
-            .map(|l| l.params)
-            .sum()
+            .fold(0usize, |sum, l| sum.saturating_add(l.params))
     }
 
-    /// Forward FLOPs per image.
+    /// Forward FLOPs per image, saturating at `u64::MAX` (a layer may count up to 2⁶¹, and a
+    /// network has up to 1,000 layers).
     pub fn forward_flops(&self) -> u64 {
-        self.layers.iter().map(|l| l.flops).sum()
+        (self.layers.iter()).fold(0u64, |sum, l| sum.saturating_add(l.flops))
     }
 
     /// Training FLOPs per image: forward plus backward, counted as 3× forward (the backward of
-    /// a GEMM-shaped layer costs two GEMMs of the forward's size).
+    /// a GEMM-shaped layer costs two GEMMs of the forward's size); saturating.
     pub fn train_flops(&self) -> u64 {
-        3 * self.forward_flops()
+        self.forward_flops().saturating_mul(3)
     }
 
     /// The activation buffers both executors allocate, and which one each layer reads and

@@ -20,8 +20,13 @@ pub(super) fn binding_limit(gpu: &Gpu) -> u64 {
 /// that every convolution's GEMM launch fits the workgroups a grid dimension may have; the
 /// error names the limit, the buffer or layer, and the largest batch that fits.
 pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
-    let limit = binding_limit(gpu);
-    let params = 4 * plan.params() as u64;
+    check_sizes(binding_limit(gpu), plan, capacity)
+}
+
+/// [`check_limits`] against a binding limit of `limit` bytes, without a device. Every size is
+/// computed with checked arithmetic: a batch whose bytes overflow `u64` is over any limit.
+pub fn check_sizes(limit: u64, plan: &Plan, capacity: usize) -> Result<()> {
+    let params = (plan.params() as u64).saturating_mul(4);
     if params > limit {
         return Err(Error::Gpu(format!(
             "the network's {params} bytes of parameters exceed this adapter's \
@@ -37,11 +42,16 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
         }))
         .max_by_key(|(s, _)| *s)
         .expect("the input is always there");
-    let bytes = 4 * largest as u64 * capacity as u64;
-    if bytes > limit {
-        let fits = limit / (4 * largest as u64);
+    let per_example = (largest as u64).saturating_mul(4).max(1);
+    let bytes = per_example.checked_mul(capacity as u64);
+    if bytes.is_none_or(|b| b > limit) {
+        let needs = bytes.map_or_else(
+            || "more than 2^64 bytes".to_string(),
+            |b| format!("{b} bytes"),
+        );
+        let fits = limit / per_example;
         return Err(Error::Gpu(format!(
-            "a batch of {capacity} needs {bytes} bytes for {name}, over this adapter's \
+            "a batch of {capacity} needs {needs} for {name}, over this adapter's \
              max_storage_buffer_binding_size of {limit} bytes: the largest batch that fits is \
              {fits}"
         )));
@@ -51,10 +61,11 @@ pub fn check_limits(gpu: &Gpu, plan: &Plan, capacity: usize) -> Result<()> {
     // first layer, whose data gradient never runs, this is a little conservative.)
     for (i, l) in plan.layers.iter().enumerate() {
         let Some(sh) = ConvShape::of(l) else { continue };
-        let pixels = (sh.h * sh.w).max(sh.ho * sh.wo);
-        let groups = (capacity * pixels).div_ceil(BLOCK_N);
-        if groups > MAX_GROUPS_PER_DIM as usize {
+        let pixels = (sh.h * sh.w).max(sh.ho * sh.wo).max(1);
+        let groups = capacity.checked_mul(pixels).map(|p| p.div_ceil(BLOCK_N));
+        if groups.is_none_or(|g| g > MAX_GROUPS_PER_DIM as usize) {
             let fits = MAX_GROUPS_PER_DIM as usize * BLOCK_N / pixels;
+            let groups = groups.map_or_else(|| "more than 2^64".to_string(), |g| g.to_string());
             return Err(Error::Gpu(format!(
                 "a batch of {capacity} gives layer {} ({})'s matrix products {groups} \
                  workgroups along one dimension, over the {MAX_GROUPS_PER_DIM} a launch may \

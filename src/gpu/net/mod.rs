@@ -17,7 +17,7 @@ mod state;
 mod step;
 
 use limits::binding_limit;
-pub use limits::check_limits;
+pub use limits::{check_limits, check_sizes};
 
 use super::context::Gpu;
 use super::kernel::{BufferId, Buffers, Dispatch, Program};
@@ -71,6 +71,8 @@ impl GpuNet {
     /// CPU executor derives them, so both executors start identical. Checks every buffer
     /// against the device's limits first.
     pub fn new(gpu: &Gpu, plan: &Plan, seed: u64, capacity: usize) -> Result<GpuNet> {
+        // Before the initial parameters take host memory.
+        check_limits(gpu, plan, capacity.max(1))?;
         let initial = initial_parameters(plan, seed);
         let mut net = GpuNet::with_params(gpu, plan, &initial, capacity)?;
         net.dropout_seed = dropout_seed(seed);

@@ -28,6 +28,7 @@ use crate::gpu::ops::conv::ConvLayout;
 use crate::gpu::ops::dataset::TOTALS_BYTES;
 use crate::gpu::ops::dense::DenseLayout;
 use crate::gpu::ops::norm::NormLayout;
+use crate::model::memory::MemoryNeed;
 use crate::model::{Activation, ConvShape, Layer, Optimizer, ParamLayout, Plan, PoolShape, Shape};
 use fusion::Fusion;
 
@@ -210,6 +211,7 @@ impl ExecutionPlan {
     /// layer the GPU executor cannot run.
     pub fn new(plan: &Plan, capacity: usize) -> Result<ExecutionPlan> {
         let capacity = capacity.max(1);
+        check_capacity(&plan.buffers().sizes, capacity)?;
         let layout = ParamLayout::of(plan);
         let n_params = layout.params;
         let mut list = BufferList::default();
@@ -369,6 +371,59 @@ impl ExecutionPlan {
     pub fn bytes(&self) -> u64 {
         self.buffers.iter().map(|b| b.bytes as u64).sum()
     }
+
+    /// What these buffers take, by kind: the parameter-shaped ones (parameters, gradient,
+    /// Adam's moments, averaged weights, running statistics), the per-activation ones
+    /// (activations, their gradients, argmax and dropout masks) and the rest as workspace
+    /// (split-k scratch, the batch before augmentation, labels, totals, saved statistics).
+    pub fn memory_need(&self) -> MemoryNeed {
+        let bytes = |ids: &mut dyn Iterator<Item = BufferId>| -> u64 {
+            ids.map(|id| self.buffers[id.0].bytes as u64).sum()
+        };
+        let moments = self.moments.into_iter().flat_map(|(m, v)| [m, v]);
+        let parameters = bytes(
+            &mut [self.params, self.grads, self.running]
+                .into_iter()
+                .chain(moments)
+                .chain(self.ema),
+        );
+        let masks = self.ops.iter().filter_map(|op| match op.kind {
+            OpKind::MaxPool { argmax, .. } => Some(argmax),
+            OpKind::Dropout { mask, .. } => Some(mask),
+            _ => None,
+        });
+        let activations = bytes(
+            &mut (self.acts.iter().chain(&self.act_grads))
+                .copied()
+                .chain(masks),
+        );
+        MemoryNeed {
+            parameters,
+            thread_gradients: 0,
+            activations,
+            workspace: self.bytes() - parameters - activations,
+        }
+    }
+}
+
+/// The most values one device buffer may hold: kernels index buffers with 32-bit integers.
+pub const MAX_BUFFER_VALUES: u64 = u32::MAX as u64;
+
+/// Refuses a batch of `capacity` whose largest activation buffer (`sizes` values per example)
+/// would hold more than [`MAX_BUFFER_VALUES`]. Every other size the plan and its launchers
+/// compute from the batch is a small multiple of that one, so past this check none overflows.
+fn check_capacity(sizes: &[usize], capacity: usize) -> Result<()> {
+    let largest = sizes.iter().copied().max().unwrap_or(1).max(1) as u64;
+    let values = largest.checked_mul(capacity as u64);
+    if values.is_none_or(|v| v > MAX_BUFFER_VALUES) {
+        return Err(Error::Gpu(format!(
+            "a batch of {capacity} is too large for the GPU executor: an activation of \
+             {largest} values per example would hold more than the {MAX_BUFFER_VALUES} values \
+             a kernel can index (32-bit); the largest batch for this network is {}",
+            MAX_BUFFER_VALUES / largest
+        )));
+    }
+    Ok(())
 }
 
 /// Bytes of the scratch buffer that every layer's split products share (they run one after
