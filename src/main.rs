@@ -4,9 +4,10 @@ mod cli;
 
 use clap::{Parser, Subcommand};
 use cli::evaluate::{EvalArgs, PredictArgs, run_eval, run_predict};
-use cli::tools::{BenchArgs, run_augment, run_bench, run_info, run_models, run_verify};
+use cli::tools::{
+    AugmentArgs, BenchArgs, run_augment, run_bench, run_info, run_models, run_verify,
+};
 use cli::train::{TrainArgs, run as run_train};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Train image-recognition networks from scratch: every layer a WGSL compute shader, with a CPU
@@ -35,20 +36,7 @@ enum Command {
     /// List the GPU adapters wgpu can see, with backend and limits.
     Info,
     /// Write a PNG grid of training digits (first column) next to random augmentation warps.
-    Augment {
-        /// The PNG file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// How many digits (rows).
-        #[arg(long, default_value_t = 8)]
-        count: usize,
-        /// Seed of the warps.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The data directory (as for `train`).
-        #[arg(long, default_value = "data/mnist")]
-        data: PathBuf,
-    },
+    Augment(AugmentArgs),
     /// Time whole training steps: images/s, ms per step, GFLOP/s per preset, executor, batch.
     Bench(BenchArgs),
     /// Compare every GPU op and a whole training step with the CPU executor on this machine's
@@ -69,12 +57,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => run_predict(args),
         Command::Models { names } => run_models(&names),
         Command::Info => run_info(),
-        Command::Augment {
-            out,
-            count,
-            seed,
-            data,
-        } => run_augment(&out, count, seed, &data),
+        Command::Augment(args) => run_augment(args),
         Command::Verify { adapter } => run_verify(adapter.as_deref()),
         Command::Bench(args) => run_bench(args),
     };

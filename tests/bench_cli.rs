@@ -59,10 +59,12 @@ fn bench_rejects_a_zero_batch() {
         .args(["bench", "--batch-size", "0", "--backend", "cpu"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    // Refused as the command line is parsed, with the range (cli_flags.rs has the others).
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--batch-size, --steps and --repeats must be at least 1"),
+        stderr.contains("invalid value '0' for '--batch-size")
+            && stderr.contains("from 1 to 65536"),
         "{stderr}"
     );
 }

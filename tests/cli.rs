@@ -46,17 +46,18 @@ fn bad_flags_are_rejected() {
         1,
         &["--adapter needs --backend gpu"],
     );
+    // Values out of range are bad command lines too (more in cli_flags.rs).
     assert_fails_with(
         &["train", "--batch-size", "0"],
-        1,
-        &["--batch-size must be at least 1"],
+        2,
+        &["invalid value '0' for '--batch-size", "from 1 to 65536"],
     );
     assert_fails_with(
         &["train", "--lr=-1"],
-        1,
-        &["--lr must be a positive number"],
+        2,
+        &["invalid value '-1' for '--lr", "positive finite number"],
     );
-    assert_fails_with(&["train", "--threads", "0"], 1, &["--threads"]);
+    assert_fails_with(&["train", "--threads", "0"], 2, &["'--threads"]);
     assert_fails_with(&["frobnicate"], 2, &["unrecognized subcommand"]);
 }
 

@@ -1,9 +1,12 @@
 //! What several subcommands share: the executor flags, choosing and building an executor,
 //! loading a data directory, and checking that data fits a checkpoint's network.
 
+use super::flags;
 use super::memory;
 use shadernet::cpu::CpuExecutor;
-use shadernet::data::{Dataset, TrainTest, load_dir};
+use shadernet::data::{
+    DEFAULT_DATA_LIMIT, Dataset, LoadOptions, TrainTest, load_dir_with, load_test_dir,
+};
 use shadernet::error::{Error, Result};
 use shadernet::executor::Executor;
 use shadernet::gpu::{Gpu, GpuExecutor};
@@ -34,8 +37,9 @@ pub(crate) struct ExecutorArgs {
     /// `shadernet info`).
     #[arg(long)]
     pub(crate) adapter: Option<String>,
-    /// Worker threads of the CPU executor (default: all cores).
-    #[arg(long)]
+    /// Worker threads of the CPU executor (default: all cores; at most the larger of 64 and
+    /// 4 x the cores).
+    #[arg(long, value_parser = flags::threads, allow_negative_numbers = true)]
     pub(crate) threads: Option<usize>,
     /// The most memory the executor may plan for, such as 16G or 512M (default: the
     /// SHADERNET_MEMORY_LIMIT variable, else 80% of this machine's memory).
@@ -43,11 +47,12 @@ pub(crate) struct ExecutorArgs {
     pub(crate) memory_limit: Option<MemoryLimit>,
 }
 
-/// `--threads`, or every core when it is not given.
+/// `--threads` (checked again here: a resume may take the count from its checkpoint), or every
+/// core when it is not given.
 pub(crate) fn worker_threads(threads: Option<usize>) -> Result<usize> {
     match threads {
-        Some(0) => Err(Error::Config("--threads must be at least 1".into())),
-        Some(n) => Ok(n),
+        Some(n) => flags::threads(&n.to_string())
+            .map_err(|problem| Error::Config(format!("--threads {n}: {problem}"))),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
 }
@@ -93,15 +98,32 @@ pub(crate) fn make_executor(
     })
 }
 
-/// Loads a data directory, hinting at `--data` when it does not exist.
-pub(crate) fn load_data(dir: &Path) -> Result<TrainTest> {
-    load_dir(dir).map_err(|e| match e {
+/// Loads a data directory's training and test files, with `classes` fixed (`--classes`) or
+/// taken from the training labels; hints at `--data` when the directory does not exist.
+pub(crate) fn load_data(dir: &Path, classes: Option<usize>) -> Result<TrainTest> {
+    let options = LoadOptions {
+        classes,
+        ..LoadOptions::default()
+    };
+    load_dir_with(dir, &options).map_err(|e| hint_data(dir, e, "the four MNIST IDX files"))
+}
+
+/// Loads only a data directory's test files (`t10k-*`), for a network of `classes` outputs:
+/// what `eval` needs. Hints at `--data` when the directory does not exist.
+pub(crate) fn load_test_data(dir: &Path, classes: usize) -> Result<Dataset> {
+    load_test_dir(dir, classes, DEFAULT_DATA_LIMIT)
+        .map_err(|e| hint_data(dir, e, "the two t10k IDX files"))
+}
+
+/// `e` with a hint at `--data DIR` (holding `files`) when `dir` does not exist.
+fn hint_data(dir: &Path, e: Error, files: &str) -> Error {
+    match e {
         Error::Data { path, problem } if !dir.exists() => Error::Data {
             path,
-            problem: format!("{problem} (pass --data DIR with the four MNIST IDX files)"),
+            problem: format!("{problem} (pass --data DIR with {files})"),
         },
         other => other,
-    })
+    }
 }
 
 /// The input shape of a dataset's images.

@@ -1,6 +1,7 @@
 //! `shadernet eval` and `shadernet predict`: a checkpoint on the test set or on pictures.
 
-use super::common::{ExecutorArgs, check_fits, choose_executor, load_data, make_executor};
+use super::common::{ExecutorArgs, check_fits, choose_executor, load_test_data, make_executor};
+use super::flags::MAX_CLASSES;
 use super::output::outln;
 use super::progress::Progress;
 use serde::Serialize;
@@ -12,7 +13,7 @@ use shadernet::executor::{Executor, argmax};
 use shadernet::model::{Layer, Plan, Shape};
 use shadernet::run::Checkpoint;
 use shadernet::run::rundir::to_json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The flags of `shadernet eval`.
 #[derive(clap::Args)]
@@ -22,7 +23,9 @@ pub(crate) struct EvalArgs {
     /// shapes must match).
     #[arg(long, required = true, num_args = 1..)]
     pub(crate) checkpoint: Vec<PathBuf>,
-    /// The data directory whose t10k-* files are evaluated [default: the checkpoint's].
+    /// The data directory whose t10k-* files are evaluated (the training files need not be
+    /// there; the test labels must lie below the checkpoint's classes) [default: the
+    /// checkpoint's].
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
     #[command(flatten)]
@@ -197,6 +200,38 @@ struct PredictJson<'a> {
     probabilities: &'a [f32],
 }
 
+/// Refuses the first label of the test set `data`, loaded from `dir`, that is not below its
+/// classes (the checkpoint's), naming the labels file.
+fn check_test_labels(dir: &Path, data: &Dataset) -> Result<()> {
+    let Some((index, &label)) = data
+        .labels
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| usize::from(l) >= data.classes)
+    else {
+        return Ok(());
+    };
+    // The file the loader read: the raw name wins over the `.gz` one.
+    let raw = dir.join(TEST_LABELS);
+    let path = if std::fs::symlink_metadata(&raw).is_ok() {
+        raw
+    } else {
+        dir.join(format!("{TEST_LABELS}.gz"))
+    };
+    Err(Error::data(
+        &path,
+        format!(
+            "label out of range: label {label} at index {index}, expected 0..={} (the \
+             checkpoint's {} classes)",
+            data.classes - 1,
+            data.classes
+        ),
+    ))
+}
+
+/// The test labels file of a data directory (raw, or with `.gz` appended).
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+
 /// `shadernet eval`: the test error, per-class accuracy and confusion matrix of a checkpoint, or
 /// of an ensemble of checkpoints (with each member's test error).
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
@@ -206,11 +241,15 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         .data
         .clone()
         .unwrap_or_else(|| PathBuf::from(&first.data));
-    let data = load_data(&data_dir)?;
+    // Only the test files. Any byte is a label while they load, so that images of another
+    // size are named as such first; then the labels are held to the checkpoints' classes.
+    let mut test = load_test_data(&data_dir, MAX_CLASSES)?;
+    test.classes = first.classes;
     for (checkpoint, path) in checkpoints.iter().zip(&args.checkpoint) {
-        check_fits(checkpoint, path, &data.test)?;
+        check_fits(checkpoint, path, &test)?;
     }
-    let test = &data.test;
+    check_test_labels(&data_dir, &test)?;
+    let test = &test;
     let result = evaluate_ensemble(&checkpoints, &args.executor, test)?;
     let plan = first.plan()?;
     let outputs = result.probabilities;

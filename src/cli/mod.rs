@@ -3,6 +3,7 @@
 
 pub(crate) mod common;
 pub(crate) mod evaluate;
+pub(crate) mod flags;
 pub(crate) mod memory;
 pub(crate) mod output;
 pub(crate) mod progress;

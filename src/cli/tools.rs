@@ -1,6 +1,7 @@
 //! `shadernet models`, `info`, `verify`, `bench` and `augment`.
 
 use super::common::{Backend, adapter_needs_a_gpu, open_gpu, worker_threads};
+use super::flags;
 use super::output::{errln, outln};
 use shadernet::bench::bench_row;
 use shadernet::cpu::CpuExecutor;
@@ -10,7 +11,7 @@ use shadernet::error::{Error, Result};
 use shadernet::executor::Executor;
 use shadernet::gpu::{Gpu, GpuExecutor};
 use shadernet::model::{AugmentRanges, Network, PRESET_NAMES, Plan, Shape, load_network, preset};
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The flags of `shadernet bench`.
@@ -19,8 +20,8 @@ pub(crate) struct BenchArgs {
     /// Presets or network files to time (repeatable; default: seed9, seed12, seedtf).
     #[arg(long = "model", short)]
     pub(crate) models: Vec<String>,
-    /// Batch sizes (repeatable; default: 16 and 128).
-    #[arg(long = "batch-size")]
+    /// Batch sizes, 1 to 65536 (repeatable; default: 16 and 128).
+    #[arg(long = "batch-size", value_parser = flags::batch_size, allow_negative_numbers = true)]
     pub(crate) batch_sizes: Vec<usize>,
     /// Executors (repeatable; default: cpu, plus gpu when a hardware GPU is present).
     #[arg(long = "backend", value_enum)]
@@ -28,17 +29,19 @@ pub(crate) struct BenchArgs {
     /// With a GPU backend: the adapter whose name contains this text.
     #[arg(long)]
     pub(crate) adapter: Option<String>,
-    /// Timed steps per run (default: about 1,024 images' worth, 4 to 64 steps).
-    #[arg(long)]
+    /// Timed steps per run, 1 to 100000 (default: about 1,024 images' worth, 4 to 64 steps).
+    #[arg(long, value_parser = flags::steps, allow_negative_numbers = true)]
     pub(crate) steps: Option<usize>,
-    /// Timed runs per row; the median is reported.
-    #[arg(long, default_value_t = 5)]
+    /// Timed runs per row, 1 to 1000; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = flags::repeats,
+          allow_negative_numbers = true)]
     pub(crate) repeats: usize,
-    /// The device's peak f32 GFLOP/s, to print each row's share of it.
-    #[arg(long)]
+    /// The device's peak f32 GFLOP/s (a positive number), to print each row's share of it.
+    #[arg(long, value_parser = flags::peak_gflops, allow_negative_numbers = true)]
     pub(crate) peak_gflops: Option<f64>,
-    /// Worker threads of the CPU executor (default: all cores).
-    #[arg(long)]
+    /// Worker threads of the CPU executor (default: all cores; at most the larger of 64 and
+    /// 4 x the cores).
+    #[arg(long, value_parser = flags::threads, allow_negative_numbers = true)]
     pub(crate) threads: Option<usize>,
     /// The most memory a row's executor may plan for, such as 16G or 512M (default: the
     /// SHADERNET_MEMORY_LIMIT variable, else 80% of this machine's memory).
@@ -47,6 +50,24 @@ pub(crate) struct BenchArgs {
     /// One JSON object per row instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// The flags of `shadernet augment`.
+#[derive(clap::Args)]
+pub(crate) struct AugmentArgs {
+    /// The PNG file to write.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// How many digits (rows), 1 to 1000 (at most the training images).
+    #[arg(long, default_value_t = 8, value_parser = flags::augment_count,
+          allow_negative_numbers = true)]
+    pub(crate) count: usize,
+    /// Seed of the warps.
+    #[arg(long, default_value_t = 1, value_parser = flags::seed, allow_negative_numbers = true)]
+    pub(crate) seed: u64,
+    /// The data directory (as for `train`).
+    #[arg(long, default_value = "data/mnist")]
+    pub(crate) data: PathBuf,
 }
 
 /// `shadernet models`: each network's layers, shapes, parameters and FLOPs.
@@ -116,7 +137,7 @@ fn print_plan(plan: &Plan) {
 
 /// `shadernet info`: the GPU adapters wgpu sees, with their limits.
 pub(crate) fn run_info() -> Result<()> {
-    let adapters = shadernet::gpu::list_adapters();
+    let adapters = shadernet::gpu::list_adapters()?;
     if adapters.is_empty() {
         outln!(
             "no GPU adapters found. On Debian/Ubuntu, `apt-get install -y mesa-vulkan-drivers` \
@@ -210,11 +231,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
     } else {
         args.batch_sizes.clone()
     };
-    if batches.contains(&0) || args.steps == Some(0) || args.repeats == 0 {
-        return Err(Error::Config(
-            "--batch-size, --steps and --repeats must be at least 1".into(),
-        ));
-    }
+    // Every number's range was checked as the command line was parsed (flags.rs).
     let threads = worker_threads(args.threads)?;
     super::memory::set_limit(args.memory_limit.clone())?;
     let mut backends = Vec::new();
@@ -305,16 +322,19 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
 }
 
 /// `shadernet augment`: a PNG grid of training digits and their random warps.
-pub(crate) fn run_augment(out: &Path, count: usize, seed: u64, data: &Path) -> Result<()> {
-    if count == 0 {
-        return Err(Error::Config("--count must be at least 1".into()));
-    }
-    let data = load_dir(data)?;
-    let count = count.min(data.train.len());
-    write_augment_grid(&data.train, count, seed, &AugmentRanges::default(), out)?;
+pub(crate) fn run_augment(args: AugmentArgs) -> Result<()> {
+    let data = load_dir(&args.data)?;
+    let count = args.count.min(data.train.len());
+    write_augment_grid(
+        &data.train,
+        count,
+        args.seed,
+        &AugmentRanges::default(),
+        &args.out,
+    )?;
     outln!(
         "wrote {}: {count} training digits, each followed by random warps",
-        out.display()
+        args.out.display()
     );
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! `shadernet train`: flags, resuming, the run directory's observer, the profile table.
 
 use super::common::{
-    ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
+    ExecutorArgs, check_fits, choose_executor, input_shape, load_data, load_test_data,
+    make_executor,
 };
 use super::evaluate::{evaluate_ensemble, load_ensemble};
+use super::flags;
 use super::output::{errln, outln};
 use super::progress::Progress;
 use serde::Serialize;
@@ -25,33 +27,44 @@ pub(crate) struct TrainArgs {
     /// must be the checkpoint's network.
     #[arg(long, short)]
     pub(crate) model: Option<String>,
-    /// Epochs (default: the model's; with --resume, the checkpoint's, and may be raised).
-    #[arg(long)]
+    /// Epochs, 1 to 100000 (default: the model's; with --resume, the checkpoint's, and may be
+    /// raised).
+    #[arg(long, value_parser = flags::epochs, allow_negative_numbers = true)]
     pub(crate) epochs: Option<usize>,
-    /// Images per step (default: the model's; 1 = per-sample SGD).
-    #[arg(long, conflicts_with = "resume")]
+    /// Images per step, 1 to 65536 (default: the model's; 1 = per-sample SGD).
+    #[arg(long, conflicts_with = "resume", value_parser = flags::batch_size,
+          allow_negative_numbers = true)]
     pub(crate) batch_size: Option<usize>,
-    /// Base learning rate (default: the model's).
-    #[arg(long, conflicts_with = "resume")]
+    /// Base learning rate, a positive number (default: the model's).
+    #[arg(long, conflicts_with = "resume", value_parser = flags::lr,
+          allow_negative_numbers = true)]
     pub(crate) lr: Option<f32>,
     /// Seed for initialisation, shuffling, the validation split and dropout [default: 1].
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(long, conflicts_with = "resume", value_parser = flags::seed,
+          allow_negative_numbers = true)]
     pub(crate) seed: Option<u64>,
     /// Train one run per seed (`1-3`, `1,4,7`, or both: `1-3,7`), each in its own run
     /// directory `seed-N` under --out, then print each seed's test error, their mean and
     /// standard deviation, and the test error of the ensemble of the runs' best.safetensors
     /// (the mean of their probabilities); `summary.json` there holds the same.
-    #[arg(long, conflicts_with_all = ["seed", "resume"])]
+    #[arg(long, conflicts_with_all = ["seed", "resume"], allow_negative_numbers = true)]
     pub(crate) seeds: Option<String>,
     /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
     /// t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz] [default: data/mnist, or
     /// the checkpoint's with --resume].
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
-    /// Training images held out for validation (model selection), chosen by the seed
-    /// [default: 5000].
-    #[arg(long, conflicts_with = "resume")]
+    /// Training images held out for validation (model selection), chosen by the seed; fewer
+    /// than the training images, 0 for none [default: 5000].
+    #[arg(long, conflicts_with = "resume", value_parser = flags::validation,
+          allow_negative_numbers = true)]
     pub(crate) validation: Option<usize>,
+    /// The number of classes, 2 to 256 [default: the largest training label + 1, each class
+    /// with a training example]: every label must lie below it, and classes without training
+    /// examples are allowed. A resume takes the checkpoint's.
+    #[arg(long, conflicts_with = "resume", value_parser = flags::classes,
+          allow_negative_numbers = true)]
+    pub(crate) classes: Option<usize>,
     /// The run directory for checkpoints, metrics and plots [default:
     /// runs/<model>-<YYYYmmdd-HHMMSS>].
     #[arg(long, conflicts_with = "resume")]
@@ -116,11 +129,10 @@ fn threads_of(backend: &str) -> Option<usize> {
     let (n, word) = count.split_once(' ')?;
     let n: usize = n.parse().ok()?;
     // A count no machine runs (a damaged file) is not followed: the default applies.
-    (matches!(word, "thread" | "threads") && (1..=MAX_INHERITED_THREADS).contains(&n)).then_some(n)
+    // (A count beyond what --threads allows here is not followed either: the default applies,
+    // with the note that the run continues on other threads.)
+    (matches!(word, "thread" | "threads") && (1..=flags::max_threads()).contains(&n)).then_some(n)
 }
-
-/// The most threads a resume takes over from the checkpoint without `--threads`.
-const MAX_INHERITED_THREADS: usize = 1024;
 
 /// The parts of a run that every checkpoint repeats.
 struct RunInfo {
@@ -319,8 +331,8 @@ fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
     let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
     let checkpoints = load_ensemble(&paths)?;
     let data_dir = PathBuf::from(&checkpoints[0].data);
-    let data = load_data(&data_dir)?;
-    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &data.test)?;
+    let test = load_test_data(&data_dir, checkpoints[0].classes)?;
+    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &test)?;
     let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
     let n = errors.len() as f64;
     let mean = errors.iter().sum::<f64>() / n;
@@ -405,19 +417,12 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         }
         t.epochs = epochs;
     }
+    // Their ranges were checked as the command line was parsed (flags.rs).
     if let Some(batch) = args.batch_size {
         t.batch_size = batch;
     }
     if let Some(lr) = args.lr {
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::Config(format!(
-                "--lr must be a positive number, got {lr}"
-            )));
-        }
         t.lr = lr;
-    }
-    if t.batch_size == 0 {
-        return Err(Error::Config("--batch-size must be at least 1".into()));
     }
     let (seed, validation_count, data_dir) = match &resumed {
         Some((_, c, _)) => (
@@ -433,7 +438,13 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
                 .unwrap_or_else(|| PathBuf::from("data/mnist")),
         ),
     };
-    let data = load_data(&data_dir)?;
+    // A resume loads the data with the checkpoint's classes (a run trained with --classes
+    // continues with them).
+    let classes = match &resumed {
+        Some((_, c, _)) => Some(c.classes),
+        None => args.classes,
+    };
+    let data = load_data(&data_dir, classes)?;
     if let Some((_, checkpoint, file)) = &resumed {
         if let Some(model) = &args.model {
             let asked = load_network(model)?.plan(checkpoint.input, checkpoint.classes)?;
@@ -455,6 +466,18 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         let all: Vec<u32> = (0..data.train.len() as u32).collect();
         (data.train.subset(&all), data.train.subset(&[]))
     } else {
+        if resumed.is_none() && validation_count >= data.train.len() {
+            return Err(Error::Config(format!(
+                "--validation {validation_count}{}: {} has {} training images, expected fewer                  held out for validation so that some are left to train on (--validation 0                  turns validation off)",
+                if args.validation.is_none() {
+                    " (the default)"
+                } else {
+                    ""
+                },
+                data_dir.display(),
+                data.train.len()
+            )));
+        }
         data.train.split_validation(validation_count, seed)?
     };
     let plan = network.plan(input_shape(&data.train), data.train.classes)?;

@@ -34,15 +34,77 @@ pub struct AdapterSummary {
     pub timestamp_query: bool,
 }
 
-/// A wgpu instance honouring `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`, `gl`).
-pub fn instance() -> wgpu::Instance {
-    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+/// A wgpu instance honouring `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`, `gl`), after
+/// [`check_backend_env`].
+pub fn instance() -> Result<wgpu::Instance> {
+    check_backend_env()?;
+    Ok(wgpu::Instance::new(
+        wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+    ))
 }
 
-/// Every adapter wgpu can see, in the order it reports them.
-pub fn list_adapters() -> Vec<AdapterSummary> {
-    let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
-    adapters.iter().map(summarise).collect()
+/// The names `WGPU_BACKEND` may list: wgpu's names of the native backends, each group's
+/// aliases after its first name (wgpu's `webgpu`, for browsers, and `noop` find no adapter
+/// here).
+const BACKEND_NAMES: [&[&str]; 4] = [
+    &["vulkan", "vk"],
+    &["metal", "mtl"],
+    &["dx12", "d3d12"],
+    &["gl", "gles", "opengl"],
+];
+
+/// Refuses a `WGPU_BACKEND` that names something other than backends: wgpu skips unknown
+/// names with a log line, so `WGPU_BACKEND=nonsense` would search no backend at all and end in
+/// "no adapter", pointing at drivers instead of at the variable. Unset is fine (all backends).
+pub fn check_backend_env() -> Result<()> {
+    let Some(value) = std::env::var_os("WGPU_BACKEND") else {
+        return Ok(());
+    };
+    let valid = || {
+        BACKEND_NAMES
+            .iter()
+            .map(|names| match names {
+                [one] => one.to_string(),
+                [first, aliases @ ..] => format!("{first} ({})", aliases.join(", ")),
+                [] => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let shown = value.to_string_lossy();
+    let shown: String = shown.chars().take(60).collect();
+    let bad = |what: String| {
+        Err(Error::Gpu(format!(
+            "WGPU_BACKEND={shown:?}: {what}; expected one or more of {}, separated by commas \
+             (or leave WGPU_BACKEND unset to search every backend)",
+            valid()
+        )))
+    };
+    let Some(text) = value.to_str() else {
+        return bad("the value is not UTF-8 text".into());
+    };
+    for name in text.split(',') {
+        let name = name.trim().to_lowercase();
+        if !BACKEND_NAMES
+            .iter()
+            .any(|names| names.contains(&name.as_str()))
+        {
+            let name: String = name.chars().take(40).collect();
+            return bad(if name.is_empty() {
+                "an empty name is not a backend".into()
+            } else {
+                format!("`{name}` is not a backend")
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every adapter wgpu can see, in the order it reports them; an error only for a bad
+/// `WGPU_BACKEND` ([`check_backend_env`]).
+pub fn list_adapters() -> Result<Vec<AdapterSummary>> {
+    let adapters = pollster::block_on(instance()?.enumerate_adapters(wgpu::Backends::all()));
+    Ok(adapters.iter().map(summarise).collect())
 }
 
 fn summarise(adapter: &wgpu::Adapter) -> AdapterSummary {
@@ -132,7 +194,7 @@ impl Gpu {
     /// The adapter [`Gpu::new`] opens: with `adapter_name`, the first whose name contains it
     /// (case-insensitive); without, wgpu's high-performance choice.
     pub fn adapter(adapter_name: Option<&str>) -> Result<wgpu::Adapter> {
-        let instance = instance();
+        let instance = instance()?;
         let adapter = match adapter_name {
             Some(name) => {
                 let adapters =
@@ -167,7 +229,7 @@ impl Gpu {
     /// Opens the first hardware adapter (device type other than `Cpu`), or `None` when there
     /// is only a software one or none: what `--backend auto` wants (then the CPU executor).
     pub fn hardware() -> Result<Option<Gpu>> {
-        let adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+        let adapters = pollster::block_on(instance()?.enumerate_adapters(wgpu::Backends::all()));
         match adapters
             .iter()
             .find(|a| a.get_info().device_type != wgpu::DeviceType::Cpu)
