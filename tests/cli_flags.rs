@@ -116,7 +116,7 @@ fn negative_numbers_reach_the_range_check() {
 #[test]
 fn epochs_batch_size_and_lr_name_the_flag_not_the_network() {
     let (dir, net) = small_setup("flags-training");
-    let cases: [(&[&str], &str, &str); 7] = [
+    let cases: [(&[&str], &str, &str); 10] = [
         (&["--epochs", "0"], "--epochs", "from 1 to 100000"),
         (&["--epochs", "100001"], "--epochs", "from 1 to 100000"),
         (&["--batch-size", "0"], "--batch-size", "from 1 to 65536"),
@@ -128,6 +128,9 @@ fn epochs_batch_size_and_lr_name_the_flag_not_the_network() {
         (&["--lr", "nan"], "--lr", "positive finite"),
         (&["--lr", "1e39"], "--lr", "32-bit float"),
         (&["--lr=-inf"], "--lr", "positive finite"),
+        (&["--lr", "-inf"], "--lr", "positive finite"),
+        (&["--lr", "-1e-3"], "--lr", "positive finite"),
+        (&["--lr", "--quiet"], "--lr", "positive finite"),
     ];
     for (flags, flag, range) in cases {
         let stderr = train_refuses(&dir, &net, flags, flag, range);
@@ -162,13 +165,18 @@ fn threads_are_capped_with_the_reason() {
 #[test]
 fn bench_numbers_are_range_checked() {
     let dir = temp_dir("flags-bench");
-    let cases: [(&[&str], &str, &str); 8] = [
+    let cases: [(&[&str], &str, &str); 9] = [
         (
             &["--peak-gflops", "nan"],
             "--peak-gflops",
             "positive finite",
         ),
         (&["--peak-gflops", "-5"], "--peak-gflops", "positive finite"),
+        (
+            &["--peak-gflops", "-.5"],
+            "--peak-gflops",
+            "positive finite",
+        ),
         (&["--peak-gflops", "0"], "--peak-gflops", "positive finite"),
         (
             &["--batch-size", "100000000"],

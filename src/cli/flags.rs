@@ -2,9 +2,11 @@
 //! value parser, so a value out of range (a negative count, a NaN rate, a million threads) is
 //! refused before anything is read or written, with the flag and its range in the message
 //! (`invalid value '-1' for '--epochs <EPOCHS>': expected a whole number from 1 to 100000`)
-//! and clap's exit code for a bad command line, 2. Flags taking numbers also set
+//! and clap's exit code for a bad command line, 2. Flags taking whole numbers also set
 //! `allow_negative_numbers`, so that `--epochs -1` reaches these checks instead of being read
-//! as an unknown flag `-1`.
+//! as an unknown flag `-1`; those taking other numbers set `allow_hyphen_values`, since clap's
+//! idea of a negative number leaves out `-1e-3`, `-.5` and `-inf` (a flag given as the value,
+//! `--lr --quiet`, is then refused as a value that is not a number).
 
 use shadernet::model::recipe::{MAX_BATCH, MAX_EPOCHS};
 

@@ -37,7 +37,7 @@ pub(crate) struct BenchArgs {
           allow_negative_numbers = true)]
     pub(crate) repeats: usize,
     /// The device's peak f32 GFLOP/s (a positive number), to print each row's share of it.
-    #[arg(long, value_parser = flags::peak_gflops, allow_negative_numbers = true)]
+    #[arg(long, value_parser = flags::peak_gflops, allow_hyphen_values = true)]
     pub(crate) peak_gflops: Option<f64>,
     /// Worker threads of the CPU executor (default: all cores; at most the larger of 64 and
     /// 4 x the cores).

@@ -36,8 +36,7 @@ pub(crate) struct TrainArgs {
           allow_negative_numbers = true)]
     pub(crate) batch_size: Option<usize>,
     /// Base learning rate, a positive number (default: the model's).
-    #[arg(long, conflicts_with = "resume", value_parser = flags::lr,
-          allow_negative_numbers = true)]
+    #[arg(long, conflicts_with = "resume", value_parser = flags::lr, allow_hyphen_values = true)]
     pub(crate) lr: Option<f32>,
     /// Seed for initialisation, shuffling, the validation split and dropout [default: 1].
     #[arg(long, conflicts_with = "resume", value_parser = flags::seed,
