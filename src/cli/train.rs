@@ -718,3 +718,25 @@ fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resume_inherits_only_a_thread_count_that_threads_allows() {
+        assert_eq!(threads_of("cpu (1 thread)"), Some(1));
+        assert_eq!(threads_of("cpu (2 threads)"), Some(2));
+        let cap = flags::max_threads();
+        assert_eq!(threads_of(&format!("cpu ({cap} threads)")), Some(cap));
+        // A damaged or foreign count falls back to the default (with the note on stderr).
+        for backend in [
+            format!("cpu ({} threads)", cap + 1),
+            "cpu (0 threads)".into(),
+            "cpu (100000000 threads)".into(),
+            "gpu: llvmpipe".into(),
+        ] {
+            assert_eq!(threads_of(&backend), None, "{backend}");
+        }
+    }
+}
