@@ -38,13 +38,16 @@ fn plan(text: &str) -> Plan {
         .unwrap()
 }
 
+/// What [`Record`] does to the executor after an epoch (given the epoch's number).
+type Spoil = Box<dyn FnMut(&mut dyn Executor, usize)>;
+
 /// Records what the loop tells it, and may spoil the executor's state after an epoch.
 struct Record {
     lines: Vec<String>,
     /// The epochs the loop handed over for saving.
     ended: Vec<usize>,
     /// Called after each epoch with the epoch number.
-    spoil: Box<dyn FnMut(&mut dyn Executor, usize)>,
+    spoil: Spoil,
 }
 
 impl Record {

@@ -697,7 +697,14 @@ fn split_words(line: &str) -> impl Iterator<Item = Word<'_>> {
 
 /// Writes `network` in the text format, so that [`parse_network`] reads it back unchanged.
 pub fn network_to_text(network: &Network) -> String {
-    let mut out = format!("# {}: {}\n", network.name, network.description);
+    // One comment line: a line break in the name (a file name may hold one) or the description
+    // would end the comment and make the rest a line of the network.
+    let one_line = |text: &str| text.replace(['\n', '\r'], " ");
+    let mut out = format!(
+        "# {}: {}\n",
+        one_line(&network.name),
+        one_line(&network.description)
+    );
     for layer in &network.layers {
         out += &format!("{layer}\n");
     }

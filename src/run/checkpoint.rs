@@ -264,9 +264,10 @@ impl Checkpoint {
 
     /// Reads a checkpoint written by [`Checkpoint::save`]. Errors name the file and what is
     /// wrong: not a safetensors file (truncated, corrupt), missing or malformed metadata, a
-    /// network that does not plan or needs more numbers than the file holds (refused before
-    /// allocating them), a tensor missing or of the wrong shape, or a tensor holding a NaN or
-    /// an infinity (named, with the first such value's index).
+    /// network that does not plan, a tensor missing or of the wrong shape (all are checked
+    /// before their values are allocated, so a network far larger than the file costs
+    /// nothing), or a tensor holding a NaN or an infinity (named, with the first such value's
+    /// index).
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
@@ -281,12 +282,17 @@ impl Checkpoint {
         let bad = |problem: String| Error::data(path, problem);
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| {
             bad(format!(
-                "not a readable safetensors checkpoint ({e}); expected a file written by \
-                 `shadernet train` (is it truncated or corrupt?)"
+                "not a readable safetensors checkpoint ({}); expected a file written by \
+                 `shadernet train` (is it truncated or corrupt?)",
+                echo(&e.to_string(), 120)
             ))
         })?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("unreadable safetensors header: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            bad(format!(
+                "unreadable safetensors header: {}",
+                echo(&e.to_string(), 120)
+            ))
+        })?;
         let empty = HashMap::new();
         let meta = header.metadata().as_ref().unwrap_or(&empty);
         let get = |key: &str| -> Result<&str> {
@@ -300,14 +306,18 @@ impl Checkpoint {
         let format = get("format")?;
         if format != FORMAT && format != FORMAT_1 {
             return Err(bad(format!(
-                "checkpoint format `{format}`, expected `{FORMAT}` (or the older `{FORMAT_1}`)"
+                "checkpoint format `{}`, expected `{FORMAT}` (or the older `{FORMAT_1}`)",
+                echo(format, ECHO)
             )));
         }
         fn number<T: std::str::FromStr>(path: &Path, key: &str, text: &str) -> Result<T> {
             text.trim().parse().map_err(|_| {
                 Error::data(
                     path,
-                    format!("metadata `{key}` is `{text}`, expected a number"),
+                    format!(
+                        "metadata `{key}` is `{}`, expected a number",
+                        echo(text, ECHO)
+                    ),
                 )
             })
         }
@@ -368,45 +378,20 @@ impl Checkpoint {
         } = ParamLayout::of(&plan);
         let has_moments = tensors.names().iter().any(|n| n.starts_with(ADAM_M));
         let has_raw = tensors.names().iter().any(|n| n.starts_with(RAW));
-        // Every value needed is 4 bytes of the file: a network in the metadata that needs more
-        // than the file holds is refused before anything that size is allocated.
-        let copies = 1 + 2 * usize::from(has_moments) + usize::from(has_raw);
-        let fits = plan
-            .params()
-            .checked_mul(copies)
-            .and_then(|n| n.checked_add(plan.running_stats()))
-            .is_some_and(|n| n <= bytes.len() / 4);
-        if !fits {
-            return Err(bad(format!(
-                "its network ({}) has {} parameters and {} running statistics, more numbers \
-                 than the file's {} bytes hold: the metadata does not describe the tensors",
-                network.name,
-                plan.params(),
-                plan.running_stats(),
-                bytes.len()
-            )));
-        }
-        let mut params = vec![0.0; plan.params() + plan.running_stats()];
-        let (mut adam_m, mut adam_v) = (Vec::new(), Vec::new());
-        if has_moments {
-            adam_m = vec![0.0; plan.params()];
-            adam_v = vec![0.0; plan.params()];
-        }
-        let mut raw_params = if has_raw {
-            vec![0.0; plan.params()]
-        } else {
-            Vec::new()
-        };
+        // Every tensor the network needs, present with its dtype and shape, before anything is
+        // allocated: the values then lie in the file, so a network in the metadata far larger
+        // than the file is refused (naming the first missing tensor) at no cost.
+        let mut sources = Vec::new();
         for slot in layout.iter().chain(&running) {
-            let mut targets = vec![(slot.name.clone(), &mut params)];
+            let mut names = vec![(slot.name.clone(), Values::Params)];
             if has_moments && slot.range.end <= plan.params() {
-                targets.push((format!("{ADAM_M}{}", slot.name), &mut adam_m));
-                targets.push((format!("{ADAM_V}{}", slot.name), &mut adam_v));
+                names.push((format!("{ADAM_M}{}", slot.name), Values::AdamM));
+                names.push((format!("{ADAM_V}{}", slot.name), Values::AdamV));
             }
             if has_raw && slot.range.end <= plan.params() {
-                targets.push((format!("{RAW}{}", slot.name), &mut raw_params));
+                names.push((format!("{RAW}{}", slot.name), Values::Trained));
             }
-            for (name, target) in targets {
+            for (name, target) in names {
                 let view = tensors.tensor(&name).map_err(|_| {
                     bad(format!(
                         "has no tensor `{name}`: its network expects {} for layer {} ({})",
@@ -425,18 +410,37 @@ impl Checkpoint {
                         plan.layers[slot.layer].layer
                     )));
                 }
-                let values = &mut target[slot.range.clone()];
-                for (dst, src) in values.iter_mut().zip(view.data().chunks_exact(4)) {
-                    *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
-                }
-                if let Some(problem) = non_finite(values) {
-                    return Err(bad(format!(
-                        "tensor `{name}` (layer {}, {}) {problem}: the run that wrote it \
-                         diverged; a checkpoint with non-finite numbers is refused (resume \
-                         from an earlier checkpoint, or train again with a lower learning rate)",
-                        slot.layer, plan.layers[slot.layer].layer
-                    )));
-                }
+                sources.push((name, slot, target, view));
+            }
+        }
+        let mut params = vec![0.0; plan.params() + plan.running_stats()];
+        let sized = |present: bool| {
+            if present {
+                vec![0.0; plan.params()]
+            } else {
+                Vec::new()
+            }
+        };
+        let (mut adam_m, mut adam_v) = (sized(has_moments), sized(has_moments));
+        let mut raw_params = sized(has_raw);
+        for (name, slot, target, view) in sources {
+            let target = match target {
+                Values::Params => &mut params,
+                Values::AdamM => &mut adam_m,
+                Values::AdamV => &mut adam_v,
+                Values::Trained => &mut raw_params,
+            };
+            let values = &mut target[slot.range.clone()];
+            for (dst, src) in values.iter_mut().zip(view.data().chunks_exact(4)) {
+                *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
+            }
+            if let Some(problem) = non_finite(values) {
+                return Err(bad(format!(
+                    "tensor `{name}` (layer {}, {}) {problem}: the run that wrote it \
+                     diverged; a checkpoint with non-finite numbers is refused (resume from an \
+                     earlier checkpoint, or train again with a lower learning rate)",
+                    slot.layer, plan.layers[slot.layer].layer
+                )));
             }
         }
         let known: Vec<String> = layout
@@ -456,8 +460,9 @@ impl Checkpoint {
         names.sort();
         if let Some(extra) = names.iter().find(|n| !known.iter().any(|k| k == *n)) {
             return Err(bad(format!(
-                "has a tensor `{extra}` that its network ({}) does not have",
-                network.name
+                "has a tensor `{}` that its network ({}) does not have",
+                echo(extra, ECHO),
+                echo(&network.name, ECHO)
             )));
         }
         Ok(Checkpoint {
@@ -492,7 +497,8 @@ impl Checkpoint {
                 format!(
                     "checkpoint is for a different network: {what} (the checkpoint holds `{}`, \
                      you asked for `{}`)",
-                    mine.network.name, plan.network.name
+                    echo(&mine.network.name, ECHO),
+                    echo(&plan.network.name, ECHO)
                 ),
             )
         };
@@ -559,6 +565,41 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// Which of a checkpoint's value vectors a tensor fills.
+#[derive(Clone, Copy)]
+enum Values {
+    /// The parameters and running statistics.
+    Params,
+    /// Adam's first moments.
+    AdamM,
+    /// Adam's second moments.
+    AdamV,
+    /// The trained weights, with weight averaging.
+    Trained,
+}
+
+/// The most characters of the file's text an error message quotes.
+const ECHO: usize = 40;
+
+/// The file's `text` as an error message may quote it: control characters escaped so that
+/// they show, and cut after `max` characters with `…`, so that a megabyte-long value in a
+/// hostile file gives a one-line message.
+pub(super) fn echo(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, ch) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// `"holds NaN at value I of N (and K more NaN or infinite values)"`, or `None` when all of

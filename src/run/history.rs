@@ -2,6 +2,7 @@
 //! epoch, numbers in the shortest form that reads back bit for bit (non-finite ones as the
 //! strings `"NaN"`, `"inf"`, `"-inf"`); and the older one-line-per-epoch format, still read.
 
+use super::checkpoint::echo;
 use super::rundir::to_json;
 use crate::error::{Error, Result};
 use crate::executor::Metrics;
@@ -134,7 +135,10 @@ pub(super) fn parse_json(text: &str, path: &Path) -> Result<Vec<EpochLog>> {
     let entries: Vec<HistoryEntry> = serde_json::from_str(text).map_err(|e| {
         Error::data(
             path,
-            format!("metadata `history` is not a JSON list of epochs as shadernet writes it: {e}"),
+            format!(
+                "metadata `history` is not a JSON list of epochs as shadernet writes it: {}",
+                echo(&e.to_string(), 120)
+            ),
         )
     })?;
     entries
@@ -172,8 +176,9 @@ fn parse_line(line: &str, expected_epoch: usize, path: &Path) -> Result<EpochLog
         Error::data(
             path,
             format!(
-                "metadata `history` line {expected_epoch} is `{line}`, expected 10 numbers \
-                 starting with the epoch {expected_epoch}"
+                "metadata `history` line {expected_epoch} is `{}`, expected 10 numbers \
+                 starting with the epoch {expected_epoch}",
+                echo(line, 120)
             ),
         )
     };
