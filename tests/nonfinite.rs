@@ -158,7 +158,7 @@ fn an_overflowing_adam_moment_stops_the_run_though_the_weights_are_finite() {
     let error = run(&plan(ADAM_NET), 0.001, &mut record).expect("a diverged run is an error");
     assert!(
         error.contains("training diverged in epoch 2")
-            && error.contains("Adam's second moments are NaN or infinite")
+            && error.contains("values of Adam's second moments are NaN or infinite")
             && !error.contains("loss")
             && !error.contains(" parameters are"),
         "{error}"

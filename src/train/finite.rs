@@ -28,8 +28,8 @@ pub fn check_epoch(
     }
     problems.extend(non_finite("parameters", &params));
     if let Ok(state) = executor.optimizer_state() {
-        problems.extend(non_finite("Adam's first moments", &state.adam_m));
-        problems.extend(non_finite("Adam's second moments", &state.adam_v));
+        problems.extend(non_finite("values of Adam's first moments", &state.adam_m));
+        problems.extend(non_finite("values of Adam's second moments", &state.adam_v));
         problems.extend(non_finite(
             "trained (not averaged) weights",
             &state.raw_params,
