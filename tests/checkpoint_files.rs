@@ -173,6 +173,44 @@ fn the_same_checkpoint_is_the_same_bytes() {
 }
 
 #[test]
+fn the_best_epoch_and_its_error_must_be_possible() {
+    let _serial = serial();
+    let path = Path::new("best.safetensors");
+    for (key, value, expected) in [
+        (
+            13,
+            "3",
+            "metadata `best_epoch` is 3, expected an epoch from 1 to 2",
+        ),
+        (
+            13,
+            "0",
+            "metadata `best_epoch` is 0, expected an epoch from 1 to 2",
+        ),
+        (
+            14,
+            "NaN",
+            "metadata `best_validation_error` is NaN, expected an error rate",
+        ),
+        (
+            14,
+            "1.5",
+            "metadata `best_validation_error` is 1.5, expected an error rate",
+        ),
+    ] {
+        let mut bytes = checkpoint(PLAIN_NET).to_bytes().unwrap();
+        apply(&mut bytes, &Mutation::Metadata(key, Some(value.into())));
+        let error = Checkpoint::from_bytes(&bytes, path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("best.safetensors: ") && error.contains(expected),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn a_name_with_a_line_break_saves_and_loads() {
     // The name and description head the network's text as a comment line; a line break in
     // either (a network file's name may hold one) used to make the rest a line of the network,

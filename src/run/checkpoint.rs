@@ -364,12 +364,20 @@ impl Checkpoint {
                 number(path, "best_validation_error", err)?,
             )),
         };
-        if let Some((_, error)) = best
-            && !(0.0..=1.0).contains(&error)
-        {
-            return Err(bad(format!(
-                "metadata `best_validation_error` is {error}, expected an error rate in [0, 1]"
-            )));
+        if let Some((best_epoch, error)) = best {
+            if !(0.0..=1.0).contains(&error) {
+                return Err(bad(format!(
+                    "metadata `best_validation_error` is {error}, expected an error rate in \
+                     [0, 1]"
+                )));
+            }
+            // The loop counts epochs since the best one: it must be one of those run.
+            if !(1..=epoch).contains(&best_epoch) {
+                return Err(bad(format!(
+                    "metadata `best_epoch` is {best_epoch}, expected an epoch from 1 to {epoch} \
+                     (the epochs in `history`)"
+                )));
+            }
         }
         let ParamLayout {
             tensors: layout,
