@@ -261,7 +261,7 @@ fn chains_of_activations_three_adam_steps_match_the_cpu() {
     // that are fused (the first ReLU into the dense layer, the dropout's and tanh's backwards
     // into the last dense layer), and a strided convolution whose tanh's backward goes into
     // the next convolution.
-    let text = "conv 3 kernel=2 stride=3\ntanh\nconv 2 kernel=3 stride=2 padding=1\nflatten\n\
+    let text = "conv 3 kernel=2 stride=3 padding=0\ntanh\nconv 2 kernel=3 stride=2 padding=1\nflatten\n\
                 dense 7\nrelu\nrelu\ntanh\ndropout 0.2\ndense classes\nsoftmax\n\
                 optimizer adam\nlr 0.001\n";
     three_steps_agree(
