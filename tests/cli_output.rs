@@ -158,3 +158,35 @@ fn a_full_stderr_never_stops_a_command() {
     assert_eq!(code, Some(0));
     assert_eq!(metric_lines(&run), 2);
 }
+
+#[cfg(unix)]
+#[test]
+fn paths_that_are_not_utf8_are_paths() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let (dir, net) = small_setup("out-non-utf8");
+    // The data and the run directory under names with a byte that is not UTF-8.
+    let data = dir.join(OsStr::from_bytes(b"data-\xff"));
+    std::fs::create_dir(&data).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().contains("idx") {
+            std::fs::copy(&path, data.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let run = dir.join(OsStr::from_bytes(b"run-\xfe"));
+    let out = Command::new(env!("CARGO_BIN_EXE_shadernet"))
+        .arg("train")
+        .arg("--data")
+        .arg(&data)
+        .args(["--model", s(&net), "--validation", "30", "--epochs", "1"])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(metric_lines(&run), 1);
+    let command = std::fs::read_to_string(run.join("command.txt")).unwrap();
+    assert!(command.contains("run-\u{fffd}"), "{command}");
+}
