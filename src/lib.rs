@@ -66,6 +66,7 @@
 //! ## Module map
 //!
 //! - [`error`]: one error type with context;
+//! - [`files`]: the files a user names are read only when they are regular files;
 //! - [`rng`]: seeded and counter-based generators that both executors reproduce;
 //! - [`model`]: the network spec, shape inference, the parameter layout, the recipe, counts,
 //!   presets, the text format;
@@ -84,6 +85,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod executor;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod rng;

@@ -15,16 +15,19 @@ use syn::visit::Visit;
 /// Each top-level module of the library and the modules it may use (besides itself).
 const LAYERS: &[(&str, &[&str])] = &[
     ("error", &[]),
+    ("files", &["error"]),
     ("rng", &["error"]),
-    ("model", &["error", "rng"]),
-    ("data", &["error", "rng", "model"]),
+    ("model", &["error", "files", "rng"]),
+    ("data", &["error", "files", "rng", "model"]),
     ("executor", &["error", "rng", "model", "data"]),
     ("cpu", &["error", "rng", "model", "data", "executor"]),
     ("gpu", &["error", "rng", "model", "data", "executor"]),
     ("train", &["error", "rng", "model", "data", "executor"]),
     (
         "run",
-        &["error", "rng", "model", "data", "executor", "train"],
+        &[
+            "error", "files", "rng", "model", "data", "executor", "train",
+        ],
     ),
     (
         "bench",

@@ -457,7 +457,7 @@ fn oversized_files_and_devices_are_refused_before_they_fill_memory() {
         let (code, _, stderr) = shadernet(&["models", "/dev/zero"]);
         assert_eq!(code, 1, "{stderr}");
         assert!(
-            stderr.contains("/dev/zero: a network file holds at most"),
+            stderr.contains("/dev/zero: is a device, not a regular file, expected a network file"),
             "{stderr}"
         );
     }

@@ -467,7 +467,9 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
     } else {
         if resumed.is_none() && validation_count >= data.train.len() {
             return Err(Error::Config(format!(
-                "--validation {validation_count}{}: {} has {} training images, expected fewer                  held out for validation so that some are left to train on (--validation 0                  turns validation off)",
+                "--validation {validation_count}{}: {} has {} training images, expected fewer \
+                 held out for validation so that some are left to train on (--validation 0 \
+                 turns validation off)",
                 if args.validation.is_none() {
                     " (the default)"
                 } else {

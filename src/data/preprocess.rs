@@ -42,11 +42,7 @@ pub const MAX_DECODE_BYTES: u64 = 512 << 20;
 /// than [`MAX_PICTURE_SIDE`] on a side (checked from the header, before anything is decoded),
 /// or truncated or corrupt.
 pub fn load_grey(path: &Path) -> Result<GreyImage> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        action: "reading the image",
-        source,
-    })?;
+    let bytes = crate::files::read_regular(path, "reading the image", "a PNG or JPEG picture")?;
     let unreadable = |e: &dyn std::fmt::Display| {
         Error::data(
             path,

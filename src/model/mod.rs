@@ -43,8 +43,9 @@ pub fn load_network(name_or_path: &str) -> Result<Network> {
     parse_network_bytes(&bytes, &path.display().to_string(), &name)
 }
 
-/// The bytes of the network file at `path`, refused past [`text::MAX_FILE_BYTES`] (a device
-/// such as `/dev/zero` included) before they fill memory.
+/// The bytes of the network file at `path`, refused past [`text::MAX_FILE_BYTES`] before they
+/// fill memory; only a regular file is read (a FIFO would wait for a writer, a device such as
+/// `/dev/zero` never ends).
 fn read_network_file(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;
     let io = |source| Error::Io {
@@ -53,8 +54,8 @@ fn read_network_file(path: &Path) -> Result<Vec<u8>> {
         source,
     };
     let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
+    crate::files::open_regular(path, "reading", "a network file")?
+        .0
         .take(text::MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;

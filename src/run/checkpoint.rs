@@ -269,11 +269,11 @@ impl Checkpoint {
     /// nothing), or a tensor holding a NaN or an infinity (named, with the first such value's
     /// index).
     pub fn load(path: &Path) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            action: "reading the checkpoint",
-            source,
-        })?;
+        let bytes = crate::files::read_regular(
+            path,
+            "reading the checkpoint",
+            "a checkpoint (.safetensors) written by `shadernet train`",
+        )?;
         Checkpoint::from_bytes(&bytes, path)
     }
 

@@ -306,9 +306,29 @@ impl RunDir {
 
 /// Opens (creating it if needed) `dir/.lock` and takes its advisory lock without waiting,
 /// then records this process's id in it. Fails, naming the directory and the owner's process
-/// id, when another process holds it.
+/// id, when another process holds it, and when `.lock` is a symbolic link or not a plain file
+/// (writing the id would go through the link, into whatever file it names).
 fn take_lock(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK);
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        let kind = meta.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_symlink() {
+                "a symbolic link"
+            } else if kind.is_dir() {
+                "a directory"
+            } else {
+                "not a plain file"
+            };
+            return Err(Error::data(
+                &path,
+                format!(
+                    "the run directory's lock is {what}; shadernet writes its process id into \
+                     this file and never follows a link there: remove it, then run again"
+                ),
+            ));
+        }
+    }
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
