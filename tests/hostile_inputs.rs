@@ -215,3 +215,30 @@ fn the_validation_message_reads_as_one_sentence() {
     assert!(!stderr.contains("  "), "a run of spaces in: {stderr}");
     assert!(!dir.join("out").exists());
 }
+
+#[test]
+fn a_run_file_that_is_not_a_regular_file_is_named_not_called_missing() {
+    // last.safetensors as a directory was "the run has no last.safetensors: it stopped before
+    // its first epoch was saved"; command.txt as a FIFO "it has no command.txt".
+    let (dir, run) = small_run("hostile-run-file-kinds", "1");
+    std::fs::remove_file(run.join("last.safetensors")).unwrap();
+    std::fs::create_dir(run.join("last.safetensors")).unwrap();
+    let metrics = std::fs::read(run.join("metrics.csv")).unwrap();
+    assert_refused(
+        &dir,
+        &["train", "--resume", "run", "--epochs", "2"],
+        &[
+            "--resume run: last.safetensors is not a regular file",
+            "remove it",
+        ],
+    );
+    assert_eq!(std::fs::read(run.join("metrics.csv")).unwrap(), metrics);
+    std::fs::remove_file(run.join("command.txt")).unwrap();
+    if mkfifo(&run.join("command.txt")) {
+        assert_refused(
+            &dir,
+            &["train", "--resume", "run", "--epochs", "2"],
+            &["command.txt and last.safetensors are not regular files"],
+        );
+    }
+}

@@ -208,6 +208,25 @@ impl RunDir {
             )));
         }
         let has = |name: &str| path.join(name).is_file();
+        // A directory, FIFO or device where a run's file belongs: not "missing", and not read.
+        let odd: Vec<&str> = ["command.txt", "network.txt", LAST]
+            .into_iter()
+            .filter(|name| path.join(name).exists() && !has(name))
+            .collect();
+        if !odd.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: {} {} (a directory, FIFO or device stands where the run wrote a file); a \
+                 run directory holds only what `shadernet train` wrote: remove it, or start a \
+                 new run with another --out",
+                path.display(),
+                odd.join(" and "),
+                if odd.len() == 1 {
+                    "is not a regular file"
+                } else {
+                    "are not regular files"
+                }
+            )));
+        }
         let missing: Vec<&str> = ["command.txt", "network.txt"]
             .into_iter()
             .filter(|name| !has(name))
