@@ -445,3 +445,37 @@ fn run_predict(checkpoint: &Path, picture: &Path) -> (i32, String) {
         None,
     )
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_default_limit_respects_ulimit_v() {
+    // Under a 4 GiB address-space limit the default budget is 80% of it, whatever the machine
+    // has: a need above it is refused with that source instead of an allocation abort.
+    let dir = temp_dir("memory-ulimit");
+    write_synthetic_dataset(&dir, 60, 12);
+    let net = dir.join("net.txt");
+    std::fs::write(
+        &net,
+        "flatten\ndense 32768\ndense 32768\ndense classes\nsoftmax\n",
+    )
+    .unwrap();
+    let before = listing(&dir);
+    let out = Command::new("bash")
+        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_shadernet"))
+        .args(["train", "--data", s(&dir), "--model", s(&net)])
+        .args(["--validation", "10", "--out", s(&dir.join("run"))])
+        .env_remove(LIMIT_ENV)
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_says(
+        &stderr,
+        &[
+            "over the memory limit of 3.2 GiB",
+            "address-space limit (ulimit -v) of 4.0 GiB",
+        ],
+    );
+    assert_eq!(listing(&dir), before, "nothing is written");
+}

@@ -13,7 +13,8 @@
 //! [`MemoryLimit`] is the budget: `--memory-limit SIZE`, else the environment variable
 //! [`LIMIT_ENV`], else [`DEFAULT_PERCENT`]% of the machine's physical memory (on Linux
 //! `/proc/meminfo`'s `MemTotal`, or the cgroup's `memory.max` when that is smaller), else
-//! [`FALLBACK_LIMIT`]. [`check`] compares a need plus what the process already holds (the
+//! [`FALLBACK_LIMIT`]; and at most [`DEFAULT_PERCENT`]% of the process's address-space limit
+//! (`ulimit -v`) where one is set. [`check`] compares a need plus what the process already holds (the
 //! loaded data included, [`resident_bytes`]) with it and refuses with the numbers and how to
 //! raise the limit.
 
@@ -171,8 +172,27 @@ impl MemoryLimit {
     }
 
     /// [`DEFAULT_PERCENT`]% of the machine's memory ([`physical_memory`]), or
-    /// [`FALLBACK_LIMIT`] where that is unknown.
+    /// [`FALLBACK_LIMIT`] where that is unknown; [`DEFAULT_PERCENT`]% of the process's
+    /// address-space limit (`ulimit -v`, [`address_space_limit`]) where that is smaller.
     pub fn machine_default() -> MemoryLimit {
+        let machine = MemoryLimit::of_machine();
+        match address_space_limit() {
+            Some(space) if (space / 100).saturating_mul(DEFAULT_PERCENT) < machine.bytes => {
+                MemoryLimit {
+                    bytes: (space / 100).saturating_mul(DEFAULT_PERCENT),
+                    source: format!(
+                        "the default, {DEFAULT_PERCENT}% of this process's address-space limit \
+                         (ulimit -v) of {}",
+                        format_bytes(space)
+                    ),
+                }
+            }
+            _ => machine,
+        }
+    }
+
+    /// [`DEFAULT_PERCENT`]% of the machine's memory, or [`FALLBACK_LIMIT`].
+    fn of_machine() -> MemoryLimit {
         match physical_memory() {
             Some(total) => MemoryLimit {
                 bytes: (total / 100).saturating_mul(DEFAULT_PERCENT),
@@ -274,6 +294,20 @@ pub fn physical_memory() -> Option<u64> {
     }
 }
 
+/// The process's address-space limit in bytes (`ulimit -v`; Linux: the soft limit of
+/// `/proc/self/limits`' "Max address space"); `None` when unlimited or unknown.
+pub fn address_space_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    address_space_field(&limits)
+}
+
+/// The soft limit of the "Max address space" line of a `/proc/PID/limits` text.
+fn address_space_field(limits: &str) -> Option<u64> {
+    const NAME: &str = "Max address space";
+    let line = limits.lines().find(|l| l.starts_with(NAME))?;
+    line[NAME.len()..].split_whitespace().next()?.parse().ok()
+}
+
 /// Bytes this process holds now (Linux: `VmRSS` in `/proc/self/status`; 0 elsewhere): what is
 /// loaded already, the data set included.
 pub fn resident_bytes() -> u64 {
@@ -373,6 +407,18 @@ mod tests {
         assert_eq!(format_bytes(512 << 20), "512.0 MiB");
         assert_eq!(format_bytes(3 << 29), "1.5 GiB");
         assert_eq!(format_bytes(u64::MAX), "more than 16 EiB");
+    }
+
+    #[test]
+    fn the_address_space_limit_is_the_soft_one() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max cpu time              unlimited            unlimited            seconds   \n\
+                      Max address space         12884901888          unlimited            bytes     \n";
+        assert_eq!(address_space_field(limits), Some(12 << 30));
+        let unlimited =
+            "Max address space         unlimited            unlimited            bytes\n";
+        assert_eq!(address_space_field(unlimited), None);
+        assert_eq!(address_space_field(""), None);
     }
 
     #[test]
