@@ -173,6 +173,31 @@ fn the_same_checkpoint_is_the_same_bytes() {
 }
 
 #[test]
+fn a_tensor_whose_bytes_do_not_fit_its_type_is_named() {
+    // A weight relabelled F16 (same header length): its bytes are twice what F16 needs. The
+    // safetensors crate says only "invalid shape, data type, or offset for tensor".
+    let _serial = serial();
+    let bytes = checkpoint(PLAIN_NET).to_bytes().unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
+    let at = header
+        .find("\"0.weight\":{\"dtype\":\"F32\"")
+        .expect("0.weight's entry");
+    let mut damaged = bytes.clone();
+    let dtype = 8 + at + "\"0.weight\":{\"dtype\":\"".len();
+    damaged[dtype..dtype + 3].copy_from_slice(b"F16");
+    let e = Checkpoint::from_bytes(&damaged, Path::new("w.safetensors")).unwrap_err();
+    let text = e.to_string();
+    for part in [
+        "w.safetensors",
+        "tensor `0.weight` (F16, shape [2, 1, 3, 3]) needs 36 bytes, but its data offsets",
+        "hold 72",
+    ] {
+        assert!(text.contains(part), "`{part}` not in: {text}");
+    }
+}
+
+#[test]
 fn the_best_epoch_and_its_error_must_be_possible() {
     let _serial = serial();
     let path = Path::new("best.safetensors");

@@ -281,11 +281,17 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let bad = |problem: String| Error::data(path, problem);
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| {
-            bad(format!(
-                "not a readable safetensors checkpoint ({}); expected a file written by \
-                 `shadernet train` (is it truncated or corrupt?)",
-                echo(&e.to_string(), 120)
-            ))
+            bad(match mismatched_tensor(bytes) {
+                Some(problem) => format!(
+                    "{problem}; expected a file written by `shadernet train` (is it corrupt, \
+                     or edited?)"
+                ),
+                None => format!(
+                    "not a readable safetensors checkpoint ({}); expected a file written by \
+                     `shadernet train` (is it truncated or corrupt?)",
+                    echo(&e.to_string(), 120)
+                ),
+            })
         })?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
             bad(format!(
@@ -590,6 +596,64 @@ enum Values {
 
 /// The most characters of the file's text an error message quotes.
 const ECHO: usize = 40;
+
+/// Which tensor of a safetensors file has a byte range that does not fit its data type and
+/// shape, said in words (`None` when the header is unreadable or every entry fits): the
+/// safetensors crate's own error names neither the tensor nor the sizes. Reads only the header
+/// (its JSON, at most the file's length).
+fn mismatched_tensor(bytes: &[u8]) -> Option<String> {
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(len).ok()?.checked_add(8)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    for (name, entry) in header.iter().filter(|(name, _)| *name != "__metadata__") {
+        let dtype = entry.get("dtype")?.as_str()?;
+        let shape: Option<Vec<u64>> = entry
+            .get("shape")?
+            .as_array()?
+            .iter()
+            .map(serde_json::Value::as_u64)
+            .collect();
+        let offsets = entry.get("data_offsets")?.as_array()?;
+        let (start, stop) = (offsets.first()?.as_u64()?, offsets.get(1)?.as_u64()?);
+        let bits: u64 = match dtype {
+            "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 8,
+            "I16" | "U16" | "F16" | "BF16" => 16,
+            "I32" | "U32" | "F32" => 32,
+            "I64" | "U64" | "F64" => 64,
+            _ => {
+                return Some(format!(
+                    "tensor `{}` has the data type `{}`, which safetensors does not know; \
+                     expected F32",
+                    echo(name, ECHO),
+                    echo(dtype, ECHO)
+                ));
+            }
+        };
+        let Some(shape) = shape else {
+            return Some(format!(
+                "tensor `{}` has a shape that is not a list of sizes",
+                echo(name, ECHO)
+            ));
+        };
+        let values = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d))
+            .unwrap_or(u64::MAX);
+        let want = values.saturating_mul(bits) / 8;
+        let have = stop.checked_sub(start);
+        if have != Some(want) {
+            return Some(format!(
+                "tensor `{}` ({dtype}, shape {}) needs {want} bytes, but its data offsets \
+                 {start}..{stop} hold {}",
+                echo(name, ECHO),
+                echo(&format!("{shape:?}"), ECHO),
+                have.map_or("a negative number of".to_string(), |h| h.to_string())
+            ));
+        }
+    }
+    None
+}
 
 /// The file's `text` as an error message may quote it: control characters escaped so that
 /// they show, and cut after `max` characters with `…`, so that a megabyte-long value in a
