@@ -13,7 +13,6 @@ use ab_glyph::{Font, FontRef, ScaleFont, point};
 use plotters::backend::{BitMapBackend, RGBPixel};
 use plotters::coord::Shift;
 use plotters::drawing::{DrawingArea, IntoDrawingArea};
-use plotters::style::FontStyle;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
@@ -35,10 +34,15 @@ fn font() -> Result<&'static FontRef<'static>> {
     static PARSED: OnceLock<Option<FontRef<'static>>> = OnceLock::new();
     PARSED
         .get_or_init(|| {
-            let registered = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
-            FontRef::try_from_slice(FONT)
-                .ok()
-                .filter(|_| registered.is_ok())
+            // plotters registers fonts only natively; in a wasm32 build (the web page, which
+            // draws its own curves) the canvas's own text still uses the parsed font below.
+            #[cfg(not(target_arch = "wasm32"))]
+            let registered =
+                plotters::style::register_font(FAMILY, plotters::style::FontStyle::Normal, FONT)
+                    .is_ok();
+            #[cfg(target_arch = "wasm32")]
+            let registered = true;
+            FontRef::try_from_slice(FONT).ok().filter(|_| registered)
         })
         .as_ref()
         .ok_or_else(|| Error::Config("the plot font compiled into shadernet does not parse".into()))
