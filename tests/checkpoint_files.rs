@@ -11,11 +11,7 @@
 mod cli_common;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, mpsc};
-use std::time::Duration;
 
 use cli_common::{small_setup, train_small};
 use proptest::prelude::*;
@@ -26,65 +22,15 @@ use shadernet::model::{Shape, parse_network};
 use shadernet::run::Checkpoint;
 use shadernet::train::EpochLog;
 
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    fn add(size: usize) {
-        let live = LIVE_BYTES.fetch_add(size, Ordering::SeqCst) + size;
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Counting::add(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Counted without touching the pages (a huge zeroed vector costs nothing until used).
-        Counting::add(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Counting::add(new_size);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
-/// Held by each test for its whole run, so that one test's allocations never count in
-/// another's peak.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on a watchdog thread and returns its result and the most bytes it had allocated at
-/// once (beyond what was live before). A run over a minute is a hang: a generous bound that no
-/// slow machine reaches, not a timing assertion.
+/// [`counting::measured`], failing the test on a hang or panic.
 fn measured<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, usize) {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
-        PEAK_BYTES.store(before, Ordering::SeqCst);
-        let result = f();
-        let peak = PEAK_BYTES.load(Ordering::SeqCst).saturating_sub(before);
-        let _ = send.send((result, peak));
-    });
-    receive
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the loader hung (or panicked) on this input")
+    counting::measured(f).expect("the loader hung (or panicked) on this input")
 }
 
 /// The most a load of a `len`-byte file may allocate: the file itself, its header parsed
@@ -157,7 +103,7 @@ fn checkpoint(text: &str) -> Checkpoint {
 
 #[test]
 fn the_same_checkpoint_is_the_same_bytes() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = common::temp_dir("checkpoint-files-same");
     for text in [FULL_NET, PLAIN_NET] {
         let checkpoint = checkpoint(text);
@@ -176,7 +122,7 @@ fn the_same_checkpoint_is_the_same_bytes() {
 fn a_tensor_whose_bytes_do_not_fit_its_type_is_named() {
     // A weight relabelled F16 (same header length): its bytes are twice what F16 needs. The
     // safetensors crate says only "invalid shape, data type, or offset for tensor".
-    let _serial = serial();
+    let _serial = counting::serial();
     let bytes = checkpoint(PLAIN_NET).to_bytes().unwrap();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&bytes[8..8 + header_len]).unwrap();
@@ -199,7 +145,7 @@ fn a_tensor_whose_bytes_do_not_fit_its_type_is_named() {
 
 #[test]
 fn the_best_epoch_and_its_error_must_be_possible() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let path = Path::new("best.safetensors");
     for (key, value, expected) in [
         (
@@ -240,7 +186,7 @@ fn a_name_with_a_line_break_saves_and_loads() {
     // The name and description head the network's text as a comment line; a line break in
     // either (a network file's name may hold one) used to make the rest a line of the network,
     // which the loader then refused.
-    let _serial = serial();
+    let _serial = counting::serial();
     let mut checkpoint = checkpoint(PLAIN_NET);
     checkpoint.network.name = "two\nlines".into();
     checkpoint.network.description = "also\r\ntwo # lines".into();
@@ -274,7 +220,7 @@ fn without_times(path: &Path) -> (String, Vec<u8>) {
 
 #[test]
 fn two_runs_of_one_command_write_the_same_checkpoints() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let (dir, net) = small_setup("checkpoint-files-runs");
     let runs = [dir.join("a"), dir.join("b")];
     for run in &runs {
@@ -542,7 +488,7 @@ fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
 #[test]
 fn the_unchanged_checkpoints_load() {
     // The property tests below start from these: they must be valid to begin with.
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("valid");
     for text in [FULL_NET, PLAIN_NET] {
         let bytes = checkpoint(text).to_bytes().unwrap();
@@ -554,7 +500,7 @@ fn the_unchanged_checkpoints_load() {
 
 #[test]
 fn random_bytes_never_panic_or_overallocate() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("random");
     proptest!(|(mut bytes in prop::collection::vec(any::<u8>(), 0..2048),
                 header_len in prop::option::of(0u64..2048), from_file in any::<bool>())| {
@@ -568,7 +514,7 @@ fn random_bytes_never_panic_or_overallocate() {
 
 #[test]
 fn damaged_checkpoints_never_panic_or_overallocate() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("damaged");
     let files = [
         checkpoint(FULL_NET).to_bytes().unwrap(),
@@ -589,7 +535,7 @@ fn a_network_far_larger_than_the_file_is_refused_before_allocating() {
     // 1x16384x16384 images into a dense layer: 805 million parameters (3.2 GB) declared by a
     // file of a few kilobytes. Refused, naming the tensor the file lacks, allocating next to
     // nothing.
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("large");
     let mut bytes = checkpoint(PLAIN_NET).to_bytes().unwrap();
     for (key, value) in [

@@ -6,67 +6,23 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, mpsc};
-use std::time::Duration;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use shadernet::data::{LoadOptions, load_dir_with, read_idx};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(new_size, Ordering::SeqCst) + new_size;
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
-/// Held by each test for its whole run, so that one test's allocations never count in
-/// another's peak.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` on a watchdog thread and returns its result and the most bytes it had allocated at
-/// once (beyond what was live before). A run over a minute is a hang: a generous bound that no
-/// slow machine reaches, not a timing assertion.
+/// [`counting::measured`], failing the test on a hang or panic.
 fn measured<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, usize) {
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
-        PEAK_BYTES.store(before, Ordering::SeqCst);
-        let result = f();
-        let peak = PEAK_BYTES.load(Ordering::SeqCst).saturating_sub(before);
-        let _ = send.send((result, peak));
-    });
-    receive
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the reader hung (or panicked) on this input")
+    counting::measured(f).expect("the reader hung (or panicked) on this input")
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -104,7 +60,7 @@ fn read_checked(dir: &Path, name: &str, bytes: Vec<u8>) -> std::result::Result<(
 
 #[test]
 fn a_gzip_bomb_costs_neither_memory_nor_time() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = common::temp_dir("data-files-bomb");
     // 1 GiB of zeros after a valid 10-byte labels file, compressed to about 1 MB.
     let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
@@ -212,7 +168,7 @@ fn prop_dir(name: &str) -> PathBuf {
 
 #[test]
 fn random_bytes_never_panic_or_overallocate() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("random");
     proptest!(|(mut bytes in prop::collection::vec(any::<u8>(), 0..512), gz in any::<bool>(),
                 magic in any::<bool>())| {
@@ -227,7 +183,7 @@ fn random_bytes_never_panic_or_overallocate() {
 
 #[test]
 fn mutated_files_never_panic_or_overallocate() {
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("mutated");
     proptest!(|(file in valid_idx(), mutations in prop::collection::vec(mutation(), 1..4),
                 gzip_first in any::<bool>(), members in 1usize..4)| {
@@ -253,7 +209,7 @@ fn mutated_files_never_panic_or_overallocate() {
 fn mutated_label_files_load_or_fail_never_panic() {
     // Whole directories: a damaged labels file either loads with every label below the
     // classes (and each class present) or fails with a message naming the file.
-    let _serial = serial();
+    let _serial = counting::serial();
     let dir = prop_dir("labels");
     let images = common::idx_bytes(&[8, 2, 2], &[9; 32]);
     std::fs::write(dir.join("train-images-idx3-ubyte"), &images).unwrap();

@@ -20,42 +20,15 @@ use shadernet::gpu::net::check_sizes;
 use shadernet::gpu::plan::ExecutionPlan;
 use shadernet::model::memory::{LIMIT_ENV, cpu_need, parse_size};
 use shadernet::model::{Plan, PlannedLayer, Shape, preset};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(new_size, Ordering::SeqCst) + new_size;
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Held by the tests that allocate much in this process, so that one's peak is not another's.
-static HEAVY: Mutex<()> = Mutex::new(());
+static GLOBAL: counting::Counting = counting::Counting;
 
 /// Runs the binary with `SHADERNET_MEMORY_LIMIT` set to `env` (or unset); returns (exit code,
 /// stderr).
@@ -296,7 +269,7 @@ fn normal_runs_fit_a_small_machine() {
 
 #[test]
 fn the_cpu_estimate_is_within_2x_of_what_the_executor_allocates() {
-    let _alone = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = counting::serial();
     let dir = temp_dir("memory-estimate");
     write_synthetic_dataset(&dir, 256, 8);
     let data = load_dir(&dir).unwrap();
@@ -304,13 +277,14 @@ fn the_cpu_estimate_is_within_2x_of_what_the_executor_allocates() {
     for (name, batch) in [("seed9", 256), ("seedtf", 128), ("seed3", 64)] {
         let plan = preset(name).unwrap().plan(input, 10).unwrap();
         let indices: Vec<u32> = (0..batch as u32).collect();
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
-        PEAK_BYTES.store(before, Ordering::SeqCst);
-        let mut executor = CpuExecutor::new(&plan, 1, 2).unwrap();
-        for _ in 0..2 {
-            executor.train_step(&data.train, &indices, 0.01).unwrap();
-        }
-        let used = PEAK_BYTES.load(Ordering::SeqCst).saturating_sub(before) as f64;
+        let (executor, used) = counting::peak_of(|| {
+            let mut executor = CpuExecutor::new(&plan, 1, 2).unwrap();
+            for _ in 0..2 {
+                executor.train_step(&data.train, &indices, 0.01).unwrap();
+            }
+            executor
+        });
+        let used = used as f64;
         drop(executor);
         let need = cpu_need(&plan, batch, 2).total() as f64;
         assert!(
@@ -411,7 +385,7 @@ fn predict_refuses_a_picture_too_large_to_convert_from_its_header() {
     let best = run.join("best.safetensors");
     let huge = dir.join("huge.png");
     {
-        let _alone = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+        let _alone = counting::serial();
         black_png(&huge, 20000, 20000);
     }
     assert!(std::fs::metadata(&huge).unwrap().len() < 1 << 20);

@@ -6,49 +6,17 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, mpsc};
-use std::time::Duration;
 
 use proptest::prelude::*;
 use shadernet::data::preprocess::{MAX_DECODE_BYTES, MAX_PICTURE_SIDE, load_grey, mnist_style};
 use shadernet::error::Error;
 
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let live = LIVE_BYTES.fetch_add(new_size, Ordering::SeqCst) + new_size;
-        PEAK_BYTES.fetch_max(live, Ordering::SeqCst);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Held by each test for its whole run, so that one test's allocations never count in
-/// another's peak.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+static GLOBAL: counting::Counting = counting::Counting;
 
 /// The most loading any picture may allocate at once: the decoder's own limit, the grey and
 /// alpha copy (2 bytes a pixel) and the float pixels (4 bytes a pixel) of the largest picture
@@ -64,21 +32,15 @@ fn bound(file_len: usize) -> usize {
 fn load_checked(name: &str, bytes: Vec<u8>) -> Result<(), String> {
     let path: PathBuf = common::temp_dir("picture-files").join(name);
     std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
-    let (send, receive) = mpsc::channel();
-    let shown = path.clone();
-    std::thread::spawn(move || {
-        let before = LIVE_BYTES.load(Ordering::SeqCst);
-        PEAK_BYTES.store(before, Ordering::SeqCst);
+    let shown = path.display().to_string();
+    let (result, peak) = counting::measured(move || {
         // As `predict` does: the loader's errors name the file, preprocessing's get it added.
         let result = load_grey(&path).and_then(|grey| {
             mnist_style(&grey, 28, 28).map_err(|e| Error::data(&path, e.to_string()))
         });
-        let peak = PEAK_BYTES.load(Ordering::SeqCst).saturating_sub(before);
-        let _ = send.send((result.map(|v| v.len()).map_err(|e| e.to_string()), peak));
-    });
-    let (result, peak) = receive
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| format!("{}: hung or panicked", shown.display()))?;
+        result.map(|v| v.len()).map_err(|e| e.to_string())
+    })
+    .ok_or_else(|| format!("{shown}: hung or panicked"))?;
     if peak > bound(bytes.len()) {
         return Err(format!(
             "{peak} bytes allocated for a {}-byte file",
@@ -109,7 +71,7 @@ fn picture(format: image::ImageFormat) -> Vec<u8> {
 
 #[test]
 fn valid_pictures_load() {
-    let _serial = serial();
+    let _serial = counting::serial();
     for (name, format) in [
         ("ok.png", image::ImageFormat::Png),
         ("ok.jpg", image::ImageFormat::Jpeg),
@@ -151,20 +113,20 @@ fn damaged(mut bytes: Vec<u8>, damage: &Damage) -> Vec<u8> {
 proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
-        let _serial = serial();
+        let _serial = counting::serial();
         load_checked("random.png", bytes).map_err(TestCaseError::fail)?;
     }
 
     #[test]
     fn damaged_pngs_never_panic(damage in damage()) {
-        let _serial = serial();
+        let _serial = counting::serial();
         let bytes = damaged(picture(image::ImageFormat::Png), &damage);
         load_checked("damaged.png", bytes).map_err(TestCaseError::fail)?;
     }
 
     #[test]
     fn damaged_jpegs_never_panic(damage in damage()) {
-        let _serial = serial();
+        let _serial = counting::serial();
         let bytes = damaged(picture(image::ImageFormat::Jpeg), &damage);
         load_checked("damaged.jpg", bytes).map_err(TestCaseError::fail)?;
     }
@@ -176,7 +138,7 @@ proptest! {
         width in prop_oneof![any::<u32>(), 0..20_000u32],
         height in prop_oneof![any::<u32>(), 0..20_000u32],
     ) {
-        let _serial = serial();
+        let _serial = counting::serial();
         let mut bytes = picture(image::ImageFormat::Png);
         bytes[16..20].copy_from_slice(&width.to_be_bytes());
         bytes[20..24].copy_from_slice(&height.to_be_bytes());
