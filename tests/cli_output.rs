@@ -5,7 +5,7 @@
 mod cli_common;
 mod common;
 
-use cli_common::{s, small_setup};
+use cli_common::{s, small_setup, small_train_args};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -72,19 +72,7 @@ fn listing_into_a_closed_pipe_stops_quietly() {
 fn training_into_a_closed_pipe_keeps_training_and_saving() {
     let (dir, net) = small_setup("out-closed-pipe");
     let run = dir.join("run");
-    let (code, stderr) = into_closed_pipe(&[
-        "train",
-        "--data",
-        s(&dir),
-        "--model",
-        s(&net),
-        "--validation",
-        "30",
-        "--epochs",
-        "3",
-        "--out",
-        s(&run),
-    ]);
+    let (code, stderr) = into_closed_pipe(&small_train_args(&dir, &net, &run, &["--epochs", "3"]));
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(metric_lines(&run), 3, "every epoch is in the run directory");
@@ -106,19 +94,7 @@ fn a_full_stdout_is_an_error_after_the_work_not_a_panic() {
     let (dir, net) = small_setup("out-full-stdout");
     let run = dir.join("run");
     let (code, stderr) = into_full_device(
-        &[
-            "train",
-            "--data",
-            s(&dir),
-            "--model",
-            s(&net),
-            "--validation",
-            "30",
-            "--epochs",
-            "2",
-            "--out",
-            s(&run),
-        ],
+        &small_train_args(&dir, &net, &run, &["--epochs", "2"]),
         "stdout",
     );
     assert_eq!(code, Some(1), "{stderr}");
@@ -140,19 +116,7 @@ fn a_full_stderr_never_stops_a_command() {
     let (dir, net) = small_setup("out-full-stderr");
     let run = dir.join("run");
     let (code, _) = into_full_device(
-        &[
-            "train",
-            "--data",
-            s(&dir),
-            "--model",
-            s(&net),
-            "--validation",
-            "30",
-            "--epochs",
-            "2",
-            "--out",
-            s(&run),
-        ],
+        &small_train_args(&dir, &net, &run, &["--epochs", "2"]),
         "stderr",
     );
     assert_eq!(code, Some(0));

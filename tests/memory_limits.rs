@@ -12,7 +12,7 @@ mod common;
 mod gpu_common;
 
 use cli_common::{s, small_run, small_setup};
-use common::{temp_dir, write_synthetic_dataset};
+use common::{dir_names, temp_dir, write_synthetic_dataset};
 use shadernet::cpu::executor::CpuExecutor;
 use shadernet::data::load_dir;
 use shadernet::executor::Executor;
@@ -52,16 +52,6 @@ fn assert_says(stderr: &str, parts: &[&str]) {
     }
 }
 
-/// The names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// The case: every tensor passes the 2^30-value check, but `flatten` and three
 /// `dense 32768` hold over 2 billion parameters (8.7 GB each copy).
 const TWO_BILLION: &str =
@@ -75,7 +65,7 @@ fn refused_train(name: &str, text: &str, flags: &[&str], env: Option<&str>) -> S
     write_synthetic_dataset(&dir, 60, 12);
     let net = dir.join("net.txt");
     std::fs::write(&net, text).unwrap();
-    let before = listing(&dir);
+    let before = dir_names(&dir);
     let out = dir.join("run");
     let mut args = vec![
         "train",
@@ -91,7 +81,7 @@ fn refused_train(name: &str, text: &str, flags: &[&str], env: Option<&str>) -> S
     args.extend(flags);
     let (status, stderr) = run(&args, env);
     assert_eq!(status, 1, "{stderr}");
-    assert_eq!(listing(&dir), before, "nothing is written:\n{stderr}");
+    assert_eq!(dir_names(&dir), before, "nothing is written:\n{stderr}");
     stderr
 }
 
@@ -433,7 +423,7 @@ fn the_default_limit_respects_ulimit_v() {
         "flatten\ndense 32768\ndense 32768\ndense classes\nsoftmax\n",
     )
     .unwrap();
-    let before = listing(&dir);
+    let before = dir_names(&dir);
     let out = Command::new("bash")
         .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_shadernet"))
@@ -451,5 +441,5 @@ fn the_default_limit_respects_ulimit_v() {
             "address-space limit (ulimit -v) of 4.0 GiB",
         ],
     );
-    assert_eq!(listing(&dir), before, "nothing is written");
+    assert_eq!(dir_names(&dir), before, "nothing is written");
 }

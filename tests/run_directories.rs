@@ -8,6 +8,7 @@ mod cli_common;
 mod common;
 
 use cli_common::{s, shadernet, small_run, small_setup, train_small};
+use common::dir_names;
 use shadernet::run::Checkpoint;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,16 +35,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     files
-}
-
-/// The names in `dir`, sorted.
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Asserts that the command failed with exit code 1 and that stderr holds every part.
@@ -81,7 +72,10 @@ fn out_takes_only_an_absent_or_empty_directory() {
         ],
     );
     assert_eq!(snapshot(&dir), before, "nothing is written");
-    assert_eq!(names(&mine), ["command.txt", "curves.png", "metrics.csv"]);
+    assert_eq!(
+        dir_names(&mine),
+        ["command.txt", "curves.png", "metrics.csv"]
+    );
 
     // A file, and a system directory.
     let file = dir.join("net.txt");
@@ -511,7 +505,7 @@ fn a_kill_at_any_write_resumes_to_the_files_of_a_run_that_never_stopped() {
     let straight = dir.join("straight");
     let (status, full, stderr) = train_small(&dir, &net, &straight, &flags);
     assert_eq!(status, 0, "{stderr}");
-    let files = names(&straight);
+    let files = dir_names(&straight);
     let mut kill_points = 0;
     for write in 1.. {
         let mut finished = 0;
@@ -539,13 +533,16 @@ fn a_kill_at_any_write_resumes_to_the_files_of_a_run_that_never_stopped() {
                 None,
                 "{hook}={write}: killed by a signal"
             );
-            let temporaries = names(&run).iter().filter(|n| n.ends_with(".tmp")).count();
+            let temporaries = dir_names(&run)
+                .iter()
+                .filter(|n| n.ends_with(".tmp"))
+                .count();
             let during = hook.contains("DURING");
             assert_eq!(
                 temporaries,
                 usize::from(during),
                 "{hook}={write}: {:?}",
-                names(&run)
+                dir_names(&run)
             );
             let resumed = shadernet(&["train", "--resume", s(&run)]);
             if !run.join("last.safetensors").exists() {
@@ -567,7 +564,7 @@ fn a_kill_at_any_write_resumes_to_the_files_of_a_run_that_never_stopped() {
             assert_eq!(status, 0, "{hook}={write}: {stderr}");
             assert_eq!(summary(&stdout), summary(&full), "{hook}={write}");
             assert_eq!(
-                names(&run),
+                dir_names(&run),
                 files,
                 "{hook}={write}: the same files, no temporary"
             );

@@ -46,8 +46,13 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `train` on the small setup into `out`, with extra flags.
-pub fn train_small(dir: &Path, net: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+/// The arguments of `train` on the small setup into `out`, with extra flags.
+pub fn small_train_args<'a>(
+    dir: &'a Path,
+    net: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--data",
@@ -60,7 +65,12 @@ pub fn train_small(dir: &Path, net: &Path, out: &Path, extra: &[&str]) -> (i32, 
         s(out),
     ];
     args.extend(extra);
-    shadernet(&args)
+    args
+}
+
+/// `train` on the small setup into `out`, with extra flags.
+pub fn train_small(dir: &Path, net: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    shadernet(&small_train_args(dir, net, out, extra))
 }
 
 /// A PNG of a dark bar on light paper in rows `2c+1..=2c+2` of 8, as the synthetic class `c`,

@@ -111,3 +111,13 @@ pub fn assert_bits_eq(name: &str, a: &[f32], b: &[f32]) {
         panic!("{name}: first difference at {i}: {} vs {}", a[i], b[i]);
     }
 }
+
+/// The names in `dir`, sorted.
+pub fn dir_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
