@@ -13,6 +13,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::gzip::{GZIP_MAGIC, GzipMembers, MAX_EXPANSION, is_trailing_junk};
+use crate::model::memory::format_bytes;
 use crate::{Error, Result};
 
 /// The IDX element type code for unsigned bytes, the only one supported.
@@ -340,18 +341,12 @@ fn check_size(
     ))
 }
 
-/// `bytes` as a count, followed by the largest binary unit that leaves at least 1 when that is
-/// KiB or more: "24 bytes", "5400000000 bytes (5.0 GiB)".
+/// `bytes` as a count, with [`format_bytes`]' reading from 1 KiB on: "24 bytes",
+/// "5400000000 bytes (5.0 GiB)".
 fn bytes_text(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
-        return format!("{bytes} bytes");
+        format!("{bytes} bytes")
+    } else {
+        format!("{bytes} bytes ({})", format_bytes(bytes))
     }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{bytes} bytes ({value:.1} {})", UNITS[unit])
 }
