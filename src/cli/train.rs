@@ -1,24 +1,29 @@
-//! `shadernet train`: flags, resuming, the run directory's observer, the profile table.
+//! `shadernet train`: its flags and the driver of one run (new or resumed); the parts live in
+//! `resume` (continuing a run), `seeds` (`--seeds`), `observer` (what a run shows and
+//! writes while it trains) and `profile` (the `--profile` table).
+
+mod observer;
+mod profile;
+mod resume;
+mod seeds;
 
 use super::common::{
-    ExecutorArgs, check_fits, choose_executor, input_shape, load_data, load_test_data,
-    make_executor,
+    ExecutorArgs, check_fits, choose_executor, input_shape, load_data, make_executor,
 };
-use super::evaluate::{evaluate_ensemble, load_ensemble};
 use super::flags;
 use super::output::{errln, outln};
 use super::progress::Progress;
-use serde::Serialize;
+use observer::{CliObserver, RunInfo, command_line};
+use profile::print_profile;
+use resume::{resume_paths, resume_state, threads_of};
+use seeds::run_seeds;
 use shadernet::error::{Error, Result};
-use shadernet::executor::Executor;
-use shadernet::gpu::Gpu;
-use shadernet::model::{Monitor, Network, Plan, Shape, load_network, network_to_text};
+use shadernet::model::{Monitor, load_network, network_to_text};
 use shadernet::run::Checkpoint;
-use shadernet::run::atomic::write_atomic;
 use shadernet::run::plots::{curves_png, misclassified_png};
-use shadernet::run::rundir::{BEST, LAST, RunDir, to_json};
-use shadernet::train::{Best, Observer, RunState, Splits, train_from};
-use std::path::{Path, PathBuf};
+use shadernet::run::rundir::RunDir;
+use shadernet::train::{Observer, RunState, Splits, train_from};
+use std::path::PathBuf;
 
 /// The flags of `shadernet train`.
 #[derive(Clone, clap::Args)]
@@ -84,143 +89,6 @@ pub(crate) struct TrainArgs {
     pub(crate) quiet: bool,
 }
 
-/// The run directory of `--resume DIR_OR_FILE`, locked, with the checkpoint to continue:
-/// the directory's `last.safetensors`, or the named checkpoint, which must be that directory's
-/// `last.safetensors` or `best.safetensors` (a loose checkpoint elsewhere is not a run).
-fn resume_paths(arg: &Path) -> Result<(RunDir, PathBuf)> {
-    // RunDir::open's refusals start with the directory.
-    let flagged = |prefix: String| {
-        move |e: Error| match e {
-            Error::Config(problem) => Error::Config(format!("{prefix}{problem}")),
-            other => other,
-        }
-    };
-    if arg.is_dir() {
-        let run = RunDir::open(arg).map_err(flagged("--resume ".into()))?;
-        return Ok((run, arg.join(LAST)));
-    }
-    if !arg.exists() {
-        return Err(Error::Config(format!(
-            "--resume {}: no such run directory or checkpoint file",
-            arg.display()
-        )));
-    }
-    let dir = match arg.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = arg.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    if name != LAST && name != BEST {
-        return Err(Error::Config(format!(
-            "--resume {}: a run continues from its run directory's {LAST} (or {BEST}), not \
-             from another checkpoint file; pass `--resume <run dir>`, or start a new run",
-            arg.display()
-        )));
-    }
-    let run = RunDir::open(&dir).map_err(flagged(format!("--resume {}: ", arg.display())))?;
-    Ok((run, arg.to_path_buf()))
-}
-
-/// The CPU worker threads of the executor a checkpoint's `backend` names (`cpu (2 threads)`),
-/// `None` for a GPU or an unreadable description.
-fn threads_of(backend: &str) -> Option<usize> {
-    let count = backend.strip_prefix("cpu (")?.strip_suffix(')')?;
-    let (n, word) = count.split_once(' ')?;
-    let n: usize = n.parse().ok()?;
-    // A count no machine runs (a damaged file) is not followed: the default applies.
-    // (A count beyond what --threads allows here is not followed either: the default applies,
-    // with the note that the run continues on other threads.)
-    (matches!(word, "thread" | "threads") && (1..=flags::max_threads()).contains(&n)).then_some(n)
-}
-
-/// The parts of a run that every checkpoint repeats.
-struct RunInfo {
-    network: Network,
-    input: Shape,
-    classes: usize,
-    seed: u64,
-    validation: usize,
-    data: String,
-    backend: String,
-}
-
-impl RunInfo {
-    /// The checkpoint of `state`; when the last epoch `improved`, its parameters were just read
-    /// for the best model, so they are not read from the device again.
-    fn checkpoint(
-        &self,
-        executor: &mut dyn Executor,
-        state: &RunState,
-        improved: bool,
-    ) -> Result<Checkpoint> {
-        let params = match (&state.best, improved) {
-            (Some(best), true) => best.params.clone(),
-            _ => executor.parameters()?,
-        };
-        Ok(Checkpoint {
-            network: self.network.clone(),
-            input: self.input,
-            classes: self.classes,
-            params,
-            optimizer: executor.optimizer_state()?,
-            seed: self.seed,
-            validation: self.validation,
-            data: self.data.clone(),
-            backend: self.backend.clone(),
-            epochs: state.epochs.clone(),
-            best: state.best.as_ref().map(|b| (b.epoch, b.error)),
-            stopped_early: state.stopped_early,
-        })
-    }
-}
-
-/// What `train` shows and writes while it runs: epoch lines, a progress bar on a terminal,
-/// and after every epoch the checkpoints, metrics and curves in the run directory.
-struct CliObserver {
-    quiet: bool,
-    progress: Progress,
-    run: RunDir,
-    info: RunInfo,
-    epochs: usize,
-}
-
-impl Observer for CliObserver {
-    fn line(&mut self, line: &str) {
-        if !self.quiet {
-            self.progress.suspend(|| outln!("{line}"));
-        }
-    }
-
-    fn progress(&mut self, epoch: usize, done: usize, total: usize) {
-        self.progress.update(
-            &format!("epoch {epoch}/{}", self.epochs),
-            done,
-            total,
-            "steps",
-        );
-    }
-
-    fn epoch_end(
-        &mut self,
-        executor: &mut dyn Executor,
-        state: &RunState,
-        improved: bool,
-    ) -> Result<()> {
-        self.progress.clear();
-        // Last before best: a kill between the two leaves a `last` that names itself as the
-        // best epoch, which is what resuming then uses.
-        let checkpoint = self.info.checkpoint(executor, state, improved)?;
-        let bytes = checkpoint.to_bytes()?;
-        self.run.write(LAST, &bytes)?;
-        if improved {
-            self.run.write(BEST, &bytes)?;
-        }
-        self.run.write_metrics(&state.epochs)?;
-        self.run.write("curves.png", &curves_png(&state.epochs)?)?;
-        Ok(())
-    }
-}
-
 /// `shadernet train`: a new run, or `--resume` of one, ending with the test error.
 /// What one finished run reports.
 pub(crate) struct TrainOutcome {
@@ -240,146 +108,6 @@ pub(crate) fn run(args: TrainArgs) -> Result<()> {
         Some(spec) => run_seeds(args.clone(), spec),
         None => run_train(args).map(|_| ()),
     }
-}
-
-/// The seeds of `--seeds`: ranges `a-b` and single seeds, separated by commas, in order.
-fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
-    let bad = || {
-        Error::Config(format!(
-            "--seeds expects seeds and ranges separated by commas, e.g. 1-3 or 1,4,7, got `{spec}`"
-        ))
-    };
-    let mut seeds = Vec::new();
-    for part in spec.split(',') {
-        let part = part.trim();
-        let (from, to) = match part.split_once('-') {
-            Some((a, b)) => (
-                a.trim().parse().map_err(|_| bad())?,
-                b.trim().parse().map_err(|_| bad())?,
-            ),
-            None => {
-                let s: u64 = part.parse().map_err(|_| bad())?;
-                (s, s)
-            }
-        };
-        if from > to || to - from >= 1000 {
-            return Err(bad());
-        }
-        seeds.extend(from..=to);
-    }
-    let mut unique = seeds.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    if unique.len() != seeds.len() {
-        return Err(Error::Config(format!(
-            "--seeds names a seed twice: `{spec}`"
-        )));
-    }
-    Ok(seeds)
-}
-
-/// `summary.json` of `--seeds`.
-#[derive(Serialize)]
-struct SeedsSummary {
-    network: String,
-    seeds: Vec<SeedRun>,
-    mean_test_error: f64,
-    std_test_error: f64,
-    ensemble_test_error: f64,
-}
-
-/// One seed's line of [`SeedsSummary`].
-#[derive(Serialize)]
-struct SeedRun {
-    seed: u64,
-    test_error: f64,
-    training_seconds: f64,
-    run: String,
-}
-
-/// `train --seeds`: one run per seed under one directory, then the summary.
-fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
-    let seeds = parse_seeds(spec)?;
-    let name = load_network(args.model.as_deref().unwrap_or("fast"))?.name;
-    let parent = args
-        .out
-        .clone()
-        .unwrap_or_else(|| RunDir::default_path(&name));
-    // Every run is new: the parent too is absent or empty, so a repeated --seeds into the same
-    // --out is refused here, before anything trains. (Two started at the same moment both
-    // pass, and then meet at seed-N's lock or emptiness check: one of them stops there.)
-    if let Some((listed, _)) = RunDir::contents(&parent)? {
-        return Err(Error::Config(format!(
-            "--out {}: the directory is not empty ({listed}); --seeds writes its runs \
-             (seed-N) only into an absent or empty directory: choose another --out (one seed's \
-             run continues with `--resume {}`)",
-            parent.display(),
-            parent.join("seed-N").display()
-        )));
-    }
-    let mut runs = Vec::with_capacity(seeds.len());
-    for &seed in &seeds {
-        let one = TrainArgs {
-            seed: Some(seed),
-            seeds: None,
-            out: Some(parent.join(format!("seed-{seed}"))),
-            ..args.clone()
-        };
-        runs.push(run_train(one)?);
-    }
-    let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
-    let checkpoints = load_ensemble(&paths)?;
-    let data_dir = PathBuf::from(&checkpoints[0].data);
-    let test = load_test_data(&data_dir, checkpoints[0].classes)?;
-    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &test)?;
-    let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
-    let n = errors.len() as f64;
-    let mean = errors.iter().sum::<f64>() / n;
-    // The sample standard deviation (n − 1), 0 for one seed.
-    let std = if errors.len() > 1 {
-        (errors.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-    } else {
-        0.0
-    };
-    for (seed, run) in seeds.iter().zip(&runs) {
-        outln!(
-            "seed {seed}: test error {:.2}% | {:.1} s of training | {}",
-            100.0 * run.test_error,
-            run.training_seconds,
-            run.run.display()
-        );
-    }
-    let summary = SeedsSummary {
-        network: runs[0].network.clone(),
-        seeds: seeds
-            .iter()
-            .zip(&runs)
-            .map(|(&seed, r)| SeedRun {
-                seed,
-                test_error: r.test_error,
-                training_seconds: r.training_seconds,
-                run: r.run.display().to_string(),
-            })
-            .collect(),
-        mean_test_error: mean,
-        std_test_error: std,
-        ensemble_test_error: ensemble.ensemble,
-    };
-    let summary_path = parent.join("summary.json");
-    write_atomic(
-        &summary_path,
-        format!("{}\n", to_json(&summary)?).as_bytes(),
-    )?;
-    outln!(
-        "{}, seeds {spec}: ensemble of {} test error {:.2}% | seeds' mean {:.2}% ± {:.2}% | {}",
-        summary.network,
-        seeds.len(),
-        100.0 * ensemble.ensemble,
-        100.0 * mean,
-        100.0 * std,
-        summary_path.display()
-    );
-    Ok(())
 }
 
 /// One training run (the whole of `shadernet train` without `--seeds`): a new one, or
@@ -623,122 +351,4 @@ fn run_train(args: TrainArgs) -> Result<TrainOutcome> {
         training_seconds: report.epochs.iter().map(|e| e.train_seconds).sum(),
         run: run.path().to_path_buf(),
     })
-}
-
-/// The loop's state from a checkpoint, with the best epoch's parameters from the checkpoint
-/// itself or from `best.safetensors` beside it.
-fn resume_state(run: &RunDir, checkpoint: &Checkpoint, file: &Path) -> Result<RunState> {
-    let best = match checkpoint.best {
-        None => None,
-        Some((epoch, error)) if epoch == checkpoint.epoch() => {
-            // The newest best: also repair best.safetensors if a kill came between the writes.
-            run.write(BEST, &checkpoint.to_bytes()?)?;
-            Some(Best {
-                error,
-                epoch,
-                params: checkpoint.params.clone(),
-            })
-        }
-        Some((epoch, error)) => {
-            let path = run.file(BEST);
-            let best = Checkpoint::load(&path).map_err(|e| {
-                Error::data(
-                    file,
-                    format!(
-                        "resuming needs the best epoch's weights (epoch {epoch}) from {}: {e}",
-                        path.display()
-                    ),
-                )
-            })?;
-            best.check_network(&checkpoint.plan()?, &path)?;
-            if best.epoch() != epoch {
-                return Err(Error::data(
-                    &path,
-                    format!(
-                        "holds epoch {} of `{}`, but {} names epoch {epoch} of `{}` as the best",
-                        best.epoch(),
-                        best.network.name,
-                        file.display(),
-                        checkpoint.network.name
-                    ),
-                ));
-            }
-            Some(Best {
-                error,
-                epoch,
-                params: best.params,
-            })
-        }
-    };
-    Ok(RunState {
-        epochs: checkpoint.epochs.clone(),
-        best,
-        stopped_early: checkpoint.stopped_early,
-    })
-}
-
-/// The command line, quoted where a word needs it (bytes that are not UTF-8 shown as U+FFFD:
-/// `command.txt` is a note for people; the run's paths are in its checkpoint).
-fn command_line() -> String {
-    std::env::args_os()
-        .map(|a| {
-            let a = a.to_string_lossy().into_owned();
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c)) {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The `--profile` table: GPU time per kernel in one training step.
-fn print_profile(gpu: &Gpu, plan: &Plan) -> Result<()> {
-    let batch = plan.network.training.batch_size;
-    let (times, clock) = shadernet::gpu::profile::profile_training_step(gpu, plan, batch, 10)?;
-    let total: f64 = times.iter().map(|t| t.ms).sum();
-    outln!(
-        "profile: GPU time per training step at batch {batch}, {total:.3} ms in all (median of 10; {})",
-        clock.describe()
-    );
-    outln!(
-        "  {:<44} {:>10} {:>10} {:>6}",
-        "kernel",
-        "dispatches",
-        "ms/step",
-        "%"
-    );
-    for t in &times {
-        outln!(
-            "  {:<44} {:>10} {:>10.3} {:>5.1}%",
-            t.kernel,
-            t.dispatches,
-            t.ms,
-            100.0 * t.ms / total.max(1e-12)
-        );
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_resume_inherits_only_a_thread_count_that_threads_allows() {
-        assert_eq!(threads_of("cpu (1 thread)"), Some(1));
-        assert_eq!(threads_of("cpu (2 threads)"), Some(2));
-        let cap = flags::max_threads();
-        assert_eq!(threads_of(&format!("cpu ({cap} threads)")), Some(cap));
-        // A damaged or foreign count falls back to the default (with the note on stderr).
-        for backend in [
-            format!("cpu ({} threads)", cap + 1),
-            "cpu (0 threads)".into(),
-            "cpu (100000000 threads)".into(),
-            "gpu: llvmpipe".into(),
-        ] {
-            assert_eq!(threads_of(&backend), None, "{backend}");
-        }
-    }
 }
