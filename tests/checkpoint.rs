@@ -11,7 +11,9 @@ use shadernet::data::Dataset;
 use shadernet::executor::Executor;
 use shadernet::model::{Plan, Shape, preset};
 use shadernet::run::Checkpoint;
-use shadernet::train::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train_from};
+use shadernet::train::{
+    Best, EpochLog, EpochSnapshot, Observer, RunState, Splits, TrainReport, train_from,
+};
 use std::path::Path;
 
 fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {
@@ -45,6 +47,7 @@ impl Observer for Keep {
         &mut self,
         executor: &mut dyn Executor,
         state: &RunState,
+        _snapshot: &EpochSnapshot,
         _improved: bool,
     ) -> shadernet::Result<()> {
         if state.epochs.len() == self.at_epoch {

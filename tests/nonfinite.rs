@@ -15,7 +15,7 @@ use shadernet::data::{TrainTest, load_dir};
 use shadernet::executor::Executor;
 use shadernet::model::{Plan, Shape, parse_network};
 use shadernet::run::Checkpoint;
-use shadernet::train::{Observer, RunState, Splits, train_from};
+use shadernet::train::{EpochSnapshot, Observer, RunState, Splits, train_from};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -69,6 +69,7 @@ impl Observer for Record {
         &mut self,
         executor: &mut dyn Executor,
         state: &RunState,
+        _snapshot: &EpochSnapshot,
         _improved: bool,
     ) -> shadernet::Result<()> {
         self.ended.push(state.epochs.len());

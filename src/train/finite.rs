@@ -5,11 +5,21 @@
 //! is saved (no NaN model as `best`, the previous epoch's checkpoints untouched).
 
 use crate::error::{Error, Result};
-use crate::executor::{Executor, Metrics};
+use crate::executor::{Executor, Metrics, OptimizerState};
+
+/// What the loop read back from the executor after an epoch's training steps: the parameters
+/// (as [`Executor::parameters`] gives them) and the optimiser's state (`None` for an executor
+/// that cannot give it). The observer writes checkpoints from it, so nothing is read twice.
+#[derive(Clone, Debug)]
+pub struct EpochSnapshot {
+    /// The parameters after the epoch.
+    pub params: Vec<f32>,
+    /// The optimiser's state after the epoch, where the executor can give it.
+    pub optimizer: Option<OptimizerState>,
+}
 
 /// Checks the state after the training steps of 1-based `epoch`, whose first step ran at
-/// learning rate `lr`, with `train` the epoch's training metrics; returns the parameters it read
-/// (as [`Executor::parameters`] gives them), so that the loop need not read them again.
+/// learning rate `lr`, with `train` the epoch's training metrics; returns what it read.
 ///
 /// The optimiser's state is checked when the executor can give it (both executors can): Adam's
 /// second moments can overflow to infinity while the parameters stay finite, and a checkpoint
@@ -19,15 +29,16 @@ pub fn check_epoch(
     epoch: usize,
     lr: f32,
     train: &Metrics,
-) -> Result<Vec<f32>> {
+) -> Result<EpochSnapshot> {
     let params = executor.parameters()?;
+    let optimizer = executor.optimizer_state().ok();
     let mut problems = Vec::new();
     let loss = train.mean_loss();
     if !loss.is_finite() {
         problems.push(format!("the mean training loss is {loss}"));
     }
     problems.extend(non_finite("parameters", &params));
-    if let Ok(state) = executor.optimizer_state() {
+    if let Some(state) = &optimizer {
         problems.extend(non_finite("values of Adam's first moments", &state.adam_m));
         problems.extend(non_finite("values of Adam's second moments", &state.adam_v));
         problems.extend(non_finite(
@@ -36,7 +47,7 @@ pub fn check_epoch(
         ));
     }
     if problems.is_empty() {
-        return Ok(params);
+        return Ok(EpochSnapshot { params, optimizer });
     }
     let kept = if epoch > 1 {
         format!("the last checkpoint is epoch {}'s", epoch - 1)

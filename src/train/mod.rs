@@ -7,5 +7,6 @@ pub mod finite;
 pub mod schedule;
 pub mod trainer;
 
+pub use finite::EpochSnapshot;
 pub use schedule::{learning_rate, step_rate};
 pub use trainer::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train, train_from};

@@ -5,7 +5,7 @@
 //! after training, and never chooses anything. An epoch whose loss or parameters are no longer
 //! finite ends the run with an error before it is logged or saved ([`super::finite`]).
 
-use super::finite::check_epoch;
+use super::finite::{EpochSnapshot, check_epoch};
 use super::schedule::step_rate;
 use crate::data::Dataset;
 use crate::error::Result;
@@ -111,16 +111,18 @@ pub trait Observer {
         let _ = (epoch, done, total);
     }
 
-    /// Called after every epoch, with the state a resumed run would start from; `improved`
-    /// says that this epoch is the new best. Checkpoints are written here; an error stops the
-    /// run.
+    /// Called after every epoch, with the state a resumed run would start from and what the
+    /// loop read back from the executor after the epoch's steps (`snapshot`, which the
+    /// checkpoint takes instead of reading the device again); `improved` says that this epoch
+    /// is the new best. Checkpoints are written here; an error stops the run.
     fn epoch_end(
         &mut self,
         executor: &mut dyn Executor,
         state: &RunState,
+        snapshot: &EpochSnapshot,
         improved: bool,
     ) -> Result<()> {
-        let _ = (executor, state, improved);
+        let _ = (executor, state, snapshot, improved);
         Ok(())
     }
 }
@@ -223,7 +225,7 @@ pub fn train_from(
         let train_metrics = executor.take_train_metrics()?;
         let train_seconds = epoch_start.elapsed().as_secs_f64();
         // A diverged epoch ends the run here, before anything of it is shown or saved.
-        let params = check_epoch(executor, epoch + 1, lr, &train_metrics)?;
+        let snapshot = check_epoch(executor, epoch + 1, lr, &train_metrics)?;
         let validation_metrics = if validation.is_empty() {
             Metrics::default()
         } else {
@@ -258,7 +260,7 @@ pub fn train_from(
             state.best = Some(Best {
                 error,
                 epoch: epoch + 1,
-                params,
+                params: snapshot.params.clone(),
             });
         } else if let (Some(stopping), Some(best)) = (settings.early_stopping, &state.best)
             && epoch + 1 - best.epoch >= stopping.patience
@@ -271,7 +273,7 @@ pub fn train_from(
             ));
             state.stopped_early = true;
         }
-        observer.epoch_end(executor, &state, improved)?;
+        observer.epoch_end(executor, &state, &snapshot, improved)?;
     }
     let mut chosen_epoch = state.epochs.len();
     if settings.early_stopping.is_some()

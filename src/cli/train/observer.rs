@@ -10,7 +10,7 @@ use shadernet::model::{Network, Shape};
 use shadernet::run::Checkpoint;
 use shadernet::run::plots::curves_png;
 use shadernet::run::rundir::{BEST, LAST, RunDir};
-use shadernet::train::{Observer, RunState};
+use shadernet::train::{EpochSnapshot, Observer, RunState};
 
 /// The parts of a run that every checkpoint repeats.
 pub(super) struct RunInfo {
@@ -24,24 +24,25 @@ pub(super) struct RunInfo {
 }
 
 impl RunInfo {
-    /// The checkpoint of `state`; when the last epoch `improved`, its parameters were just read
-    /// for the best model, so they are not read from the device again.
+    /// The checkpoint of `state`, with the parameters and optimiser state the loop read back
+    /// after the epoch (`snapshot`: nothing is read from the device again).
     fn checkpoint(
         &self,
         executor: &mut dyn Executor,
         state: &RunState,
-        improved: bool,
+        snapshot: &EpochSnapshot,
     ) -> Result<Checkpoint> {
-        let params = match (&state.best, improved) {
-            (Some(best), true) => best.params.clone(),
-            _ => executor.parameters()?,
+        let optimizer = match &snapshot.optimizer {
+            Some(optimizer) => optimizer.clone(),
+            // The executor's own error: it cannot save its optimiser state.
+            None => executor.optimizer_state()?,
         };
         Ok(Checkpoint {
             network: self.network.clone(),
             input: self.input,
             classes: self.classes,
-            params,
-            optimizer: executor.optimizer_state()?,
+            params: snapshot.params.clone(),
+            optimizer,
             seed: self.seed,
             validation: self.validation,
             data: self.data.clone(),
@@ -83,12 +84,13 @@ impl Observer for CliObserver {
         &mut self,
         executor: &mut dyn Executor,
         state: &RunState,
+        snapshot: &EpochSnapshot,
         improved: bool,
     ) -> Result<()> {
         self.progress.clear();
         // Last before best: a kill between the two leaves a `last` that names itself as the
         // best epoch, which is what resuming then uses.
-        let checkpoint = self.info.checkpoint(executor, state, improved)?;
+        let checkpoint = self.info.checkpoint(executor, state, snapshot)?;
         let bytes = checkpoint.to_bytes()?;
         self.run.write(LAST, &bytes)?;
         if improved {
