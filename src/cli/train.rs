@@ -89,7 +89,6 @@ pub(crate) struct TrainArgs {
     pub(crate) quiet: bool,
 }
 
-/// `shadernet train`: a new run, or `--resume` of one, ending with the test error.
 /// What one finished run reports.
 pub(crate) struct TrainOutcome {
     /// The network's name.
