@@ -53,7 +53,8 @@
 //!
 //! Every per-layer `match` is exhaustive (no `_ =>` arm), so the compiler lists the places:
 //! 1. [`model::Layer`]: the variant, its shape inference and counts (`model/spec.rs`), its line
-//!    in the network text format (`model/text.rs`), its parameters and initial values
+//!    in the network text format (`model/text/parse.rs` and `model/text/write.rs`), its
+//!    parameters and initial values
 //!    (`model/layout.rs`);
 //! 2. the CPU twin: `cpu/<op>.rs` (forward and backward), its step in `cpu/net.rs` and
 //!    `cpu/worker.rs`;
