@@ -12,10 +12,40 @@
 //! - backward (training statistics): `dβ = Σ dy`, `dγ = Σ dy·x̂`,
 //!   `dx = γ/(m·√(σ² + ε)) · (m·dy − dβ − x̂·dγ)`.
 //!
-//! ε = 1e-5. Sums are accumulated in `f64`. Parameters: `γ (C)` then `β (C)`, initialised to 1
+//! ε = 1e-5. Sums are accumulated in `f32` lanes over blocks of up to 1,024 values of one
+//! example's plane, and the blocks' totals in `f64` ([`lane_sum`]); the per-value passes run
+//! in `f32` with per-feature constants computed in `f64`. Parameters: `γ (C)` then `β (C)`, initialised to 1
 //! and 0; running statistics `r_μ (C)` then `r_σ² (C)`, initialised to 0 and 1.
 
 use crate::model::{BN_EPSILON, BN_MOMENTUM, NormShape};
+
+/// Values whose `f32` partial sums [`lane_sum`] adds in `f64`: a block's rounding stays near
+/// `f32`'s own, however large a plane is.
+const BLOCK: usize = 1024;
+/// Independent `f32` accumulators per block, so that the additions vectorise instead of
+/// waiting on one another.
+const LANES: usize = 16;
+
+/// `Σ f(aᵢ, bᵢ)` over two equally long slices: `f32` sums in [`LANES`] lanes within blocks of
+/// [`BLOCK`] values, each block's total added in `f64`.
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut total = 0.0f64;
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (a_lanes, b_lanes) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail: f32 = (a_lanes.remainder().iter().zip(b_lanes.remainder()))
+            .map(|(&x, &y)| f(x, y))
+            .sum();
+        let mut lanes = [0.0f32; LANES];
+        for (a, b) in a_lanes.zip(b_lanes) {
+            for l in 0..LANES {
+                lanes[l] += f(a[l], b[l]);
+            }
+        }
+        total += (lanes.iter().sum::<f32>() + tail) as f64;
+    }
+    total
+}
 
 /// What the training forward pass saves for the backward pass and the running statistics:
 /// per feature, the batch mean `μ (C)`, biased variance `σ² (C)` and `1/√(σ² + ε) (C)`.
@@ -53,22 +83,26 @@ pub fn batchnorm_forward_train(
 /// adds its chunks' sums (in a fixed order) to get the batch's.
 pub fn batchnorm_sums(x: &[f32], sh: NormShape, sums: &mut [f64]) {
     for (ch, sum) in sums.iter_mut().enumerate().take(sh.c) {
-        *sum = sh.indices(ch).map(|i| x[i] as f64).sum();
+        *sum = sh
+            .planes(ch)
+            .map(|r| lane_sum(&x[r.clone()], &x[r], |v, _| v))
+            .sum();
     }
 }
 
 /// `sums[ch] = Σ (x − μ)²` over feature `ch` of this chunk, `mean (C)` the whole batch's.
 pub fn batchnorm_square_sums(x: &[f32], mean: &[f64], sh: NormShape, sums: &mut [f64]) {
     for (ch, sum) in sums.iter_mut().enumerate().take(sh.c) {
-        *sum = sh
-            .indices(ch)
-            .map(|i| (x[i] as f64 - mean[ch]).powi(2))
+        let mean = mean[ch] as f32;
+        *sum = (sh.planes(ch))
+            .map(|r| lane_sum(&x[r.clone()], &x[r], |v, _| (v - mean) * (v - mean)))
             .sum();
     }
 }
 
 /// `y = γ·(x − μ)/√(σ² + ε) + β` on a chunk `x`, `y: (N, C, I)` of a batch whose statistics are
-/// `mean`, `var (C)` (biased), computed in `f64`; fills `saved` (resized to `C`) from them.
+/// `mean`, `var (C)` (biased), as `y = s·(x − μ) + β` with `s = γ/√(σ² + ε)` (computed in
+/// `f64`, applied in `f32`); fills `saved` (resized to `C`) from them.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_normalize(
     x: &[f32],
@@ -88,9 +122,12 @@ pub fn batchnorm_normalize(
         saved.mean[ch] = mean[ch] as f32;
         saved.var[ch] = var[ch] as f32;
         saved.inv_std[ch] = inv_std as f32;
-        let (g, b) = (gamma[ch] as f64, beta[ch] as f64);
-        for i in sh.indices(ch) {
-            y[i] = (g * (x[i] as f64 - mean[ch]) * inv_std + b) as f32;
+        let scale = (gamma[ch] as f64 * inv_std) as f32;
+        let (mean, shift) = (mean[ch] as f32, beta[ch]);
+        for r in sh.planes(ch) {
+            for (y, &x) in y[r.clone()].iter_mut().zip(&x[r]) {
+                *y = scale * (x - mean) + shift;
+            }
         }
     }
 }
@@ -110,8 +147,10 @@ pub fn batchnorm_forward_eval(
         let inv_std = 1.0 / (running_var[ch] + BN_EPSILON).sqrt();
         let scale = gamma[ch] * inv_std;
         let shift = beta[ch] - running_mean[ch] * scale;
-        for i in sh.indices(ch) {
-            y[i] = x[i] * scale + shift;
+        for r in sh.planes(ch) {
+            for (y, &x) in y[r.clone()].iter_mut().zip(&x[r]) {
+                *y = x * scale + shift;
+            }
         }
     }
 }
@@ -162,7 +201,8 @@ pub fn batchnorm_backward(
     }
 }
 
-/// On a chunk `x`, `dy: (N, C, I)`: `sums = [Σ dy (C), Σ dy·x̂ (C)]`, `x̂ = (x − μ)·inv_std`.
+/// On a chunk `x`, `dy: (N, C, I)`: `sums = [Σ dy (C), Σ dy·x̂ (C)]`, `x̂ = (x − μ)·inv_std`
+/// (the latter as `inv_std·Σ dy·(x − μ)`).
 /// The batch's sums are its chunks' sums added (in a fixed order): `dβ` and `dγ`.
 pub fn batchnorm_backward_sums(
     x: &[f32],
@@ -172,20 +212,22 @@ pub fn batchnorm_backward_sums(
     sums: &mut [f64],
 ) {
     for ch in 0..sh.c {
-        let (mean, inv_std) = (saved.mean[ch] as f64, saved.inv_std[ch] as f64);
-        let (mut sum_dy, mut sum_dy_xhat) = (0.0f64, 0.0f64);
-        for i in sh.indices(ch) {
-            let xhat = (x[i] as f64 - mean) * inv_std;
-            sum_dy += dy[i] as f64;
-            sum_dy_xhat += dy[i] as f64 * xhat;
+        let mean = saved.mean[ch];
+        let (mut sum_dy, mut sum_dy_centred) = (0.0f64, 0.0f64);
+        for r in sh.planes(ch) {
+            let (x, dy) = (&x[r.clone()], &dy[r]);
+            sum_dy += lane_sum(dy, dy, |d, _| d);
+            sum_dy_centred += lane_sum(x, dy, |x, d| d * (x - mean));
         }
         sums[ch] = sum_dy;
-        sums[sh.c + ch] = sum_dy_xhat;
+        sums[sh.c + ch] = sum_dy_centred * saved.inv_std[ch] as f64;
     }
 }
 
 /// `dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ)` on a chunk `x`, `dy`, `dx: (N, C, I)`, with the
-/// whole batch's `sums = [dβ (C), dγ (C)]` and values per feature `count = m`.
+/// whole batch's `sums = [dβ (C), dγ (C)]` and values per feature `count = m`; per feature
+/// as `dx = γ·inv_std·dy + a·(x − μ) + c` with `a = −γ·inv_std²·dγ/m` and `c = −γ·inv_std·dβ/m`
+/// (computed in `f64`, applied in `f32`).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward_dx(
     x: &[f32],
@@ -199,12 +241,20 @@ pub fn batchnorm_backward_dx(
 ) {
     let m = count as f64;
     for ch in 0..sh.c {
-        let (mean, inv_std) = (saved.mean[ch] as f64, saved.inv_std[ch] as f64);
+        let inv_std = saved.inv_std[ch] as f64;
         let (sum_dy, sum_dy_xhat) = (sums[ch], sums[sh.c + ch]);
         let k = gamma[ch] as f64 * inv_std / m;
-        for i in sh.indices(ch) {
-            let xhat = (x[i] as f64 - mean) * inv_std;
-            dx[i] = (k * (m * dy[i] as f64 - sum_dy - xhat * sum_dy_xhat)) as f32;
+        let (along_dy, along_x, constant) = (
+            (k * m) as f32,
+            (-k * sum_dy_xhat * inv_std) as f32,
+            (-k * sum_dy) as f32,
+        );
+        let mean = saved.mean[ch];
+        for r in sh.planes(ch) {
+            let (dx, x, dy) = (&mut dx[r.clone()], &x[r.clone()], &dy[r]);
+            for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
+                *dx = along_dy * dy + along_x * (x - mean) + constant;
+            }
         }
     }
 }

@@ -143,9 +143,10 @@ impl NormShape {
         self.n * self.inner
     }
 
-    /// The values of feature `ch`: an iterator of indices into `(N, C, I)`.
-    pub fn indices(&self, ch: usize) -> impl Iterator<Item = usize> + '_ {
-        (0..self.n).flat_map(move |n| {
+    /// The values of feature `ch`: one contiguous run of `I` indices into `(N, C, I)` per
+    /// example, `(n·C + ch)·I .. (n·C + ch + 1)·I` for `n` in `0..N`.
+    pub fn planes(&self, ch: usize) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.n).map(move |n| {
             let start = (n * self.c + ch) * self.inner;
             start..start + self.inner
         })
