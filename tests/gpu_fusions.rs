@@ -33,7 +33,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     let l = case.conv(0, &w, &b, sh, n);
     let (ix, y) = (case.input(&x), case.output(out_len));
     case.run(&gconv::conv_forward(&l, ix, y, n, Some(Activation::Relu)));
-    let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+    let mut col = vec![0.0; sh.scratch_size()];
     let (mut z, mut want) = (vec![0.0; out_len], vec![0.0; out_len]);
     conv_forward(&x, &w, &b, &mut z, &mut col, &sh, n);
     activation::relu_forward(&z, &mut want);

@@ -1,52 +1,91 @@
-//! 2-D convolution as im2col + GEMM, one image at a time.
+//! 2-D convolution as im2col + GEMM, one image at a time. im2col first pads the image and
+//! splits it into its stride's phases, so that every window row is a contiguous copy.
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm};
 use crate::model::ConvShape;
+use std::ops::Range;
 
-/// The input coordinate read by output coordinate `o` at kernel offset `kk` of `sh`, if inside
-/// `0..limit`.
-fn source(sh: &ConvShape, o: usize, kk: usize, limit: usize) -> Option<usize> {
-    (o * sh.s + kk).checked_sub(sh.p).filter(|&i| i < limit)
-}
-
-/// The output columns `ox` whose input column `ox·S + kj − P` lies inside `0..W`, as a range.
-fn valid_columns(sh: &ConvShape, kj: usize) -> std::ops::Range<usize> {
-    // ox·S + kj ≥ P  ⇔  ox ≥ ceil((P − kj)/S);  ox·S + kj − P < W  ⇔  ox < ceil((W + P − kj)/S).
-    let first = sh.p.saturating_sub(kj).div_ceil(sh.s);
-    let end = (sh.w + sh.p).saturating_sub(kj).div_ceil(sh.s).min(sh.wo);
+/// The indices `j` in `0..count` whose coordinate `j·S + offset − P` lies inside `0..limit`.
+fn inside(sh: &ConvShape, offset: usize, limit: usize, count: usize) -> Range<usize> {
+    // j·S + offset ≥ P  ⇔  j ≥ ⌈(P − offset)/S⌉;  j·S + offset − P < limit  ⇔
+    // j < ⌈(limit + P − offset)/S⌉.
+    let first = sh.p.saturating_sub(offset).div_ceil(sh.s);
+    let end = (sh.p + limit)
+        .saturating_sub(offset)
+        .div_ceil(sh.s)
+        .min(count);
     first.min(end)..end
 }
 
-/// One output row of one im2col row: where it starts in `col`, the output columns `valid`
-/// whose input column lies inside the image, and, unless the whole segment falls in the
-/// padding, where in the image they read: the input row's start and the first input column
-/// (the next ones are `S` apart).
-struct Segment {
-    start: usize,
-    valid: std::ops::Range<usize>,
-    source: Option<(usize, usize)>,
+/// Calls `f(plane_at, x_at, count)` for every run of values that a phase plane shares with the
+/// image: `phases[plane_at + j] ↔ x[x_at + j·S]` for `j < count`, where plane
+/// `(c, py, px)` holds `x[c, i·S + py − P, j·S + px − P]` at `(i, j)`. Every value of `x`
+/// lies in exactly one run; phase values outside every run are padding.
+fn for_each_phase_run(sh: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
+    let (s, rows, cols) = (sh.s, sh.phase_rows(), sh.phase_cols());
+    for c in 0..sh.c {
+        for py in 0..s {
+            let plane_rows = inside(sh, py, sh.h, rows);
+            for px in 0..s {
+                let plane_cols = inside(sh, px, sh.w, cols);
+                let plane = ((c * s + py) * s + px) * rows * cols;
+                for i in plane_rows.clone() {
+                    let x_row = (c * sh.h + i * s + py - sh.p) * sh.w;
+                    let x_at = x_row + plane_cols.start * s + px - sh.p;
+                    f(plane + i * cols + plane_cols.start, x_at, plane_cols.len());
+                }
+            }
+        }
+    }
 }
 
-/// Every [`Segment`] of the im2col matrix of one image, in order: rows `(c, ki, kj)`, then
-/// output rows `oy`. im2col and col2im walk the same pairs of positions.
-fn for_each_segment(sh: &ConvShape, mut f: impl FnMut(Segment)) {
-    let cols = sh.col_cols();
+/// `phases (C, S, S, ⌈(H+2P)/S⌉, ⌈(W+2P)/S⌉)`: the image `x: (C, H, W)` padded by `P` and split
+/// by the remainders of its coordinates modulo `S`. A strided window of the padded image is then
+/// a run of one plane: `x[c, oy·S + ki − P, ox·S + kj − P]` is plane `(c, ki mod S, kj mod S)`
+/// at `(oy + ki div S, ox + kj div S)`.
+fn split_phases(x: &[f32], phases: &mut [f32], sh: &ConvShape) {
+    phases.fill(0.0);
+    let s = sh.s;
+    for_each_phase_run(sh, |plane_at, x_at, count| {
+        let out = &mut phases[plane_at..plane_at + count];
+        if s == 1 {
+            out.copy_from_slice(&x[x_at..x_at + count]);
+        } else {
+            for (o, run) in out.iter_mut().zip(x[x_at..].chunks(s)) {
+                *o = run[0];
+            }
+        }
+    });
+}
+
+/// The inverse of [`split_phases`] on the image's own values: `x[c, iy, ix]` from its phase
+/// plane (the padding is dropped).
+fn merge_phases(phases: &[f32], x: &mut [f32], sh: &ConvShape) {
+    let s = sh.s;
+    for_each_phase_run(sh, |plane_at, x_at, count| {
+        let run = &phases[plane_at..plane_at + count];
+        if s == 1 {
+            x[x_at..x_at + count].copy_from_slice(run);
+        } else {
+            for (&v, out) in run.iter().zip(x[x_at..].chunks_mut(s)) {
+                out[0] = v;
+            }
+        }
+    });
+}
+
+/// Calls `f(col_at, plane_at)` for every output row of every im2col row: `col[col_at..][..W']`
+/// holds the values at `phases[plane_at..][..W']` (see [`split_phases`]).
+fn for_each_window_row(sh: &ConvShape, mut f: impl FnMut(usize, usize)) {
+    let (k, s, rows, cols) = (sh.k, sh.s, sh.phase_rows(), sh.phase_cols());
     for c in 0..sh.c {
-        for ki in 0..sh.k {
-            for kj in 0..sh.k {
-                let row = ((c * sh.k + ki) * sh.k + kj) * cols;
-                let valid = valid_columns(sh, kj);
-                // A kernel column that never lands inside the image (an image narrower than
-                // the padding) reads nothing on any output row.
-                let first_ix = (!valid.is_empty()).then(|| valid.start * sh.s + kj - sh.p);
+        for ki in 0..k {
+            for kj in 0..k {
+                let col_row = ((c * k + ki) * k + kj) * sh.col_cols();
+                let plane = ((c * s + ki % s) * s + kj % s) * rows * cols;
                 for oy in 0..sh.ho {
-                    let source = source(sh, oy, ki, sh.h).zip(first_ix);
-                    f(Segment {
-                        start: row + oy * sh.wo,
-                        valid: valid.clone(),
-                        source: source.map(|(iy, ix)| ((c * sh.h + iy) * sh.w, ix)),
-                    });
+                    f(col_row + oy * sh.wo, plane + (oy + ki / s) * cols + kj / s);
                 }
             }
         }
@@ -54,65 +93,54 @@ fn for_each_segment(sh: &ConvShape, mut f: impl FnMut(Segment)) {
 }
 
 /// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
-/// (0 outside the image), for one image `x: (C, H, W)`.
-pub fn im2col(x: &[f32], col: &mut [f32], sh: &ConvShape) {
-    for_each_segment(sh, |seg| {
-        let out = &mut col[seg.start..seg.start + sh.wo];
-        let Some((plane, first_ix)) = seg.source else {
-            out.fill(0.0);
-            return;
-        };
-        let plane = &x[plane..plane + sh.w];
-        let valid = seg.valid;
-        out[..valid.start].fill(0.0);
-        out[valid.end..].fill(0.0);
-        if sh.s == 1 {
-            out[valid.clone()].copy_from_slice(&plane[first_ix..first_ix + valid.len()]);
-        } else {
-            for (o, ix) in out[valid].iter_mut().zip((first_ix..).step_by(sh.s)) {
-                *o = plane[ix];
-            }
-        }
+/// (0 outside the image), for one image `x: (C, H, W)`; `phases` is scratch for
+/// [`split_phases`], which turns every row of `col` into copies of contiguous runs.
+pub fn im2col(x: &[f32], col: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
+    split_phases(x, phases, sh);
+    let wo = sh.wo;
+    for_each_window_row(sh, |col_at, plane_at| {
+        col[col_at..col_at + wo].copy_from_slice(&phases[plane_at..plane_at + wo]);
     });
 }
 
-/// The adjoint of [`im2col`]: `dx[c, iy, ix] += col[(c, ki, kj), (oy, ox)]` for every pair that
-/// im2col linked, for one image `dx: (C, H, W)`.
-pub fn col2im(col: &[f32], dx: &mut [f32], sh: &ConvShape) {
-    for_each_segment(sh, |seg| {
-        let Some((plane, first_ix)) = seg.source else {
-            return;
-        };
-        let src = &col[seg.start + seg.valid.start..seg.start + seg.valid.end];
-        let plane = &mut dx[plane..plane + sh.w];
-        if sh.s == 1 {
-            let dst = &mut plane[first_ix..first_ix + src.len()];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d += v;
-            }
-        } else {
-            for (&v, ix) in src.iter().zip((first_ix..).step_by(sh.s)) {
-                plane[ix] += v;
-            }
+/// The adjoint of [`im2col`]: `dx[c, iy, ix] = Σ col[(c, ki, kj), (oy, ox)]` over every pair
+/// that im2col linked, for one image `dx: (C, H, W)` (overwritten); `phases` is scratch.
+pub fn col2im(col: &[f32], dx: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
+    phases.fill(0.0);
+    let wo = sh.wo;
+    for_each_window_row(sh, |col_at, plane_at| {
+        let window = &mut phases[plane_at..plane_at + wo];
+        for (d, &v) in window.iter_mut().zip(&col[col_at..col_at + wo]) {
+            *d += v;
         }
     });
+    merge_phases(phases, dx, sh);
 }
 
-/// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `col` is scratch of at least `C·K·K · H'·W'`.
+/// Splits a scratch of [`ConvShape::scratch_size`] values into the column matrix and the
+/// phase planes.
+fn split_scratch<'a>(scratch: &'a mut [f32], sh: &ConvShape) -> (&'a mut [f32], &'a mut [f32]) {
+    let (col, phases) = scratch[..sh.scratch_size()].split_at_mut(sh.col_rows() * sh.col_cols());
+    (col, phases)
+}
+
+/// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `scratch` holds at least
+/// [`ConvShape::scratch_size`] values.
 pub fn conv_forward(
     x: &[f32],
     w: &[f32],
     b: &[f32],
     y: &mut [f32],
-    col: &mut [f32],
+    scratch: &mut [f32],
     sh: &ConvShape,
     n: usize,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
+    let (col, phases) = split_scratch(scratch, sh);
     for i in 0..n {
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let y_img = &mut y[i * sh.out_size()..(i + 1) * sh.out_size()];
-        im2col(x_img, col, sh);
+        im2col(x_img, col, phases, sh);
         // y_img: (F, H'·W') = bias broadcast, then += W (F, C·K·K) · col (C·K·K, H'·W').
         for (plane, &bias) in y_img.chunks_exact_mut(cols).zip(b) {
             plane.fill(bias);
@@ -131,7 +159,7 @@ pub fn conv_forward(
 
 /// Gradients of [`conv_forward`] given `dy (N, F, H', W')`:
 /// `dW (F, C·K·K) += dy[n] · im2col(x[n])ᵀ`, `db[f] += Σ dy[n, f]`, and, if wanted,
-/// `dx[n] = col2im(Wᵀ · dy[n])`. `col` is scratch of at least `C·K·K · H'·W'`.
+/// `dx[n] = col2im(Wᵀ · dy[n])`. `scratch` holds at least [`ConvShape::scratch_size`] values.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_backward(
     x: &[f32],
@@ -140,18 +168,19 @@ pub fn conv_backward(
     mut dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: &mut [f32],
-    col: &mut [f32],
+    scratch: &mut [f32],
     sh: &ConvShape,
     n: usize,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
+    let (col, phases) = split_scratch(scratch, sh);
     for i in 0..n {
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let dy_img = &dy[i * sh.out_size()..(i + 1) * sh.out_size()];
         for (g, plane) in db.iter_mut().zip(dy_img.chunks_exact(cols)) {
             *g += plane.iter().sum::<f32>();
         }
-        im2col(x_img, col, sh);
+        im2col(x_img, col, phases, sh);
         gemm(
             sh.f,
             cols,
@@ -173,8 +202,7 @@ pub fn conv_backward(
                 col,
             );
             let dx_img = &mut dx[i * sh.in_size()..(i + 1) * sh.in_size()];
-            dx_img.fill(0.0);
-            col2im(col, dx_img, sh);
+            col2im(col, dx_img, phases, sh);
         }
     }
 }
@@ -199,8 +227,8 @@ mod tests {
         };
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut y = [0.0; 4];
-        let mut col = vec![0.0; 16];
-        conv_forward(&x, &[1., 0., 0., -1.], &[0.5], &mut y, &mut col, &sh, 1);
+        let mut scratch = vec![0.0; sh.scratch_size()];
+        conv_forward(&x, &[1., 0., 0., -1.], &[0.5], &mut y, &mut scratch, &sh, 1);
         assert_eq!(y, [-3.5, -3.5, -3.5, -3.5]);
     }
 
@@ -229,7 +257,8 @@ mod tests {
             };
             let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
             let mut col = vec![f32::NAN; sh.col_rows() * sh.col_cols()];
-            im2col(&x, &mut col, &sh);
+            let mut phases = vec![f32::NAN; sh.scratch_size() - col.len()];
+            im2col(&x, &mut col, &mut phases, &sh);
             for c in 0..2 {
                 for ki in 0..k {
                     for kj in 0..k {
@@ -261,28 +290,39 @@ mod tests {
 
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        // <im2col(x), c> == <x, col2im(c)> for all x, c.
-        let sh = ConvShape {
-            c: 2,
-            h: 5,
-            w: 4,
-            f: 1,
-            k: 3,
-            s: 2,
-            p: 1,
-            ho: 3,
-            wo: 2,
-        };
-        let x: Vec<f32> = (0..40).map(|i| (i * 7 % 11) as f32).collect();
-        let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols())
-            .map(|i| (i * 5 % 13) as f32)
-            .collect();
-        let mut col = vec![0.0; c.len()];
-        im2col(&x, &mut col, &sh);
-        let mut back = vec![0.0; 40];
-        col2im(&c, &mut back, &sh);
-        let lhs: f32 = col.iter().zip(&c).map(|(a, b)| a * b).sum();
-        let rhs: f32 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
-        assert_eq!(lhs, rhs);
+        // <im2col(x), c> == <x, col2im(c)> for all x, c, and col2im overwrites all of dx; the
+        // shapes of the test above, with 2 channels.
+        for (k, s, p, h, w) in [
+            (3, 2, 1, 5, 4),
+            (5, 1, 2, 7, 6),
+            (3, 3, 2, 8, 5),
+            (2, 1, 0, 4, 4),
+            (7, 1, 3, 2, 1),
+        ] {
+            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+            let sh = ConvShape {
+                c: 2,
+                h,
+                w,
+                f: 1,
+                k,
+                s,
+                p,
+                ho,
+                wo,
+            };
+            let x: Vec<f32> = (0..sh.in_size()).map(|i| (i * 7 % 11) as f32).collect();
+            let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols())
+                .map(|i| (i * 5 % 13) as f32)
+                .collect();
+            let mut col = vec![0.0; c.len()];
+            let mut phases = vec![f32::NAN; sh.scratch_size() - c.len()];
+            im2col(&x, &mut col, &mut phases, &sh);
+            let mut back = vec![f32::NAN; sh.in_size()];
+            col2im(&c, &mut back, &mut phases, &sh);
+            let lhs: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
+            assert_eq!(lhs, rhs, "k{k} s{s} p{p} {h}x{w}");
+        }
     }
 }

@@ -101,7 +101,7 @@ pub struct CpuNet {
     buffer_sizes: Vec<usize>,
     pool_sizes: Vec<usize>,
     mask_sizes: Vec<usize>,
-    col_size: usize,
+    scratch_size: usize,
     params: Vec<f32>,
     grads: Vec<f32>,
     adam_m: Vec<f32>,
@@ -137,7 +137,7 @@ impl CpuNet {
         let buffers = plan.buffers();
         let layout = ParamLayout::of(plan);
         let (mut pool_sizes, mut mask_sizes) = (Vec::new(), Vec::new());
-        let mut col_size = 0;
+        let mut scratch_size = 0;
         let mut norm_layers = 0;
         for (i, (planned, slots)) in plan.layers.iter().zip(&layout.layers).enumerate() {
             let unsupported = || {
@@ -154,7 +154,7 @@ impl CpuNet {
                 },
                 Layer::Conv2d { .. } => {
                     let shape = ConvShape::of(planned).ok_or_else(unsupported)?;
-                    col_size = col_size.max(shape.col_rows() * shape.col_cols());
+                    scratch_size = scratch_size.max(shape.scratch_size());
                     OpKind::Conv {
                         shape,
                         weight: slots.weight.clone(),
@@ -206,7 +206,7 @@ impl CpuNet {
             buffer_sizes: buffers.sizes,
             pool_sizes,
             mask_sizes,
-            col_size,
+            scratch_size,
             ema: match plan.network.training.ema {
                 Some(_) => initial.clone(),
                 None => Vec::new(),
@@ -431,7 +431,7 @@ impl CpuNet {
             pools: &self.pool_sizes,
             masks: &self.mask_sizes,
             norms: self.norm_layers,
-            col: self.col_size,
+            scratch: self.scratch_size,
             params: self.params.len(),
         };
         let workers = &self.workers;

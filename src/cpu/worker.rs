@@ -31,7 +31,7 @@ pub(super) struct Worker {
     pub(super) argmax: Vec<Vec<u32>>,
     pub(super) masks: Vec<Vec<f32>>,
     pub(super) norms: Vec<NormSaved>,
-    pub(super) col: Vec<f32>,
+    pub(super) scratch: Vec<f32>,
     pub(super) dparams: Vec<f32>,
     /// Loss and correct count of this worker's chunk in the last step.
     pub(super) stats: BatchStats,
@@ -113,7 +113,7 @@ pub(super) struct Sizes<'a> {
     pub(super) pools: &'a [usize],
     pub(super) masks: &'a [usize],
     pub(super) norms: usize,
-    pub(super) col: usize,
+    pub(super) scratch: usize,
     pub(super) params: usize,
 }
 
@@ -129,7 +129,7 @@ impl Worker {
         self.argmax = sizes.pools.iter().map(|s| vec![0; s * n]).collect();
         self.masks = sizes.masks.iter().map(|s| vec![0.0; s * n]).collect();
         self.norms = vec![NormSaved::default(); sizes.norms];
-        self.col = vec![0.0; sizes.col];
+        self.scratch = vec![0.0; sizes.scratch];
         self.dparams = vec![0.0; sizes.params];
     }
 
@@ -200,7 +200,7 @@ impl Worker {
                 &p[weight.clone()],
                 &p[bias.clone()],
                 y,
-                &mut self.col,
+                &mut self.scratch,
                 shape,
                 n,
             ),
@@ -329,7 +329,7 @@ impl Worker {
                     dx,
                     dw,
                     db,
-                    &mut self.col,
+                    &mut self.scratch,
                     shape,
                     n,
                 );

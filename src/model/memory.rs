@@ -5,7 +5,7 @@
 //! two moments and the averaged weights (counted whatever the optimiser, as a checkpoint
 //! carries them), the activations and their gradients for the whole batch, split into one
 //! share per thread, each thread's own parameter gradients, max-pool argmax and dropout masks,
-//! and the workspace (the gathered input batch, one image's im2col matrix per thread). Sums
+//! and the workspace (the gathered input batch, one image's im2col matrix and phase planes per thread). Sums
 //! saturate at `u64::MAX`, so any user-controlled size gives a number, never a wrap-around.
 //! (The GPU executor's need is its execution plan's buffer list, which the GPU module sums
 //! into a [`MemoryNeed`].)
@@ -67,7 +67,8 @@ struct PerExample {
     activations: u64,
     pools: u64,
     masks: u64,
-    /// Values of the largest im2col matrix (one image).
+    /// Values of the largest convolution scratch (one image's im2col matrix and phase planes,
+    /// [`ConvShape::scratch_size`]).
     col: u64,
 }
 
@@ -85,7 +86,10 @@ fn per_example(plan: &Plan) -> PerExample {
         masks: outputs(|l| matches!(l, Layer::Dropout { .. })),
         col: (plan.layers.iter())
             .filter_map(ConvShape::of)
-            .map(|s| product(&[s.col_rows(), s.col_cols()]))
+            .map(|s| {
+                let phases = [s.c, s.s, s.s, s.phase_rows(), s.phase_cols()];
+                product(&[s.col_rows(), s.col_cols()]).saturating_add(product(&phases))
+            })
             .max()
             .unwrap_or(0),
     }

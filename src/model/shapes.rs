@@ -65,6 +65,25 @@ impl ConvShape {
         self.ho * self.wo
     }
 
+    /// Rows of each of the input's `S²` phase planes (see [`ConvShape::scratch_size`]):
+    /// `⌈(H + 2P)/S⌉`.
+    pub fn phase_rows(&self) -> usize {
+        (self.h + 2 * self.p).div_ceil(self.s)
+    }
+
+    /// Columns of each phase plane: `⌈(W + 2P)/S⌉`.
+    pub fn phase_cols(&self) -> usize {
+        (self.w + 2 * self.p).div_ceil(self.s)
+    }
+
+    /// Values of the CPU executor's scratch for one image: the column matrix
+    /// `(C·K·K) × (H'·W')`, then the input padded by `P` and split into its `S²` phases,
+    /// `C·S²` planes of `phase_rows × phase_cols`.
+    pub fn scratch_size(&self) -> usize {
+        self.col_rows() * self.col_cols()
+            + self.c * self.s * self.s * self.phase_rows() * self.phase_cols()
+    }
+
     /// Values of one input image: `C·H·W`.
     pub fn in_size(&self) -> usize {
         self.c * self.h * self.w

@@ -125,7 +125,7 @@ pub fn conv_backward_ref(
     sh: &ConvShape,
     n: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+    let mut col = vec![0.0; sh.scratch_size()];
     let mut dx = vec![0.0; n * sh.c * sh.h * sh.w];
     let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; sh.f]);
     conv_backward(x, w, dy, Some(&mut dx), &mut dw, &mut db, &mut col, sh, n);

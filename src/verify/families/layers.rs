@@ -120,7 +120,7 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
         check
             .dispatches
             .extend(conv_backward(&l, ix, idy, Some(dx.into()), n));
-        let mut col = vec![0.0; sh.col_rows() * sh.col_cols()];
+        let mut col = vec![0.0; sh.scratch_size()];
         let mut want_y = vec![0.0; out_len];
         conv::conv_forward(&x, &w, &b, &mut want_y, &mut col, &sh, n);
         let (mut want_dx, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
