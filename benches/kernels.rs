@@ -46,7 +46,7 @@ fn plan(name: &str) -> Option<Plan> {
 }
 
 fn cpu_matmul_ladder() {
-    println!("\nCPU matmul (matrixmultiply sgemm, one thread)");
+    println!("\nCPU matmul (the gemm crate, one thread)");
     println!("{:>18} {:>10} {:>10}", "M x K x N", "ms", "GFLOP/s");
     for (m, k, n) in [
         (64, 64, 64),
@@ -91,7 +91,7 @@ fn cpu_network_ops(name: &str, batch: usize) {
                 let wt = vec![0.01f32; filters * c * kernel * kernel];
                 let b = vec![0.0f32; filters];
                 let mut y = vec![0.0f32; batch * filters * ho * wo];
-                let mut col = vec![0.0f32; sh.col_rows() * sh.col_cols()];
+                let mut col = vec![0.0f32; sh.scratch_size()];
                 let flops = 2.0 * (batch * filters * ho * wo * c * kernel * kernel) as f64;
                 let t = time(3, || {
                     conv_forward(&x, &wt, &b, &mut y, &mut col, &sh, batch)

@@ -3,8 +3,8 @@
 //! dropout, augmentation, Adam) and of seedtf (batchnorm, whose statistics the threads
 //! exchange) on two threads, the way `train` runs them. shadernet's own code
 //! allocates nothing in a step (its worker threads are started once, its scratch reused); the
-//! allocations that remain are `matrixmultiply`'s packing buffers, one per GEMM call, freed
-//! before the call returns — so each step allocates the same number of times, and no bytes stay
+//! allocations that remain are the `gemm` crate's packing buffers, at most one per GEMM call,
+//! freed before the call returns — so each step allocates the same number of times, and no bytes stay
 //! allocated.
 
 mod common;
@@ -68,7 +68,7 @@ fn allocations_per_step(name: &str) -> Vec<usize> {
         per_step.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
     }
     let live_after = LIVE_BYTES.load(Ordering::SeqCst);
-    println!("{name}: allocations per step (matrixmultiply's packing buffers): {per_step:?}");
+    println!("{name}: allocations per step (GEMM packing buffers): {per_step:?}");
     assert_eq!(
         live_after, live_before,
         "{name}: bytes left allocated by 10 steps"
@@ -90,8 +90,15 @@ fn cpu_training_steps_keep_memory_flat() {
         );
         if name == "seed9" {
             // 16 images x (conv 1: forward, dW; conv 2: forward, dW, dx) + 2 threads x (dense
-            // forward, dW, dx): every allocation of a seed9 step is a GEMM call's packing buffer.
-            assert_eq!(per_step[0], 16 * 5 + 2 * 3);
+            // forward, dW, dx) GEMM calls, each allocating at most one packing buffer (none
+            // where its operands are small enough to pack on the stack): nothing else in a
+            // seed9 step allocates.
+            let gemm_calls = 16 * 5 + 2 * 3;
+            assert!(
+                per_step[0] <= gemm_calls,
+                "seed9: {} allocations per step, more than its {gemm_calls} GEMM calls",
+                per_step[0]
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The one place the CPU executor calls a GEMM: `matrixmultiply::sgemm` behind a safe,
-//! bounds-checked wrapper with row-major conventions.
+//! The one place the CPU executor calls a GEMM: the `gemm` crate's single-threaded f32 GEMM
+//! behind a safe, bounds-checked wrapper with row-major conventions.
 
 /// A matrix operand: a slice plus its shape and strides (in elements).
 #[derive(Clone, Copy)]
@@ -54,21 +54,26 @@ pub fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f3
     }
     // SAFETY: every index the GEMM touches is within the bounds checked above.
     unsafe {
-        matrixmultiply::sgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.data.as_ptr(),
-            a.row_stride as isize,
-            a.col_stride as isize,
-            b.data.as_ptr(),
-            b.row_stride as isize,
-            b.col_stride as isize,
-            beta,
+            k,
             c.as_mut_ptr(),
-            n as isize,
             1,
+            n as isize,
+            beta != 0.0,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            beta,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
         );
     }
 }
