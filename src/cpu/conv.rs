@@ -3,6 +3,7 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm};
+use super::lanes::lane_sum;
 use crate::model::ConvShape;
 use std::ops::Range;
 
@@ -92,6 +93,54 @@ fn for_each_window_row(sh: &ConvShape, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// `dst.copy_from_slice(src)` for the short runs of im2col (one output row, often under 32
+/// values) without a call to `memcpy`: fixed-size blocks, the last one overlapping the one
+/// before it where the length is not a multiple of the block.
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    fn blocks<const B: usize>(dst: &mut [f32], src: &[f32]) {
+        let n = dst.len();
+        let mut at = 0;
+        loop {
+            let start = at.min(n - B);
+            let block: &[f32; B] = src[start..start + B].try_into().expect("B values");
+            dst[start..start + B].copy_from_slice(block);
+            at += B;
+            if at >= n {
+                break;
+            }
+        }
+    }
+    assert_eq!(dst.len(), src.len(), "copy_run: unequal runs");
+    match dst.len() {
+        16.. => blocks::<16>(dst, src),
+        8.. => blocks::<8>(dst, src),
+        4.. => blocks::<4>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// `dst += src` value by value for the short runs of col2im: blocks of 8, then the rest.
+fn add_run(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "add_run: unequal runs");
+    let (mut dst_blocks, mut src_blocks) = (dst.chunks_exact_mut(8), src.chunks_exact(8));
+    for (d, s) in (&mut dst_blocks).zip(&mut src_blocks) {
+        let (d, s): (&mut [f32; 8], &[f32; 8]) = (
+            d.try_into().expect("8 values"),
+            s.try_into().expect("8 values"),
+        );
+        for (d, s) in d.iter_mut().zip(s) {
+            *d += s;
+        }
+    }
+    for (d, s) in dst_blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(src_blocks.remainder())
+    {
+        *d += s;
+    }
+}
+
 /// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
 /// (0 outside the image), for one image `x: (C, H, W)`; `phases` is scratch for
 /// [`split_phases`], which turns every row of `col` into copies of contiguous runs.
@@ -99,7 +148,10 @@ pub fn im2col(x: &[f32], col: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
     split_phases(x, phases, sh);
     let wo = sh.wo;
     for_each_window_row(sh, |col_at, plane_at| {
-        col[col_at..col_at + wo].copy_from_slice(&phases[plane_at..plane_at + wo]);
+        copy_run(
+            &mut col[col_at..col_at + wo],
+            &phases[plane_at..plane_at + wo],
+        );
     });
 }
 
@@ -109,10 +161,10 @@ pub fn col2im(col: &[f32], dx: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
     phases.fill(0.0);
     let wo = sh.wo;
     for_each_window_row(sh, |col_at, plane_at| {
-        let window = &mut phases[plane_at..plane_at + wo];
-        for (d, &v) in window.iter_mut().zip(&col[col_at..col_at + wo]) {
-            *d += v;
-        }
+        add_run(
+            &mut phases[plane_at..plane_at + wo],
+            &col[col_at..col_at + wo],
+        );
     });
     merge_phases(phases, dx, sh);
 }
@@ -178,7 +230,7 @@ pub fn conv_backward(
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let dy_img = &dy[i * sh.out_size()..(i + 1) * sh.out_size()];
         for (g, plane) in db.iter_mut().zip(dy_img.chunks_exact(cols)) {
-            *g += plane.iter().sum::<f32>();
+            *g += lane_sum(plane, plane, |v, _| v) as f32;
         }
         im2col(x_img, col, phases, sh);
         gemm(
