@@ -169,11 +169,22 @@ pub fn col2im(col: &[f32], dx: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
     merge_phases(phases, dx, sh);
 }
 
-/// Splits a scratch of [`ConvShape::scratch_size`] values into the column matrix and the
-/// phase planes.
-fn split_scratch<'a>(scratch: &'a mut [f32], sh: &ConvShape) -> (&'a mut [f32], &'a mut [f32]) {
-    let (col, phases) = scratch[..sh.scratch_size()].split_at_mut(sh.col_rows() * sh.col_cols());
-    (col, phases)
+/// A convolution's scratch of [`ConvShape::scratch_size`] values, split into its parts.
+struct Scratch<'a> {
+    /// The column matrix `(C·K·K, H'·W')`.
+    col: &'a mut [f32],
+    /// The phase planes of [`split_phases`].
+    phases: &'a mut [f32],
+    /// The weight gradient transposed, `dWᵀ (C·K·K, F)`.
+    dw_t: &'a mut [f32],
+}
+
+impl<'a> Scratch<'a> {
+    fn split(scratch: &'a mut [f32], sh: &ConvShape) -> Self {
+        let (col, rest) = scratch[..sh.scratch_size()].split_at_mut(sh.col_rows() * sh.col_cols());
+        let (dw_t, phases) = rest.split_at_mut(sh.col_rows() * sh.f);
+        Scratch { col, phases, dw_t }
+    }
 }
 
 /// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `scratch` holds at least
@@ -188,7 +199,7 @@ pub fn conv_forward(
     n: usize,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
-    let (col, phases) = split_scratch(scratch, sh);
+    let Scratch { col, phases, .. } = Scratch::split(scratch, sh);
     for i in 0..n {
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let y_img = &mut y[i * sh.out_size()..(i + 1) * sh.out_size()];
@@ -225,7 +236,8 @@ pub fn conv_backward(
     n: usize,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
-    let (col, phases) = split_scratch(scratch, sh);
+    let Scratch { col, phases, dw_t } = Scratch::split(scratch, sh);
+    dw_t.fill(0.0);
     for i in 0..n {
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let dy_img = &dy[i * sh.out_size()..(i + 1) * sh.out_size()];
@@ -233,14 +245,16 @@ pub fn conv_backward(
             *g += lane_sum(plane, plane, |v, _| v) as f32;
         }
         im2col(x_img, col, phases, sh);
+        // dWᵀ (C·K·K, F) += col (C·K·K, H'·W') · dy_imgᵀ (H'·W', F): the GEMM runs faster with
+        // the long side as its rows than dW (F, C·K·K) += dy_img · colᵀ would.
         gemm(
-            sh.f,
-            cols,
             rows,
-            Mat::rows(dy_img, cols),
-            Mat::transposed(col, cols),
+            cols,
+            sh.f,
+            Mat::rows(col, cols),
+            Mat::transposed(dy_img, cols),
             1.0,
-            dw,
+            dw_t,
         );
         if let Some(dx) = dx.as_deref_mut() {
             // col (C·K·K, H'·W') = Wᵀ (C·K·K, F) · dy_img (F, H'·W'), then scatter into dx.
@@ -255,6 +269,11 @@ pub fn conv_backward(
             );
             let dx_img = &mut dx[i * sh.in_size()..(i + 1) * sh.in_size()];
             col2im(col, dx_img, phases, sh);
+        }
+    }
+    for (f, dw_row) in dw.chunks_exact_mut(rows).enumerate() {
+        for (g, dw_t_row) in dw_row.iter_mut().zip(dw_t.chunks_exact(sh.f)) {
+            *g += dw_t_row[f];
         }
     }
 }

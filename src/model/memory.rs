@@ -68,7 +68,7 @@ struct PerExample {
     pools: u64,
     masks: u64,
     /// Values of the largest convolution scratch (one image's im2col matrix and phase planes,
-    /// [`ConvShape::scratch_size`]).
+    /// and a transposed weight gradient: [`ConvShape::scratch_size`]).
     col: u64,
 }
 
@@ -88,7 +88,9 @@ fn per_example(plan: &Plan) -> PerExample {
             .filter_map(ConvShape::of)
             .map(|s| {
                 let phases = [s.c, s.s, s.s, s.phase_rows(), s.phase_cols()];
-                product(&[s.col_rows(), s.col_cols()]).saturating_add(product(&phases))
+                (product(&[s.col_rows(), s.col_cols()]))
+                    .saturating_add(product(&[s.col_rows(), s.f]))
+                    .saturating_add(product(&phases))
             })
             .max()
             .unwrap_or(0),

@@ -76,11 +76,11 @@ impl ConvShape {
         (self.w + 2 * self.p).div_ceil(self.s)
     }
 
-    /// Values of the CPU executor's scratch for one image: the column matrix
-    /// `(C·K·K) × (H'·W')`, then the input padded by `P` and split into its `S²` phases,
-    /// `C·S²` planes of `phase_rows × phase_cols`.
+    /// Values of the CPU executor's scratch for one convolution call: the column matrix
+    /// `(C·K·K) × (H'·W')`, the transposed weight gradient `(C·K·K) × F`, then the input padded
+    /// by `P` and split into its `S²` phases, `C·S²` planes of `phase_rows × phase_cols`.
     pub fn scratch_size(&self) -> usize {
-        self.col_rows() * self.col_cols()
+        self.col_rows() * (self.col_cols() + self.f)
             + self.c * self.s * self.s * self.phase_rows() * self.phase_cols()
     }
 
