@@ -5,7 +5,8 @@
 //! two moments and the averaged weights (counted whatever the optimiser, as a checkpoint
 //! carries them), the activations and their gradients for the whole batch, split into one
 //! share per thread, each thread's own parameter gradients, max-pool argmax and dropout masks,
-//! and the workspace (the gathered input batch, one image's im2col matrix and phase planes per thread). Sums
+//! and the workspace (the gathered input batch; per thread, one image's convolution scratch
+//! and the GEMM's packing slab, [`GEMM_SLAB_BYTES`]). Sums
 //! saturate at `u64::MAX`, so any user-controlled size gives a number, never a wrap-around.
 //! (The GPU executor's need is its execution plan's buffer list, which the GPU module sums
 //! into a [`MemoryNeed`].)
@@ -28,6 +29,11 @@ pub const DEFAULT_PERCENT: u64 = 80;
 /// The limit where the machine's memory cannot be read (not Linux): 8 GiB.
 pub const FALLBACK_LIMIT: u64 = 8 << 30;
 
+/// The packing buffer that the CPU executor's GEMM (the `gemm` crate) keeps in every thread that
+/// calls it, sized to the L2 cache: 1 MiB on today's x86 server cores (allocated once per
+/// thread, whatever the network).
+pub const GEMM_SLAB_BYTES: u64 = 1 << 20;
+
 /// The environment variable that sets the limit when `--memory-limit` is not given.
 pub const LIMIT_ENV: &str = "SHADERNET_MEMORY_LIMIT";
 
@@ -40,7 +46,7 @@ pub struct MemoryNeed {
     pub thread_gradients: u64,
     /// Activations, their gradients, argmax and dropout masks for the whole batch.
     pub activations: u64,
-    /// The gathered input batch and the im2col matrices.
+    /// The gathered input batch, the convolution scratch and the GEMM's packing slabs.
     pub workspace: u64,
 }
 
@@ -112,7 +118,8 @@ fn parameter_bytes(plan: &Plan) -> u64 {
 
 /// What the CPU executor allocates to run `plan` at batches of `batch` on `threads` threads:
 /// each thread takes a share of at most `⌈batch / threads⌉` examples and keeps its
-/// activations, their gradients, masks, one im2col matrix and its own parameter gradients.
+/// activations, their gradients, masks, one convolution scratch, a GEMM packing slab and its
+/// own parameter gradients.
 pub fn cpu_need(plan: &Plan, batch: usize, threads: usize) -> MemoryNeed {
     let batch = batch.max(1);
     let threads = threads.clamp(1, batch);
@@ -129,7 +136,8 @@ pub fn cpu_need(plan: &Plan, batch: usize, threads: usize) -> MemoryNeed {
         thread_gradients: (plan.params() as u64).saturating_mul(4 * threads as u64),
         activations: per_thread_values.saturating_mul(4 * threads as u64),
         workspace: product(&[batch, plan.input.size(), 4])
-            .saturating_add(each.col.saturating_mul(4 * threads as u64)),
+            .saturating_add(each.col.saturating_mul(4 * threads as u64))
+            .saturating_add(GEMM_SLAB_BYTES.saturating_mul(threads as u64)),
     }
 }
 
