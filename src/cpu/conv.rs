@@ -143,7 +143,7 @@ fn add_run(dst: &mut [f32], src: &[f32]) {
 
 /// `col (C·K·K, H'·W')`: `col[(c, ki, kj), (oy, ox)] = x[c, oy·S + ki − P, ox·S + kj − P]`
 /// (0 outside the image), for one image `x: (C, H, W)`; `phases` is scratch for
-/// [`split_phases`], which turns every row of `col` into copies of contiguous runs.
+/// `split_phases`, which turns every row of `col` into copies of contiguous runs.
 pub fn im2col(x: &[f32], col: &mut [f32], phases: &mut [f32], sh: &ConvShape) {
     split_phases(x, phases, sh);
     let wo = sh.wo;

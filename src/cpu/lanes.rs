@@ -8,8 +8,8 @@ const BLOCK: usize = 1024;
 /// waiting on one another.
 const LANES: usize = 16;
 
-/// `Σ f(aᵢ, bᵢ)` over two equally long slices: `f32` sums in [`LANES`] lanes within blocks of
-/// [`BLOCK`] values, each block's total added in `f64`.
+/// `Σ f(aᵢ, bᵢ)` over two equally long slices: `f32` sums in 16 (`LANES`) lanes within blocks of
+/// 1,024 (`BLOCK`) values, each block's total added in `f64`.
 pub fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
     debug_assert_eq!(a.len(), b.len());
     let mut total = 0.0f64;
