@@ -303,29 +303,38 @@ mod tests {
         assert_eq!(y, [-3.5, -3.5, -3.5, -3.5]);
     }
 
-    #[test]
-    fn im2col_matches_the_definition_for_awkward_shapes() {
-        // The last: a 1-pixel-wide image under 7x7 'same' padding, where most kernel columns
-        // never land inside the image.
-        for (k, s, p, h, w) in [
+    /// Two-channel convolutions that exercise strides, padding and edges; the last a 1-pixel-wide
+    /// image under 7x7 'same' padding, where most kernel columns never land inside the image.
+    fn awkward_shapes() -> Vec<ConvShape> {
+        let shape = |(k, s, p, h, w): (usize, usize, usize, usize, usize)| ConvShape {
+            c: 2,
+            h,
+            w,
+            f: 1,
+            k,
+            s,
+            p,
+            ho: (h + 2 * p - k) / s + 1,
+            wo: (w + 2 * p - k) / s + 1,
+        };
+        [
             (5, 1, 2, 7, 6),
             (3, 2, 1, 7, 8),
             (3, 3, 2, 8, 5),
             (2, 1, 0, 4, 4),
             (7, 1, 3, 2, 1),
-        ] {
-            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-            let sh = ConvShape {
-                c: 2,
-                h,
-                w,
-                f: 1,
-                k,
-                s,
-                p,
-                ho,
-                wo,
-            };
+        ]
+        .into_iter()
+        .map(shape)
+        .collect()
+    }
+
+    #[test]
+    fn im2col_matches_the_definition_for_awkward_shapes() {
+        // The last: a 1-pixel-wide image under 7x7 'same' padding, where most kernel columns
+        // never land inside the image.
+        for sh in awkward_shapes() {
+            let (k, s, p, h, w, ho, wo) = (sh.k, sh.s, sh.p, sh.h, sh.w, sh.ho, sh.wo);
             let x: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
             let mut col = vec![f32::NAN; sh.col_rows() * sh.col_cols()];
             let mut phases = vec![f32::NAN; sh.scratch_size() - col.len()];
@@ -362,26 +371,8 @@ mod tests {
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), c> == <x, col2im(c)> for all x, c, and col2im overwrites all of dx; the
-        // shapes of the test above, with 2 channels.
-        for (k, s, p, h, w) in [
-            (3, 2, 1, 5, 4),
-            (5, 1, 2, 7, 6),
-            (3, 3, 2, 8, 5),
-            (2, 1, 0, 4, 4),
-            (7, 1, 3, 2, 1),
-        ] {
-            let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-            let sh = ConvShape {
-                c: 2,
-                h,
-                w,
-                f: 1,
-                k,
-                s,
-                p,
-                ho,
-                wo,
-            };
+        // shapes of [`awkward_shapes`].
+        for sh in awkward_shapes() {
             let x: Vec<f32> = (0..sh.in_size()).map(|i| (i * 7 % 11) as f32).collect();
             let c: Vec<f32> = (0..sh.col_rows() * sh.col_cols())
                 .map(|i| (i * 5 % 13) as f32)
@@ -393,7 +384,7 @@ mod tests {
             col2im(&c, &mut back, &mut phases, &sh);
             let lhs: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
-            assert_eq!(lhs, rhs, "k{k} s{s} p{p} {h}x{w}");
+            assert_eq!(lhs, rhs, "{sh:?}");
         }
     }
 }
