@@ -23,6 +23,37 @@ fn symmetric(u: f32, r: f32) -> f32 {
     return (2.0 * u - 1.0) * r;
 }
 
+// sin θ and cos θ to about 1e-7 for |θ| ≤ π (rotations are at most ±180°), from Taylor
+// polynomials on [−π/2, π/2]: WGSL lets the built-in sin and cos be off by up to 2^-11
+// (SwiftShader, Chromium's software WebGPU, is), which moves a rotated pixel's sample visibly
+// away from the host's, whose f32 sin and cos are accurate to an ulp.
+const HALF_PI: f32 = 1.5707963267948966;
+const PI: f32 = 3.14159265358979;
+
+fn taylor_sin(x: f32) -> f32 {
+    let x2 = x * x;
+    return x * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0
+        + x2 * (1.0 / 362880.0 + x2 * (-1.0 / 39916800.0 + x2 / 6227020800.0))))));
+}
+
+fn taylor_cos(x: f32) -> f32 {
+    let x2 = x * x;
+    return 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0
+        + x2 * (-1.0 / 3628800.0 + x2 / 479001600.0)))));
+}
+
+fn accurate_sin(x: f32) -> f32 {
+    if (x > HALF_PI) { return taylor_sin(PI - x); }
+    if (x < -HALF_PI) { return taylor_sin(-PI - x); }
+    return taylor_sin(x);
+}
+
+fn accurate_cos(x: f32) -> f32 {
+    let a = abs(x);
+    if (a > HALF_PI) { return -taylor_cos(PI - a); }
+    return taylor_cos(a);
+}
+
 // src at (tx, ty) of the plane starting at `base`, 0 outside the image.
 fn tap(base: u32, tx: i32, ty: i32) -> f32 {
     if (tx < 0 || ty < 0 || tx >= i32(p.w) || ty >= i32(p.h)) { return 0.0; }
@@ -51,8 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let z = 1.0 + symmetric(draw(4u, b), p.zoom);
     let tx = symmetric(draw(5u, b), p.translate_px);
     let ty = symmetric(draw(6u, b), p.translate_px);
-    let s = sin(theta);
-    let co = cos(theta);
+    let s = accurate_sin(theta);
+    let co = accurate_cos(theta);
     let ia = 1.0 / (sa * z);
     let ib = 1.0 / (sb * z);
     let cx = (f32(p.w) - 1.0) * 0.5;
