@@ -3,6 +3,8 @@
 # - Installs Mesa's lavapipe (a software Vulkan GPU) when no Vulkan driver is present, so the
 #   GPU tests run for real. Set SHADERNET_SKIP_GPU_TESTS=1 to opt out of the GPU tests instead.
 # - Runs every test (data, gradient checks, CPU executor, GPU vs CPU, CLI) in release mode.
+# - Then the browser tests (web/test.sh): the web page in headless Chromium on WebGPU, which
+#   install Chromium and wasm-bindgen-cli on first use. SHADERNET_SKIP_BROWSER_TESTS=1 opts out.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,3 +30,7 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
 fi
 
 cargo test --release --no-fail-fast "$@"
+
+if [ "${SHADERNET_SKIP_BROWSER_TESTS:-0}" != "1" ]; then
+  web/test.sh
+fi

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::idx::{DEFAULT_DATA_LIMIT, IdxArray, read_idx_limited};
+use super::idx::{DEFAULT_DATA_LIMIT, IdxArray, read_idx_bytes, read_idx_limited};
 use super::labels::{check_below, training_classes};
 use crate::rng::Rng;
 use crate::{Error, Result};
@@ -171,16 +171,64 @@ pub fn load_dir(dir: &Path) -> Result<TrainTest> {
 /// label plus one (at least 2, each class with a training example); every test label must be
 /// below them. All four files' data together may hold at most `options.max_bytes`.
 pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> Result<TrainTest> {
+    load_train_test(&mut from_dir(dir), options)
+}
+
+/// The four standard files' bytes, as a browser fetches them (raw or gzip-compressed, as on
+/// disk); `names` are how messages call them.
+pub struct IdxBytes<'a> {
+    /// `train-images-idx3-ubyte` (or `.gz`).
+    pub train_images: &'a [u8],
+    /// `train-labels-idx1-ubyte` (or `.gz`).
+    pub train_labels: &'a [u8],
+    /// `t10k-images-idx3-ubyte` (or `.gz`).
+    pub test_images: &'a [u8],
+    /// `t10k-labels-idx1-ubyte` (or `.gz`).
+    pub test_labels: &'a [u8],
+}
+
+/// [`load_dir_with`] of the files' bytes in memory: the same checks, and messages that name
+/// each file by its standard name.
+pub fn load_bytes(files: &IdxBytes, options: &LoadOptions) -> Result<TrainTest> {
+    let mut read = |name: &str, limit: u64| {
+        let bytes = match name {
+            "train-images-idx3-ubyte" => files.train_images,
+            "train-labels-idx1-ubyte" => files.train_labels,
+            "t10k-images-idx3-ubyte" => files.test_images,
+            _ => files.test_labels,
+        };
+        let path = PathBuf::from(name);
+        let array = read_idx_bytes(bytes, &path, limit)?;
+        Ok((path, array))
+    };
+    load_train_test(&mut read, options)
+}
+
+/// Reads one of the four standard files by its name, its data limited to a number of bytes:
+/// the file's path (for messages) and its contents.
+type ReadIdx<'a> = dyn FnMut(&str, u64) -> Result<(PathBuf, IdxArray)> + 'a;
+
+/// `dir/name` or `dir/name.gz` (see [`load_dir_with`]).
+fn from_dir(dir: &Path) -> impl FnMut(&str, u64) -> Result<(PathBuf, IdxArray)> + '_ {
+    move |name, limit| {
+        let path = find(dir, name)?;
+        let array = read_idx_limited(&path, limit)?;
+        Ok((path, array))
+    }
+}
+
+/// What [`load_dir_with`] and [`load_bytes`] share: the four files read through `read`.
+fn load_train_test(read: &mut ReadIdx, options: &LoadOptions) -> Result<TrainTest> {
     let mut budget = options.max_bytes;
     let train = load_pair(
-        dir,
+        read,
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",
         &mut budget,
     )?;
     let classes = training_classes(&train.set.labels, &train.labels_path, options.classes)?;
     let test = load_pair(
-        dir,
+        read,
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
         &mut budget,
@@ -212,9 +260,34 @@ pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> Result<TrainTest> {
 /// raw or `.gz`), for evaluating a network of `classes` outputs: every label must be below
 /// `classes`, and the data may hold at most `max_bytes`.
 pub fn load_test_dir(dir: &Path, classes: usize, max_bytes: u64) -> Result<Dataset> {
+    load_test(&mut from_dir(dir), classes, max_bytes)
+}
+
+/// [`load_test_dir`] of the two test files' bytes in memory (raw or gzip-compressed), named
+/// `t10k-images-idx3-ubyte` and `t10k-labels-idx1-ubyte` in messages.
+pub fn load_test_bytes(
+    images: &[u8],
+    labels: &[u8],
+    classes: usize,
+    max_bytes: u64,
+) -> Result<Dataset> {
+    let mut read = |name: &str, limit: u64| {
+        let bytes = if name.starts_with("t10k-images") {
+            images
+        } else {
+            labels
+        };
+        let path = PathBuf::from(name);
+        let array = read_idx_bytes(bytes, &path, limit)?;
+        Ok((path, array))
+    };
+    load_test(&mut read, classes, max_bytes)
+}
+
+fn load_test(read: &mut ReadIdx, classes: usize, max_bytes: u64) -> Result<Dataset> {
     let mut budget = max_bytes;
     let test = load_pair(
-        dir,
+        read,
         "t10k-images-idx3-ubyte",
         "t10k-labels-idx1-ubyte",
         &mut budget,
@@ -234,12 +307,10 @@ struct Pair {
     labels_path: PathBuf,
 }
 
-/// Loads and checks `dir/images` and `dir/labels` (each raw or `.gz`), their data taken from
+/// Loads and checks the files `images` and `labels` through `read`, their data taken from
 /// `budget` bytes.
-fn load_pair(dir: &Path, images: &str, labels: &str, budget: &mut u64) -> Result<Pair> {
-    let images_path = find(dir, images)?;
-    let labels_path = find(dir, labels)?;
-    let IdxArray { dims, data } = read_idx_limited(&images_path, *budget)?;
+fn load_pair(read: &mut ReadIdx, images: &str, labels: &str, budget: &mut u64) -> Result<Pair> {
+    let (images_path, IdxArray { dims, data }) = read(images, *budget)?;
     *budget -= data.len() as u64;
     let (n, c, h, w, images) = match dims[..] {
         [n, h, w] => (n, 1, h, w, data),
@@ -279,7 +350,7 @@ fn load_pair(dir: &Path, images: &str, labels: &str, budget: &mut u64) -> Result
         }
         hwc_to_chw(&images, c, h * w)
     };
-    let label_array = read_idx_limited(&labels_path, *budget)?;
+    let (labels_path, label_array) = read(labels, *budget)?;
     *budget -= label_array.data.len() as u64;
     let [label_count] = label_array.dims[..] else {
         return Err(Error::data(

@@ -46,13 +46,24 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
 /// before anything is allocated, with a message giving the bytes it needs.
 pub fn read_idx_limited(path: &Path, limit: u64) -> Result<IdxArray> {
     let (file, len) = open_regular(path)?;
+    read_buffered(BufReader::new(file), path, len, limit)
+}
+
+/// [`read_idx_limited`] of a file's bytes already in memory (a browser fetches them); `path`
+/// names the file in messages.
+pub fn read_idx_bytes(bytes: &[u8], path: &Path, limit: u64) -> Result<IdxArray> {
+    read_buffered(bytes, path, bytes.len() as u64, limit)
+}
+
+/// Reads an IDX file of `len` bytes from `reader`, gzip-compressed if it starts with the gzip
+/// magic.
+fn read_buffered(mut reader: impl BufRead, path: &Path, len: u64, limit: u64) -> Result<IdxArray> {
     if len == 0 {
         return Err(Error::data(
             path,
             "empty file, expected an IDX header and data",
         ));
     }
-    let mut reader = BufReader::new(file);
     let start = reader.fill_buf().map_err(|e| Error::Io {
         path: path.to_path_buf(),
         action: "reading",

@@ -11,5 +11,8 @@ pub mod idx;
 mod labels;
 pub mod preprocess;
 
-pub use dataset::{Dataset, LoadOptions, TrainTest, load_dir, load_dir_with, load_test_dir};
-pub use idx::{DEFAULT_DATA_LIMIT, IdxArray, read_idx, read_idx_limited};
+pub use dataset::{
+    Dataset, IdxBytes, LoadOptions, TrainTest, load_bytes, load_dir, load_dir_with,
+    load_test_bytes, load_test_dir,
+};
+pub use idx::{DEFAULT_DATA_LIMIT, IdxArray, read_idx, read_idx_bytes, read_idx_limited};

@@ -186,19 +186,30 @@ impl Gpu {
     /// (case-insensitive); without, wgpu's high-performance choice. Honours `WGPU_BACKEND`.
     /// Requests the adapter's own limits and, where available, `TIMESTAMP_QUERY`.
     ///
-    /// Errors ([`Error::Gpu`]) say what was searched and how to get an adapter.
+    /// Errors ([`Error::Gpu`]) say what was searched and how to get an adapter. Blocks until
+    /// the device is open: native code only; a browser awaits [`Gpu::request`].
     pub fn new(adapter_name: Option<&str>) -> Result<Gpu> {
-        Self::open(&Self::adapter(adapter_name)?)
+        pollster::block_on(Self::request(adapter_name))
+    }
+
+    /// [`Gpu::new`] without blocking, for a browser's event loop (WebGPU answers adapter and
+    /// device requests asynchronously); native code may await it too.
+    pub async fn request(adapter_name: Option<&str>) -> Result<Gpu> {
+        let adapter = Self::find_adapter(adapter_name).await?;
+        Self::open_async(&adapter, adapter.limits()).await
     }
 
     /// The adapter [`Gpu::new`] opens: with `adapter_name`, the first whose name contains it
     /// (case-insensitive); without, wgpu's high-performance choice.
     pub fn adapter(adapter_name: Option<&str>) -> Result<wgpu::Adapter> {
+        pollster::block_on(Self::find_adapter(adapter_name))
+    }
+
+    async fn find_adapter(adapter_name: Option<&str>) -> Result<wgpu::Adapter> {
         let instance = instance()?;
         let adapter = match adapter_name {
             Some(name) => {
-                let adapters =
-                    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
                 let wanted = name.to_lowercase();
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
                 let found = adapters
@@ -215,13 +226,15 @@ impl Gpu {
                     }
                 }
             }
-            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                ..Default::default()
-            }))
-            .map_err(|e| Error::Gpu(format!("{NO_ADAPTER_HINT} (wgpu: {e})")))?,
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| Error::Gpu(format!("{NO_ADAPTER_HINT} (wgpu: {e})")))?,
         };
         Ok(adapter)
     }
@@ -248,21 +261,28 @@ impl Gpu {
     /// `wgpu::Limits::default()`, what every WebGPU adapter offers, to check that the kernels
     /// need no more.
     pub fn open_with_limits(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Gpu> {
+        pollster::block_on(Self::open_async(adapter, limits))
+    }
+
+    /// [`Gpu::open_with_limits`] without blocking.
+    pub async fn open_async(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Gpu> {
         let summary = summarise(adapter);
         let features =
             adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("shadernet"),
-            required_features: features,
-            required_limits: limits.clone(),
-            ..Default::default()
-        }))
-        .map_err(|e| {
-            Error::Gpu(format!(
-                "could not open the device of {}: {e}",
-                summary.name
-            ))
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("shadernet"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "could not open the device of {}: {e}",
+                    summary.name
+                ))
+            })?;
         let kernels = Kernels::new(DiskPipelineCache::open(&device, &adapter.get_info()));
         Ok(Gpu {
             summary,
@@ -304,8 +324,20 @@ impl Gpu {
     }
 
     /// The one read-back path: copies `size` bytes at `offset` of `buffer` into a staging
-    /// buffer, maps it and waits. `offset` and `size` must be multiples of 4.
+    /// buffer, maps it and waits. `offset` and `size` must be multiples of 4. Blocks: native
+    /// code only; a browser awaits [`Gpu::read_bytes_async`].
     pub fn read_bytes(&self, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        pollster::block_on(self.read_bytes_async(buffer, offset, size))
+    }
+
+    /// [`Gpu::read_bytes`] without blocking: natively it polls the device until the copy is
+    /// done; in a browser the device polls itself and the future resolves from the event loop.
+    pub async fn read_bytes_async(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<u8>> {
         if size == 0 {
             return Ok(Vec::new());
         }
@@ -319,14 +351,15 @@ impl Gpu {
         encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.queue.submit([encoder.finish()]);
         self.counters.count(0);
-        let (sender, receiver) = std::sync::mpsc::channel();
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
         staging.map_async(wgpu::MapMode::Read, .., move |result| {
             let _ = sender.send(result);
         });
         self.wait()?;
         receiver
-            .recv()
-            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
+            .receive()
+            .await
+            .ok_or_else(|| Error::Gpu("the read-back was never answered".into()))?
             .map_err(|e| Error::Gpu(format!("mapping a read-back buffer failed: {e}")))?;
         let bytes = {
             let view = staging
@@ -340,13 +373,37 @@ impl Gpu {
 
     /// `len` `f32` values starting at element `offset` of `buffer`.
     pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(buffer, 4 * offset as u64, 4 * len as u64)?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        pollster::block_on(self.read_f32_async(buffer, offset, len))
     }
 
     /// `len` `u32` values starting at element `offset` of `buffer`.
     pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
-        let bytes = self.read_bytes(buffer, 4 * offset as u64, 4 * len as u64)?;
+        pollster::block_on(self.read_u32_async(buffer, offset, len))
+    }
+
+    /// [`Gpu::read_u32`] without blocking.
+    pub async fn read_u32_async(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<u32>> {
+        let bytes = self
+            .read_bytes_async(buffer, 4 * offset as u64, 4 * len as u64)
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// [`Gpu::read_f32`] without blocking.
+    pub async fn read_f32_async(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        let bytes = self
+            .read_bytes_async(buffer, 4 * offset as u64, 4 * len as u64)
+            .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

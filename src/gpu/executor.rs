@@ -109,22 +109,50 @@ impl GpuExecutor {
         }
     }
 
-    /// Runs inference over `indices` in chunks, calling `each` after every chunk's step.
-    fn forward_chunks(
-        &mut self,
-        data: &Dataset,
-        indices: &[u32],
-        mut each: impl FnMut(&GpuNet, &Gpu, usize) -> Result<()>,
-    ) -> Result<()> {
+    /// Queues an inference step over `chunk` (at most [`GpuNet::capacity`] images of the
+    /// dataset `dev`).
+    fn forward_chunk(&mut self, dev: &DeviceDataset, chunk: &[u32]) -> Result<()> {
+        self.net.write_indices(&self.gpu, chunk)?;
+        self.net
+            .step(&self.gpu, chunk.len(), StepMode::Eval, Some(dev))
+    }
+
+    /// [`Executor::take_train_metrics`] without blocking (for a browser).
+    pub async fn take_train_metrics_async(&mut self) -> Result<Metrics> {
+        let t = self.net.take_totals_async(&self.gpu, Totals::Train).await?;
+        Ok(self.metrics(t))
+    }
+
+    /// [`Executor::evaluate`] without blocking (for a browser).
+    pub async fn evaluate_async(&mut self, data: &Dataset) -> Result<Metrics> {
+        self.net.reset_totals(&self.gpu, Totals::Eval);
+        let dev = self.dataset(data)?;
+        let all: Vec<u32> = (0..data.len() as u32).collect();
+        for chunk in all.chunks(self.net.capacity()) {
+            self.forward_chunk(&dev, chunk)?;
+        }
+        let t = self.net.take_totals_async(&self.gpu, Totals::Eval).await?;
+        Ok(self.metrics(t))
+    }
+
+    /// [`Executor::parameters`] without blocking (for a browser): the trainable parameters
+    /// followed by the batchnorm running statistics.
+    pub async fn parameters_async(&mut self) -> Result<Vec<f32>> {
+        let mut all = self.net.parameters_async(&self.gpu).await?;
+        all.extend(self.net.running_stats_async(&self.gpu).await?);
+        Ok(all)
+    }
+
+    /// [`Executor::predict`] without blocking (for a browser).
+    pub async fn predict_async(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
         Self::check_indices(data, indices)?;
         let dev = self.dataset(data)?;
+        let mut outputs = Vec::with_capacity(indices.len() * self.net.plan().classes);
         for chunk in indices.chunks(self.net.capacity()) {
-            self.net.write_indices(&self.gpu, chunk)?;
-            self.net
-                .step(&self.gpu, chunk.len(), StepMode::Eval, Some(&dev))?;
-            each(&self.net, &self.gpu, chunk.len())?;
+            self.forward_chunk(&dev, chunk)?;
+            outputs.extend(self.net.outputs_async(&self.gpu, chunk.len()).await?);
         }
-        Ok(())
+        Ok(outputs)
     }
 }
 
@@ -147,33 +175,21 @@ impl Executor for GpuExecutor {
     }
 
     fn take_train_metrics(&mut self) -> Result<Metrics> {
-        let t = self.net.take_totals(&self.gpu, Totals::Train)?;
-        Ok(self.metrics(t))
+        pollster::block_on(self.take_train_metrics_async())
     }
 
     fn evaluate(&mut self, data: &Dataset) -> Result<Metrics> {
-        self.net.reset_totals(&self.gpu, Totals::Eval);
-        let all: Vec<u32> = (0..data.len() as u32).collect();
-        self.forward_chunks(data, &all, |_, _, _| Ok(()))?;
-        let t = self.net.take_totals(&self.gpu, Totals::Eval)?;
-        Ok(self.metrics(t))
+        pollster::block_on(self.evaluate_async(data))
     }
 
     fn predict(&mut self, data: &Dataset, indices: &[u32]) -> Result<Vec<f32>> {
-        let mut outputs = Vec::with_capacity(indices.len() * self.net.plan().classes);
-        self.forward_chunks(data, indices, |net, gpu, n| {
-            outputs.extend(net.outputs(gpu, n)?);
-            Ok(())
-        })?;
-        Ok(outputs)
+        pollster::block_on(self.predict_async(data, indices))
     }
 
     /// The trainable parameters followed by the batchnorm running statistics, as
     /// `CpuExecutor::parameters`.
     fn parameters(&mut self) -> Result<Vec<f32>> {
-        let mut all = self.net.parameters(&self.gpu)?;
-        all.extend(self.net.running_stats(&self.gpu)?);
-        Ok(all)
+        pollster::block_on(self.parameters_async())
     }
 
     /// Replaces parameters and running statistics (the layout of [`Executor::parameters`]).

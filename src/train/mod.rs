@@ -9,4 +9,6 @@ pub mod trainer;
 
 pub use finite::EpochSnapshot;
 pub use schedule::{learning_rate, step_rate};
-pub use trainer::{Best, EpochLog, Observer, RunState, Splits, TrainReport, train, train_from};
+pub use trainer::{
+    Best, EpochLog, Observer, RunState, Splits, TrainReport, epoch_order, train, train_from,
+};

@@ -174,6 +174,15 @@ pub struct Splits<'a> {
     pub test: &'a Dataset,
 }
 
+/// The order in which 0-based `epoch` visits `n` training images: a shuffle seeded by
+/// `Rng::derived(seed, 1000 + epoch)`, the same for every executor, for a resumed run and for
+/// the web page.
+pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    Rng::derived(seed, 1000 + epoch as u64).shuffle(&mut order);
+    order
+}
+
 /// [`train`] from `state` onwards: a fresh run from [`RunState::default`], or a resumed one
 /// from a checkpoint's state (with the executor's parameters and optimiser state restored from
 /// it too). Epoch `e` (0-based) shuffles with `Rng::derived(seed, 1000 + e)` and the executor's
@@ -200,7 +209,6 @@ pub fn train_from(
         validation,
         test,
     } = *data;
-    let mut order: Vec<u32> = (0..train.len() as u32).collect();
     let steps = train.len().div_ceil(settings.batch_size);
     let min_delta_rel = settings
         .early_stopping
@@ -216,8 +224,7 @@ pub fn train_from(
             step_rate(schedule, base, epoch, step, steps, settings.epochs)
         };
         let lr = rate(0);
-        order.sort_unstable();
-        Rng::derived(seed, 1000 + epoch as u64).shuffle(&mut order);
+        let order = epoch_order(seed, epoch, train.len());
         for (done, batch) in order.chunks(settings.batch_size).enumerate() {
             executor.train_step(train, batch, rate(done))?;
             observer.progress(epoch + 1, done + 1, steps);

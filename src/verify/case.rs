@@ -174,6 +174,14 @@ impl<'g> Case<'g> {
         self.arena.read_u32(self.gpu, id, len)
     }
 
+    async fn read_async(&self, id: BufferId, len: usize) -> Result<Vec<f32>> {
+        self.arena.read_f32_async(self.gpu, id, len).await
+    }
+
+    async fn read_u32_async(&self, id: BufferId, len: usize) -> Result<Vec<u32>> {
+        self.arena.read_u32_async(self.gpu, id, len).await
+    }
+
     /// A parameter buffer holding `lead` filler values (so the layer starts mid-buffer, as
     /// layers do), then `w`, then `b`; a NaN-poisoned gradient buffer of the same length.
     fn layer_buffers(&mut self, lead: usize, w: &[f32], b: &[f32]) -> (BufferId, BufferId) {
@@ -329,8 +337,13 @@ impl<'g> Check<'g> {
     /// Runs the launches once and compares every expected output, each held to its tolerance
     /// loosened to at least `floor`.
     pub fn run(&self, floor: Tolerance) -> Result<Vec<VerifyRow>> {
+        pollster::block_on(self.run_async(floor))
+    }
+
+    /// [`Check::run`] without blocking (for a browser).
+    pub async fn run_async(&self, floor: Tolerance) -> Result<Vec<VerifyRow>> {
         self.case.run(&self.dispatches)?;
-        let outputs = self.outputs()?;
+        let outputs = self.outputs_async().await?;
         let rows = self.expected.iter().zip(&outputs);
         Ok(rows
             .map(|(e, got)| compare(&e.op, got, &e.values, e.tolerance.at_least(floor)))
@@ -339,17 +352,22 @@ impl<'g> Check<'g> {
 
     /// What the GPU wrote where each expected output lies (after [`Check::run`]).
     pub fn outputs(&self) -> Result<Vec<Vec<f32>>> {
+        pollster::block_on(self.outputs_async())
+    }
+
+    async fn outputs_async(&self) -> Result<Vec<Vec<f32>>> {
         let mut outputs = Vec::with_capacity(self.expected.len());
         for e in &self.expected {
             let len = e.offset + e.values.len();
             outputs.push(match e.read {
-                Read::Floats => self.case.read(e.buffer, len)?[e.offset..].to_vec(),
+                Read::Floats => self.case.read_async(e.buffer, len).await?[e.offset..].to_vec(),
                 Read::Words => {
-                    let words = self.case.read_u32(e.buffer, len)?;
+                    let words = self.case.read_u32_async(e.buffer, len).await?;
                     words[e.offset..].iter().map(|&v| v as f32).collect()
                 }
                 Read::Totals => {
-                    let t = DeviceTotals::from_raw(&self.case.read_u32(e.buffer, 4)?);
+                    let raw = self.case.read_u32_async(e.buffer, 4).await?;
+                    let t = DeviceTotals::from_raw(&raw);
                     vec![t.loss_sum as f32, t.correct as f32, t.count as f32]
                 }
             });

@@ -29,14 +29,19 @@ pub const VERIFY_REL: f32 = 1e-3;
 /// NaN) and one whole Adam step of a small network, on `gpu` and on the CPU, and returns one
 /// row per comparison. A row that fails means this GPU disagrees with the reference.
 pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
+    pollster::block_on(verify_async(gpu))
+}
+
+/// [`verify`] without blocking: what the web page runs in a browser.
+pub async fn verify_async(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
     let floor = Tolerance::new(VERIFY_ABS, VERIFY_REL);
     let mut rows = Vec::new();
     for family in &FAMILIES {
         for check in (family.build)(gpu, Sizes::Small) {
-            rows.extend(check.run(floor)?);
+            rows.extend(check.run_async(floor).await?);
         }
     }
-    rows.extend(whole_step(gpu, floor)?);
+    rows.extend(whole_step(gpu, floor).await?);
     Ok(rows)
 }
 
@@ -47,7 +52,7 @@ pub fn verify(gpu: &Gpu) -> Result<Vec<VerifyRow>> {
 /// dropout after it fused in. (A dropout taking an activation's backward is left to the tests:
 /// Adam's first step turns the tiny gradients it makes behind a pool into full-size updates
 /// whose sign is rounding, which would make this check flaky.)
-fn whole_step(gpu: &Gpu, tolerance: Tolerance) -> Result<Vec<VerifyRow>> {
+async fn whole_step(gpu: &Gpu, tolerance: Tolerance) -> Result<Vec<VerifyRow>> {
     let conv = |filters| Layer::Conv2d {
         filters,
         kernel: 5,
@@ -99,13 +104,13 @@ fn whole_step(gpu: &Gpu, tolerance: Tolerance) -> Result<Vec<VerifyRow>> {
     Ok(vec![
         compare(
             "whole step: gradients",
-            &net.gradients(gpu)?,
+            &net.gradients_async(gpu).await?,
             cpu.grads(),
             tolerance,
         ),
         compare(
             "whole step: parameters",
-            &net.parameters(gpu)?,
+            &net.parameters_async(gpu).await?,
             cpu.params(),
             tolerance,
         ),

@@ -87,4 +87,14 @@ impl Buffers {
     pub fn read_u32(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<u32>> {
         gpu.read_u32(self.get(id), 0, len)
     }
+
+    /// [`Buffers::read_f32`] without blocking (for a browser).
+    pub async fn read_f32_async(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<f32>> {
+        gpu.read_f32_async(self.get(id), 0, len).await
+    }
+
+    /// [`Buffers::read_u32`] without blocking (for a browser).
+    pub async fn read_u32_async(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<u32>> {
+        gpu.read_u32_async(self.get(id), 0, len).await
+    }
 }

@@ -240,16 +240,27 @@ impl GpuNet {
 
     /// Reads and resets the running totals (the only read-back of training metrics).
     pub fn take_totals(&self, gpu: &Gpu, which: Totals) -> Result<DeviceTotals> {
+        pollster::block_on(self.take_totals_async(gpu, which))
+    }
+
+    /// [`GpuNet::take_totals`] without blocking (for a browser).
+    pub async fn take_totals_async(&self, gpu: &Gpu, which: Totals) -> Result<DeviceTotals> {
         let id = self.exec.totals[which as usize];
-        let raw = self.arena.read_u32(gpu, id, 4)?;
+        let raw = self.arena.read_u32_async(gpu, id, 4).await?;
         self.reset_totals(gpu, which);
         Ok(DeviceTotals::from_raw(&raw))
     }
 
     /// The network's outputs `(n, classes)` of the last step.
     pub fn outputs(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
+        pollster::block_on(self.outputs_async(gpu, n))
+    }
+
+    /// [`GpuNet::outputs`] without blocking (for a browser).
+    pub async fn outputs_async(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
         let last = self.exec.ops.last().map_or(0, |op| op.output);
         self.arena
-            .read_f32(gpu, self.exec.acts[last], n * self.exec.plan().classes)
+            .read_f32_async(gpu, self.exec.acts[last], n * self.exec.plan().classes)
+            .await
     }
 }

@@ -10,14 +10,25 @@ use crate::gpu::plan::OpKind;
 impl GpuNet {
     /// All parameters (crate layout): with weight averaging, the averaged weights.
     pub fn parameters(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        pollster::block_on(self.parameters_async(gpu))
+    }
+
+    /// [`GpuNet::parameters`] without blocking (for a browser).
+    pub async fn parameters_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let id = self.exec.ema.unwrap_or(self.exec.params);
-        self.arena.read_f32(gpu, id, self.exec.n_params)
+        self.arena.read_f32_async(gpu, id, self.exec.n_params).await
     }
 
     /// The gradient of the mean batch loss from the last training step.
     pub fn gradients(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        pollster::block_on(self.gradients_async(gpu))
+    }
+
+    /// [`GpuNet::gradients`] without blocking (for a browser).
+    pub async fn gradients_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         self.arena
-            .read_f32(gpu, self.exec.grads, self.exec.n_params)
+            .read_f32_async(gpu, self.exec.grads, self.exec.n_params)
+            .await
     }
 
     /// Every dropout layer's mask `(n, size)` from the last training step, in layer order.
@@ -37,11 +48,17 @@ impl GpuNet {
     /// The batchnorm running statistics (layout of [`crate::model::initial_running_stats`]; empty without
     /// batchnorm).
     pub fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        pollster::block_on(self.running_stats_async(gpu))
+    }
+
+    /// [`GpuNet::running_stats`] without blocking (for a browser).
+    pub async fn running_stats_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         if self.exec.n_running == 0 {
             return Ok(Vec::new());
         }
         self.arena
-            .read_f32(gpu, self.exec.running, self.exec.n_running)
+            .read_f32_async(gpu, self.exec.running, self.exec.n_running)
+            .await
     }
 
     /// Replaces the batchnorm running statistics (layout of [`GpuNet::running_stats`]).
