@@ -5,7 +5,9 @@
 mod cli_common;
 mod common;
 
-use cli_common::{assert_fails_with, bar_png, s, shadernet, small_run, small_setup, train_small};
+use cli_common::{
+    assert_fails_with, bar_png, s, shadernet, small_run, small_setup, small_train_args, train_small,
+};
 use common::idx_bytes;
 use std::path::{Path, PathBuf};
 
@@ -150,6 +152,34 @@ fn bad_images_and_checkpoints_are_clear_errors() {
         1,
         &["1x8x8", "1x28x28"],
     );
+}
+
+#[test]
+fn seeds_without_a_validation_split_ensemble_the_last_epochs() {
+    // No validation split: no best epoch, no best.safetensors; the ensemble takes each run's
+    // last.safetensors (this once failed after all the seeds had trained).
+    let (dir, net) = small_setup("cli-seeds-no-validation");
+    let out = dir.join("seeds");
+    let mut args = small_train_args(&dir, &net, &out, &["--epochs", "1", "--seeds", "1-2", "-q"]);
+    let at = args.iter().position(|&a| a == "--validation").unwrap();
+    args[at + 1] = "0";
+    let (status, stdout, stderr) = shadernet(&args);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(!out.join("seed-1/best.safetensors").exists());
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.contains("ensemble of 2 test error "), "{stdout}");
+    let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut args = vec!["eval", "--json", "--checkpoint"];
+    let lasts: Vec<PathBuf> = [1, 2]
+        .iter()
+        .map(|n| out.join(format!("seed-{n}/last.safetensors")))
+        .collect();
+    args.extend(lasts.iter().map(|p| s(p)));
+    let (status, stdout, stderr) = shadernet(&args);
+    assert_eq!(status, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["test_error"], summary["ensemble_test_error"]);
 }
 
 #[test]

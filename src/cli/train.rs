@@ -50,7 +50,8 @@ pub(crate) struct TrainArgs {
     /// Train one run per seed (`1-3`, `1,4,7`, or both: `1-3,7`), each in its own run
     /// directory `seed-N` under --out, then print each seed's test error, their mean and
     /// standard deviation, and the test error of the ensemble of the runs' best.safetensors
-    /// (the mean of their probabilities); `summary.json` there holds the same.
+    /// (last.safetensors without a validation split; the mean of their probabilities);
+    /// `summary.json` there holds the same.
     #[arg(long, conflicts_with_all = ["seed", "resume"], allow_negative_numbers = true)]
     pub(crate) seeds: Option<String>,
     /// Directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],

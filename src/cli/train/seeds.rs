@@ -9,7 +9,7 @@ use serde::Serialize;
 use shadernet::error::{Error, Result};
 use shadernet::model::load_network;
 use shadernet::run::atomic::write_atomic;
-use shadernet::run::rundir::{BEST, RunDir, to_json};
+use shadernet::run::rundir::{BEST, LAST, RunDir, to_json};
 use std::path::PathBuf;
 
 /// The seeds of `--seeds`: ranges `a-b` and single seeds, separated by commas, in order.
@@ -97,7 +97,16 @@ pub(super) fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
         };
         runs.push(run_train(one)?);
     }
-    let paths: Vec<PathBuf> = runs.iter().map(|r| r.run.join(BEST)).collect();
+    // Each run's best epoch by its watched error; a run that watched none (no validation split)
+    // writes no best.safetensors, and its model is the last epoch's.
+    let paths: Vec<PathBuf> = runs
+        .iter()
+        .map(|r| {
+            Some(r.run.join(BEST))
+                .filter(|b| b.exists())
+                .unwrap_or_else(|| r.run.join(LAST))
+        })
+        .collect();
     let checkpoints = load_ensemble(&paths)?;
     let data_dir = PathBuf::from(&checkpoints[0].data);
     let test = load_test_data(&data_dir, checkpoints[0].classes)?;
