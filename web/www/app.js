@@ -98,6 +98,7 @@ async function train() {
   try {
     setState("training");
     curve.loss.length = curve.error.length = curve.validation.length = 0;
+    $("curves").hidden = false;
     $("result").textContent = "";
     const model = $("model").value;
     const seed = Number($("seed").value) || 1;
@@ -160,6 +161,7 @@ async function loadCheckpoint(file) {
     setState("training");
     const files = await loadMnist();
     status(`Loading ${file.name}…`);
+    $("curves").hidden = true;
     const bytes = new Uint8Array(await file.arrayBuffer());
     if (session) session.free();
     session = null;
