@@ -210,10 +210,7 @@ impl Session {
     ) -> Result<Session, JsError> {
         let gpu = Gpu::request(None).await.map_err(js)?;
         let adapter = match gpu.summary.name.as_str() {
-            "" => format!(
-                "a {} adapter whose name the browser keeps to itself",
-                gpu.summary.backend
-            ),
+            "" => "a WebGPU adapter whose name the browser keeps to itself".to_string(),
             name => format!("{name} ({})", gpu.summary.backend),
         };
         let batch = plan.network.training.batch_size;
