@@ -148,7 +148,9 @@ impl Inner {
 impl Session {
     /// Opens the browser's GPU, reads the four MNIST files (raw or `.gz` bytes, as served),
     /// holds out the validation split of `shadernet train --seed seed` and builds `model` (a
-    /// preset name, or a network file's text) for training.
+    /// preset name, or a network file's text) for training over `epochs` epochs (0: the
+    /// model's own), as `train --epochs` would. The page trains every epoch of the schedule:
+    /// it has no early stopping.
     pub async fn create(
         model: String,
         train_images: Vec<u8>,
@@ -156,6 +158,7 @@ impl Session {
         test_images: Vec<u8>,
         test_labels: Vec<u8>,
         seed: u32,
+        epochs: usize,
     ) -> Result<Session, JsError> {
         let files = IdxBytes {
             train_images: &train_images,
@@ -166,7 +169,10 @@ impl Session {
         let data = load_bytes(&files, &LoadOptions::default()).map_err(js)?;
         let seed = u64::from(seed);
         let (train, validation) = data.train.split_validation(VALIDATION, seed).map_err(js)?;
-        let network = network(&model).map_err(js)?;
+        let mut network = network(&model).map_err(js)?;
+        if epochs > 0 {
+            network.training.epochs = epochs;
+        }
         let plan = network
             .plan(input_shape(&train), train.classes)
             .map_err(js)?;
