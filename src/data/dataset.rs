@@ -190,17 +190,12 @@ pub struct IdxBytes<'a> {
 /// [`load_dir_with`] of the files' bytes in memory: the same checks, and messages that name
 /// each file by its standard name.
 pub fn load_bytes(files: &IdxBytes, options: &LoadOptions) -> Result<TrainTest> {
-    let mut read = |name: &str, limit: u64| {
-        let bytes = match name {
-            "train-images-idx3-ubyte" => files.train_images,
-            "train-labels-idx1-ubyte" => files.train_labels,
-            "t10k-images-idx3-ubyte" => files.test_images,
-            _ => files.test_labels,
-        };
-        let path = PathBuf::from(name);
-        let array = read_idx_bytes(bytes, &path, limit)?;
-        Ok((path, array))
-    };
+    let mut read = from_memory(|name| match name {
+        "train-images-idx3-ubyte" => files.train_images,
+        "train-labels-idx1-ubyte" => files.train_labels,
+        "t10k-images-idx3-ubyte" => files.test_images,
+        _ => files.test_labels,
+    });
     load_train_test(&mut read, options)
 }
 
@@ -213,6 +208,17 @@ fn from_dir(dir: &Path) -> impl FnMut(&str, u64) -> Result<(PathBuf, IdxArray)> 
     move |name, limit| {
         let path = find(dir, name)?;
         let array = read_idx_limited(&path, limit)?;
+        Ok((path, array))
+    }
+}
+
+/// The file `name` from the bytes `bytes_of(name)`, named `name` in messages.
+fn from_memory<'a>(
+    bytes_of: impl Fn(&str) -> &'a [u8],
+) -> impl FnMut(&str, u64) -> Result<(PathBuf, IdxArray)> {
+    move |name, limit| {
+        let path = PathBuf::from(name);
+        let array = read_idx_bytes(bytes_of(name), &path, limit)?;
         Ok((path, array))
     }
 }
@@ -271,16 +277,13 @@ pub fn load_test_bytes(
     classes: usize,
     max_bytes: u64,
 ) -> Result<Dataset> {
-    let mut read = |name: &str, limit: u64| {
-        let bytes = if name.starts_with("t10k-images") {
+    let mut read = from_memory(|name| {
+        if name.starts_with("t10k-images") {
             images
         } else {
             labels
-        };
-        let path = PathBuf::from(name);
-        let array = read_idx_bytes(bytes, &path, limit)?;
-        Ok((path, array))
-    };
+        }
+    });
     load_test(&mut read, classes, max_bytes)
 }
 

@@ -373,36 +373,25 @@ impl Gpu {
 
     /// `len` `f32` values starting at element `offset` of `buffer`.
     pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
-        pollster::block_on(self.read_f32_async(buffer, offset, len))
+        pollster::block_on(self.read_async(buffer, offset, len))
     }
 
     /// `len` `u32` values starting at element `offset` of `buffer`.
     pub fn read_u32(&self, buffer: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
-        pollster::block_on(self.read_u32_async(buffer, offset, len))
+        pollster::block_on(self.read_async(buffer, offset, len))
     }
 
-    /// [`Gpu::read_u32`] without blocking.
-    pub async fn read_u32_async(
+    /// [`Gpu::read_f32`] and [`Gpu::read_u32`] without blocking: `len` values of `T` from
+    /// element `offset` of `buffer` (offsets and sizes in bytes multiples of 4).
+    pub async fn read_async<T: bytemuck::Pod>(
         &self,
         buffer: &wgpu::Buffer,
         offset: usize,
         len: usize,
-    ) -> Result<Vec<u32>> {
+    ) -> Result<Vec<T>> {
+        let size = std::mem::size_of::<T>() as u64;
         let bytes = self
-            .read_bytes_async(buffer, 4 * offset as u64, 4 * len as u64)
-            .await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    /// [`Gpu::read_f32`] without blocking.
-    pub async fn read_f32_async(
-        &self,
-        buffer: &wgpu::Buffer,
-        offset: usize,
-        len: usize,
-    ) -> Result<Vec<f32>> {
-        let bytes = self
-            .read_bytes_async(buffer, 4 * offset as u64, 4 * len as u64)
+            .read_bytes_async(buffer, size * offset as u64, size * len as u64)
             .await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }

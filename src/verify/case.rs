@@ -174,12 +174,8 @@ impl<'g> Case<'g> {
         self.arena.read_u32(self.gpu, id, len)
     }
 
-    async fn read_async(&self, id: BufferId, len: usize) -> Result<Vec<f32>> {
-        self.arena.read_f32_async(self.gpu, id, len).await
-    }
-
-    async fn read_u32_async(&self, id: BufferId, len: usize) -> Result<Vec<u32>> {
-        self.arena.read_u32_async(self.gpu, id, len).await
+    async fn read_async<T: bytemuck::Pod>(&self, id: BufferId, len: usize) -> Result<Vec<T>> {
+        self.arena.read_async(self.gpu, id, len).await
     }
 
     /// A parameter buffer holding `lead` filler values (so the layer starts mid-buffer, as
@@ -360,13 +356,15 @@ impl<'g> Check<'g> {
         for e in &self.expected {
             let len = e.offset + e.values.len();
             outputs.push(match e.read {
-                Read::Floats => self.case.read_async(e.buffer, len).await?[e.offset..].to_vec(),
+                Read::Floats => {
+                    self.case.read_async::<f32>(e.buffer, len).await?[e.offset..].to_vec()
+                }
                 Read::Words => {
-                    let words = self.case.read_u32_async(e.buffer, len).await?;
+                    let words = self.case.read_async::<u32>(e.buffer, len).await?;
                     words[e.offset..].iter().map(|&v| v as f32).collect()
                 }
                 Read::Totals => {
-                    let raw = self.case.read_u32_async(e.buffer, 4).await?;
+                    let raw = self.case.read_async::<u32>(e.buffer, 4).await?;
                     let t = DeviceTotals::from_raw(&raw);
                     vec![t.loss_sum as f32, t.correct as f32, t.count as f32]
                 }

@@ -60,6 +60,8 @@ struct Inner {
     test: Dataset,
     /// Steps queued so far, over all epochs.
     steps_done: usize,
+    /// The batch order of one epoch ([`epoch_order`]), kept while its steps are queued.
+    order: Option<(usize, Vec<u32>)>,
 }
 
 /// What [`Session::progress`] reports, as JSON.
@@ -130,7 +132,10 @@ impl Inner {
         let end = (self.steps_done + count).min(self.steps_total());
         while self.steps_done < end {
             let epoch = self.steps_done / steps;
-            let order = epoch_order(self.seed, epoch, self.train.len());
+            if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                self.order = Some((epoch, epoch_order(self.seed, epoch, self.train.len())));
+            }
+            let order = self.order.as_ref().map_or(&[][..], |(_, o)| o);
             let first = self.steps_done % steps;
             let last = (first + end - self.steps_done).min(steps);
             for step in first..last {
@@ -231,6 +236,7 @@ impl Session {
                 validation,
                 test,
                 steps_done: 0,
+                order: None,
             })),
         })
     }

@@ -88,13 +88,13 @@ impl Buffers {
         gpu.read_u32(self.get(id), 0, len)
     }
 
-    /// [`Buffers::read_f32`] without blocking (for a browser).
-    pub async fn read_f32_async(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<f32>> {
-        gpu.read_f32_async(self.get(id), 0, len).await
-    }
-
-    /// [`Buffers::read_u32`] without blocking (for a browser).
-    pub async fn read_u32_async(&self, gpu: &Gpu, id: BufferId, len: usize) -> Result<Vec<u32>> {
-        gpu.read_u32_async(self.get(id), 0, len).await
+    /// [`Buffers::read_f32`] and [`Buffers::read_u32`] without blocking (for a browser).
+    pub async fn read_async<T: bytemuck::Pod>(
+        &self,
+        gpu: &Gpu,
+        id: BufferId,
+        len: usize,
+    ) -> Result<Vec<T>> {
+        gpu.read_async(self.get(id), 0, len).await
     }
 }

@@ -246,7 +246,7 @@ impl GpuNet {
     /// [`GpuNet::take_totals`] without blocking (for a browser).
     pub async fn take_totals_async(&self, gpu: &Gpu, which: Totals) -> Result<DeviceTotals> {
         let id = self.exec.totals[which as usize];
-        let raw = self.arena.read_u32_async(gpu, id, 4).await?;
+        let raw = self.arena.read_async(gpu, id, 4).await?;
         self.reset_totals(gpu, which);
         Ok(DeviceTotals::from_raw(&raw))
     }
@@ -260,7 +260,7 @@ impl GpuNet {
     pub async fn outputs_async(&self, gpu: &Gpu, n: usize) -> Result<Vec<f32>> {
         let last = self.exec.ops.last().map_or(0, |op| op.output);
         self.arena
-            .read_f32_async(gpu, self.exec.acts[last], n * self.exec.plan().classes)
+            .read_async(gpu, self.exec.acts[last], n * self.exec.plan().classes)
             .await
     }
 }

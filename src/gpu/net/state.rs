@@ -16,7 +16,7 @@ impl GpuNet {
     /// [`GpuNet::parameters`] without blocking (for a browser).
     pub async fn parameters_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let id = self.exec.ema.unwrap_or(self.exec.params);
-        self.arena.read_f32_async(gpu, id, self.exec.n_params).await
+        self.arena.read_async(gpu, id, self.exec.n_params).await
     }
 
     /// The gradient of the mean batch loss from the last training step.
@@ -27,7 +27,7 @@ impl GpuNet {
     /// [`GpuNet::gradients`] without blocking (for a browser).
     pub async fn gradients_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         self.arena
-            .read_f32_async(gpu, self.exec.grads, self.exec.n_params)
+            .read_async(gpu, self.exec.grads, self.exec.n_params)
             .await
     }
 
@@ -57,7 +57,7 @@ impl GpuNet {
             return Ok(Vec::new());
         }
         self.arena
-            .read_f32_async(gpu, self.exec.running, self.exec.n_running)
+            .read_async(gpu, self.exec.running, self.exec.n_running)
             .await
     }
 
