@@ -275,17 +275,24 @@ fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
 }
 
 fn main() {
-    let only: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a == "cpu" || a == "gpu")
-        .collect();
-    let wanted = |executor: &str| only.is_empty() || only.iter().any(|a| a == executor);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let only: Vec<&String> = args.iter().filter(|a| *a == "cpu" || *a == "gpu").collect();
+    let wanted = |executor: &str| only.is_empty() || only.iter().any(|a| *a == executor);
+    // Presets named on the command line (e.g. `cargo bench --bench kernels -- cpu best`) replace
+    // the default rows of the CPU ops table.
+    let named: Vec<&String> = args.iter().filter(|a| preset(a).is_some()).collect();
     if wanted("cpu") {
-        cpu_matmul_ladder();
-        for name in ["seed12", "seedtf"] {
-            for batch in [16, 128] {
-                cpu_network_ops(name, batch);
+        if named.is_empty() {
+            cpu_matmul_ladder();
+            for name in ["seed12", "seedtf"] {
+                for batch in [16, 128] {
+                    cpu_network_ops(name, batch);
+                }
             }
+            cpu_network_ops("best", 128);
+        }
+        for name in named {
+            cpu_network_ops(name, preset(name).map_or(128, |p| p.training.batch_size));
         }
     }
     if !wanted("gpu") {
