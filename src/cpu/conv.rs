@@ -54,11 +54,28 @@ fn split_phases(x: &[f32], phases: &mut [f32], sh: &ConvShape) {
             out.copy_from_slice(&x[x_at..x_at + count]);
         } else if count > 0 {
             let run = &x[x_at..x_at + (count - 1) * s + 1];
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = run[j * s];
+            match s {
+                2 => gather::<2>(out, run, s),
+                _ => gather::<0>(out, run, s),
             }
         }
     });
+}
+
+/// `out[j] = run[j·s]`; `S` is `s` known at compile time (the loop then vectorises), or 0.
+fn gather<const S: usize>(out: &mut [f32], run: &[f32], s: usize) {
+    let s = if S == 0 { s } else { S };
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = run[j * s];
+    }
+}
+
+/// `run[j·s] = values[j]`, the inverse of [`gather`].
+fn scatter<const S: usize>(values: &[f32], run: &mut [f32], s: usize) {
+    let s = if S == 0 { s } else { S };
+    for (j, &v) in values.iter().enumerate() {
+        run[j * s] = v;
+    }
 }
 
 /// The inverse of [`split_phases`] on the image's own values: `x[c, iy, ix]` from its phase
@@ -71,8 +88,9 @@ fn merge_phases(phases: &[f32], x: &mut [f32], sh: &ConvShape) {
             x[x_at..x_at + count].copy_from_slice(run);
         } else if count > 0 {
             let out = &mut x[x_at..x_at + (count - 1) * s + 1];
-            for (j, &v) in run.iter().enumerate() {
-                out[j * s] = v;
+            match s {
+                2 => scatter::<2>(run, out, s),
+                _ => scatter::<0>(run, out, s),
             }
         }
     });
