@@ -1,5 +1,7 @@
 //! 2-D convolution as im2col + GEMM, one image at a time. im2col first pads the image and
-//! splits it into its stride's phases, so that every window row is a contiguous copy.
+//! splits it into its stride's phases (unless the stride is 1 and there is no padding: then the
+//! image is its own phase), so that every window row is a contiguous copy of one output row,
+//! compiled for its width (see `by_width!`).
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm};
@@ -164,9 +166,9 @@ fn add_windows<const W: usize>(col: &[f32], planes: &mut [f32], sh: &ConvShape) 
     });
 }
 
-/// `dst.copy_from_slice(src)` for the short runs of im2col (one output row, often under 32
-/// values) without a call to `memcpy`: fixed-size blocks, the last one overlapping the one
-/// before it where the length is not a multiple of the block.
+/// `dst.copy_from_slice(src)` for im2col's runs wider than `by_width!` compiles (one output
+/// row, over 32 values) without a call to `memcpy`: fixed-size blocks, the last one overlapping
+/// the one before it where the length is not a multiple of the block.
 fn copy_run(dst: &mut [f32], src: &[f32]) {
     fn blocks<const B: usize>(dst: &mut [f32], src: &[f32]) {
         let n = dst.len();
@@ -190,7 +192,8 @@ fn copy_run(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// `dst += src` value by value for the short runs of col2im: blocks of 8, then the rest.
+/// `dst += src` value by value for col2im's runs wider than `by_width!` compiles: blocks of 8,
+/// then the rest.
 fn add_run(dst: &mut [f32], src: &[f32]) {
     assert_eq!(dst.len(), src.len(), "add_run: unequal runs");
     let (mut dst_blocks, mut src_blocks) = (dst.chunks_exact_mut(8), src.chunks_exact(8));
