@@ -280,7 +280,9 @@ fn main() {
     let wanted = |executor: &str| only.is_empty() || only.iter().any(|a| *a == executor);
     // Presets named on the command line (e.g. `cargo bench --bench kernels -- cpu best`) replace
     // the default rows of the CPU ops table.
-    let named: Vec<&String> = args.iter().filter(|a| preset(a).is_some()).collect();
+    let named: Vec<(&String, usize)> = (args.iter())
+        .filter_map(|a| preset(a).map(|p| (a, p.training.batch_size)))
+        .collect();
     if wanted("cpu") {
         if named.is_empty() {
             cpu_matmul_ladder();
@@ -291,8 +293,8 @@ fn main() {
             }
             cpu_network_ops("best", 128);
         }
-        for name in named {
-            cpu_network_ops(name, preset(name).map_or(128, |p| p.training.batch_size));
+        for (name, batch) in named {
+            cpu_network_ops(name, batch);
         }
     }
     if !wanted("gpu") {

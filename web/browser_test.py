@@ -115,6 +115,16 @@ def wait_for(driver, script, what, timeout):
              f"status {status!r} after {time.time() - start:.0f} s")
 
 
+def read_drawing(driver, digit, timeout):
+    """Clears the pad, draws `digit` with pointer strokes and waits for the page's reading:
+    the class it read (an int) and the text of its probabilities."""
+    driver.js("document.getElementById('clear').click()")
+    driver.strokes("#pad", digit_strokes(digit))
+    got = wait_for(driver, "return document.body.dataset.prediction", f"drawn {digit}", timeout)
+    bars = driver.js("return document.getElementById('prediction').textContent")
+    return int(got), bars
+
+
 def digit_strokes(digit):
     """Pointer paths of a hand-drawn digit on the 280x280 pad, centred."""
     if digit == 1:
@@ -175,12 +185,9 @@ def main():
         error = wait_for(driver, "return document.body.dataset.testError", "checkpoint", args.timeout)
         print(f"checkpoint {args.checkpoint} in the page: test error {100 * float(error):.2f}%")
         for digit in (1, 0, 7):
-            driver.js("document.getElementById('clear').click()")
-            driver.strokes("#pad", digit_strokes(digit))
-            got = wait_for(driver, "return document.body.dataset.prediction", f"drawn {digit}", 120)
-            bars = driver.js("return document.getElementById('prediction').textContent")
+            got, bars = read_drawing(driver, digit, 120)
             print(f"drew a {digit}: {bars}")
-            if int(got) != digit:
+            if got != digit:
                 sys.exit(f"FAIL: drew a {digit}, the page read a {got}")
         drawn = args.screenshot.replace(".png", "-drawn.png")
         driver.screenshot(drawn)

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from browser_test import WebDriver, digit_strokes, wait_for
+from browser_test import WebDriver, read_drawing, wait_for
 
 
 def main():
@@ -45,13 +45,9 @@ def main():
             failed.append(f"test error {100 * error:.2f}%, expected below "
                           f"{100 * args.max_error:.2f}%")
         for digit in (1, 0, 7):
-            driver.js("document.getElementById('clear').click()")
-            driver.strokes("#pad", digit_strokes(digit))
-            got = wait_for(driver, "return document.body.dataset.prediction", f"drawn {digit}",
-                           300)
-            bars = driver.js("return document.getElementById('prediction').textContent")
+            got, bars = read_drawing(driver, digit, 300)
             print(f"drew a {digit} for the network the page trained: {bars}")
-            if int(got) != digit:
+            if got != digit:
                 failed.append(f"drew a {digit}, the page read a {got}")
         drawn = args.screenshot.replace(".png", "-drawn.png")
         driver.screenshot(drawn)

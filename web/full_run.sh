@@ -15,15 +15,8 @@ prefix=()
 if [ "${SHADERNET_IDLE:-0}" = "1" ]; then prefix=(chrt --idle 0); fi
 page_port=${PAGE_PORT:-8124}
 driver_port=${DRIVER_PORT:-9516}
-python3 -m http.server --bind 127.0.0.1 --directory "$out/dist" "$page_port" >"$out/http.log" 2>&1 &
-server=$!
-"${prefix[@]}" chromedriver --port="$driver_port" >"$out/chromedriver.log" 2>&1 &
-driver=$!
-trap 'kill $server $driver 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$driver_port") 2>/dev/null && break
-  sleep 0.2
-done
+source web/serve_and_drive.sh
+serve_and_drive "$out/dist" "$out" "$page_port" "$driver_port" "${prefix[@]}"
 lscpu | grep -E "Model name|^CPU\(s\)" | sed 's/  */ /g'
 python3 web/full_run.py --driver "http://127.0.0.1:$driver_port" \
   --page "http://127.0.0.1:$page_port/" --screenshot "$PWD/$out/trained.png" "$@" \

@@ -31,15 +31,8 @@ fi
 
 page_port=${PAGE_PORT:-8123}
 driver_port=${DRIVER_PORT:-9515}
-python3 -m http.server --bind 127.0.0.1 --directory web/dist "$page_port" >"$out/http.log" 2>&1 &
-server=$!
-chromedriver --port="$driver_port" >"$out/chromedriver.log" 2>&1 &
-driver=$!
-trap 'kill $server $driver 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$driver_port") 2>/dev/null && break
-  sleep 0.2
-done
+source web/serve_and_drive.sh
+serve_and_drive web/dist "$out" "$page_port" "$driver_port"
 
 python3 web/browser_test.py \
   --driver "http://127.0.0.1:$driver_port" \
