@@ -304,6 +304,16 @@ fn batchnorm_over_conv_channels_three_adam_steps_match_the_cpu() {
 }
 
 #[test]
+fn best_like_batchnorm_relu_dropout_three_adam_steps_match_the_cpu() {
+    // The record preset's blocks: batchnorm then ReLU (one pass on the CPU executor) then
+    // dropout, on conv channels and on a dense layer.
+    let text = "conv 4 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 4 kernel=5 stride=2 padding=2\n\
+                batchnorm\nrelu\ndropout 0.4\nflatten\ndense 8\nbatchnorm\nrelu\ndropout 0.4\n\
+                dense classes\nsoftmax\noptimizer adam\nlr 0.003\n";
+    three_steps_agree("best-like", text, Shape::Image { c: 1, h: 9, w: 8 }, 5, 6);
+}
+
+#[test]
 fn seedtf_preset_builds_and_steps_on_both_executors() {
     let net = shadernet::model::preset("seedtf").unwrap();
     let plan = net.plan(Shape::Image { c: 1, h: 28, w: 28 }, 10).unwrap();

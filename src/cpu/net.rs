@@ -53,6 +53,8 @@ pub(super) enum OpKind {
     Activation(Activation),
     /// Features `c`, values per feature per example `inner`; `γ`, `β` in the parameters;
     /// `running` = `r_μ` then `r_σ²` in the running statistics; `slot` = its saved statistics.
+    /// With `relu`, the ReLU layer that followed it in the plan is done in the same passes
+    /// ([`fold_relus_into_batchnorm`]).
     BatchNorm {
         c: usize,
         inner: usize,
@@ -60,16 +62,42 @@ pub(super) enum OpKind {
         beta: Range<usize>,
         running: Range<usize>,
         slot: usize,
+        relu: bool,
     },
     Softmax,
 }
 
-/// One layer: its kind and the buffers it reads and writes.
+/// One layer (or two, folded): its kind, its index in the plan (which keys its dropout masks)
+/// and the buffers it reads and writes.
 #[derive(Clone, Debug)]
 pub(super) struct Op {
     pub(super) kind: OpKind,
+    pub(super) layer: usize,
     pub(super) input: usize,
     pub(super) output: usize,
+}
+
+/// Folds each ReLU that directly follows a batchnorm layer into it: the batchnorm op writes
+/// `max(0, y)` to the ReLU's output buffer, and its backward takes the ReLU's output gradient
+/// and masks it (`norm.rs`), so the activations are walked once instead of twice each way,
+/// with the same values. The batchnorm's own output buffer is then left unused.
+fn fold_relus_into_batchnorm(ops: Vec<Op>) -> Vec<Op> {
+    let mut folded: Vec<Op> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let (OpKind::Activation(Activation::Relu), Some(previous)) =
+            (&op.kind, folded.last_mut())
+            && let OpKind::BatchNorm {
+                relu: relu @ false, ..
+            } = &mut previous.kind
+            && previous.output == op.input
+        {
+            *relu = true;
+            previous.output = op.output;
+            continue;
+        }
+        folded.push(op);
+    }
+    folded
 }
 
 /// Whether a forward pass trains (dropout on, with the masks of `step`) or infers.
@@ -189,16 +217,19 @@ impl CpuNet {
                         beta: slots.bias.clone(),
                         running: slots.running.clone(),
                         slot: norm_layers - 1,
+                        relu: false,
                     }
                 }
             };
             let (input, output) = buffers.layers[i];
             ops.push(Op {
                 kind,
+                layer: i,
                 input,
                 output,
             });
         }
+        let ops = fold_relus_into_batchnorm(ops);
         let initial = initial_parameters(plan, seed);
         let mut net = CpuNet {
             plan: plan.clone(),

@@ -150,8 +150,8 @@ impl Worker {
         let in_size = sizes.buffers[0];
         self.acts[0][..n * in_size].copy_from_slice(&x[range.start * in_size..range.end * in_size]);
         let labels = &labels[range.clone()];
-        for (index, op) in ctx.ops.iter().enumerate() {
-            self.forward_op(ctx, sizes, op, index, n, mode, range.start);
+        for op in ctx.ops {
+            self.forward_op(ctx, sizes, op, n, mode, range.start);
         }
         let k = ctx.classes;
         let last = ctx.ops.last().map_or(0, |op| op.output);
@@ -175,7 +175,6 @@ impl Worker {
         ctx: &Context,
         sizes: &Sizes,
         op: &Op,
-        index: usize,
         n: usize,
         mode: Mode,
         offset: usize,
@@ -213,7 +212,7 @@ impl Worker {
                     let key = DropoutKey {
                         seed: ctx.dropout_seed,
                         step,
-                        layer: index as u32,
+                        layer: op.layer as u32,
                     };
                     let mask = &mut self.masks[*slot][..y.len()];
                     dropout_forward(x, y, mask, *rate, key, offset * sizes.buffers[op.input]);
@@ -229,6 +228,7 @@ impl Worker {
                 beta,
                 running,
                 slot,
+                relu,
             } => {
                 let sh = NormShape {
                     n,
@@ -252,11 +252,11 @@ impl Worker {
                         ctx.sync().all_reduce(self.thread, part, var);
                         var.iter_mut().for_each(|s| *s /= m);
                         let saved = &mut self.norms[*slot];
-                        batchnorm_normalize(x, g, b, mean, var, y, saved, sh)
+                        batchnorm_normalize(x, g, b, mean, var, y, saved, sh, *relu)
                     }
                     Mode::Eval => {
                         let (mean, var) = ctx.running[running.clone()].split_at(*c);
-                        batchnorm_forward_eval(x, g, b, mean, var, y, sh)
+                        batchnorm_forward_eval(x, g, b, mean, var, y, sh, *relu)
                     }
                 }
             }

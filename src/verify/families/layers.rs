@@ -214,7 +214,7 @@ pub(super) fn batchnorm_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>>
         ];
         let (rm, rv) = running[4..].split_at(c);
         let mut want_eval = vec![0.0; len];
-        norm::batchnorm_forward_eval(&x, &gamma, &beta, rm, rv, &mut want_eval, sh);
+        norm::batchnorm_forward_eval(&x, &gamma, &beta, rm, rv, &mut want_eval, sh, false);
         let (mut want_y, mut saved) = (vec![0.0; len], norm::NormSaved::default());
         norm::batchnorm_forward_train(&x, &gamma, &beta, &mut want_y, &mut saved, sh);
         let (mut want_rm, mut want_rv) = (rm.to_vec(), rv.to_vec());
