@@ -198,9 +198,10 @@ fn batchnorm_over_the_batch_of_flat_features() {
 
 #[test]
 fn batchnorm_followed_by_relu_done_in_one_pass() {
-    // The CPU executor folds a ReLU that follows a batchnorm layer into it (forward: max(0, y);
-    // backward: the ReLU's output gradient masked by y > 0), here on channels and on flat
-    // features, with a dropout after each so that the masks' layer numbers are checked too.
+    // The CPU executor folds a ReLU that follows a batchnorm layer into it (forward: max(0, y)
+    // in the normalising pass; backward: the ReLU's output gradient masked in place first),
+    // here on channels and on flat features, with a dropout after each so that the masks'
+    // layer numbers are checked too.
     let net = "conv 3 kernel=3 padding=1\nbatchnorm\nrelu\ndropout 0.25\nconv 2 kernel=3 padding=1\n\
                tanh\nflatten\ndense 6\nbatchnorm\nrelu\ndropout 0.25\ndense classes\nsoftmax\n";
     check(

@@ -27,3 +27,10 @@ pub fn relu_backward(y: &[f32], dy: &[f32], dx: &mut [f32]) {
         *g = if o > 0.0 { d } else { 0.0 };
     }
 }
+
+/// `dy ← dy · [y > 0]` in place: [`relu_backward`] writing over its input gradient.
+pub fn relu_backward_in_place(y: &[f32], dy: &mut [f32]) {
+    for (g, &o) in dy.iter_mut().zip(y) {
+        *g = if o > 0.0 { *g } else { 0.0 };
+    }
+}

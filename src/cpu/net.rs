@@ -78,9 +78,9 @@ pub(super) struct Op {
 }
 
 /// Folds each ReLU that directly follows a batchnorm layer into it: the batchnorm op writes
-/// `max(0, y)` to the ReLU's output buffer, and its backward takes the ReLU's output gradient
-/// and masks it (`norm.rs`), so the activations are walked once instead of twice each way,
-/// with the same values. The batchnorm's own output buffer is then left unused.
+/// `max(0, y)` to the ReLU's output buffer (one walk over the activations instead of two), and
+/// its backward first masks the ReLU's output gradient in place, with the same values as the
+/// two layers. The batchnorm's own output buffer is then left unused.
 fn fold_relus_into_batchnorm(ops: Vec<Op>) -> Vec<Op> {
     let mut folded: Vec<Op> = Vec::with_capacity(ops.len());
     for op in ops {

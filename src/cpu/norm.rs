@@ -12,10 +12,9 @@
 //! - backward (training statistics): `dβ = Σ dy`, `dγ = Σ dy·x̂`,
 //!   `dx = γ/(m·√(σ² + ε)) · (m·dy − dβ − x̂·dγ)`.
 //!
-//! A ReLU that follows a batchnorm layer can be applied in the same pass (`relu` below, as the
-//! CPU executor does): the forward writes `max(0, y)`, and the backward takes the ReLU's output
-//! gradient and masks it by `y > 0`, recomputing `y` from `x` with the forward's own `f32`
-//! constants, so the values are those of the two layers run one after the other.
+//! A ReLU that follows a batchnorm layer can be applied in the forward's own pass (`relu`
+//! below, as the CPU executor does): it writes `max(0, y)`, the values of the two layers run
+//! one after the other. (The backward stays the two layers': the ReLU's mask, then these.)
 //!
 //! ε = 1e-5. Sums are accumulated in `f32` lanes over blocks of up to 1,024 values of one
 //! example's plane, and the blocks' totals in `f64` ([`lane_sum`]); the per-value passes run
@@ -26,8 +25,7 @@ use super::lanes::lane_sum;
 use crate::model::{BN_EPSILON, BN_MOMENTUM, NormShape};
 
 /// What the training forward pass saves for the backward pass and the running statistics:
-/// per feature, the batch mean `μ (C)`, biased variance `σ² (C)` and `1/√(σ² + ε) (C)`, and
-/// the `f32` constants of `y = s·(x − μ) + β` it applied, with whether a ReLU followed.
+/// per feature, the batch mean `μ (C)`, biased variance `σ² (C)` and `1/√(σ² + ε) (C)`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NormSaved {
     /// `μ (C)`.
@@ -36,30 +34,6 @@ pub struct NormSaved {
     pub var: Vec<f32>,
     /// `1/√(σ² + ε) (C)`.
     pub inv_std: Vec<f32>,
-    /// `s = γ/√(σ² + ε) (C)`, as applied.
-    pub scale: Vec<f32>,
-    /// `β (C)`, as applied.
-    pub shift: Vec<f32>,
-    /// Whether the forward wrote `max(0, y)`: the backward then takes the ReLU's output
-    /// gradient and masks it by `y > 0`.
-    pub relu: bool,
-}
-
-impl NormSaved {
-    /// The gradient reaching the batchnorm's output at a value `x` of feature `ch`, given the
-    /// gradient `dy` of the layer's output: `dy`, or with a ReLU `dy·[s·(x − μ) + β > 0]` (the
-    /// forward's own `f32` arithmetic, so the same mask as its output's).
-    #[inline(always)]
-    fn gate(&self, ch: usize) -> impl Fn(f32, f32) -> f32 {
-        let (relu, scale, mean, shift) = (self.relu, self.scale[ch], self.mean[ch], self.shift[ch]);
-        move |x, dy| {
-            if !relu || scale * (x - mean) + shift > 0.0 {
-                dy
-            } else {
-                0.0
-            }
-        }
-    }
 }
 
 /// Training forward: batch statistics (two passes, `f64`), `y = γ·(x − μ)/√(σ² + ε) + β`.
@@ -122,17 +96,13 @@ pub fn batchnorm_normalize(
     for v in [&mut saved.mean, &mut saved.var, &mut saved.inv_std] {
         v.resize(sh.c, 0.0);
     }
-    saved.scale.resize(sh.c, 0.0);
-    saved.shift.resize(sh.c, 0.0);
-    saved.relu = relu;
     for ch in 0..sh.c {
         let inv_std = 1.0 / (var[ch] + BN_EPSILON as f64).sqrt();
         saved.mean[ch] = mean[ch] as f32;
         saved.var[ch] = var[ch] as f32;
         saved.inv_std[ch] = inv_std as f32;
-        saved.scale[ch] = (gamma[ch] as f64 * inv_std) as f32;
-        saved.shift[ch] = beta[ch];
-        let (scale, mean, shift) = (saved.scale[ch], saved.mean[ch], saved.shift[ch]);
+        let scale = (gamma[ch] as f64 * inv_std) as f32;
+        let (mean, shift) = (mean[ch] as f32, beta[ch]);
         for r in sh.planes(ch) {
             let (y, x) = (&mut y[r.clone()], &x[r]);
             if relu {
@@ -229,9 +199,8 @@ pub fn batchnorm_backward(
 }
 
 /// On a chunk `x`, `dy: (N, C, I)`: `sums = [Σ dy (C), Σ dy·x̂ (C)]`, `x̂ = (x − μ)·inv_std`
-/// (the latter as `inv_std·Σ dy·(x − μ)`); with `saved.relu`, `dy` is the ReLU's output
-/// gradient, masked first. The batch's sums are its chunks' sums added (in a fixed order): `dβ`
-/// and `dγ`.
+/// (the latter as `inv_std·Σ dy·(x − μ)`).
+/// The batch's sums are its chunks' sums added (in a fixed order): `dβ` and `dγ`.
 pub fn batchnorm_backward_sums(
     x: &[f32],
     saved: &NormSaved,
@@ -240,12 +209,12 @@ pub fn batchnorm_backward_sums(
     sums: &mut [f64],
 ) {
     for ch in 0..sh.c {
-        let (mean, gate) = (saved.mean[ch], saved.gate(ch));
+        let mean = saved.mean[ch];
         let (mut sum_dy, mut sum_dy_centred) = (0.0f64, 0.0f64);
         for r in sh.planes(ch) {
             let (x, dy) = (&x[r.clone()], &dy[r]);
-            sum_dy += lane_sum(x, dy, &gate);
-            sum_dy_centred += lane_sum(x, dy, |x, d| gate(x, d) * (x - mean));
+            sum_dy += lane_sum(dy, dy, |d, _| d);
+            sum_dy_centred += lane_sum(x, dy, |x, d| d * (x - mean));
         }
         sums[ch] = sum_dy;
         sums[sh.c + ch] = sum_dy_centred * saved.inv_std[ch] as f64;
@@ -255,8 +224,7 @@ pub fn batchnorm_backward_sums(
 /// `dx = γ·inv_std/m · (m·dy − dβ − x̂·dγ)` on a chunk `x`, `dy`, `dx: (N, C, I)`, with the
 /// whole batch's `sums = [dβ (C), dγ (C)]` and values per feature `count = m`; per feature
 /// as `dx = γ·inv_std·dy + a·(x − μ) + c` with `a = −γ·inv_std²·dγ/m` and `c = −γ·inv_std·dβ/m`
-/// (computed in `f64`, applied in `f32`); with `saved.relu`, `dy` is masked first, as in
-/// [`batchnorm_backward_sums`].
+/// (computed in `f64`, applied in `f32`).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_backward_dx(
     x: &[f32],
@@ -278,11 +246,11 @@ pub fn batchnorm_backward_dx(
             (-k * sum_dy_xhat * inv_std) as f32,
             (-k * sum_dy) as f32,
         );
-        let (mean, gate) = (saved.mean[ch], saved.gate(ch));
+        let mean = saved.mean[ch];
         for r in sh.planes(ch) {
             let (dx, x, dy) = (&mut dx[r.clone()], &x[r.clone()], &dy[r]);
             for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-                *dx = along_dy * gate(x, dy) + along_x * (x - mean) + constant;
+                *dx = along_dy * dy + along_x * (x - mean) + constant;
             }
         }
     }
@@ -332,7 +300,7 @@ mod tests {
 
     #[test]
     fn relu_in_the_same_pass_gives_the_bits_of_batchnorm_then_relu() {
-        use crate::cpu::activation::{relu_backward, relu_forward};
+        use crate::cpu::activation::relu_forward;
         // 3 examples, 2 channels of 5 values, about half of the outputs negative.
         let sh = NormShape {
             n: 3,
@@ -343,78 +311,40 @@ mod tests {
             .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
             .collect();
         let (gamma, beta) = ([1.5, -0.7], [0.0, 0.2]);
-        let dy: Vec<f32> = (0..30)
-            .map(|i| ((i * 11 % 13) as f32 - 6.0) / 5.0)
-            .collect();
-        let m = 15.0;
-        let mut sums = vec![0.0; 2];
-        batchnorm_sums(&x, sh, &mut sums);
-        let mean: Vec<f64> = sums.iter().map(|s| s / m).collect();
-        batchnorm_square_sums(&x, &mean, sh, &mut sums);
-        let var: Vec<f64> = sums.iter().map(|s| s / m).collect();
+        let (mean, var) = ([0.1, -0.3], [1.7, 0.8]);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
 
-        // Two layers: batchnorm, then ReLU; backward: ReLU, then batchnorm.
         let (mut y, mut saved) = (vec![0.0; 30], NormSaved::default());
         batchnorm_normalize(
             &x, &gamma, &beta, &mean, &var, &mut y, &mut saved, sh, false,
         );
-        let mut relu_y = vec![0.0; 30];
-        relu_forward(&y, &mut relu_y);
-        let mut dy_masked = vec![0.0; 30];
-        relu_backward(&relu_y, &dy, &mut dy_masked);
-        let (mut want_sums, mut want_dx) = (vec![0.0; 4], vec![0.0; 30]);
-        batchnorm_backward_sums(&x, &saved, &dy_masked, sh, &mut want_sums);
-        batchnorm_backward_dx(
-            &x,
-            &gamma,
-            &saved,
-            &dy_masked,
-            &want_sums,
-            15,
-            &mut want_dx,
-            sh,
-        );
-
-        // One op.
-        let (mut fused_y, mut fused_saved) = (vec![0.0; 30], NormSaved::default());
+        let mut want = vec![0.0; 30];
+        relu_forward(&y, &mut want);
+        let (mut got, mut got_saved) = (vec![0.0; 30], NormSaved::default());
         batchnorm_normalize(
             &x,
             &gamma,
             &beta,
             &mean,
             &var,
-            &mut fused_y,
-            &mut fused_saved,
+            &mut got,
+            &mut got_saved,
             sh,
             true,
         );
-        assert!(fused_saved.relu);
-        let (mut got_sums, mut got_dx) = (vec![0.0; 4], vec![0.0; 30]);
-        batchnorm_backward_sums(&x, &fused_saved, &dy, sh, &mut got_sums);
-        batchnorm_backward_dx(
-            &x,
-            &gamma,
-            &fused_saved,
-            &dy,
-            &got_sums,
-            15,
-            &mut got_dx,
-            sh,
-        );
-
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&fused_y), bits(&relu_y));
-        assert_eq!(got_sums, want_sums);
-        assert_eq!(bits(&got_dx), bits(&want_dx));
-        let closed = dy_masked.iter().filter(|&&d| d == 0.0).count();
-        assert!((8..=22).contains(&closed), "the mask closed {closed} of 30");
+        assert_eq!(bits(&got), bits(&want));
+        assert_eq!(got_saved, saved);
+        let zeros = got.iter().filter(|&&v| v == 0.0).count();
+        assert!((8..=22).contains(&zeros), "{zeros} of 30 clipped");
 
         // Inference: the same with the running statistics.
         let (rm, rv) = ([0.1, -0.2], [0.9, 1.3]);
-        let (mut eval_y, mut fused_eval) = (vec![0.0; 30], vec![0.0; 30]);
+        let mut eval_y = vec![0.0; 30];
         batchnorm_forward_eval(&x, &gamma, &beta, &rm, &rv, &mut eval_y, sh, false);
-        relu_forward(&eval_y.clone(), &mut eval_y);
-        batchnorm_forward_eval(&x, &gamma, &beta, &rm, &rv, &mut fused_eval, sh, true);
-        assert_eq!(bits(&fused_eval), bits(&eval_y));
+        let mut want = vec![0.0; 30];
+        relu_forward(&eval_y, &mut want);
+        let mut got = vec![0.0; 30];
+        batchnorm_forward_eval(&x, &gamma, &beta, &rm, &rv, &mut got, sh, true);
+        assert_eq!(bits(&got), bits(&want));
     }
 }

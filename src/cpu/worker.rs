@@ -1,7 +1,9 @@
 //! One thread's share of a batch: its scratch buffers and the forward and backward pass of
 //! every layer over its chunk of examples ([`super::net::CpuNet`] runs one per thread).
 
-use super::activation::{relu_backward, relu_forward, tanh_backward, tanh_forward};
+use super::activation::{
+    relu_backward, relu_backward_in_place, relu_forward, tanh_backward, tanh_forward,
+};
 use super::conv::{conv_backward, conv_forward};
 use super::dense::{dense_backward, dense_forward};
 use super::dropout::{dropout_backward, dropout_forward};
@@ -303,6 +305,12 @@ impl Worker {
             return; // flatten
         }
         let want_dx = op.input != 0;
+        if let OpKind::BatchNorm { relu: true, .. } = op.kind {
+            // The folded ReLU's backward, over its output gradient (read by nothing else).
+            let len = n * sizes.buffers[op.output];
+            let y = &self.acts[op.output][..len];
+            relu_backward_in_place(y, &mut self.grads[op.output][..len]);
+        }
         let mut dx_buf = std::mem::take(&mut self.grads[op.input]);
         let dx = &mut dx_buf[..n * sizes.buffers[op.input]];
         let dy = &self.grads[op.output][..n * sizes.buffers[op.output]];
