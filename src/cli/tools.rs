@@ -118,8 +118,13 @@ fn print_plan(plan: &Plan) {
         plan.forward_flops() as f64 / 1e6,
         plan.train_flops() as f64 / 1e6
     );
+    let smoothing = match t.label_smoothing {
+        e if e > 0.0 => format!(" (label smoothing {e})"),
+        _ => String::new(),
+    };
+    let ema = t.ema.map_or(String::new(), |d| format!(", weight EMA {d}"));
     outln!(
-        "  defaults: {:?} loss, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}\n",
+        "  defaults: {:?} loss{smoothing}, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}{ema}\n",
         t.loss,
         t.optimizer,
         t.lr,
