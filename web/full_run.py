@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from browser_test import WebDriver, read_drawing, wait_for
+from browser_test import WebDriver, read_drawn_digits, wait_for
 
 
 def main():
@@ -44,14 +44,7 @@ def main():
         if not error < args.max_error:
             failed.append(f"test error {100 * error:.2f}%, expected below "
                           f"{100 * args.max_error:.2f}%")
-        for digit in (1, 0, 7):
-            got, bars = read_drawing(driver, digit, 300)
-            print(f"drew a {digit} for the network the page trained: {bars}")
-            if got != digit:
-                failed.append(f"drew a {digit}, the page read a {got}")
-        drawn = args.screenshot.replace(".png", "-drawn.png")
-        driver.screenshot(drawn)
-        print(f"screenshot after the drawn 7: {drawn}")
+        failed += read_drawn_digits(driver, 300, args.screenshot)
         if failed:
             sys.exit("FAIL: " + "; ".join(failed))
         print("PASS")

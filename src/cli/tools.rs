@@ -118,9 +118,10 @@ fn print_plan(plan: &Plan) {
         plan.forward_flops() as f64 / 1e6,
         plan.train_flops() as f64 / 1e6
     );
-    let smoothing = match t.label_smoothing {
-        e if e > 0.0 => format!(" (label smoothing {e})"),
-        _ => String::new(),
+    let smoothing = if t.label_smoothing > 0.0 {
+        format!(" (label smoothing {})", t.label_smoothing)
+    } else {
+        String::new()
     };
     let ema = t.ema.map_or(String::new(), |d| format!(", weight EMA {d}"));
     outln!(

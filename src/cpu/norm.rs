@@ -104,23 +104,26 @@ pub fn batchnorm_normalize(
         let scale = (gamma[ch] as f64 * inv_std) as f32;
         let (mean, shift) = (mean[ch] as f32, beta[ch]);
         for r in sh.planes(ch) {
-            let (y, x) = (&mut y[r.clone()], &x[r]);
-            if relu {
-                affine_plane::<true>(x, y, scale, mean, shift);
-            } else {
-                affine_plane::<false>(x, y, scale, mean, shift);
-            }
+            affine_plane(&x[r.clone()], &mut y[r], scale, mean, shift, relu);
         }
     }
 }
 
-/// `y = s·(x − m) + b` along one plane, then `max(0, ·)` if `RELU` (a constant, so that each
-/// variant is one plain loop).
+/// `y = s·(x − m) + b` along one plane, then `max(0, ·)` with `relu` (decided once per plane,
+/// so that each variant is one plain loop).
 #[inline(always)]
-fn affine_plane<const RELU: bool>(x: &[f32], y: &mut [f32], s: f32, m: f32, b: f32) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        let v = s * (x - m) + b;
-        *y = if RELU { v.max(0.0) } else { v };
+fn affine_plane(x: &[f32], y: &mut [f32], s: f32, m: f32, b: f32, relu: bool) {
+    #[inline(always)]
+    fn run<const RELU: bool>(x: &[f32], y: &mut [f32], s: f32, m: f32, b: f32) {
+        for (y, &x) in y.iter_mut().zip(x) {
+            let v = s * (x - m) + b;
+            *y = if RELU { v.max(0.0) } else { v };
+        }
+    }
+    if relu {
+        run::<true>(x, y, s, m, b)
+    } else {
+        run::<false>(x, y, s, m, b)
     }
 }
 
@@ -142,12 +145,7 @@ pub fn batchnorm_forward_eval(
         let scale = gamma[ch] * inv_std;
         let shift = beta[ch] - running_mean[ch] * scale;
         for r in sh.planes(ch) {
-            let (y, x) = (&mut y[r.clone()], &x[r]);
-            if relu {
-                affine_plane::<true>(x, y, scale, 0.0, shift);
-            } else {
-                affine_plane::<false>(x, y, scale, 0.0, shift);
-            }
+            affine_plane(&x[r.clone()], &mut y[r], scale, 0.0, shift, relu);
         }
     }
 }
