@@ -20,6 +20,7 @@ use shadernet::gpu::ops::gemm::scratch_bytes_bound;
 use shadernet::gpu::ops::matmul::matmul;
 use shadernet::gpu::profile::{Clock, profile_training_step, time_dispatches};
 use shadernet::model::ConvShape;
+use shadernet::model::MatmulPrecision;
 use shadernet::model::PoolShape;
 use shadernet::model::{Layer, Plan, Shape, preset};
 use shadernet::verify::{FAMILIES, Sizes};
@@ -94,7 +95,16 @@ fn cpu_network_ops(name: &str, batch: usize) {
                 let mut col = vec![0.0f32; sh.scratch_size()];
                 let flops = 2.0 * (batch * filters * ho * wo * c * kernel * kernel) as f64;
                 let t = time(3, || {
-                    conv_forward(&x, &wt, &b, &mut y, &mut col, &sh, batch)
+                    conv_forward(
+                        &x,
+                        &wt,
+                        &b,
+                        &mut y,
+                        &mut col,
+                        &sh,
+                        batch,
+                        MatmulPrecision::F32,
+                    )
                 });
                 println!(
                     "{:<34} {:>10.3} {:>10.1} {:>10}",
@@ -117,6 +127,7 @@ fn cpu_network_ops(name: &str, batch: usize) {
                         &mut col,
                         &sh,
                         batch,
+                        MatmulPrecision::F32,
                     )
                 });
                 println!(

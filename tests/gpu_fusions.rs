@@ -20,6 +20,7 @@ use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::pool as gpool;
 use shadernet::gpu::ops::{conv as gconv, dense as gdense};
 use shadernet::model::Activation;
+use shadernet::model::MatmulPrecision;
 
 #[test]
 fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
@@ -35,7 +36,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     case.run(&gconv::conv_forward(&l, ix, y, n, Some(Activation::Relu)));
     let mut col = vec![0.0; sh.scratch_size()];
     let (mut z, mut want) = (vec![0.0; out_len], vec![0.0; out_len]);
-    conv_forward(&x, &w, &b, &mut z, &mut col, &sh, n);
+    conv_forward(&x, &w, &b, &mut z, &mut col, &sh, n, MatmulPrecision::F32);
     activation::relu_forward(&z, &mut want);
     assert!(want.contains(&0.0) && want.iter().any(|&v| v > 0.0));
     assert_close("conv + relu", &case.read(y, out_len), &want, 1e-5, 1e-5);
@@ -52,7 +53,7 @@ fn activations_fused_into_conv_and_dense_match_the_layer_then_the_activation() {
     let (ix, y) = (case.input(&x), case.output(n * d_out));
     case.run(&gdense::dense_forward(&l, ix, y, n, Some(Activation::Tanh)));
     let (mut z, mut want) = (vec![0.0; n * d_out], vec![0.0; n * d_out]);
-    dense_forward(&x, &w, &b, &mut z, n, d_in);
+    dense_forward(&x, &w, &b, &mut z, n, d_in, MatmulPrecision::F32);
     activation::tanh_forward(&z, &mut want);
     assert_close("dense + tanh", &case.read(y, n * d_out), &want, 1e-5, 1e-5);
 }
@@ -115,7 +116,17 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
             case.run(&list);
             let (mut g, mut dw, mut db) =
                 (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
-            dense_backward(&a, &w, &dy, Some(&mut g), &mut dw, &mut db, n, d_in);
+            dense_backward(
+                &a,
+                &w,
+                &dy,
+                Some(&mut g),
+                &mut dw,
+                &mut db,
+                n,
+                d_in,
+                MatmulPrecision::F32,
+            );
             assert_close(&tag, &case.read(dz, n * d_in), &backward(&g), 1e-5, 1e-5);
         }
         // Conv 3x3 'same', 70 filters: the data gradient's k (F·K·K = 630) is split.
@@ -254,7 +265,17 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         let (dz, dx) = grad(&mut case, &a, &mask);
         case.run(&gdense::dense_backward(&l, ix, idy, Some(dx), n));
         let (mut g, mut dw, mut db) = (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
-        dense_backward(&x, &w, &dy, Some(&mut g), &mut dw, &mut db, n, d_in);
+        dense_backward(
+            &x,
+            &w,
+            &dy,
+            Some(&mut g),
+            &mut dw,
+            &mut db,
+            n,
+            d_in,
+            MatmulPrecision::F32,
+        );
         let tag = format!("{kind:?}, dropout, dense");
         assert_close(&tag, &case.read(dz, n * d_in), &through(&g), 1e-5, 1e-5);
         let got_dw = case.read(l.grads, w.len());

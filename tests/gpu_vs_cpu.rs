@@ -14,6 +14,7 @@ use shadernet::cpu::dense::dense_forward;
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::Kernel;
 use shadernet::gpu::ops::dense as gdense;
+use shadernet::model::MatmulPrecision;
 use shadernet::verify::{FAMILIES, Sizes, Tolerance};
 use std::collections::HashSet;
 
@@ -159,7 +160,7 @@ fn dense_asymmetric_pattern_catches_swapped_axes() {
     let y = case.output(n * d_out);
     case.run(&gdense::dense_forward(&l, ix, y, n, None));
     let mut want = vec![0.0; n * d_out];
-    dense_forward(&x, &w, &b, &mut want, n, d_in);
+    dense_forward(&x, &w, &b, &mut want, n, d_in, MatmulPrecision::F32);
     assert_eq!(case.read(y, n * d_out), want);
     assert_eq!(want[..2], [120.0, 240.0]); // row 0: 1·(2+3+4+5+6) + 100, 2·20 + 200
 }

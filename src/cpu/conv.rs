@@ -4,9 +4,10 @@
 //! compiled for its width (see `by_width!`).
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
-use super::gemm::{Mat, gemm};
+use super::gemm::{Mat, gemm_with};
 use super::lanes::lane_sum;
 use crate::model::ConvShape;
+use crate::model::MatmulPrecision;
 use std::ops::Range;
 
 /// The indices `j` in `0..count` whose coordinate `j·S + offset − P` lies inside `0..limit`.
@@ -265,8 +266,9 @@ impl<'a> Scratch<'a> {
     }
 }
 
-/// `y[n, f] = W[f] · im2col(x[n]) + b[f]`. `scratch` holds at least
-/// [`ConvShape::scratch_size`] values.
+/// `y[n, f] = W[f] · im2col(x[n]) + b[f]`, the products in `precision`. `scratch` holds at
+/// least [`ConvShape::scratch_size`] values.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_forward(
     x: &[f32],
     w: &[f32],
@@ -275,6 +277,7 @@ pub fn conv_forward(
     scratch: &mut [f32],
     sh: &ConvShape,
     n: usize,
+    precision: MatmulPrecision,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
     let Scratch { col, phases, .. } = Scratch::split(scratch, sh);
@@ -286,7 +289,8 @@ pub fn conv_forward(
         for (plane, &bias) in y_img.chunks_exact_mut(cols).zip(b) {
             plane.fill(bias);
         }
-        gemm(
+        gemm_with(
+            precision,
             sh.f,
             rows,
             cols,
@@ -300,7 +304,8 @@ pub fn conv_forward(
 
 /// Gradients of [`conv_forward`] given `dy (N, F, H', W')`:
 /// `dW (F, C·K·K) += dy[n] · im2col(x[n])ᵀ`, `db[f] += Σ dy[n, f]`, and, if wanted,
-/// `dx[n] = col2im(Wᵀ · dy[n])`. `scratch` holds at least [`ConvShape::scratch_size`] values.
+/// `dx[n] = col2im(Wᵀ · dy[n])`, the products in `precision`. `scratch` holds at least
+/// [`ConvShape::scratch_size`] values.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_backward(
     x: &[f32],
@@ -312,6 +317,7 @@ pub fn conv_backward(
     scratch: &mut [f32],
     sh: &ConvShape,
     n: usize,
+    precision: MatmulPrecision,
 ) {
     let (rows, cols) = (sh.col_rows(), sh.col_cols());
     let Scratch { col, phases, dw_t } = Scratch::split(scratch, sh);
@@ -325,7 +331,8 @@ pub fn conv_backward(
         im2col(x_img, col, phases, sh);
         // dWᵀ (C·K·K, F) += col (C·K·K, H'·W') · dy_imgᵀ (H'·W', F): the GEMM runs faster with
         // the long side as its rows than dW (F, C·K·K) += dy_img · colᵀ would.
-        gemm(
+        gemm_with(
+            precision,
             rows,
             cols,
             sh.f,
@@ -336,7 +343,8 @@ pub fn conv_backward(
         );
         if let Some(dx) = dx.as_deref_mut() {
             // col (C·K·K, H'·W') = Wᵀ (C·K·K, F) · dy_img (F, H'·W'), then scatter into dx.
-            gemm(
+            gemm_with(
+                precision,
                 rows,
                 sh.f,
                 cols,
@@ -377,7 +385,16 @@ mod tests {
         let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
         let mut y = [0.0; 4];
         let mut scratch = vec![0.0; sh.scratch_size()];
-        conv_forward(&x, &[1., 0., 0., -1.], &[0.5], &mut y, &mut scratch, &sh, 1);
+        conv_forward(
+            &x,
+            &[1., 0., 0., -1.],
+            &[0.5],
+            &mut y,
+            &mut scratch,
+            &sh,
+            1,
+            MatmulPrecision::F32,
+        );
         assert_eq!(y, [-3.5, -3.5, -3.5, -3.5]);
     }
 

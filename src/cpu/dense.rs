@@ -1,15 +1,25 @@
 //! Fully connected layer. `W: (D_out, D_in)`, `b: (D_out)`.
 
-use super::gemm::{Mat, gemm};
+use super::gemm::{Mat, gemm_with};
+use crate::model::MatmulPrecision;
 
-/// `y (N, D_out) = x (N, D_in) · Wᵀ + b`.
-pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], n: usize, d_in: usize) {
+/// `y (N, D_out) = x (N, D_in) · Wᵀ + b`, the product in `precision`.
+pub fn dense_forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    n: usize,
+    d_in: usize,
+    precision: MatmulPrecision,
+) {
     let d_out = b.len();
     // y: (N, D_out) starts as the broadcast bias, then y += x · Wᵀ.
     for row in y[..n * d_out].chunks_exact_mut(d_out) {
         row.copy_from_slice(b);
     }
-    gemm(
+    gemm_with(
+        precision,
         n,
         d_in,
         d_out,
@@ -21,7 +31,8 @@ pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], n: usize, d
 }
 
 /// Gradients of [`dense_forward`] given `dy (N, D_out)`:
-/// `dW (D_out, D_in) += dyᵀ · x`, `db (D_out) += Σ_n dy`, and, if wanted, `dx (N, D_in) = dy · W`.
+/// `dW (D_out, D_in) += dyᵀ · x`, `db (D_out) += Σ_n dy`, and, if wanted, `dx (N, D_in) = dy · W`,
+/// the products in `precision`.
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward(
     x: &[f32],
@@ -32,9 +43,11 @@ pub fn dense_backward(
     db: &mut [f32],
     n: usize,
     d_in: usize,
+    precision: MatmulPrecision,
 ) {
     let d_out = db.len();
-    gemm(
+    gemm_with(
+        precision,
         d_out,
         n,
         d_in,
@@ -49,7 +62,8 @@ pub fn dense_backward(
         }
     }
     if let Some(dx) = dx {
-        gemm(
+        gemm_with(
+            precision,
             n,
             d_out,
             d_in,
@@ -76,6 +90,7 @@ mod tests {
             &mut y,
             1,
             3,
+            MatmulPrecision::F32,
         );
         assert_eq!(y, [8.0, 24.0]);
     }

@@ -1,5 +1,9 @@
 //! The one place the CPU executor calls a GEMM: the `gemm` crate's single-threaded f32 GEMM
-//! behind a safe, bounds-checked wrapper with row-major conventions.
+//! behind a safe, bounds-checked wrapper with row-major conventions, and [`gemm_with`], which
+//! sends a network's products to it or to [`gemm_bf16`] as its `matmul_precision` says.
+
+use super::gemm_bf16::gemm_bf16;
+use crate::model::MatmulPrecision;
 
 /// A matrix operand: a slice plus its shape and strides (in elements).
 #[derive(Clone, Copy)]
@@ -75,5 +79,24 @@ pub fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f3
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+/// [`gemm`] with operands as `precision` says: `C = A·B + beta·C` in float32, or
+/// `C = bf16(A)·bf16(B) + beta·C` ([`gemm_bf16`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(
+    precision: MatmulPrecision,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    beta: f32,
+    c: &mut [f32],
+) {
+    match precision {
+        MatmulPrecision::F32 => gemm(m, k, n, a, b, beta, c),
+        MatmulPrecision::Bf16 => gemm_bf16(m, k, n, a, b, beta, c),
     }
 }

@@ -7,6 +7,7 @@ pub mod dense;
 pub mod dropout;
 pub mod executor;
 pub mod gemm;
+pub mod gemm_bf16;
 pub mod lanes;
 pub mod loss;
 pub mod net;

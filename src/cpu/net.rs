@@ -456,6 +456,7 @@ impl CpuNet {
             smoothing: self.plan.network.training.label_smoothing,
             batch: n,
             dropout_seed: self.dropout_seed,
+            precision: self.plan.network.training.matmul_precision,
         };
         let sizes = Sizes {
             buffers: &self.buffer_sizes,

@@ -18,7 +18,7 @@ use super::norm::{
 };
 use super::pool::{maxpool_backward, maxpool_forward};
 use crate::executor::DropoutKey;
-use crate::model::{Activation, Loss, NormShape};
+use crate::model::{Activation, Loss, MatmulPrecision, NormShape};
 use std::ops::Range;
 use std::sync::{Barrier, Mutex, PoisonError};
 
@@ -56,6 +56,8 @@ pub(super) struct Context<'a> {
     pub(super) smoothing: f32,
     pub(super) batch: usize,
     pub(super) dropout_seed: u32,
+    /// How the dense and convolution products treat their operands.
+    pub(super) precision: MatmulPrecision,
 }
 
 impl Context<'_> {
@@ -190,7 +192,8 @@ impl Worker {
         let p = ctx.params;
         match &op.kind {
             OpKind::Dense { d_in, weight, bias } => {
-                dense_forward(x, &p[weight.clone()], &p[bias.clone()], y, n, *d_in)
+                let (w, b) = (&p[weight.clone()], &p[bias.clone()]);
+                dense_forward(x, w, b, y, n, *d_in, ctx.precision)
             }
             OpKind::Conv {
                 shape,
@@ -204,6 +207,7 @@ impl Worker {
                 &mut self.scratch,
                 shape,
                 n,
+                ctx.precision,
             ),
             OpKind::MaxPool { shape, slot } => {
                 let argmax = &mut self.argmax[*slot][..y.len()];
@@ -321,7 +325,8 @@ impl Worker {
             OpKind::Dense { d_in, weight, bias } => {
                 let (dw, db) = split_pair(&mut self.dparams, weight, bias);
                 let dx = want_dx.then_some(dx);
-                dense_backward(x, &p[weight.clone()], dy, dx, dw, db, n, *d_in);
+                let w = &p[weight.clone()];
+                dense_backward(x, w, dy, dx, dw, db, n, *d_in, ctx.precision);
             }
             OpKind::Conv {
                 shape,
@@ -340,6 +345,7 @@ impl Worker {
                     &mut self.scratch,
                     shape,
                     n,
+                    ctx.precision,
                 );
             }
             // Parameter-free layers at the input have nothing to propagate.

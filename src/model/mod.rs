@@ -13,8 +13,8 @@ pub mod text;
 pub use layout::{LayerSlots, ParamLayout, TensorSlot, initial_parameters, initial_running_stats};
 pub use presets::{PRESET_NAMES, preset};
 pub use recipe::{
-    AugmentRanges, EarlyStopping, Init, Loss, Monitor, Optimizer, Schedule, Training,
-    check_training, ema_decay,
+    AugmentRanges, EarlyStopping, Init, Loss, MatmulPrecision, Monitor, Optimizer, Schedule,
+    Training, check_training, ema_decay,
 };
 pub use shapes::{BN_EPSILON, BN_MOMENTUM, ConvShape, NormShape, PoolShape};
 pub use spec::{Activation, BufferPlan, Layer, Network, Plan, PlannedLayer, Shape, Units};

@@ -154,6 +154,23 @@ pub struct Training {
     /// initial weights. The averaged weights are what validation, early stopping, evaluation,
     /// prediction and checkpoints see; batchnorm's running statistics are the trained ones.
     pub ema: Option<f32>,
+    /// How the matrix products of the dense and convolution layers (forward and backward, on
+    /// both executors) treat their operands.
+    pub matmul_precision: MatmulPrecision,
+}
+
+/// The operands of a network's matrix products `C = A·B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MatmulPrecision {
+    /// float32 operands, float32 sums.
+    #[default]
+    F32,
+    /// Both operands rounded to bfloat16 (float32's 8 exponent bits and its 8 leading
+    /// significant bits; to nearest, ties to even), each product exact and the sums in float32:
+    /// `C = bf16(A)·bf16(B)`, what PyTorch's `torch.set_float32_matmul_precision("medium")`
+    /// allows. On processors with AVX512-BF16 the CPU executor multiplies twice as many pairs
+    /// per instruction; elsewhere, and on GPUs, it costs a rounding of each operand.
+    Bf16,
 }
 
 /// The decay [`Training::ema`] `decay` applies at update `t` (1-based): `min(d, (1 + t)/(10 + t))`,
@@ -177,6 +194,7 @@ impl Default for Training {
             early_stopping: None,
             label_smoothing: 0.0,
             ema: None,
+            matmul_precision: MatmulPrecision::F32,
         }
     }
 }

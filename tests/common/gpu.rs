@@ -6,6 +6,7 @@
 use shadernet::cpu::conv::conv_backward;
 use shadernet::gpu::kernel::{BufferId, Dispatch};
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
+use shadernet::model::MatmulPrecision;
 use shadernet::model::{ConvShape, Layer, PlannedLayer, PoolShape, Shape};
 #[allow(unused_imports)]
 pub use shadernet::verify::random;
@@ -128,7 +129,18 @@ pub fn conv_backward_ref(
     let mut col = vec![0.0; sh.scratch_size()];
     let mut dx = vec![0.0; n * sh.c * sh.h * sh.w];
     let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; sh.f]);
-    conv_backward(x, w, dy, Some(&mut dx), &mut dw, &mut db, &mut col, sh, n);
+    conv_backward(
+        x,
+        w,
+        dy,
+        Some(&mut dx),
+        &mut dw,
+        &mut db,
+        &mut col,
+        sh,
+        n,
+        MatmulPrecision::F32,
+    );
     (dx, dw, db)
 }
 

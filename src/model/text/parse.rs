@@ -7,8 +7,8 @@ use super::words::{echo, parse_error, split_words};
 use crate::error::{Error, Result};
 use crate::model::spec::MAX_LAYERS;
 use crate::model::{
-    Activation, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer, Schedule, Training,
-    Units, check_training,
+    Activation, EarlyStopping, Init, Layer, Loss, MatmulPrecision, Monitor, Network, Optimizer,
+    Schedule, Training, Units, check_training,
 };
 
 /// Parses a network file's bytes: UTF-8 text (a byte-order mark at the start is skipped), as
@@ -279,6 +279,16 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
             r.zoom = args.option("zoom", number)?.unwrap_or(r.zoom);
             r.translate_px = args.option("translate", number)?.unwrap_or(r.translate_px);
         }
+        "matmul_precision" => {
+            t.matmul_precision = choose(
+                args,
+                "a precision",
+                &[
+                    ("f32", MatmulPrecision::F32),
+                    ("bf16", MatmulPrecision::Bf16),
+                ],
+            )?
+        }
         "ema" => t.ema = Some(args.required("a decay in (0, 1), e.g. 0.999")?),
         "early_stopping" => {
             let patience = args.option("patience", "a whole number")?.unwrap_or(10);
@@ -314,7 +324,7 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 format!(
                     "unknown keyword `{}`; expected a layer (dense, conv, maxpool, dropout, \
                      flatten, tanh, relu, batchnorm, softmax) or a setting (loss, optimizer, lr, \
-                     batch, epochs, init, schedule, augment, ema, early_stopping)",
+                     batch, epochs, init, schedule, augment, ema, early_stopping, matmul_precision)",
                     echo(other)
                 ),
             ));

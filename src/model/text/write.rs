@@ -1,7 +1,7 @@
 //! The writer: a network back as text, every setting spelled out, so that the parser reads it
 //! back unchanged.
 
-use crate::model::{Init, Loss, Monitor, Network, Optimizer, Schedule};
+use crate::model::{Init, Loss, MatmulPrecision, Monitor, Network, Optimizer, Schedule};
 
 /// How a schedule's `per` option spells `per_step`.
 fn unit(per_step: bool) -> &'static str {
@@ -68,6 +68,9 @@ pub fn network_to_text(network: &Network) -> String {
     if let Some(decay) = t.ema {
         out += &format!("ema {decay}\n");
     }
+    if t.matmul_precision == MatmulPrecision::Bf16 {
+        out += "matmul_precision bf16\n";
+    }
     if let Some(es) = t.early_stopping {
         out += &format!(
             "early_stopping patience={} min_delta_rel={} monitor={}\n",
@@ -112,6 +115,7 @@ mod tests {
             "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
             "loss cross_entropy smoothing=0.1",
             "ema 0.999",
+            "matmul_precision bf16",
         ] {
             let net = parse_network(
                 &format!("flatten\ndense classes\nsoftmax\n{schedule}\n"),

@@ -8,7 +8,7 @@ use crate::gpu::context::Gpu;
 use crate::gpu::ops::conv::{conv_backward, conv_forward};
 use crate::gpu::ops::dense::{dense_backward, dense_forward};
 use crate::gpu::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
-use crate::model::{Activation, ConvShape, Layer, NormShape};
+use crate::model::{Activation, ConvShape, Layer, MatmulPrecision, NormShape};
 use crate::verify::case::{Check, Tolerance, random};
 
 pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
@@ -48,14 +48,24 @@ pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .dispatches
             .extend(dense_backward(&l, ix, idy, Some(dx.into()), n));
         let mut want_y = vec![0.0; n * d_out];
-        dense::dense_forward(&x, &w, &b, &mut want_y, n, d_in);
+        dense::dense_forward(&x, &w, &b, &mut want_y, n, d_in, MatmulPrecision::F32);
         if act == Some(Activation::Tanh) {
             let z = want_y.clone();
             activation::tanh_forward(&z, &mut want_y);
         }
         let (mut want_dx, mut dw, mut db) =
             (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
-        dense::dense_backward(&x, &w, &dy, Some(&mut want_dx), &mut dw, &mut db, n, d_in);
+        dense::dense_backward(
+            &x,
+            &w,
+            &dy,
+            Some(&mut want_dx),
+            &mut dw,
+            &mut db,
+            n,
+            d_in,
+            MatmulPrecision::F32,
+        );
         let tag = format!("dense n={n} {d_in}->{d_out}");
         let tol = Tolerance::for_sums(n.max(d_in).max(d_out));
         check.expect(format!("{tag} forward"), y, 0, want_y, tol);
@@ -122,7 +132,16 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .extend(conv_backward(&l, ix, idy, Some(dx.into()), n));
         let mut col = vec![0.0; sh.scratch_size()];
         let mut want_y = vec![0.0; out_len];
-        conv::conv_forward(&x, &w, &b, &mut want_y, &mut col, &sh, n);
+        conv::conv_forward(
+            &x,
+            &w,
+            &b,
+            &mut want_y,
+            &mut col,
+            &sh,
+            n,
+            MatmulPrecision::F32,
+        );
         let (mut want_dx, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
         conv::conv_backward(
             &x,
@@ -134,6 +153,7 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             &mut col,
             &sh,
             n,
+            MatmulPrecision::F32,
         );
         let tag = format!(
             "conv n={n} {}x{}x{} -> {} filters {}x{} stride {} padding {}",
