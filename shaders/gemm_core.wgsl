@@ -73,14 +73,18 @@ fn b_place(g: u32) -> vec2<u32> {
     return vec2(g % BK, g / BK);
 }
 
+// An operand as the product takes it: as loaded, or, for networks with `matmul_precision
+// bf16`, rounded to bfloat16 (the host rewrites this line: src/gpu/kernel/compile.rs).
+fn operand(v: vec4<f32>) -> vec4<f32> { return v; } // host: operand
+
 fn load_a(g: u32, m0: u32, k0: u32, k_end: u32) -> vec4<f32> {
     let at = a_place(g);
-    return a4_at(m0 + 4u * at.y, k0 + at.x, k_end);
+    return operand(a4_at(m0 + 4u * at.y, k0 + at.x, k_end));
 }
 
 fn load_b(g: u32, n0: u32, k0: u32, k_end: u32) -> vec4<f32> {
     let at = b_place(g);
-    return b4_at(k0 + at.x, n0 + 4u * at.y, k_end);
+    return operand(b4_at(k0 + at.x, n0 + 4u * at.y, k_end));
 }
 
 // Where vec4 q of staged row kk lives: at q in a padded row. For unpadded rows the host

@@ -314,6 +314,22 @@ fn best_like_batchnorm_relu_dropout_three_adam_steps_match_the_cpu() {
 }
 
 #[test]
+fn bf16_operands_three_adam_steps_match_the_cpu() {
+    // `matmul_precision bf16`: every convolution and dense product (forward, both gradients)
+    // takes bfloat16-rounded operands on both executors.
+    let text = "conv 4 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 4 kernel=5 stride=2 padding=2\n\
+                relu\nflatten\ndense 8\nrelu\ndense classes\nsoftmax\noptimizer adam\nlr 0.003\n\
+                matmul_precision bf16\n";
+    three_steps_agree(
+        "bf16 operands",
+        text,
+        Shape::Image { c: 1, h: 9, w: 8 },
+        5,
+        6,
+    );
+}
+
+#[test]
 fn seedtf_preset_builds_and_steps_on_both_executors() {
     let net = shadernet::model::preset("seedtf").unwrap();
     let plan = net.plan(Shape::Image { c: 1, h: 28, w: 28 }, 10).unwrap();

@@ -10,7 +10,7 @@ mod common;
 
 use common::plan;
 use shadernet::gpu::kernel::{
-    BufferId, Dispatch, Kernel, PADDED_STAGING_BYTES, WORKGROUP_SIZE, kernel_source,
+    BufferId, Dispatch, Kernel, PADDED_STAGING_BYTES, Variant, WORKGROUP_SIZE, kernel_source,
 };
 use shadernet::gpu::ops::dataset::DeviceDataset;
 use shadernet::gpu::ops::matmul::matmul;
@@ -79,30 +79,39 @@ fn interface(label: &str, source: &str) -> Interface {
     }
 }
 
-/// The variants the host compiles a kernel in: (narrow blocks, workgroup bytes).
-fn variants(kernel: Kernel) -> Vec<(bool, u32)> {
+/// The variants the host compiles a kernel in: (build, workgroup bytes).
+fn variants(kernel: Kernel) -> Vec<(Variant, u32)> {
     if kernel.is_gemm() {
         let compact = PADDED_STAGING_BYTES - 1;
-        vec![
-            (false, PADDED_STAGING_BYTES),
-            (false, compact),
-            (true, PADDED_STAGING_BYTES),
-            (true, 12_799),
-        ]
+        let mut list = Vec::new();
+        for bf16 in [false, true] {
+            let wide = Variant {
+                narrow: false,
+                bf16,
+            };
+            let narrow = Variant { narrow: true, bf16 };
+            list.extend([
+                (wide, PADDED_STAGING_BYTES),
+                (wide, compact),
+                (narrow, PADDED_STAGING_BYTES),
+                (narrow, 12_799),
+            ]);
+        }
+        list
     } else {
-        vec![(false, PADDED_STAGING_BYTES)]
+        vec![(Variant::default(), PADDED_STAGING_BYTES)]
     }
 }
 
 #[test]
 fn every_kernel_validates_and_declares_the_bindings_of_the_table() {
     for kernel in Kernel::ALL {
-        for (narrow, bytes) in variants(kernel) {
-            let label = format!("{} ({bytes} bytes)", kernel.label(narrow));
-            let found = interface(&label, &kernel_source(kernel, narrow, bytes));
+        for (variant, bytes) in variants(kernel) {
+            let label = format!("{} ({bytes} bytes)", kernel.label(variant));
+            let found = interface(&label, &kernel_source(kernel, variant, bytes));
             assert_eq!(found.storage, kernel.storage(), "{label}: read-only flags");
             if kernel.is_gemm() {
-                let threads = if narrow { 128 } else { 256 };
+                let threads = if variant.narrow { 128 } else { 256 };
                 assert_eq!(found.workgroup_size, [threads, 1, 1], "{label}");
             } else {
                 assert_eq!(found.workgroup_size, [WORKGROUP_SIZE, 1, 1], "{label}");
@@ -156,7 +165,7 @@ fn every_dispatch_carries_its_shaders_params_and_buffers() {
     for d in dispatches_of_every_kernel() {
         let label = d.label();
         let size = seen.entry(label.clone()).or_insert_with(|| {
-            let source = kernel_source(d.kernel, d.narrow, PADDED_STAGING_BYTES);
+            let source = kernel_source(d.kernel, d.variant, PADDED_STAGING_BYTES);
             interface(&label, &source).params_bytes as usize
         });
         assert_eq!(
@@ -175,9 +184,8 @@ fn every_dispatch_carries_its_shaders_params_and_buffers() {
         .filter(|k| {
             !seen
                 .keys()
-                .any(|l| l.starts_with(k.file()) && k.label(false) == k.file())
+                .any(|l| l.starts_with(k.file()) && k.label(Variant::default()) == k.file())
         })
-        .filter(|k| !seen.contains_key(&k.label(false)) && !seen.contains_key(&k.label(true)))
         .collect();
     assert!(missing.is_empty(), "no dispatch of {missing:?}");
 }

@@ -5,6 +5,7 @@
 //! `x: (N, C, H, W)`, `W: (F, C, K, K)` seen as `(F, C·K·K)`, `y: (N, F, H', W')`.
 
 use super::gemm::{Mat, gemm_with};
+use super::gemm_bf16::round_to_bf16;
 use super::lanes::lane_sum;
 use crate::model::ConvShape;
 use crate::model::MatmulPrecision;
@@ -304,7 +305,8 @@ pub fn conv_forward(
 
 /// Gradients of [`conv_forward`] given `dy (N, F, H', W')`:
 /// `dW (F, C·K·K) += dy[n] · im2col(x[n])ᵀ`, `db[f] += Σ dy[n, f]`, and, if wanted,
-/// `dx[n] = col2im(Wᵀ · dy[n])`, the products in `precision`. `scratch` holds at least
+/// `dx[n] = col2im(Wᵀ · dy[n])`, the products in `precision` (`db` too: in bfloat16 it is
+/// `Σ bf16(dy)`, the product of `dy` with a column of ones, as the GPU computes it). `scratch` holds at least
 /// [`ConvShape::scratch_size`] values.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_backward(
@@ -326,7 +328,10 @@ pub fn conv_backward(
         let x_img = &x[i * sh.in_size()..(i + 1) * sh.in_size()];
         let dy_img = &dy[i * sh.out_size()..(i + 1) * sh.out_size()];
         for (g, plane) in db.iter_mut().zip(dy_img.chunks_exact(cols)) {
-            *g += lane_sum(plane, plane, |v, _| v) as f32;
+            *g += match precision {
+                MatmulPrecision::F32 => lane_sum(plane, plane, |v, _| v),
+                MatmulPrecision::Bf16 => lane_sum(plane, plane, |v, _| round_to_bf16(v)),
+            } as f32;
         }
         im2col(x_img, col, phases, sh);
         // dWᵀ (C·K·K, F) += col (C·K·K, H'·W') · dy_imgᵀ (H'·W', F): the GEMM runs faster with
@@ -486,6 +491,62 @@ mod tests {
             let lhs: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
             assert_eq!(lhs, rhs, "{sh:?}");
+        }
+    }
+
+    #[test]
+    fn bf16_products_are_the_float32_ones_of_rounded_operands() {
+        // In bfloat16 the layer is its float32 twin fed bfloat16-rounded x, W and dy (db is
+        // Σ bf16(dy)); only the summation order may differ. Shapes wide enough (≥ 32 output
+        // values) for the AVX512-BF16 kernel where the processor has it.
+        use crate::rng::Rng;
+        let mut rng = Rng::new(11);
+        for sh in awkward_shapes().into_iter().filter(|s| s.col_cols() >= 20) {
+            let sh = ConvShape { f: 3, ..sh };
+            let n = 2;
+            let mut random = |len: usize| -> Vec<f32> {
+                (0..len).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect()
+            };
+            let (x, w, b) = (
+                random(n * sh.in_size()),
+                random(sh.f * sh.col_rows()),
+                random(sh.f),
+            );
+            let dy = random(n * sh.out_size());
+            let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&v| round_to_bf16(v)).collect() };
+            let run = |x: &[f32], w: &[f32], dy: &[f32], precision| {
+                let mut scratch = vec![0.0; sh.scratch_size()];
+                let mut y = vec![0.0; n * sh.out_size()];
+                conv_forward(x, w, &b, &mut y, &mut scratch, &sh, n, precision);
+                let (mut dx, mut dw, mut db) =
+                    (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; sh.f]);
+                let grads = (Some(dx.as_mut_slice()), &mut dw, &mut db);
+                conv_backward(
+                    x,
+                    w,
+                    dy,
+                    grads.0,
+                    grads.1,
+                    grads.2,
+                    &mut scratch,
+                    &sh,
+                    n,
+                    precision,
+                );
+                [y, dx, dw, db]
+            };
+            let got = run(&x, &w, &dy, MatmulPrecision::Bf16);
+            let want = run(&round(&x), &round(&w), &round(&dy), MatmulPrecision::F32);
+            for (name, (g, v)) in ["y", "dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
+                for (a, b) in g.iter().zip(v) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{sh:?} {name}: {a} vs {b}"
+                    );
+                }
+            }
+            let exact = run(&x, &w, &dy, MatmulPrecision::F32);
+            assert_ne!(got[0], exact[0], "{sh:?}: bfloat16 operands change y");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Fully connected layer. `W: (D_out, D_in)`, `b: (D_out)`.
 
 use super::gemm::{Mat, gemm_with};
+use super::gemm_bf16::round_to_bf16;
 use crate::model::MatmulPrecision;
 
 /// `y (N, D_out) = x (N, D_in) · Wᵀ + b`, the product in `precision`.
@@ -32,7 +33,8 @@ pub fn dense_forward(
 
 /// Gradients of [`dense_forward`] given `dy (N, D_out)`:
 /// `dW (D_out, D_in) += dyᵀ · x`, `db (D_out) += Σ_n dy`, and, if wanted, `dx (N, D_in) = dy · W`,
-/// the products in `precision`.
+/// the products in `precision` (`db` too: in bfloat16 it is `Σ bf16(dy)`, the product of `dy`
+/// with a column of ones, as the GPU computes it).
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward(
     x: &[f32],
@@ -58,7 +60,10 @@ pub fn dense_backward(
     );
     for row in dy[..n * d_out].chunks_exact(d_out) {
         for (g, &d) in db.iter_mut().zip(row) {
-            *g += d;
+            *g += match precision {
+                MatmulPrecision::F32 => d,
+                MatmulPrecision::Bf16 => round_to_bf16(d),
+            };
         }
     }
     if let Some(dx) = dx {

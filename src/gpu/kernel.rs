@@ -28,6 +28,28 @@ mod dispatch;
 
 pub use buffers::{BufferId, Buffers};
 pub use compile::{Compiled, Kernels, PADDED_STAGING_BYTES, kernel_source};
+
+/// How a kernel is built: the GEMM kernels ([`Kernel::is_gemm`]) come in block heights and
+/// operand precisions; every other kernel has one build, the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// Blocks of [`NARROW_BLOCK_M`] rows instead of `BLOCK_M` (a product of at most that many
+    /// rows, see [`GemmParams::narrow`](crate::gpu::ops::gemm::GemmParams::narrow)).
+    pub narrow: bool,
+    /// Both operands rounded to bfloat16 as they are staged (a network with `matmul_precision
+    /// bf16`, [`MatmulPrecision::Bf16`](crate::model::MatmulPrecision::Bf16)); sums in float32.
+    pub bf16: bool,
+}
+
+impl Variant {
+    /// The four builds of a GEMM kernel, as indices `0..4` of [`Variant::index`].
+    pub const COUNT: usize = 4;
+
+    /// This build's index in `0..Variant::COUNT`.
+    pub fn index(self) -> usize {
+        usize::from(self.narrow) * 2 + usize::from(self.bf16)
+    }
+}
 pub use dispatch::{Dispatch, Program, groups, groups_1d, run};
 
 /// Invocations per workgroup of every kernel but the GEMM core (`gemm_core.wgsl` sets its own
@@ -164,14 +186,18 @@ impl Kernel {
         self.info().0
     }
 
-    /// How pipelines, profiles and debuggers name this kernel: its [`Kernel::file`], with
-    /// " (64-row blocks)" for a GEMM kernel built on narrow blocks.
-    pub fn label(self, narrow: bool) -> String {
-        if narrow {
-            format!("{} ({NARROW_BLOCK_M}-row blocks)", self.file())
-        } else {
-            self.file().to_string()
+    /// How pipelines, profiles and debuggers name this kernel built as `variant`: its
+    /// [`Kernel::file`], with " (64-row blocks)" for a GEMM kernel built on narrow blocks and
+    /// " (bf16 operands)" for one that rounds its operands.
+    pub fn label(self, variant: Variant) -> String {
+        let mut label = self.file().to_string();
+        if variant.narrow {
+            label += &format!(" ({NARROW_BLOCK_M}-row blocks)");
         }
+        if variant.bf16 {
+            label += " (bf16 operands)";
+        }
+        label
     }
 
     /// The storage bindings (1, 2, ...): `true` where the shader only reads the buffer.

@@ -10,7 +10,7 @@ use crate::gpu::kernel::{self, BufferId, Buffers, Dispatch};
 use crate::gpu::net::DeviceTotals;
 use crate::gpu::ops::conv::ConvLayout;
 use crate::gpu::ops::dense::DenseLayout;
-use crate::model::ConvShape;
+use crate::model::{ConvShape, MatmulPrecision};
 use crate::rng::Rng;
 use std::fmt;
 
@@ -188,7 +188,7 @@ impl<'g> Case<'g> {
     }
 
     /// A dense layer `W (D_out, D_in)`, `b (D_out)` on the device after `lead` other values,
-    /// with scratch for batches up to `n`.
+    /// with scratch for batches up to `n`; float32 products (set `precision` for others).
     pub fn dense(&mut self, lead: usize, w: &[f32], b: &[f32], n: usize) -> DenseLayout {
         let (d_out, d_in) = (b.len(), w.len() / b.len());
         let (params, grads) = self.layer_buffers(lead, w, b);
@@ -200,11 +200,12 @@ impl<'g> Case<'g> {
             b_off: lead + w.len(),
             d_in,
             d_out,
+            precision: MatmulPrecision::F32,
         }
     }
 
     /// A convolution `W (F, C, K, K)`, `b (F)` of `shape` on the device after `lead` other
-    /// values, with scratch for batches up to `n`.
+    /// values, with scratch for batches up to `n`; float32 products (set `precision` for others).
     pub fn conv(
         &mut self,
         lead: usize,
@@ -221,6 +222,7 @@ impl<'g> Case<'g> {
             w_off: lead,
             b_off: lead + w.len(),
             shape,
+            precision: MatmulPrecision::F32,
         }
     }
 }

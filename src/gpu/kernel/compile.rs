@@ -2,7 +2,7 @@
 //! heights, and with unpadded staging rows where the device has too little workgroup memory),
 //! through the on-disk pipeline cache when the device has one.
 
-use super::{Kernel, WORKGROUP_SIZE};
+use super::{Kernel, Variant, WORKGROUP_SIZE};
 use crate::gpu::ops::gemm::{BLOCK_K, BLOCK_M, BLOCK_N, NARROW_BLOCK_M};
 use crate::gpu::pipeline_cache::DiskPipelineCache;
 use std::sync::OnceLock;
@@ -19,9 +19,8 @@ pub struct Compiled {
 /// Every kernel's pipeline, compiled on first use, through the on-disk pipeline cache when
 /// the device has one.
 pub struct Kernels {
-    compiled: [OnceLock<Compiled>; Kernel::ALL.len()],
-    /// The GEMM kernels built with [`NARROW_BLOCK_M`]-row blocks (other slots unused).
-    narrow: [OnceLock<Compiled>; Kernel::ALL.len()],
+    /// Per [`Variant::index`], per kernel (other kernels than the GEMMs use variant 0 only).
+    compiled: [[OnceLock<Compiled>; Kernel::ALL.len()]; Variant::COUNT],
     disk: Option<DiskPipelineCache>,
     /// Set when a kernel was compiled since the cache file was last written.
     unsaved: AtomicBool,
@@ -36,7 +35,6 @@ impl Kernels {
     pub fn new(disk: Option<DiskPipelineCache>) -> Self {
         Kernels {
             compiled: Default::default(),
-            narrow: Default::default(),
             disk,
             unsaved: AtomicBool::new(false),
             checked: false,
@@ -53,22 +51,21 @@ impl Kernels {
         }
     }
 
-    /// The compiled pipeline of `kernel`, for a GEMM kernel with `narrow` blocks or not
-    /// (compiles it the first time; [`Kernels::save`] then writes the pipeline cache).
-    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, narrow: bool) -> &Compiled {
+    /// The compiled pipeline of `kernel` built as `variant` (compiles it the first time;
+    /// [`Kernels::save`] then writes the pipeline cache).
+    pub fn get(&self, device: &wgpu::Device, kernel: Kernel, variant: Variant) -> &Compiled {
         let slot = Kernel::ALL
             .iter()
             .position(|&k| k == kernel)
             .expect("every kernel is in Kernel::ALL");
         debug_assert!(
-            !narrow || kernel.is_gemm(),
-            "{kernel:?} has no narrow blocks"
+            variant == Variant::default() || kernel.is_gemm(),
+            "{kernel:?} has one build only"
         );
-        let slots = if narrow { &self.narrow } else { &self.compiled };
-        slots[slot].get_or_init(|| {
+        self.compiled[variant.index()][slot].get_or_init(|| {
             self.unsaved.store(true, Ordering::Relaxed);
             let cache = self.disk.as_ref().map(|d| &d.cache);
-            compile(device, kernel, narrow, self.checked, cache)
+            compile(device, kernel, variant, self.checked, cache)
         })
     }
 
@@ -101,15 +98,16 @@ const fn padded_staging_bytes(block_m: usize) -> u32 {
 
 /// The WGSL a kernel is compiled from: the host's `const WG` ([`WORKGROUP_SIZE`]),
 /// `common.wgsl`, then the kernel's files ([`Kernel::file`]). A GEMM kernel's source is
-/// rewritten for its block height and the device's workgroup memory (the lines marked `// host: ...` in `gemm_core.wgsl`).
-pub fn kernel_source(kernel: Kernel, narrow: bool, workgroup_bytes: u32) -> String {
+/// rewritten for its [`Variant`] (block height, operand precision) and the device's workgroup
+/// memory (the lines marked `// host: ...` in `gemm_core.wgsl`).
+pub fn kernel_source(kernel: Kernel, variant: Variant, workgroup_bytes: u32) -> String {
     let source = format!(
         "const WG: u32 = {WORKGROUP_SIZE}u;\n{}\n{}",
         include_str!("../../../shaders/common.wgsl"),
         kernel.source()
     );
     if kernel.is_gemm() {
-        gemm_source(source, workgroup_bytes, narrow)
+        gemm_source(source, workgroup_bytes, variant)
     } else {
         source
     }
@@ -140,15 +138,31 @@ fn rewrite_marked(source: &str, marker: &str, line: &str) -> String {
     out
 }
 
-/// A GEMM kernel's source: with `narrow`, blocks of [`NARROW_BLOCK_M`] rows instead of
-/// [`BLOCK_M`]; for a device offering `workgroup_bytes` of workgroup memory, padded staging
-/// rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. The lines replaced are
-/// marked `// host: BM`, `// host: ROW_PAD` and `// host: swizzled` in `gemm_core.wgsl`.
+/// A GEMM kernel's source: for a `narrow` variant, blocks of [`NARROW_BLOCK_M`] rows instead of
+/// [`BLOCK_M`]; for a `bf16` one, operands rounded to bfloat16 (to nearest, ties to even, as
+/// `cpu::gemm_bf16::round_to_bf16`; a NaN whose payload lies in the low 16 bits alone becomes
+/// an infinity, still not finite); for a device offering `workgroup_bytes` of workgroup memory,
+/// padded staging rows as written when they fit, else `ROW_PAD` 0 and swizzled rows. The
+/// lines replaced are marked `// host: BM`, `// host: operand`, `// host: ROW_PAD` and
+/// `// host: swizzled` in `gemm_core.wgsl`.
 /// (Text replaced rather than a constant tested in the shader, which was slower:
 /// docs/GPU_KERNELS.md, "Choices in the code".)
-fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
-    let block_m = if narrow { NARROW_BLOCK_M } else { BLOCK_M };
+fn gemm_source(source: String, workgroup_bytes: u32, variant: Variant) -> String {
+    let block_m = if variant.narrow {
+        NARROW_BLOCK_M
+    } else {
+        BLOCK_M
+    };
     let mut source = rewrite_marked(&source, "BM", &format!("const BM: u32 = {block_m}u;"));
+    if variant.bf16 {
+        source = rewrite_marked(
+            &source,
+            "operand",
+            "fn operand(v: vec4<f32>) -> vec4<f32> { let b = bitcast<vec4<u32>>(v); \
+             return bitcast<vec4<f32>>((b + 0x7FFFu + ((b >> vec4(16u)) & vec4(1u))) \
+             & vec4(0xFFFF0000u)); }",
+        );
+    }
     if workgroup_bytes < padded_staging_bytes(block_m) {
         source = rewrite_marked(&source, "ROW_PAD", "const ROW_PAD: u32 = 0u;");
         source = rewrite_marked(
@@ -163,13 +177,13 @@ fn gemm_source(source: String, workgroup_bytes: u32, narrow: bool) -> String {
 fn compile(
     device: &wgpu::Device,
     kernel: Kernel,
-    narrow: bool,
+    variant: Variant,
     checked: bool,
     cache: Option<&wgpu::PipelineCache>,
 ) -> Compiled {
     let workgroup_bytes = device.limits().max_compute_workgroup_storage_size;
-    let source = kernel_source(kernel, narrow, workgroup_bytes);
-    let label = kernel.label(narrow);
+    let source = kernel_source(kernel, variant, workgroup_bytes);
+    let label = kernel.label(variant);
     let descriptor = wgpu::ShaderModuleDescriptor {
         label: Some(&label),
         source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -238,7 +252,13 @@ mod tests {
 
     #[test]
     fn gemm_rows_are_unpadded_only_where_the_padded_slices_do_not_fit() {
-        let source = |narrow, bytes| kernel_source(Kernel::Matmul, narrow, bytes);
+        let source = |narrow, bytes| {
+            let variant = Variant {
+                narrow,
+                bf16: false,
+            };
+            kernel_source(Kernel::Matmul, variant, bytes)
+        };
         let count = |s: &str, what: &str| s.matches(what).count();
         assert_eq!(PADDED_STAGING_BYTES, 16_896);
         let wide = source(false, 16_896);

@@ -1,7 +1,7 @@
 //! Launches as data: a [`Dispatch`] names a kernel, its workgroup counts, buffers and
 //! parameter bytes; a [`Program`] binds a list once and replays it.
 
-use super::{BufferId, Buffers, Kernel, MAX_GROUPS_PER_DIM, WORKGROUP_SIZE};
+use super::{BufferId, Buffers, Kernel, MAX_GROUPS_PER_DIM, Variant, WORKGROUP_SIZE};
 use crate::error::{Error, Result};
 use crate::gpu::context::Gpu;
 
@@ -16,15 +16,14 @@ pub struct Dispatch {
     pub buffers: Vec<BufferId>,
     /// The `Params` uniform's bytes (a multiple of 16).
     pub params: Vec<u8>,
-    /// GEMM kernels only: built with [`NARROW_BLOCK_M`](crate::gpu::ops::gemm::NARROW_BLOCK_M)-row blocks (a product of at most that
-    /// many rows, see [`GemmParams::narrow`](crate::gpu::ops::gemm::GemmParams::narrow)).
-    pub narrow: bool,
+    /// How the kernel is built (GEMM kernels only; the default for every other kernel).
+    pub variant: Variant,
 }
 
 impl Dispatch {
     /// How profiles and debuggers name this launch ([`Kernel::label`]).
     pub fn label(&self) -> String {
-        self.kernel.label(self.narrow)
+        self.kernel.label(self.variant)
     }
 
     /// A launch of `kernel` with the `Params` twin `params`.
@@ -46,7 +45,7 @@ impl Dispatch {
             workgroups,
             buffers,
             params,
-            narrow: false,
+            variant: Variant::default(),
         }
     }
 }
@@ -75,7 +74,7 @@ pub struct Program {
     params: wgpu::Buffer,
     stride: usize,
     bind_groups: Vec<wgpu::BindGroup>,
-    launches: Vec<(Kernel, bool, [u32; 3])>,
+    launches: Vec<(Kernel, Variant, [u32; 3])>,
     buffers: Vec<Vec<BufferId>>,
 }
 
@@ -105,7 +104,7 @@ impl Program {
                     d.buffers.len()
                 )));
             }
-            let compiled = gpu.kernels.get(&gpu.device, d.kernel, d.narrow);
+            let compiled = gpu.kernels.get(&gpu.device, d.kernel, d.variant);
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -132,7 +131,7 @@ impl Program {
             bind_groups,
             launches: dispatches
                 .iter()
-                .map(|d| (d.kernel, d.narrow, d.workgroups))
+                .map(|d| (d.kernel, d.variant, d.workgroups))
                 .collect(),
             buffers: dispatches.iter().map(|d| d.buffers.clone()).collect(),
         };
@@ -149,8 +148,8 @@ impl Program {
                 .iter()
                 .zip(&self.launches)
                 .zip(&self.buffers)
-                .all(|((d, (k, narrow, _)), b)| {
-                    d.kernel == *k && d.narrow == *narrow && &d.buffers == b
+                .all(|((d, (k, variant, _)), b)| {
+                    d.kernel == *k && d.variant == *variant && &d.buffers == b
                 });
         if !same {
             return Err(Error::Gpu(
@@ -173,9 +172,10 @@ impl Program {
             label: Some("shadernet step"),
             timestamp_writes: None,
         });
-        for ((kernel, narrow, [x, y, z]), bind_group) in self.launches.iter().zip(&self.bind_groups)
+        for ((kernel, variant, [x, y, z]), bind_group) in
+            self.launches.iter().zip(&self.bind_groups)
         {
-            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *narrow).pipeline);
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *variant).pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(*x, *y, *z);
         }
@@ -190,18 +190,18 @@ impl Program {
         encoder: &mut wgpu::CommandEncoder,
         queries: &wgpu::QuerySet,
     ) {
-        for (i, ((kernel, narrow, [x, y, z]), bind_group)) in
+        for (i, ((kernel, variant, [x, y, z]), bind_group)) in
             self.launches.iter().zip(&self.bind_groups).enumerate()
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&kernel.label(*narrow)),
+                label: Some(&kernel.label(*variant)),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
                     query_set: queries,
                     beginning_of_pass_write_index: Some(2 * i as u32),
                     end_of_pass_write_index: Some(2 * i as u32 + 1),
                 }),
             });
-            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *narrow).pipeline);
+            pass.set_pipeline(&gpu.kernels.get(&gpu.device, *kernel, *variant).pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(*x, *y, *z);
         }

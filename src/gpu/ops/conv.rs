@@ -8,7 +8,7 @@ use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
 use crate::model::Activation;
-use crate::model::ConvShape;
+use crate::model::{ConvShape, MatmulPrecision};
 
 /// Host twin of `conv_common.wgsl`'s `Conv`, in the `Params` of the three convolution kernels.
 #[repr(C)]
@@ -56,6 +56,8 @@ pub struct ConvLayout {
     pub b_off: usize,
     /// The sizes.
     pub shape: ConvShape,
+    /// The products' operands (the network's `matmul_precision`).
+    pub precision: MatmulPrecision,
 }
 
 impl ConvLayout {
@@ -137,6 +139,7 @@ pub fn conv_forward(
         &gemm,
         vec![x, l.params, y, l.scratch],
         &l.params(gemm, n, l.b_off, fused_code(activation), 0),
+        l.precision,
     )
 }
 
@@ -159,6 +162,7 @@ pub fn conv_backward(
         &gemm,
         vec![x, dy, l.grads, l.scratch],
         &l.params(gemm, n, l.b_off, 0, 0),
+        l.precision,
     );
     if let Some(dx) = dx {
         let gemm = GemmParams::new(sh.c, n * sh.h * sh.w, sh.f * sh.k * sh.k);
@@ -168,6 +172,7 @@ pub fn conv_backward(
             &gemm,
             vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
             &l.params(gemm, n, 0, fused_code(dx.through), dropout),
+            l.precision,
         ));
     }
     out

@@ -6,7 +6,7 @@ use super::activation::{InputGrad, fused_code};
 use super::gemm::{GemmParams, gemm_dispatches, scratch_bytes_bound};
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
-use crate::model::Activation;
+use crate::model::{Activation, MatmulPrecision};
 
 /// Host twin of `dense_common.wgsl`'s `Params`, shared by the three dense kernels.
 #[repr(C)]
@@ -42,6 +42,8 @@ pub struct DenseLayout {
     pub d_in: usize,
     /// `D_out`.
     pub d_out: usize,
+    /// The products' operands (the network's `matmul_precision`).
+    pub precision: MatmulPrecision,
 }
 
 impl DenseLayout {
@@ -80,6 +82,7 @@ pub fn dense_forward(
         &gemm,
         vec![x, l.params, y, l.scratch],
         &l.params(gemm, fused_code(activation), 0),
+        l.precision,
     )
 }
 
@@ -100,6 +103,7 @@ pub fn dense_backward(
         &gemm,
         vec![x, dy, l.grads, l.scratch],
         &l.params(gemm, 0, 0),
+        l.precision,
     );
     if let Some(dx) = dx {
         let gemm = GemmParams::new(n, l.d_in, l.d_out);
@@ -109,6 +113,7 @@ pub fn dense_backward(
             &gemm,
             vec![dy, l.params, activation_output, mask, dx.buffer, l.scratch],
             &l.params(gemm, fused_code(dx.through), dropout),
+            l.precision,
         ));
     }
     out

@@ -5,7 +5,8 @@
 //! adds them in a fixed order.
 
 use super::u;
-use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use crate::gpu::kernel::{BufferId, Dispatch, Kernel, Variant, groups_1d};
+use crate::model::MatmulPrecision;
 
 /// Rows of `C` per workgroup (`BM` in `gemm_core.wgsl`).
 pub const BLOCK_M: usize = 128;
@@ -104,15 +105,19 @@ impl GemmParams {
 /// The dispatches of one product: `kernel` (an op's file on `gemm_core.wgsl`) over
 /// [`GemmParams::groups`], then, when `k` is split, its [`Kernel::split_sum`] (the same file on
 /// `gemm_reduce.wgsl`) with the same buffers and parameters. `params` is the kernel's `Params`
-/// twin, whose first field is `gemm`.
+/// twin, whose first field is `gemm`; the product's operands as `precision` says.
 pub fn gemm_dispatches<P: bytemuck::Pod>(
     kernel: Kernel,
     gemm: &GemmParams,
     buffers: Vec<BufferId>,
     params: &P,
+    precision: MatmulPrecision,
 ) -> Vec<Dispatch> {
     let mut product = Dispatch::new(kernel, gemm.groups(), buffers.clone(), params);
-    product.narrow = gemm.narrow();
+    product.variant = Variant {
+        narrow: gemm.narrow(),
+        bf16: precision == MatmulPrecision::Bf16,
+    };
     let mut out = vec![product];
     if gemm.splits() > 1 {
         let reduce = kernel
@@ -192,9 +197,10 @@ mod tests {
             &GemmParams::new(10, 10, 10_000),
             (0..4).map(BufferId).collect(),
             &narrow,
+            MatmulPrecision::F32,
         );
         assert!(
-            list[0].narrow && !list[1].narrow,
+            list[0].variant.narrow && !list[1].variant.narrow,
             "only the product, not its split sum"
         );
     }

@@ -5,6 +5,7 @@
 use super::gemm::{GemmParams, gemm_dispatches};
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel};
+use crate::model::MatmulPrecision;
 
 /// `op(A)` is `A` transposed (`A` stored `(K, M)`).
 pub const TRANS_A: u32 = 1;
@@ -69,5 +70,6 @@ pub fn matmul(
         &gemm,
         vec![a.buffer, b.buffer, c.buffer, scratch],
         &params,
+        MatmulPrecision::F32,
     )
 }

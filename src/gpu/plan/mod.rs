@@ -214,6 +214,7 @@ impl ExecutionPlan {
         check_capacity(&plan.buffers().sizes, capacity)?;
         let layout = ParamLayout::of(plan);
         let n_params = layout.params;
+        let precision = plan.network.training.matmul_precision;
         let mut list = BufferList::default();
         let params = list.add("parameters", 4 * n_params, Contents::Parameters);
         let grads = list.add("gradients", 4 * n_params, Contents::Zeros);
@@ -261,6 +262,7 @@ impl ExecutionPlan {
                     b_off: slots.bias.start,
                     d_in: planned.input.size(),
                     d_out: planned.output.size(),
+                    precision,
                 }),
                 Layer::Conv2d { .. } => OpKind::Conv(ConvLayout {
                     params,
@@ -269,6 +271,7 @@ impl ExecutionPlan {
                     w_off: slots.weight.start,
                     b_off: slots.bias.start,
                     shape: ConvShape::of(planned).ok_or_else(unsupported)?,
+                    precision,
                 }),
                 Layer::MaxPool { .. } => OpKind::MaxPool {
                     shape: PoolShape::of(planned).ok_or_else(unsupported)?,

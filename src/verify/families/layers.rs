@@ -5,11 +5,31 @@ use super::Sizes;
 use super::conv_shape;
 use crate::cpu::{activation, conv, dense, norm};
 use crate::gpu::context::Gpu;
-use crate::gpu::ops::conv::{conv_backward, conv_forward};
-use crate::gpu::ops::dense::{dense_backward, dense_forward};
+use crate::gpu::ops::conv::{ConvLayout, conv_backward, conv_forward};
+use crate::gpu::ops::dense::{DenseLayout, dense_backward, dense_forward};
 use crate::gpu::ops::norm::{NormLayout, batchnorm_backward, batchnorm_forward};
 use crate::model::{Activation, ConvShape, Layer, MatmulPrecision, NormShape};
 use crate::verify::case::{Check, Tolerance, random};
+
+/// Each shape with float32 products and again with bfloat16 operands (small and awkward
+/// sizes), or with the network's own precision.
+fn with_precisions<T: Clone>(sizes: Sizes, shapes: Vec<T>) -> Vec<(MatmulPrecision, T)> {
+    let precisions = match sizes {
+        Sizes::Network { plan, .. } => vec![plan.network.training.matmul_precision],
+        _ => vec![MatmulPrecision::F32, MatmulPrecision::Bf16],
+    };
+    (precisions.into_iter())
+        .flat_map(|p| shapes.iter().map(move |s| (p, s.clone())))
+        .collect()
+}
+
+/// How a check's name says its precision: nothing for float32.
+fn precision_tag(precision: MatmulPrecision) -> &'static str {
+    match precision {
+        MatmulPrecision::F32 => "",
+        MatmulPrecision::Bf16 => ", bf16 operands",
+    }
+}
 
 pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
     let shapes: Vec<(usize, usize, usize, Option<Activation>)> = match sizes {
@@ -30,7 +50,7 @@ pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .collect(),
     };
     let mut checks = Vec::new();
-    for (n, d_in, d_out, act) in shapes {
+    for (precision, (n, d_in, d_out, act)) in with_precisions(sizes, shapes) {
         let mut check = Check::new(gpu);
         let case = &mut check.case;
         let (x, w, b, dy) = (
@@ -40,7 +60,10 @@ pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             random(n * d_out, 4),
         );
         let lead = 3;
-        let l = case.dense(lead, &w, &b, n);
+        let l = DenseLayout {
+            precision,
+            ..case.dense(lead, &w, &b, n)
+        };
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (y, dx) = (case.output(n * d_out), case.output(n * d_in));
         check.dispatches = dense_forward(&l, ix, y, n, act);
@@ -48,7 +71,7 @@ pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .dispatches
             .extend(dense_backward(&l, ix, idy, Some(dx.into()), n));
         let mut want_y = vec![0.0; n * d_out];
-        dense::dense_forward(&x, &w, &b, &mut want_y, n, d_in, MatmulPrecision::F32);
+        dense::dense_forward(&x, &w, &b, &mut want_y, n, d_in, precision);
         if act == Some(Activation::Tanh) {
             let z = want_y.clone();
             activation::tanh_forward(&z, &mut want_y);
@@ -64,9 +87,9 @@ pub(super) fn dense_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             &mut db,
             n,
             d_in,
-            MatmulPrecision::F32,
+            precision,
         );
-        let tag = format!("dense n={n} {d_in}->{d_out}");
+        let tag = format!("dense n={n} {d_in}->{d_out}{}", precision_tag(precision));
         let tol = Tolerance::for_sums(n.max(d_in).max(d_out));
         check.expect(format!("{tag} forward"), y, 0, want_y, tol);
         check.expect(format!("{tag} backward dx"), dx, 0, want_dx, tol);
@@ -111,7 +134,7 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .collect(),
     };
     let mut checks = Vec::new();
-    for (n, sh) in shapes {
+    for (precision, (n, sh)) in with_precisions(sizes, shapes) {
         let mut check = Check::new(gpu);
         let case = &mut check.case;
         let (in_len, out_len) = (n * sh.in_size(), n * sh.out_size());
@@ -123,7 +146,10 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             random(out_len, 8),
         );
         let lead = 2;
-        let l = case.conv(lead, &w, &b, sh, n);
+        let l = ConvLayout {
+            precision,
+            ..case.conv(lead, &w, &b, sh, n)
+        };
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (y, dx) = (case.output(out_len), case.output(in_len));
         check.dispatches = conv_forward(&l, ix, y, n, None);
@@ -132,16 +158,7 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             .extend(conv_backward(&l, ix, idy, Some(dx.into()), n));
         let mut col = vec![0.0; sh.scratch_size()];
         let mut want_y = vec![0.0; out_len];
-        conv::conv_forward(
-            &x,
-            &w,
-            &b,
-            &mut want_y,
-            &mut col,
-            &sh,
-            n,
-            MatmulPrecision::F32,
-        );
+        conv::conv_forward(&x, &w, &b, &mut want_y, &mut col, &sh, n, precision);
         let (mut want_dx, mut dw, mut db) = (vec![0.0; in_len], vec![0.0; wlen], vec![0.0; sh.f]);
         conv::conv_backward(
             &x,
@@ -153,11 +170,19 @@ pub(super) fn conv_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             &mut col,
             &sh,
             n,
-            MatmulPrecision::F32,
+            precision,
         );
         let tag = format!(
-            "conv n={n} {}x{}x{} -> {} filters {}x{} stride {} padding {}",
-            sh.c, sh.h, sh.w, sh.f, sh.k, sh.k, sh.s, sh.p
+            "conv n={n} {}x{}x{} -> {} filters {}x{} stride {} padding {}{}",
+            sh.c,
+            sh.h,
+            sh.w,
+            sh.f,
+            sh.k,
+            sh.k,
+            sh.s,
+            sh.p,
+            precision_tag(precision)
         );
         let k = sh.col_rows().max(sh.f * sh.k * sh.k);
         let data = Tolerance::new(1e-5, 1e-5).at_least(Tolerance::for_sums(k));
