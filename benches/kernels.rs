@@ -8,11 +8,13 @@
 //! network, broken down by kernel), or, on adapters without them, from synchronised host time
 //! around each dispatch submitted alone; on a software adapter only batch 16 is run unless
 //! `SHADERNET_BENCH_ALL=1`. `cargo bench --bench kernels -- cpu` (or `gpu`) runs one executor's
-//! half only.
+//! half only; `-- bf16` only compares the bfloat16 GEMM (`matmul_precision bf16`) with the
+//! float32 one on `best`'s per-image products.
 
 use shadernet::cpu::activation::{relu_backward, relu_forward};
 use shadernet::cpu::conv::{conv_backward, conv_forward};
 use shadernet::cpu::gemm::{Mat, gemm};
+use shadernet::cpu::gemm_bf16::gemm_bf16;
 use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
 use shadernet::gpu::Gpu;
 use shadernet::gpu::kernel::Buffers;
@@ -72,6 +74,63 @@ fn cpu_matmul_ladder() {
             format!("{m}x{k}x{n}"),
             seconds * 1e3,
             gflops
+        );
+    }
+}
+
+/// The bfloat16 GEMM against the gemm crate's float32 one on the per-image products of
+/// `best`'s convolutions (forward `W·col`, weight gradient `col·dyᵀ`, data gradient `Wᵀ·dy`).
+fn cpu_bf16_matmul() {
+    println!(
+        "\nCPU matmul per image of best, one thread: float32 (gemm crate) and bfloat16 operands"
+    );
+    println!(
+        "{:>26} {:>10} {:>10} {:>10}",
+        "product, M x K x N", "f32 GF/s", "bf16 GF/s", "bf16/f32"
+    );
+    // (name, m, k, n, A transposed, B transposed)
+    for (name, m, k, n, at, bt) in [
+        ("conv2 fwd", 32, 288, 576, false, false),
+        ("conv2 dW", 288, 576, 32, false, true),
+        ("conv2 dX", 288, 32, 576, true, false),
+        ("conv3 fwd", 32, 800, 144, false, false),
+        ("conv3 dW", 800, 144, 32, false, true),
+        ("conv3 dX", 800, 32, 144, true, false),
+        ("conv5 fwd", 64, 576, 64, false, false),
+        ("conv6 fwd", 64, 1600, 16, false, false),
+        ("conv6 dW", 1600, 16, 64, false, true),
+    ] {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let am = if at {
+            Mat::transposed(&a, m)
+        } else {
+            Mat::rows(&a, k)
+        };
+        let bm = if bt {
+            Mat::transposed(&b, k)
+        } else {
+            Mat::rows(&b, n)
+        };
+        let flop = 2.0 * (m * k * n) as f64;
+        let mut f32_runs = Vec::new();
+        let mut bf16_runs = Vec::new();
+        for _ in 0..5 {
+            f32_runs.push(time(20, || gemm(m, k, n, am, bm, 0.0, &mut c)));
+            bf16_runs.push(time(20, || gemm_bf16(m, k, n, am, bm, 0.0, &mut c)));
+        }
+        let median = |runs: &mut Vec<f64>| {
+            runs.sort_by(f64::total_cmp);
+            runs[runs.len() / 2]
+        };
+        let (f, h) = (median(&mut f32_runs), median(&mut bf16_runs));
+        println!(
+            "{:>26} {:>10.1} {:>10.1} {:>10.2}",
+            format!("{name}, {m}x{k}x{n}"),
+            flop / f / 1e9,
+            flop / h / 1e9,
+            f / h
         );
     }
 }
@@ -287,6 +346,10 @@ fn gpu_network_ops(gpu: &Gpu, name: &str, batch: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "bf16") {
+        cpu_bf16_matmul();
+        return;
+    }
     let only: Vec<&String> = args.iter().filter(|a| *a == "cpu" || *a == "gpu").collect();
     let wanted = |executor: &str| only.is_empty() || only.iter().any(|a| *a == executor);
     // Presets named on the command line (e.g. `cargo bench --bench kernels -- cpu best`) replace
@@ -297,6 +360,7 @@ fn main() {
     if wanted("cpu") {
         if named.is_empty() {
             cpu_matmul_ladder();
+            cpu_bf16_matmul();
             for name in ["seed12", "seedtf"] {
                 for batch in [16, 128] {
                     cpu_network_ops(name, batch);

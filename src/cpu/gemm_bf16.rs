@@ -11,15 +11,16 @@
 //!
 //! Layout: `A` is packed into rows of bfloat16 pairs `(A[i][2p], A[i][2p+1])`, one `u32` each,
 //! padded to [`MR`] rows; `B` into panels of [`NR`] columns, each pair row `p` holding
-//! `(B[2p][j], B[2p+1][j])` for the panel's 16 columns `j`. The kernel keeps a 16 x 16 block of
-//! `C` in registers and, per pair, broadcasts one row's pair against the panel's pair row.
+//! `(B[2p][j], B[2p+1][j])` for the panel's columns `j`. The kernel keeps an [`MR`] x [`NR`]
+//! block of `C` in registers (24 of the 32 vector registers) and, per pair, broadcasts one
+//! row's pair against the panel's pair row.
 
 use super::gemm::{Mat, gemm};
 use std::cell::RefCell;
 
 /// Rows of `C` the kernel computes at once.
 pub const MR: usize = 12;
-/// Columns of `C` the kernel computes at once (one 512-bit register of float32).
+/// Columns of `C` the kernel computes at once (two 512-bit registers of float32).
 pub const NR: usize = 32;
 
 /// The bfloat16 nearest to `x` (ties to even), as its 16 bits; NaN stays NaN.
