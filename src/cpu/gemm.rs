@@ -2,7 +2,7 @@
 //! behind a safe, bounds-checked wrapper with row-major conventions, and [`gemm_with`], which
 //! sends a network's products to it or to [`gemm_bf16`] as its `matmul_precision` says.
 
-use super::gemm_bf16::gemm_bf16;
+use super::gemm_bf16::{PackedA, gemm_bf16};
 use crate::model::MatmulPrecision;
 
 /// A matrix operand: a slice plus its shape and strides (in elements).
@@ -98,5 +98,42 @@ pub fn gemm_with(
     match precision {
         MatmulPrecision::F32 => gemm(m, k, n, a, b, beta, c),
         MatmulPrecision::Bf16 => gemm_bf16(m, k, n, a, b, beta, c),
+    }
+}
+
+/// The left operand `A (m×k)` of many products `C = A·Bᵢ + beta·C` of `n` columns each (a
+/// layer's weights against each image of a batch), prepared once for its precision: as it is
+/// in float32, rounded and packed once in bfloat16 ([`PackedA`]).
+pub enum SharedLeft<'a> {
+    /// Float32: `A` as it is.
+    F32 {
+        /// `A`.
+        a: Mat<'a>,
+        /// Rows of `A` and `C`.
+        m: usize,
+        /// Columns of `A`, rows of `B`.
+        k: usize,
+        /// Columns of `B` and `C`.
+        n: usize,
+    },
+    /// Bfloat16: `A` rounded and packed.
+    Bf16(PackedA),
+}
+
+impl<'a> SharedLeft<'a> {
+    /// `A (m×k)` for products of `n` columns in `precision`.
+    pub fn new(precision: MatmulPrecision, m: usize, k: usize, n: usize, a: Mat<'a>) -> Self {
+        match precision {
+            MatmulPrecision::F32 => SharedLeft::F32 { a, m, k, n },
+            MatmulPrecision::Bf16 => SharedLeft::Bf16(PackedA::new(m, k, n, a)),
+        }
+    }
+
+    /// `C (m×n) = A·B (k×n) + beta·C` in the precision `A` was prepared for.
+    pub fn gemm(&self, b: Mat, beta: f32, c: &mut [f32]) {
+        match self {
+            SharedLeft::F32 { a, m, k, n } => gemm(*m, *k, *n, *a, b, beta, c),
+            SharedLeft::Bf16(packed) => packed.gemm(b, beta, c),
+        }
     }
 }

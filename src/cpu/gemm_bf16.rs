@@ -44,40 +44,140 @@ fn pair(lo: f32, hi: f32) -> u32 {
 }
 
 thread_local! {
-    /// Packing buffers, kept per thread so that a GEMM allocates only when it needs more.
-    static PACKED: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    /// The rounded copies of [`rounded_then_f32`].
-    static ROUNDED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Buffers kept per thread, so that a GEMM allocates only when it needs more: `A` and `B`
+    /// packed for the kernel, and rounded row-major copies for the float32 GEMM.
+    static PACKED_A: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    static PACKED_B: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    static ROUNDED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static ROUNDED_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `C (m×n) = bf16(A) (m×k) · bf16(B) (k×n) + beta·C`, `C` row-major with `n` columns.
 /// Panics if an operand is too short for its shape (an internal bug, never user input).
 pub fn gemm_bf16(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
+    check_bounds(m, k, n, &a, &b, c);
     if m == 0 || n == 0 {
         return;
     }
+    if uses_kernel(k, n) {
+        PACKED_A.with_borrow_mut(|pa| {
+            pack_a(m, k, &a, pa);
+            multiply_pairs(m, k, n, pa, &b, beta, c);
+        });
+    } else {
+        ROUNDED_A.with_borrow_mut(|ra| {
+            round_into(m, k, &a, ra);
+            multiply_rounded(m, k, n, ra, &b, beta, c);
+        });
+    }
+}
+
+/// `bf16(A) (m×k)` prepared once for many products `C = bf16(A)·bf16(B) + beta·C` of `n`
+/// columns each (a layer's weights against each image of a batch), in the form
+/// [`gemm_bf16`] would give them: pairs for the AVX512-BF16 kernel, or a rounded copy.
+pub struct PackedA {
+    m: usize,
+    k: usize,
+    n: usize,
+    pairs: Vec<u32>,
+    rounded: Vec<f32>,
+}
+
+impl PackedA {
+    /// Rounds and packs `A (m×k)` for products of `n` columns. Panics if `a` is too short.
+    pub fn new(m: usize, k: usize, n: usize, a: Mat) -> PackedA {
+        check_operand(m, k, &a, "A");
+        let (mut pairs, mut rounded) = (Vec::new(), Vec::new());
+        if m > 0 && uses_kernel(k, n) {
+            pack_a(m, k, &a, &mut pairs);
+        } else {
+            round_into(m, k, &a, &mut rounded);
+        }
+        PackedA {
+            m,
+            k,
+            n,
+            pairs,
+            rounded,
+        }
+    }
+
+    /// `C (m×n) = bf16(A)·bf16(B) (k×n) + beta·C`, the `n` this was packed for. Panics if `B`
+    /// or `C` is too short.
+    pub fn gemm(&self, b: Mat, beta: f32, c: &mut [f32]) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        check_operand(k, n, &b, "B");
+        assert!(c.len() >= m * n, "gemm_bf16: C holds {} < {m}x{n}", c.len());
+        if m == 0 || n == 0 {
+            return;
+        }
+        if uses_kernel(k, n) {
+            multiply_pairs(m, k, n, &self.pairs, &b, beta, c);
+        } else {
+            multiply_rounded(m, k, n, &self.rounded, &b, beta, c);
+        }
+    }
+}
+
+/// Panics unless `A (m×k)`, `B (k×n)` and `C (m×n)` fit their slices.
+fn check_bounds(m: usize, k: usize, n: usize, a: &Mat, b: &Mat, c: &[f32]) {
     assert!(c.len() >= m * n, "gemm_bf16: C holds {} < {m}x{n}", c.len());
-    if k > 0 {
-        let last = |rows: usize, cols: usize, mat: &Mat| {
-            (rows - 1) * mat.row_stride + (cols - 1) * mat.col_stride
-        };
-        assert!(last(m, k, &a) < a.data.len(), "gemm_bf16: A too short");
-        assert!(last(k, n, &b) < b.data.len(), "gemm_bf16: B too short");
+    check_operand(m, k, a, "A");
+    check_operand(k, n, b, "B");
+}
+
+/// Panics unless a `rows×cols` operand fits its slice.
+fn check_operand(rows: usize, cols: usize, mat: &Mat, name: &str) {
+    if rows > 0 && cols > 0 {
+        let last = (rows - 1) * mat.row_stride + (cols - 1) * mat.col_stride;
+        assert!(
+            last < mat.data.len(),
+            "gemm_bf16: {name} too short for {rows}x{cols}"
+        );
     }
-    if k == 0 || !(n >= NR && has_bf16_kernel()) {
-        rounded_then_f32(m, k, n, &a, &b, beta, c);
-        return;
-    }
-    PACKED.with_borrow_mut(|(pa, pb)| {
-        pack_a(m, k, &a, pa);
-        pack_b(k, n, &b, pb);
+}
+
+/// Whether a product of `n` columns over `k` runs on the AVX512-BF16 kernel: where the
+/// processor has it and `C` fills at least one of its [`NR`]-column panels.
+fn uses_kernel(k: usize, n: usize) -> bool {
+    k > 0 && n >= NR && has_bf16_kernel()
+}
+
+/// The kernel's half of a product: `B` packed, then every block of `C` from `pa` (`A` as
+/// [`pack_a`] packs it).
+fn multiply_pairs(m: usize, k: usize, n: usize, pa: &[u32], b: &Mat, beta: f32, c: &mut [f32]) {
+    debug_assert!(uses_kernel(k, n));
+    PACKED_B.with_borrow_mut(|pb| {
+        pack_b(k, n, b, pb);
+        assert!(
+            pa.len() >= m.div_ceil(MR) * MR * k.div_ceil(2),
+            "gemm_bf16: A packed short"
+        );
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `has_bf16_kernel` checked the features; the packed buffers hold whole blocks
-        // (their sizes) and `C`'s bounds were checked above.
+        // SAFETY: `uses_kernel` checked the features; the packed buffers hold whole blocks
+        // (their sizes, asserted above and by `pack_b`) and `C` holds m x n (checked by every
+        // caller).
         unsafe {
             avx512::multiply(m, n, k.div_ceil(2), pa, pb, beta, c)
         };
     });
+}
+
+/// The float32 half of a product: `B` rounded into a row-major copy, then the float32 GEMM
+/// with `ra` (`A` rounded, row-major).
+fn multiply_rounded(m: usize, k: usize, n: usize, ra: &[f32], b: &Mat, beta: f32, c: &mut [f32]) {
+    ROUNDED_B.with_borrow_mut(|rb| {
+        round_into(k, n, b, rb);
+        gemm(m, k, n, Mat::rows(ra, k), Mat::rows(rb, n), beta, c);
+    });
+}
+
+/// `out` = `M (rows×cols)` rounded to bfloat16, row-major.
+fn round_into(rows: usize, cols: usize, mat: &Mat, out: &mut Vec<f32>) {
+    out.clear();
+    out.extend((0..rows).flat_map(|i| {
+        (0..cols).map(move |j| round_to_bf16(mat.data[i * mat.row_stride + j * mat.col_stride]))
+    }));
 }
 
 /// Whether this processor runs the AVX512-BF16 kernel.
@@ -89,22 +189,6 @@ fn has_bf16_kernel() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
-}
-
-/// [`gemm_bf16`] without the kernel: both operands rounded into row-major float32 copies,
-/// then the float32 GEMM.
-fn rounded_then_f32(m: usize, k: usize, n: usize, a: &Mat, b: &Mat, beta: f32, c: &mut [f32]) {
-    fn round_into(rows: usize, cols: usize, mat: &Mat, out: &mut Vec<f32>) {
-        out.clear();
-        out.extend((0..rows).flat_map(|i| {
-            (0..cols).map(move |j| round_to_bf16(mat.data[i * mat.row_stride + j * mat.col_stride]))
-        }));
-    }
-    ROUNDED.with_borrow_mut(|(ra, rb)| {
-        round_into(m, k, a, ra);
-        round_into(k, n, b, rb);
-        gemm(m, k, n, Mat::rows(ra, k), Mat::rows(rb, n), beta, c);
-    });
 }
 
 /// Packs `A (m×k)` as `m` padded to [`MR`] rows of `⌈k/2⌉` pairs (zeros past the edges).
@@ -444,7 +528,9 @@ mod tests {
             let (am, bm) = (Mat::rows(&a, k), Mat::rows(&b, n));
             let (_, bound) = reference(m, k, n, &am, &bm);
             let mut rounded = vec![0.5f32; m * n];
-            rounded_then_f32(m, k, n, &am, &bm, 1.0, &mut rounded);
+            let mut ra = Vec::new();
+            round_into(m, k, &am, &mut ra);
+            multiply_rounded(m, k, n, &ra, &bm, 1.0, &mut rounded);
             let mut fast = vec![0.5f32; m * n];
             gemm_bf16(m, k, n, am, bm, 1.0, &mut fast);
             for ((x, y), bound) in rounded.iter().zip(&fast).zip(bound) {
