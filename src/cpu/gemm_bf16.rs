@@ -160,6 +160,11 @@ fn multiply_pairs(m: usize, k: usize, n: usize, pa: &[u32], b: &Mat, beta: f32, 
         unsafe {
             avx512::multiply(m, n, k.div_ceil(2), pa, pb, beta, c)
         };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!(
+            "no AVX512-BF16 kernel off x86-64 ({m}x{n}, beta {beta}, C of {})",
+            c.len()
+        );
     });
 }
 
