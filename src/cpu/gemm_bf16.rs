@@ -23,14 +23,16 @@ pub const MR: usize = 12;
 /// Columns of `C` the kernel computes at once (two 512-bit registers of float32).
 pub const NR: usize = 32;
 
-/// The bfloat16 nearest to `x` (ties to even), as its 16 bits; NaN stays NaN.
+/// The bfloat16 nearest to `x` (ties to even), as its 16 bits; NaN stays NaN. Branch-free,
+/// so that loops of it vectorise.
 pub fn bf16_bits(x: f32) -> u16 {
     let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
-    }
-    let round = 0x7FFF + ((bits >> 16) & 1);
-    (bits.wrapping_add(round) >> 16) as u16
+    let rounded = bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16;
+    // A NaN keeps its sign and top payload bits and gets the quiet bit, so that rounding
+    // cannot carry it into an infinity.
+    let quiet_nan = (bits >> 16) | 0x40;
+    let is_nan = bits & 0x7FFF_FFFF > 0x7F80_0000;
+    (if is_nan { quiet_nan } else { rounded }) as u16
 }
 
 /// `x` rounded to the nearest bfloat16 (ties to even), back as a float32.
@@ -177,12 +179,28 @@ fn multiply_rounded(m: usize, k: usize, n: usize, ra: &[f32], b: &Mat, beta: f32
     });
 }
 
-/// `out` = `M (rows×cols)` rounded to bfloat16, row-major.
+/// `out` = `M (rows×cols)` rounded to bfloat16, row-major: row by row where rows are
+/// contiguous (the loop then vectorises), else value by value.
 fn round_into(rows: usize, cols: usize, mat: &Mat, out: &mut Vec<f32>) {
     out.clear();
-    out.extend((0..rows).flat_map(|i| {
-        (0..cols).map(move |j| round_to_bf16(mat.data[i * mat.row_stride + j * mat.col_stride]))
-    }));
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    if mat.col_stride == 1 {
+        for i in 0..rows {
+            let row = &mat.data[i * mat.row_stride..][..cols];
+            out.extend(row.iter().map(|&v| round_to_bf16(v)));
+        }
+    } else {
+        out.resize(rows * cols, 0.0);
+        // Walk the source along its contiguous direction when it has one (a transposed view).
+        for j in 0..cols {
+            for i in 0..rows {
+                out[i * cols + j] =
+                    round_to_bf16(mat.data[i * mat.row_stride + j * mat.col_stride]);
+            }
+        }
+    }
 }
 
 /// Whether this processor runs the AVX512-BF16 kernel.

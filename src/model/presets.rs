@@ -17,8 +17,8 @@
 //!   the report's table gives it.
 
 use super::{
-    Activation, AugmentRanges, EarlyStopping, Init, Layer, Loss, Monitor, Network, Optimizer,
-    Schedule, Training, Units,
+    Activation, AugmentRanges, EarlyStopping, Init, Layer, Loss, MatmulPrecision, Monitor, Network,
+    Optimizer, Schedule, Training, Units,
 };
 
 /// The names of all presets, in the report's order, then `fast` and `best`.
@@ -192,12 +192,12 @@ pub fn preset(name: &str) -> Option<Network> {
         ),
         "best" => (
             "3x3 and 5x5/2 convs (32, 64) with batchnorm, dense 128; affine augmentation; \
-             25 epochs of per-step one-cycle: the record recipe",
+             28 epochs of per-step one-cycle; bfloat16 products: the record recipe",
             best_layers(),
             Training {
                 lr: 0.003,
                 batch_size: 128,
-                epochs: 25,
+                epochs: 28,
                 schedule: Schedule::OneCycle {
                     warmup: 0.3,
                     per_step: true,
@@ -210,6 +210,7 @@ pub fn preset(name: &str) -> Option<Network> {
                     zoom: 0.1,
                     translate_px: 2.8,
                 },
+                matmul_precision: MatmulPrecision::Bf16,
                 ..Training::default()
             },
         ),
@@ -466,15 +467,16 @@ mod tests {
     }
 
     #[test]
-    fn best_is_the_deotte_network_file_over_25_epochs() {
+    fn best_is_the_deotte_network_file_over_28_epochs_with_bf16_products() {
         let file = "conv 32 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 32 kernel=3 padding=valid\n\
             batchnorm\nrelu\nconv 32 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
             conv 64 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 64 kernel=3 padding=valid\n\
             batchnorm\nrelu\nconv 64 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
             flatten\ndense 128\nbatchnorm\nrelu\ndropout 0.4\ndense classes\nsoftmax\n\
-            loss cross_entropy\noptimizer adam\nlr 0.003\nbatch 128\nepochs 25\ninit he\n\
+            loss cross_entropy\noptimizer adam\nlr 0.003\nbatch 128\nepochs 28\ninit he\n\
             schedule onecycle warmup=0.3 per=step\n\
-            augment 1 scale_x=0 scale_y=0 rotation=10 zoom=0.1 translate=2.8\n";
+            augment 1 scale_x=0 scale_y=0 rotation=10 zoom=0.1 translate=2.8\n\
+            matmul_precision bf16\n";
         let parsed = crate::model::parse_network(file, "best.txt", "best").unwrap();
         let best = preset("best").unwrap();
         assert_eq!(parsed.layers, best.layers);
