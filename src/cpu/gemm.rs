@@ -82,7 +82,7 @@ pub fn gemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f3
     }
 }
 
-/// [`gemm`] with operands as `precision` says: `C = A·B + beta·C` in float32, or
+/// [`gemm()`] with operands as `precision` says: `C = A·B + beta·C` in float32, or
 /// `C = bf16(A)·bf16(B) + beta·C` ([`gemm_bf16`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_with(
