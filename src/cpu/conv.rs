@@ -298,8 +298,8 @@ pub fn conv_forward(
 /// Gradients of [`conv_forward`] given `dy (N, F, H', W')`:
 /// `dW (F, C·K·K) += dy[n] · im2col(x[n])ᵀ`, `db[f] += Σ dy[n, f]`, and, if wanted,
 /// `dx[n] = col2im(Wᵀ · dy[n])`, the products in `precision` (`db` too: in bfloat16 it is
-/// `Σ bf16(dy)`, the product of `dy` with a column of ones, as the GPU computes it). `scratch` holds at least
-/// [`ConvShape::scratch_size`] values.
+/// `Σ bf16(dy)`, the product of `dy` with a column of ones, as the GPU computes it).
+/// `scratch` holds at least [`ConvShape::scratch_size`] values.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_backward(
     x: &[f32],
