@@ -8,11 +8,12 @@
 mod gpu_common;
 
 use gpu_common::{
-    Case, assert_close, conv_backward_ref, conv_shape, gpu_or_skip, pool_shape, random,
+    Case, assert_close, conv_backward_ref, conv_shape, dense_backward_ref, gpu_or_skip, pool_shape,
+    random,
 };
 use shadernet::cpu::activation;
 use shadernet::cpu::conv::conv_forward;
-use shadernet::cpu::dense::{dense_backward, dense_forward};
+use shadernet::cpu::dense::dense_forward;
 use shadernet::cpu::dropout::{dropout_backward, dropout_forward};
 use shadernet::cpu::pool::{maxpool_backward, maxpool_forward};
 use shadernet::executor::DropoutKey;
@@ -114,19 +115,7 @@ fn activation_backward_fused_into_the_layer_after_it_matches_the_layer_then_the_
             let list = gdense::dense_backward(&l, ia, idy, Some(through(dz)), n);
             kernels_used.extend(list.iter().map(|d| d.kernel));
             case.run(&list);
-            let (mut g, mut dw, mut db) =
-                (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
-            dense_backward(
-                &a,
-                &w,
-                &dy,
-                Some(&mut g),
-                &mut dw,
-                &mut db,
-                n,
-                d_in,
-                MatmulPrecision::F32,
-            );
+            let (g, _, _) = dense_backward_ref(&a, &w, &dy, n, d_in);
             assert_close(&tag, &case.read(dz, n * d_in), &backward(&g), 1e-5, 1e-5);
         }
         // Conv 3x3 'same', 70 filters: the data gradient's k (F·K·K = 630) is split.
@@ -264,18 +253,7 @@ fn dropout_and_activation_fused_into_a_data_gradient_match_the_cpu_layers_one_by
         let (ix, idy) = (case.input(&x), case.input(&dy));
         let (dz, dx) = grad(&mut case, &a, &mask);
         case.run(&gdense::dense_backward(&l, ix, idy, Some(dx), n));
-        let (mut g, mut dw, mut db) = (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
-        dense_backward(
-            &x,
-            &w,
-            &dy,
-            Some(&mut g),
-            &mut dw,
-            &mut db,
-            n,
-            d_in,
-            MatmulPrecision::F32,
-        );
+        let (g, dw, _) = dense_backward_ref(&x, &w, &dy, n, d_in);
         let tag = format!("{kind:?}, dropout, dense");
         assert_close(&tag, &case.read(dz, n * d_in), &through(&g), 1e-5, 1e-5);
         let got_dw = case.read(l.grads, w.len());

@@ -485,6 +485,7 @@ mod tests {
         // Σ bf16(dy)); only the summation order may differ. Outputs of 9 to 100 values: products
         // on the AVX512-BF16 kernel (32 columns or more, where the processor has it) and on the
         // rounded float32 path.
+        use crate::cpu::gemm_bf16::assert_bf16_layer_rounds_its_operands;
         use crate::rng::Rng;
         let mut rng = Rng::new(11);
         for sh in awkward_shapes().into_iter().filter(|s| s.col_cols() >= 9) {
@@ -499,21 +500,19 @@ mod tests {
                 random(sh.f),
             );
             let dy = random(n * sh.out_size());
-            let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&v| round_to_bf16(v)).collect() };
             let run = |x: &[f32], w: &[f32], dy: &[f32], precision| {
                 let mut scratch = vec![0.0; sh.scratch_size()];
                 let mut y = vec![0.0; n * sh.out_size()];
                 conv_forward(x, w, &b, &mut y, &mut scratch, &sh, n, precision);
                 let (mut dx, mut dw, mut db) =
                     (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; sh.f]);
-                let grads = (Some(dx.as_mut_slice()), &mut dw, &mut db);
                 conv_backward(
                     x,
                     w,
                     dy,
-                    grads.0,
-                    grads.1,
-                    grads.2,
+                    Some(&mut dx),
+                    &mut dw,
+                    &mut db,
                     &mut scratch,
                     &sh,
                     n,
@@ -521,18 +520,7 @@ mod tests {
                 );
                 [y, dx, dw, db]
             };
-            let got = run(&x, &w, &dy, MatmulPrecision::Bf16);
-            let want = run(&round(&x), &round(&w), &round(&dy), MatmulPrecision::F32);
-            for (name, (g, v)) in ["y", "dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
-                for (a, b) in g.iter().zip(v) {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "{sh:?} {name}: {a} vs {b}"
-                    );
-                }
-            }
-            let exact = run(&x, &w, &dy, MatmulPrecision::F32);
-            assert_ne!(got[0], exact[0], "{sh:?}: bfloat16 operands change y");
+            assert_bf16_layer_rounds_its_operands(&format!("{sh:?}"), (&x, &w, &dy), run);
         }
     }
 }

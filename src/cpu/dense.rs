@@ -105,7 +105,7 @@ mod tests {
         // y, dx, dW and db (Σ bf16(dy)) of bf16 operands equal the float32 layer's of rounded
         // x, W and dy, but for the summation order; 40 outputs take the AVX512-BF16 kernel
         // where the processor has it, 7 the rounded float32 path.
-        use crate::cpu::gemm_bf16::round_to_bf16;
+        use crate::cpu::gemm_bf16::assert_bf16_layer_rounds_its_operands;
         use crate::rng::Rng;
         let mut rng = Rng::new(5);
         for (n, d_in, d_out) in [(3, 37, 40), (33, 20, 7)] {
@@ -118,7 +118,6 @@ mod tests {
                 random(d_out),
                 random(n * d_out),
             );
-            let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&v| round_to_bf16(v)).collect() };
             let run = |x: &[f32], w: &[f32], dy: &[f32], precision| {
                 let mut y = vec![0.0; n * d_out];
                 dense_forward(x, w, &b, &mut y, n, d_in, precision);
@@ -137,21 +136,8 @@ mod tests {
                 );
                 [y, dx, dw, db]
             };
-            let got = run(&x, &w, &dy, MatmulPrecision::Bf16);
-            let want = run(&round(&x), &round(&w), &round(&dy), MatmulPrecision::F32);
-            for (name, (g, v)) in ["y", "dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
-                for (a, b) in g.iter().zip(v) {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "{n}x{d_in}->{d_out} {name}: {a} vs {b}"
-                    );
-                }
-            }
-            assert_ne!(
-                got[0],
-                run(&x, &w, &dy, MatmulPrecision::F32)[0],
-                "rounding changes y"
-            );
+            let what = format!("{n}x{d_in}->{d_out}");
+            assert_bf16_layer_rounds_its_operands(&what, (&x, &w, &dy), run);
         }
     }
 }

@@ -310,6 +310,32 @@ fn pack_pairs(src: &Operand, count: usize, k: usize, out: &mut [u32], layout: &L
     }
 }
 
+/// Asserts that a layer in bfloat16 is its float32 twin fed rounded operands: `run(x, w, dy,
+/// precision)` gives the layer's `[y, dx, dW, db]`; with [`MatmulPrecision::Bf16`] they must
+/// equal, up to summation order, those of float32 on `bf16(x)`, `bf16(w)`, `bf16(dy)`, and `y`
+/// must differ from plain float32's (the rounding happened). `what` names the case.
+#[cfg(test)]
+pub(crate) fn assert_bf16_layer_rounds_its_operands(
+    what: &str,
+    (x, w, dy): (&[f32], &[f32], &[f32]),
+    run: impl Fn(&[f32], &[f32], &[f32], crate::model::MatmulPrecision) -> [Vec<f32>; 4],
+) {
+    use crate::model::MatmulPrecision;
+    let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&v| round_to_bf16(v)).collect() };
+    let got = run(x, w, dy, MatmulPrecision::Bf16);
+    let want = run(&round(x), &round(w), &round(dy), MatmulPrecision::F32);
+    for (name, (g, v)) in ["y", "dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
+        for (a, b) in g.iter().zip(v) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{what} {name}: {a} vs {b}"
+            );
+        }
+    }
+    let exact = run(x, w, dy, MatmulPrecision::F32);
+    assert_ne!(got[0], exact[0], "{what}: bfloat16 operands change y");
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{Layout, MR, NR, Operand};

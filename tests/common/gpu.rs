@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use shadernet::cpu::conv::conv_backward;
+use shadernet::cpu::dense::dense_backward;
 use shadernet::gpu::kernel::{BufferId, Dispatch};
 use shadernet::gpu::{Gpu, NO_ADAPTER_HINT};
-use shadernet::model::MatmulPrecision;
-use shadernet::model::{ConvShape, Layer, PlannedLayer, PoolShape, Shape};
+use shadernet::model::{ConvShape, Layer, MatmulPrecision, PlannedLayer, PoolShape, Shape};
 #[allow(unused_imports)]
 pub use shadernet::verify::random;
 use shadernet::verify::{self, Tolerance, compare};
@@ -115,6 +115,31 @@ pub fn conv_shape(
     };
     let planned = PlannedLayer::new(layer, Shape::Image { c, h, w }, 1).unwrap();
     ConvShape::of(&planned).expect("a conv layer")
+}
+
+/// The CPU executor's dense backward at batch `n` (`x`, `w`, `dy` as [`dense_backward`]
+/// takes them, float32 products): `(dx, dW, db)`.
+pub fn dense_backward_ref(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    n: usize,
+    d_in: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let d_out = w.len() / d_in;
+    let (mut dx, mut dw, mut db) = (vec![0.0; n * d_in], vec![0.0; w.len()], vec![0.0; d_out]);
+    dense_backward(
+        x,
+        w,
+        dy,
+        Some(&mut dx),
+        &mut dw,
+        &mut db,
+        n,
+        d_in,
+        MatmulPrecision::F32,
+    );
+    (dx, dw, db)
 }
 
 /// The CPU executor's convolution backward at batch `n` (`x`, `w`, `dy` as

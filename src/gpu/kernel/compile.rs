@@ -284,6 +284,18 @@ mod tests {
         );
         assert_eq!(count(&compact, "const ROW_PAD: u32 = 1u;"), 0);
         assert!(wide.starts_with(&format!("const WG: u32 = {WORKGROUP_SIZE}u;")));
+        // Operands pass through unless the variant rounds them to bfloat16.
+        assert_eq!(count(&wide, "{ return v; } // host: operand"), 1);
+        let bf16 = kernel_source(
+            Kernel::Matmul,
+            Variant {
+                narrow: false,
+                bf16: true,
+            },
+            16_896,
+        );
+        assert_eq!(count(&bf16, "{ return v; } // host: operand"), 0);
+        assert_eq!(count(&bf16, "& vec4(0xFFFF0000u)); } // host: operand"), 1);
     }
 
     #[test]
