@@ -467,13 +467,13 @@ mod tests {
     }
 
     #[test]
-    fn best_is_the_deotte_network_file_over_28_epochs_with_bf16_products() {
+    fn best_is_the_deotte_network_file_over_34_epochs_with_bf16_products() {
         let file = "conv 32 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 32 kernel=3 padding=valid\n\
             batchnorm\nrelu\nconv 32 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
             conv 64 kernel=3 padding=valid\nbatchnorm\nrelu\nconv 64 kernel=3 padding=valid\n\
             batchnorm\nrelu\nconv 64 kernel=5 stride=2 padding=2\nbatchnorm\nrelu\ndropout 0.4\n\
             flatten\ndense 128\nbatchnorm\nrelu\ndropout 0.4\ndense classes\nsoftmax\n\
-            loss cross_entropy\noptimizer adam\nlr 0.003\nbatch 128\nepochs 28\ninit he\n\
+            loss cross_entropy\noptimizer adam\nlr 0.003\nbatch 128\nepochs 34\ninit he\n\
             schedule onecycle warmup=0.3 per=step\n\
             augment 1 scale_x=0 scale_y=0 rotation=10 zoom=0.1 translate=2.8\n\
             matmul_precision bf16\n";
