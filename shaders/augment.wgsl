@@ -6,10 +6,14 @@
 // t = ((2u_5 − 1)·translate_px, (2u_6 − 1)·translate_px); output pixel p samples src
 // bilinearly at c + m·(p − c − t), m = [[cos θ/(az), sin θ/(az)], [−sin θ/(bz), cos θ/(bz)]],
 // c = ((W − 1)/2, (H − 1)/2), zeros outside.
+// elastic_px > 0 adds d(p) to that position: the bilinear interpolation at p of the
+// displacements of a 4 x 4 grid's corners, corner k = j·5 + i (column i, row j, at pixel
+// (i·(W − 1), j·(H − 1))/4) moving by ((2u_{7+2k} − 1)·elastic_px, (2u_{8+2k} − 1)·elastic_px).
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
     seed: u32, step: u32, chance: f32, scale_x: f32,
     scale_y: f32, rotation_degrees: f32, zoom: f32, translate_px: f32,
+    elastic_px: f32, pad0: u32, pad1: u32, pad2: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -54,6 +58,38 @@ fn accurate_cos(x: f32) -> f32 {
     return taylor_cos(a);
 }
 
+const ELASTIC_CELLS: u32 = 4u;
+
+// The grid cell (< ELASTIC_CELLS) of coordinate v on an axis of len pixels, and the fraction
+// of the way across it: g = v·ELASTIC_CELLS / max(len − 1, 1) (the host's grid_cell).
+fn grid_cell(v: f32, len: u32) -> vec2<f32> {
+    let scale = f32(ELASTIC_CELLS) / f32(max(len, 2u) - 1u);
+    let g = v * scale;
+    let cell = min(u32(max(floor(g), 0.0)), ELASTIC_CELLS - 1u);
+    return vec2<f32>(f32(cell), g - f32(cell));
+}
+
+// Corner (i, j)'s displacement (x, y) for image b.
+fn corner(b: u32, i: u32, j: u32) -> vec2<f32> {
+    let k = j * (ELASTIC_CELLS + 1u) + i;
+    return vec2<f32>(symmetric(draw(7u + 2u * k, b), p.elastic_px),
+                     symmetric(draw(8u + 2u * k, b), p.elastic_px));
+}
+
+// The elastic displacement at output pixel (px, py) of image b.
+fn elastic_displacement(b: u32, px: f32, py: f32) -> vec2<f32> {
+    let gx = grid_cell(px, p.w);
+    let gy = grid_cell(py, p.h);
+    let i = u32(gx.x);
+    let j = u32(gy.x);
+    let fx = gx.y;
+    let fy = gy.y;
+    return (1.0 - fx) * (1.0 - fy) * corner(b, i, j)
+        + fx * (1.0 - fy) * corner(b, i + 1u, j)
+        + (1.0 - fx) * fy * corner(b, i, j + 1u)
+        + fx * fy * corner(b, i + 1u, j + 1u);
+}
+
 // src at (tx, ty) of the plane starting at `base`, 0 outside the image.
 fn tap(base: u32, tx: i32, ty: i32) -> f32 {
     if (tx < 0 || ty < 0 || tx >= i32(p.w) || ty >= i32(p.h)) { return 0.0; }
@@ -90,8 +126,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let cy = (f32(p.h) - 1.0) * 0.5;
     let dx = px - cx - tx;
     let dy = py - cy - ty;
-    let sx = cx + (co * ia) * dx + (s * ia) * dy;
-    let sy = cy + (-s * ib) * dx + (co * ib) * dy;
+    var sx = cx + (co * ia) * dx + (s * ia) * dy;
+    var sy = cy + (-s * ib) * dx + (co * ib) * dy;
+    if (p.elastic_px > 0.0) {
+        let d = elastic_displacement(b, px, py);
+        sx += d.x;
+        sy += d.y;
+    }
     let x0f = floor(sx);
     let y0f = floor(sy);
     let fx = sx - x0f;

@@ -7,7 +7,7 @@
 mod cli_common;
 mod common;
 
-use cli_common::{s, shadernet, small_setup, train_small};
+use cli_common::{SMALL_NET, s, shadernet, small_setup, train_small};
 use common::temp_dir;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -232,6 +232,42 @@ fn augment_count_and_seed_are_range_checked() {
     assert_eq!(status, 0, "{stderr}");
     assert!(stdout.contains("3 training digits"), "{stdout}");
     assert!(out.exists());
+    // --model draws that network's ranges: an elastic displacement changes the picture, and a
+    // model that cannot be read is an error naming it.
+    let grid = |model: Option<&Path>, png: &Path| {
+        let mut args = vec![
+            "augment",
+            "--out",
+            s(png),
+            "--data",
+            s(&dir),
+            "--count",
+            "3",
+        ];
+        if let Some(m) = model {
+            args.extend(["--model", s(m)]);
+        }
+        shadernet(&args)
+    };
+    let plain_net = dir.join("plain.txt");
+    let elastic_net = dir.join("elastic.txt");
+    std::fs::write(&plain_net, format!("{SMALL_NET}augment 1\n")).unwrap();
+    std::fs::write(&elastic_net, format!("{SMALL_NET}augment 1 elastic=2\n")).unwrap();
+    let (plain_png, elastic_png) = (dir.join("plain.png"), dir.join("elastic.png"));
+    assert_eq!(grid(Some(&plain_net), &plain_png).0, 0);
+    assert_eq!(grid(Some(&elastic_net), &elastic_png).0, 0);
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    assert_eq!(
+        bytes(&plain_png),
+        bytes(&out),
+        "a file with the default ranges"
+    );
+    assert_ne!(bytes(&elastic_png), bytes(&out), "elastic=2 moves pixels");
+    let missing = dir.join("missing.txt");
+    let (status, _, stderr) = grid(Some(&missing), &dir.join("never.png"));
+    assert_ne!(status, 0);
+    assert!(stderr.contains("missing.txt"), "{stderr}");
+    assert!(!dir.join("never.png").exists());
 }
 
 #[test]

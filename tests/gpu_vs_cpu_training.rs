@@ -239,12 +239,15 @@ fn augmentation_warps_like_the_cpu() {
     use shadernet::gpu::ops::augment::{AugmentKey, augment};
     use shadernet::model::AugmentRanges;
     let Some(gpu) = gpu_or_skip() else { return };
-    // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1.
-    for (n, dims, chance) in [
-        (1, (1, 28, 28), 1.0),
-        (17, (1, 11, 9), 0.5),
-        (5, (3, 7, 10), 1.0),
-        (3, (1, 6, 6), 0.0),
+    // 1 and 3 channels, square and not, a batch of 1 and one of 17, chance 0, ½ and 1, with
+    // and without the elastic displacement.
+    for (n, dims, chance, elastic_px) in [
+        (1, (1, 28, 28), 1.0, 0.0),
+        (17, (1, 11, 9), 0.5, 0.0),
+        (5, (3, 7, 10), 1.0, 0.0),
+        (3, (1, 6, 6), 0.0, 0.0),
+        (4, (1, 28, 28), 1.0, 2.0),
+        (9, (3, 5, 13), 0.5, 1.0),
     ] {
         let (c, h, w) = dims;
         let len = n * c * h * w;
@@ -253,7 +256,10 @@ fn augmentation_warps_like_the_cpu() {
             seed: 0xBEEF,
             step: 42,
             chance,
-            ranges: AugmentRanges::default(),
+            ranges: AugmentRanges {
+                elastic_px,
+                ..AugmentRanges::default()
+            },
         };
         let mut case = Case::new(gpu);
         let src = case.input(&x);
@@ -262,7 +268,7 @@ fn augmentation_warps_like_the_cpu() {
         let mut want = x.clone();
         augment_batch(&mut want, dims, key.seed, key.step, chance, &key.ranges);
         let got = case.read(out, len);
-        let tag = format!("augment n={n} {dims:?} chance {chance}");
+        let tag = format!("augment n={n} {dims:?} chance {chance} elastic {elastic_px}");
         // sin/cos and the bilinear weights round differently on the device: loose, but far
         // below the size of any warp.
         assert_close(&tag, &got, &want, 1e-4, 1e-3);

@@ -68,6 +68,10 @@ pub(crate) struct AugmentArgs {
     /// The data directory (as for `train`).
     #[arg(long, default_value = "data/mnist")]
     pub(crate) data: PathBuf,
+    /// Draw the warps of this preset's or network file's `augment` ranges (default: the seed
+    /// report's ranges, scaling ±20%, rotation ±25°, zoom ±20%, translation ±2 px).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
 }
 
 /// `shadernet models`: each network's layers, shapes, parameters and FLOPs.
@@ -329,15 +333,13 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<()> {
 
 /// `shadernet augment`: a PNG grid of training digits and their random warps.
 pub(crate) fn run_augment(args: AugmentArgs) -> Result<()> {
+    let ranges = match &args.model {
+        Some(model) => load_network(model)?.training.augment_ranges,
+        None => AugmentRanges::default(),
+    };
     let data = load_dir(&args.data)?;
     let count = args.count.min(data.train.len());
-    write_augment_grid(
-        &data.train,
-        count,
-        args.seed,
-        &AugmentRanges::default(),
-        &args.out,
-    )?;
+    write_augment_grid(&data.train, count, args.seed, &ranges, &args.out)?;
     outln!(
         "wrote {}: {count} training digits, each followed by random warps",
         args.out.display()

@@ -1,7 +1,7 @@
 //! Data augmentation: with a given chance per training image, a random affine warp about the
 //! image centre combining horizontal and vertical scaling, rotation, zoom and a small
-//! translation (the seed report's augmentation, plus translation), sampled bilinearly with
-//! zeros outside the image.
+//! translation (the seed report's augmentation, plus translation), optionally followed by a
+//! smooth random (elastic) displacement, sampled bilinearly with zeros outside the image.
 //!
 //! Every random number is [`counter_uniform`]`(seed, step, draw, index)`: a pure function of
 //! the run's augment seed ([`augment_seed`]), the training step, which draw (0–6) and the
@@ -15,6 +15,14 @@
 //! The warp takes source pixel `q` to `c + R(θ)·diag(a·z, b·z)·(q − c) + t` (`c` the centre,
 //! `((W − 1)/2, (H − 1)/2)`, `x` to the right, `y` down); an output pixel `p` samples the
 //! source at its inverse, [`Affine::source`].
+//!
+//! The elastic part (range `elastic` pixels, 0 = off; after Simard et al., 2003, with the
+//! Gaussian-smoothed random field replaced by a coarse grid, which both executors evaluate per
+//! pixel in a few operations): an [`ELASTIC_CELLS`] x [`ELASTIC_CELLS`] grid spans the image,
+//! its corner `k = j·(ELASTIC_CELLS + 1) + i` (column `i`, row `j`) moves by
+//! `(s(u_{7+2k}, elastic), s(u_{8+2k}, elastic))`, and output pixel `p` samples the source at
+//! `Affine::source(p) + d(p)`, `d` the bilinear interpolation of the corners' displacements at
+//! `p` ([`Elastic::displacement`]). Drawn only for images the chance warps.
 
 use std::path::Path;
 
@@ -51,6 +59,84 @@ impl Affine {
             cy + self.m[2] * dx + self.m[3] * dy,
         )
     }
+}
+
+/// Cells of the elastic grid along each axis (corners: `(ELASTIC_CELLS + 1)²`).
+pub const ELASTIC_CELLS: usize = 4;
+
+/// Corners of the elastic grid.
+const ELASTIC_CORNERS: usize = (ELASTIC_CELLS + 1) * (ELASTIC_CELLS + 1);
+
+/// The draw of corner `k`'s horizontal displacement is `ELASTIC_FIRST_DRAW + 2k`, its
+/// vertical one the next: after the affine warp's draws 0–6.
+pub const ELASTIC_FIRST_DRAW: u32 = 7;
+
+/// One elastic displacement field: the displacement `(d_x, d_y)`, in pixels, of each corner of
+/// the [`ELASTIC_CELLS`] x [`ELASTIC_CELLS`] grid over the image, corner `(i, j)` (column,
+/// row) at index `j·(ELASTIC_CELLS + 1) + i`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Elastic {
+    /// `(d_x, d_y)` per corner, rows of corners top to bottom.
+    pub corners: [[f32; 2]; ELASTIC_CORNERS],
+}
+
+impl Elastic {
+    /// The displacement at output pixel `(x, y)` of an image `h x w`: the bilinear
+    /// interpolation of the corners' displacements, corner `(i, j)` sitting at pixel
+    /// `(i·(W − 1), j·(H − 1)) / ELASTIC_CELLS`.
+    pub fn displacement(&self, x: f32, y: f32, h: usize, w: usize) -> (f32, f32) {
+        let (i, fx) = grid_cell(x, w);
+        let (j, fy) = grid_cell(y, h);
+        let corner = |ci: usize, cj: usize| self.corners[cj * (ELASTIC_CELLS + 1) + ci];
+        let (c00, c10, c01, c11) = (
+            corner(i, j),
+            corner(i + 1, j),
+            corner(i, j + 1),
+            corner(i + 1, j + 1),
+        );
+        let mix = |axis: usize| {
+            (1.0 - fx) * (1.0 - fy) * c00[axis]
+                + fx * (1.0 - fy) * c10[axis]
+                + (1.0 - fx) * fy * c01[axis]
+                + fx * fy * c11[axis]
+        };
+        (mix(0), mix(1))
+    }
+}
+
+/// The grid cell `i < ELASTIC_CELLS` of coordinate `v` along an axis of `len` pixels, and the
+/// fraction `f ∈ [0, 1]` of the way across it: `g = v·ELASTIC_CELLS / max(len − 1, 1)`,
+/// `i = min(⌊g⌋, ELASTIC_CELLS − 1)`, `f = g − i`.
+fn grid_cell(v: f32, len: usize) -> (usize, f32) {
+    let scale = ELASTIC_CELLS as f32 / len.saturating_sub(1).max(1) as f32;
+    let g = v * scale;
+    let cell = (g.floor().max(0.0) as usize).min(ELASTIC_CELLS - 1);
+    (cell, g - cell as f32)
+}
+
+/// The elastic field of image `index_in_batch` of training step `step`, or `None` when
+/// `ranges.elastic_px` is 0: corner `k` moves by `(s(u_{7+2k}, e), s(u_{8+2k}, e))`, with
+/// `u_d = counter_uniform(seed, step, d, index)`, `e = elastic_px`. A pure function of its
+/// arguments; [`augment_batch`] draws it only for images the chance warps.
+pub fn elastic_params(
+    seed: u32,
+    step: u32,
+    index_in_batch: u32,
+    ranges: &AugmentRanges,
+) -> Option<Elastic> {
+    if ranges.elastic_px <= 0.0 {
+        return None;
+    }
+    let u = |draw: u32| counter_uniform(seed, step, draw, index_in_batch);
+    let mut corners = [[0.0; 2]; ELASTIC_CORNERS];
+    for (k, corner) in (0u32..).zip(corners.iter_mut()) {
+        let draw = ELASTIC_FIRST_DRAW + 2 * k;
+        *corner = [
+            symmetric(u(draw), ranges.elastic_px),
+            symmetric(u(draw + 1), ranges.elastic_px),
+        ];
+    }
+    Some(Elastic { corners })
 }
 
 /// The augment seed of a run with seed `run_seed` (a sibling of
@@ -94,18 +180,30 @@ pub fn warp_params(
     })
 }
 
-/// Warps one image `src (C, H, W)` into `dst (C, H, W)`: each output pixel is the bilinear
-/// interpolation of `src` at [`Affine::source`], every channel alike, with zeros outside.
+/// Warps one image `src (C, H, W)` into `dst (C, H, W)`: each output pixel `p` is the bilinear
+/// interpolation of `src` at [`Affine::source`]`(p)` (plus [`Elastic::displacement`]`(p)` when
+/// `elastic` is given), every channel alike, with zeros outside.
 ///
 /// # Panics
 /// If `src` or `dst` does not hold `C·H·W` values (`dims = (C, H, W)`).
-pub fn warp_image(src: &[f32], dst: &mut [f32], dims: (usize, usize, usize), affine: &Affine) {
+pub fn warp_image(
+    src: &[f32],
+    dst: &mut [f32],
+    dims: (usize, usize, usize),
+    affine: &Affine,
+    elastic: Option<&Elastic>,
+) {
     let (c, h, w) = dims;
     assert_eq!(src.len(), c * h * w, "src is not (C, H, W)");
     assert_eq!(dst.len(), c * h * w, "dst is not (C, H, W)");
     for y in 0..h {
         for x in 0..w {
-            let (sx, sy) = affine.source(x as f32, y as f32, h, w);
+            let (mut sx, mut sy) = affine.source(x as f32, y as f32, h, w);
+            if let Some(elastic) = elastic {
+                let (dx, dy) = elastic.displacement(x as f32, y as f32, h, w);
+                sx += dx;
+                sy += dy;
+            }
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as i64, y0 as i64);
@@ -130,7 +228,8 @@ pub fn warp_image(src: &[f32], dst: &mut [f32], dims: (usize, usize, usize), aff
 }
 
 /// Augments a gathered training batch `(N, C, H, W)` in place: image `i` is warped with
-/// [`warp_params`]`(seed, step, i, chance, ranges)` or left as it is.
+/// [`warp_params`]`(seed, step, i, chance, ranges)` and [`elastic_params`]`(seed, step, i,
+/// ranges)`, or left as it is.
 ///
 /// # Panics
 /// If `batch` is not a whole number of `C·H·W` images.
@@ -167,8 +266,9 @@ pub fn augment_batch_with(
     scratch.resize(size, 0.0);
     for (i, image) in batch.chunks_exact_mut(size).enumerate() {
         if let Some(affine) = warp_params(seed, step, i as u32, chance, ranges) {
+            let elastic = elastic_params(seed, step, i as u32, ranges);
             scratch.copy_from_slice(image);
-            warp_image(scratch, image, dims, &affine);
+            warp_image(scratch, image, dims, &affine, elastic.as_ref());
         }
     }
 }
@@ -181,7 +281,8 @@ pub const GRID_GAP: usize = 2;
 
 /// Writes a PNG contact sheet of the augmentation: one row per image for the first `count`
 /// images of `data`, the original in the first column and [`GRID_WARPS`] warps of it next to it
-/// (warp `j` of image `i` is [`warp_params`]`(augment_seed(seed), j, i, 1, ranges)`), cells
+/// (warp `j` of image `i` is [`warp_params`]`(augment_seed(seed), j, i, 1, ranges)` with
+/// [`elastic_params`] of the same arguments), cells
 /// separated by [`GRID_GAP`] grey pixels. The PNG is
 /// `(1 + GRID_WARPS)·W + (2 + GRID_WARPS)·GRID_GAP` wide and `count·H + (count + 1)·GRID_GAP`
 /// high; grey for one-channel images, RGB for three.
@@ -220,9 +321,11 @@ pub fn write_augment_grid(
             let image = if col == 0 {
                 &original
             } else {
-                let affine = warp_params(aug_seed, (col - 1) as u32, row as u32, 1.0, ranges)
-                    .unwrap_or(Affine::IDENTITY);
-                warp_image(&original, &mut warped, (c, h, w), &affine);
+                let (step, index) = ((col - 1) as u32, row as u32);
+                let affine =
+                    warp_params(aug_seed, step, index, 1.0, ranges).unwrap_or(Affine::IDENTITY);
+                let elastic = elastic_params(aug_seed, step, index, ranges);
+                warp_image(&original, &mut warped, (c, h, w), &affine, elastic.as_ref());
                 &warped
             };
             let (left, top) = (

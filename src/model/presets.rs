@@ -209,6 +209,7 @@ pub fn preset(name: &str) -> Option<Network> {
                     rotation_degrees: 10.0,
                     zoom: 0.1,
                     translate_px: 2.8,
+                    elastic_px: 0.0,
                 },
                 matmul_precision: MatmulPrecision::Bf16,
                 ..Training::default()

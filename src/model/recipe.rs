@@ -212,6 +212,10 @@ pub struct AugmentRanges {
     pub zoom: f32,
     /// Translation on each axis in `± translate_px` pixels (default 2).
     pub translate_px: f32,
+    /// Elastic displacement of each corner of a 4 x 4 grid over the image, on each axis in
+    /// `± elastic_px` pixels, interpolated bilinearly in between (default 0: none; see
+    /// `data::augment`).
+    pub elastic_px: f32,
 }
 
 impl Default for AugmentRanges {
@@ -222,6 +226,7 @@ impl Default for AugmentRanges {
             rotation_degrees: 25.0,
             zoom: 0.2,
             translate_px: 2.0,
+            elastic_px: 0.0,
         }
     }
 }
@@ -235,7 +240,8 @@ pub const MAX_EPOCHS: usize = 100_000;
 /// times the largest tensor ([`super::spec::MAX_VALUES`]) times 4 bytes fits in a `u64`.
 pub const MAX_BATCH: usize = 65_536;
 
-/// The largest translation range of the augmentation, in pixels.
+/// The largest translation range (and elastic displacement range) of the augmentation, in
+/// pixels.
 pub const MAX_TRANSLATE_PX: f32 = 100.0;
 
 /// Checks training settings a run cannot start with: every number against its range (as
@@ -287,6 +293,12 @@ pub fn check_training(t: &Training) -> Result<()> {
         return bad(format!(
             "augmentation range translate must be in [0, {MAX_TRANSLATE_PX}] pixels, got {}",
             number(r.translate_px)
+        ));
+    }
+    if !(0.0..=MAX_TRANSLATE_PX).contains(&r.elastic_px) {
+        return bad(format!(
+            "augmentation range elastic must be in [0, {MAX_TRANSLATE_PX}] pixels, got {}",
+            number(r.elastic_px)
         ));
     }
     if !unit_open(t.label_smoothing) || (t.label_smoothing > 0.0 && t.loss != Loss::CrossEntropy) {

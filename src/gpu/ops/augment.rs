@@ -33,6 +33,10 @@ pub struct AugmentParams {
     pub zoom: f32,
     /// [`AugmentRanges::translate_px`].
     pub translate_px: f32,
+    /// [`AugmentRanges::elastic_px`] (0: no elastic displacement).
+    pub elastic_px: f32,
+    /// Padding to 16 bytes.
+    pub pad: [u32; 3],
 }
 
 /// Which warps a step draws: the run's augment seed, the step, the chance and the ranges.
@@ -49,7 +53,8 @@ pub struct AugmentKey {
 }
 
 /// `x (n, C, H, W)` = image `b` of `src (n, C, H, W)` warped with
-/// `warp_params(seed, step, b, chance, ranges)` (bilinear, zeros outside), or copied.
+/// `warp_params(seed, step, b, chance, ranges)` and `elastic_params(seed, step, b, ranges)`
+/// (bilinear, zeros outside), or copied.
 /// `dims = (C, H, W)`; `src` and `x` must be different buffers.
 pub fn augment(
     src: BufferId,
@@ -73,6 +78,8 @@ pub fn augment(
         rotation_degrees: r.rotation_degrees,
         zoom: r.zoom,
         translate_px: r.translate_px,
+        elastic_px: r.elastic_px,
+        pad: [0; 3],
     };
     Dispatch::new(Kernel::Augment, groups_1d(n * c * h * w), vec![src, x], &p)
 }

@@ -278,6 +278,7 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 .unwrap_or(r.rotation_degrees);
             r.zoom = args.option("zoom", number)?.unwrap_or(r.zoom);
             r.translate_px = args.option("translate", number)?.unwrap_or(r.translate_px);
+            r.elastic_px = args.option("elastic", number)?.unwrap_or(r.elastic_px);
         }
         "matmul_precision" => {
             t.matmul_precision = choose(
@@ -440,7 +441,8 @@ mod tests {
 
     #[test]
     fn augmentation_ranges_are_configurable() {
-        let text = "flatten\ndense classes\nsoftmax\naugment 0.5 rotation=10 translate=0\n";
+        let text =
+            "flatten\ndense classes\nsoftmax\naugment 0.5 rotation=10 translate=0 elastic=1.5\n";
         let net = parse_network(text, "t", "t").unwrap();
         let r = net.training.augment_ranges;
         assert_eq!(
@@ -448,10 +450,12 @@ mod tests {
                 net.training.augment,
                 r.rotation_degrees,
                 r.translate_px,
-                r.zoom
+                r.zoom,
+                r.elastic_px
             ),
-            (0.5, 10.0, 0.0, 0.2)
+            (0.5, 10.0, 0.0, 0.2, 1.5)
         );
+        assert!(network_to_text(&net).contains(" translate=0 elastic=1.5\n"));
         let again = parse_network(&network_to_text(&net), "t", "t").unwrap();
         assert_eq!(again.training, net.training);
         let bad = "flatten\ndense classes\nsoftmax\naugment 0.5 zoom=1.5\n";
@@ -460,6 +464,16 @@ mod tests {
             err,
             "t:4:1: augmentation range zoom must be in [0, 1), got 1.5"
         );
+        let bad = "flatten\ndense classes\nsoftmax\naugment 1 elastic=-1\n";
+        let err = parse_network(bad, "t", "t").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "t:4:1: augmentation range elastic must be in [0, 100] pixels, got -1"
+        );
+        // Without elastic displacement the line reads as it always did.
+        let plain =
+            parse_network("flatten\ndense classes\nsoftmax\naugment 1\n", "t", "t").unwrap();
+        assert!(!network_to_text(&plain).contains("elastic"));
     }
 
     #[test]

@@ -62,9 +62,14 @@ pub fn network_to_text(network: &Network) -> String {
     };
     let r = &t.augment_ranges;
     out += &format!(
-        "augment {} scale_x={} scale_y={} rotation={} zoom={} translate={}\n",
+        "augment {} scale_x={} scale_y={} rotation={} zoom={} translate={}",
         t.augment, r.scale_x, r.scale_y, r.rotation_degrees, r.zoom, r.translate_px
     );
+    // Written only when set, so files (and checkpoints) without it read as before.
+    if r.elastic_px != 0.0 {
+        out += &format!(" elastic={}", r.elastic_px);
+    }
+    out += "\n";
     if let Some(decay) = t.ema {
         out += &format!("ema {decay}\n");
     }

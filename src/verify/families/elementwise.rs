@@ -231,14 +231,17 @@ pub(super) fn augment_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>> {
             seed: 77,
             step: 3,
             chance: 1.0,
-            ranges: AugmentRanges::default(),
+            ranges: AugmentRanges {
+                elastic_px: 1.5,
+                ..AugmentRanges::default()
+            },
         };
         let (ix, out) = (case.input(&x), case.output(len));
         check.dispatches = vec![augment(ix, out, n, dims, &key)];
         let mut want = x.clone();
         augment_batch(&mut want, dims, key.seed, key.step, key.chance, &key.ranges);
         let tag = format!(
-            "augmentation warp of {n} images {}x{}x{}",
+            "augmentation warp (elastic 1.5 px) of {n} images {}x{}x{}",
             dims.0, dims.1, dims.2
         );
         check.expect(tag, out, 0, want, Tolerance::new(1e-4, 1e-3));
