@@ -58,7 +58,9 @@ fn accurate_cos(x: f32) -> f32 {
     return taylor_cos(a);
 }
 
+// The host's data::augment::{ELASTIC_CELLS, ELASTIC_FIRST_DRAW} (a unit test keeps them equal).
 const ELASTIC_CELLS: u32 = 4u;
+const ELASTIC_FIRST_DRAW: u32 = 7u;
 
 // The grid cell (< ELASTIC_CELLS) of coordinate v on an axis of len pixels, and the fraction
 // of the way across it: g = v·ELASTIC_CELLS / max(len − 1, 1) (the host's grid_cell).
@@ -72,8 +74,9 @@ fn grid_cell(v: f32, len: u32) -> vec2<f32> {
 // Corner (i, j)'s displacement (x, y) for image b.
 fn corner(b: u32, i: u32, j: u32) -> vec2<f32> {
     let k = j * (ELASTIC_CELLS + 1u) + i;
-    return vec2<f32>(symmetric(draw(7u + 2u * k, b), p.elastic_px),
-                     symmetric(draw(8u + 2u * k, b), p.elastic_px));
+    let first = ELASTIC_FIRST_DRAW + 2u * k;
+    return vec2<f32>(symmetric(draw(first, b), p.elastic_px),
+                     symmetric(draw(first + 1u, b), p.elastic_px));
 }
 
 // The elastic displacement at output pixel (px, py) of image b.

@@ -9,6 +9,7 @@ use shadernet::data::augment::{
     elastic_params, warp_image, warp_params, write_augment_grid,
 };
 use shadernet::model::AugmentRanges;
+use shadernet::rng::counter_uniform;
 
 /// An asymmetric test image `(C, H, W)`: value `1 + ch·100 + y·10 + x` (integers, exact in f32).
 fn pattern(c: usize, h: usize, w: usize) -> Vec<f32> {
@@ -248,6 +249,12 @@ fn elastic_draws_are_pure_bounded_and_only_with_a_range() {
         );
     }
     assert!(largest > 1.4, "draws fill the range: largest {largest}");
+    // Corner k's displacements are draws 7 + 2k and 8 + 2k, after the affine warp's 0–6.
+    let e = elastic_params(seed, 9, 4, &on).unwrap();
+    for (k, corner) in e.corners.iter().enumerate() {
+        let draw = |d: usize| (2.0 * counter_uniform(seed, 9, d as u32, 4) - 1.0) * 1.5;
+        assert_eq!(*corner, [draw(7 + 2 * k), draw(8 + 2 * k)], "corner {k}");
+    }
     // In a batch, a warped image gets its affine warp and its field; chance 0 leaves all alone.
     let (c, h, w) = (1, 10, 12);
     let size = c * h * w;

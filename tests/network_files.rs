@@ -256,6 +256,18 @@ fn every_training_number_is_range_checked() {
             "augmentation range translate must be in [0, 100] pixels, got -1",
         ),
         (
+            "augment 1 elastic=101",
+            "augmentation range elastic must be in [0, 100] pixels, got 101",
+        ),
+        (
+            "augment 1 elastic=nan",
+            "augmentation range elastic must be in [0, 100] pixels, got NaN",
+        ),
+        (
+            "augment 1 elastic=-inf",
+            "augmentation range elastic must be in [0, 100] pixels, got -inf",
+        ),
+        (
             "augment 1 rotation=inf",
             "augmentation range rotation must be in [0, 180] degrees, got inf",
         ),
@@ -325,7 +337,7 @@ fn every_training_number_is_range_checked() {
         "batch 65536",
         "epochs 100000",
         "optimizer adam beta1=0 beta2=0.999999 epsilon=1",
-        "augment 1 rotation=180 translate=100 scale_x=0 zoom=0.99",
+        "augment 1 rotation=180 translate=100 scale_x=0 zoom=0.99 elastic=100",
         "early_stopping patience=1 min_delta_rel=0",
         "schedule tunable halve_after=100000 fast_after=0",
     ] {
@@ -537,6 +549,8 @@ const TOKENS: &[&str] = &[
     "rotation=10",
     "translate=1e30",
     "zoom=0.1",
+    "elastic=2",
+    "elastic=-3",
     "patience=2",
     "min_delta_rel=nan",
     "monitor=training",

@@ -4,7 +4,8 @@
 //! smooth random (elastic) displacement, sampled bilinearly with zeros outside the image.
 //!
 //! Every random number is [`counter_uniform`]`(seed, step, draw, index)`: a pure function of
-//! the run's augment seed ([`augment_seed`]), the training step, which draw (0–6) and the
+//! the run's augment seed ([`augment_seed`]), the training step, which draw (0–6 for the affine
+//! warp, 7–56 for the elastic grid) and the
 //! image's position in the batch. So the GPU's `augment.wgsl` draws the same warps from the same
 //! numbers, and a resumed run draws the warps it would have drawn.
 //!

@@ -1,5 +1,6 @@
 //! Augmentation launcher (twin of `data::augment`): warps a gathered batch on the device with
-//! the same counter-based draws as [`crate::data::augment::warp_params`].
+//! the same counter-based draws as [`crate::data::augment::warp_params`] and
+//! [`crate::data::augment::elastic_params`].
 
 use super::u;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
@@ -82,4 +83,20 @@ pub fn augment(
         pad: [0; 3],
     };
     Dispatch::new(Kernel::Augment, groups_1d(n * c * h * w), vec![src, x], &p)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::data::augment::{ELASTIC_CELLS, ELASTIC_FIRST_DRAW};
+
+    #[test]
+    fn the_shader_has_the_hosts_elastic_grid() {
+        let shader = include_str!("../../../shaders/augment.wgsl");
+        for line in [
+            format!("const ELASTIC_CELLS: u32 = {ELASTIC_CELLS}u;"),
+            format!("const ELASTIC_FIRST_DRAW: u32 = {ELASTIC_FIRST_DRAW}u;"),
+        ] {
+            assert!(shader.contains(&line), "augment.wgsl lacks `{line}`");
+        }
+    }
 }

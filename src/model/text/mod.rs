@@ -18,7 +18,7 @@
 //! schedule tunable halve_after=5 fast_after=20        # or constant, step every=10 factor=0.5,
 //!                                                     # cosine warmup=2, onecycle warmup=0.3;
 //!                                                     # per=step (default) or per=epoch
-//! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2  # chance, ranges
+//! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2 elastic=0  # chance, ranges
 //! ema 0.999                            # weight averaging with this decay (default: none)
 //! matmul_precision bf16               # products of bfloat16 operands (default: f32)
 //! early_stopping patience=20 min_delta_rel=0.005 monitor=validation   # or monitor=training
