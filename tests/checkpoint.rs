@@ -20,15 +20,21 @@ fn mnist(train: u32, validation: usize) -> (Dataset, Dataset, Dataset) {
     common::mnist_splits(train, validation, 3, 300)
 }
 
-/// A preset planned for MNIST with `epochs` epochs; `NAME+ema` adds weight averaging (0.99).
+/// A preset planned for MNIST with `epochs` epochs; `NAME+ema` adds weight averaging (0.99),
+/// `NAME+wd` weight decay (0.1).
 fn plan(model: &str, epochs: usize) -> Plan {
     let (name, ema) = match model.strip_suffix("+ema") {
         Some(name) => (name, Some(0.99)),
         None => (model, None),
     };
+    let (name, weight_decay) = match name.strip_suffix("+wd") {
+        Some(name) => (name, 0.1),
+        None => (name, 0.0),
+    };
     let mut network = preset(name).unwrap();
     network.training.epochs = epochs;
     network.training.ema = ema;
+    network.training.weight_decay = weight_decay;
     network
         .plan(Shape::Image { c: 1, h: 28, w: 28 }, 10)
         .unwrap()
@@ -195,6 +201,17 @@ fn a_resumed_run_with_weight_averaging_is_bit_identical_too() {
     same_numbers(&a.epochs, &b.epochs);
     assert_eq!(a.test, b.test);
     assert_bits_eq("averaged parameters", &a_params, &b_params);
+}
+
+#[test]
+fn a_resumed_run_with_weight_decay_is_bit_identical_too() {
+    let ((a, a_params), (b, b_params)) = straight_and_resumed(&cpu, "seed5+wd", 900, 2, 1);
+    same_numbers(&a.epochs, &b.epochs);
+    assert_eq!(a.test, b.test);
+    assert_bits_eq("parameters", &a_params, &b_params);
+    // And the decay acted: the same run without it ends elsewhere.
+    let ((plain, _), _) = straight_and_resumed(&cpu, "seed5", 900, 2, 1);
+    assert_ne!(plain.test, a.test);
 }
 
 #[test]

@@ -24,21 +24,23 @@ fn models_lists_every_preset_with_shapes() {
 }
 
 #[test]
-fn models_shows_label_smoothing_and_weight_averaging_when_set() {
+fn models_shows_label_smoothing_weight_averaging_and_weight_decay_when_set() {
     let dir = temp_dir("cli-models-settings");
     let file = dir.join("net.txt");
     std::fs::write(
         &file,
-        "flatten\ndense classes\nsoftmax\nloss cross_entropy smoothing=0.1\nema 0.999\n",
+        "flatten\ndense classes\nsoftmax\nloss cross_entropy smoothing=0.1\nema 0.999\n\
+         weight_decay 0.05\n",
     )
     .unwrap();
     let (status, stdout, _) = shadernet(&["models", file.to_str().unwrap()]);
     assert_eq!(status, 0);
     assert!(stdout.contains("loss (label smoothing 0.1)"), "{stdout}");
     assert!(stdout.contains("weight EMA 0.999"), "{stdout}");
-    let (_, stdout, _) = shadernet(&["models", "best"]);
+    assert!(stdout.contains("weight decay 0.05"), "{stdout}");
+    let (_, stdout, _) = shadernet(&["models", "seed9"]);
     assert!(
-        !stdout.contains("smoothing") && !stdout.contains("EMA"),
+        !stdout.contains("smoothing") && !stdout.contains("EMA") && !stdout.contains("decay"),
         "{stdout}"
     );
 }

@@ -179,6 +179,17 @@ fn label_smoothing_three_adam_steps_match_the_cpu() {
 }
 
 #[test]
+fn weight_decay_three_adam_and_sgd_steps_match_the_cpu() {
+    // λ·lr = 0.005 (Adam) and 0.05 (SGD) per step: beyond the tolerances, so a decay missing
+    // on either side fails (which values it shrinks, and when, `tests/training.rs` pins down).
+    let input = Shape::Image { c: 1, h: 6, w: 5 };
+    let adamw = format!("{CONV_BATCHNORM}lr 0.01\nweight_decay 0.5\n");
+    three_steps_agree("conv-batchnorm, AdamW", &adamw, input, 10, 17);
+    let sgd = format!("{CONV_BATCHNORM}optimizer sgd\nlr 0.1\nweight_decay 0.5\n");
+    three_steps_agree("conv-batchnorm, SGD with weight decay", &sgd, input, 10, 17);
+}
+
+#[test]
 fn weight_averaging_three_adam_steps_match_the_cpu() {
     // The averaged weights after each step, and an evaluation that reads them.
     let text = format!("{SEED3_LIKE}ema 0.9\n");

@@ -293,6 +293,15 @@ fn every_training_number_is_range_checked() {
         ),
         ("ema 1", "ema needs a decay in (0, 1), got 1"),
         ("ema -1e-30", "ema needs a decay in (0, 1), got -1e-30"),
+        ("weight_decay 1", "weight decay must be in [0, 1), got 1"),
+        (
+            "weight_decay -0.01",
+            "weight decay must be in [0, 1), got -0.01",
+        ),
+        (
+            "weight_decay nan",
+            "weight decay must be in [0, 1), got NaN",
+        ),
         (
             "loss cross_entropy smoothing=-0.1",
             "label smoothing must be in [0, 1) and goes with the cross-entropy loss, got -0.1",
@@ -495,6 +504,7 @@ const TOKENS: &[&str] = &[
     "schedule",
     "augment",
     "ema",
+    "weight_decay",
     "early_stopping",
     "classes",
     "adam",

@@ -140,9 +140,10 @@ fn dispatches_of_every_kernel() -> Vec<Dispatch> {
         "conv 24 kernel=5 padding=same\nrelu\nmaxpool 2\ndropout 0.2\nconv 24 kernel=5\n\
          tanh\nmaxpool 2 stride=1\nflatten\ndense classes\nsoftmax\naugment 0.5\n",
         // Stand-alone activation (forward after a batchnorm, backward before one), dropout and
-        // max-pool kernels, batchnorm, SGD and MSE.
+        // max-pool kernels, batchnorm, SGD with weight decay, weight averaging and MSE.
         "conv 2 kernel=3\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 300\ntanh\n\
-         batchnorm\ndropout 0.3\nbatchnorm\ndense classes\nloss mse\noptimizer sgd\nema 0.99\n",
+         batchnorm\ndropout 0.3\nbatchnorm\ndense classes\nloss mse\noptimizer sgd\nema 0.99\n\
+         weight_decay 0.05\n",
     ];
     let mut list = Vec::new();
     // Batch 600: the weight gradients' k is the batch, long enough to split.

@@ -254,3 +254,72 @@ fn labels_beyond_the_networks_classes_are_an_error_not_a_panic() {
     assert!(err.to_string().contains("at most 2 classes"), "{err}");
     assert_eq!(executor.parameters().unwrap(), before, "no step ran");
 }
+
+/// Conv (with batchnorm) and dense weights.
+const DECAYED_NET: &str = "conv 3 kernel=3 padding=same\nbatchnorm\nrelu\nflatten\ndense classes\n\
+                           softmax\nweight_decay 0.5\n";
+
+/// One update of `DECAYED_NET` + `optimizer` at rate 0.1 on a seeded batch: the parameters
+/// before, the gradient, the parameters after, and which parameters are decayed weights.
+fn one_decayed_update(optimizer: &str) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) {
+    let text = format!("{DECAYED_NET}{optimizer}\n");
+    let input = Shape::Image { c: 1, h: 5, w: 4 };
+    let mut net = common::cpu_net(&text, input, 3, 1);
+    let (x, labels) = common::batch(input, 3, 6, 7);
+    // Every parameter nonzero (biases and β start at 0), so decaying the wrong ones would show.
+    for (i, w) in net.params_mut().iter_mut().enumerate() {
+        *w = 0.2 + 0.05 * (i % 7) as f32 - if i % 2 == 0 { 0.6 } else { 0.0 };
+    }
+    let before = net.params().to_vec();
+    net.compute_gradients(&x, &labels, 0);
+    let grads = net.grads().to_vec();
+    net.apply_update(0.1);
+    let layout = shadernet::model::ParamLayout::of(&common::plan(&text, input, 3));
+    let (conv, dense) = (&layout.layers[0].weight, &layout.layers[4].weight);
+    assert_eq!((conv.len(), dense.len()), (3 * 9, 3 * 3 * 5 * 4));
+    let decayed = (0..before.len())
+        .map(|i| conv.contains(&i) || dense.contains(&i))
+        .collect();
+    assert!(before.iter().all(|&w| w != 0.0));
+    (before, grads, net.params().to_vec(), decayed)
+}
+
+fn assert_near(i: usize, after: f32, want: f32, decayed: bool) {
+    assert!(
+        (after - want).abs() <= 1e-6 * (1.0 + want.abs()),
+        "parameter {i} (decayed: {decayed}): {after} after the step, expected {want}"
+    );
+}
+
+#[test]
+fn weight_decay_with_sgd_is_an_l2_penalty_on_dense_and_conv_weights_only() {
+    // One SGD step with `weight_decay λ`: w ← w − lr·(g + λ·w) for conv and dense weights,
+    // w ← w − lr·g for biases and batchnorm's γ and β, with g the gradient of the loss alone.
+    let (before, grads, after, decayed) = one_decayed_update("optimizer sgd");
+    for i in 0..before.len() {
+        let lambda = if decayed[i] { 0.5 } else { 0.0 };
+        assert_near(
+            i,
+            after[i],
+            before[i] - 0.1 * (grads[i] + lambda * before[i]),
+            decayed[i],
+        );
+    }
+}
+
+#[test]
+fn adamw_decays_the_weights_before_the_adam_step() {
+    // Step 1 of AdamW: m̂ = g, v̂ = g², so w ← w·(1 − lr·λ) − lr·g/(|g| + ε) for decayed
+    // weights (PyTorch's order: decay first), w ← w − lr·g/(|g| + ε) for the rest.
+    let (before, grads, after, decayed) = one_decayed_update("optimizer adam");
+    for i in 0..before.len() {
+        let lambda = if decayed[i] { 0.5 } else { 0.0 };
+        let step = 0.1 * grads[i] / (grads[i].abs() + 1e-8);
+        assert_near(
+            i,
+            after[i],
+            before[i] * (1.0 - 0.1 * lambda) - step,
+            decayed[i],
+        );
+    }
+}

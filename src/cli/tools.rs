@@ -128,8 +128,13 @@ fn print_plan(plan: &Plan) {
         String::new()
     };
     let ema = t.ema.map_or(String::new(), |d| format!(", weight EMA {d}"));
+    let decay = if t.weight_decay > 0.0 {
+        format!(", weight decay {}", t.weight_decay)
+    } else {
+        String::new()
+    };
     outln!(
-        "  defaults: {:?} loss{smoothing}, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}{ema}\n",
+        "  defaults: {:?} loss{smoothing}, {:?}, lr {}, batch {}, {} epochs, {:?} init, {:?} schedule, augment {}, early stopping {}{ema}{decay}\n",
         t.loss,
         t.optimizer,
         t.lr,

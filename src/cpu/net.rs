@@ -16,7 +16,7 @@
 //! layer order), and a training-mode forward pass updates them.
 
 use super::norm::batchnorm_update_running;
-use super::optim::{adam_update, ema_update, sgd_update};
+use super::optim::{adam_update, decay_weights, ema_update, sgd_update};
 use super::team::Team;
 use super::worker::{Context, NormSync, Sizes, Worker};
 use crate::error::{Error, Result};
@@ -142,6 +142,8 @@ pub struct CpuNet {
     norm_layers: usize,
     /// Updates applied so far.
     updates: u32,
+    /// The dense and conv weights that weight decay shrinks ([`ParamLayout::decayed_weights`]).
+    decayed: Vec<Range<usize>>,
     dropout_seed: u32,
     /// One worker (its scratch buffers) per thread; thread `t` locks only `workers[t]`.
     workers: Vec<Mutex<Worker>>,
@@ -249,6 +251,7 @@ impl CpuNet {
             running: initial_running_stats(plan),
             norm_layers,
             updates: 0,
+            decayed: layout.decayed_weights(plan),
             dropout_seed: dropout_seed(seed),
             workers: Vec::new(),
             team: Team::new(threads.max(1)),
@@ -396,7 +399,10 @@ impl CpuNet {
     pub fn apply_update(&mut self, lr: f32) {
         self.updates += 1;
         match self.plan.network.training.optimizer {
-            Optimizer::Sgd => sgd_update(&mut self.params, &self.grads, lr),
+            Optimizer::Sgd => {
+                self.decay_weights(lr);
+                sgd_update(&mut self.params, &self.grads, lr)
+            }
             Optimizer::Adam {
                 beta1,
                 beta2,
@@ -413,6 +419,7 @@ impl CpuNet {
                     epsilon,
                     t: self.updates,
                 };
+                self.decay_weights(lr);
                 adam_update(
                     &mut self.params,
                     &self.grads,
@@ -424,6 +431,16 @@ impl CpuNet {
         }
         if let Some(decay) = self.plan.network.training.ema {
             ema_update(&mut self.ema, &self.params, decay, self.updates);
+        }
+    }
+
+    /// Decoupled weight decay before an update with rate `lr` (none when `weight_decay` is 0).
+    fn decay_weights(&mut self, lr: f32) {
+        let lambda = self.plan.network.training.weight_decay;
+        if lambda > 0.0 {
+            for range in &self.decayed {
+                decay_weights(&mut self.params[range.clone()], lr, lambda);
+            }
         }
     }
 

@@ -28,6 +28,15 @@ pub fn adam_update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f3
     }
 }
 
+/// Decoupled weight decay (AdamW) before an update with rate `lr`: `w ← w − (lr·λ)·w` for every
+/// weight in `weights` (the caller passes the dense and conv weight ranges only).
+pub fn decay_weights(weights: &mut [f32], lr: f32, lambda: f32) {
+    let rate = lr * lambda;
+    for w in weights {
+        *w -= rate * *w;
+    }
+}
+
 /// Weight averaging after update `t` (1-based): `ema ← d_t·ema + (1 − d_t)·w` element by
 /// element, with `d_t = `[`crate::model::ema_decay`]`(decay, t)`.
 pub fn ema_update(ema: &mut [f32], weights: &[f32], decay: f32, t: u32) {
@@ -40,6 +49,13 @@ pub fn ema_update(ema: &mut [f32], weights: &[f32], decay: f32, t: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weight_decay_shrinks_each_weight_by_lr_times_lambda() {
+        let mut w = [2.0, -4.0, 0.0];
+        decay_weights(&mut w, 0.1, 0.5);
+        assert_eq!(w, [2.0 - 0.05 * 2.0, -4.0 + 0.05 * 4.0, 0.0]);
+    }
 
     #[test]
     fn adams_first_step_moves_each_weight_by_about_lr() {

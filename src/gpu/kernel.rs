@@ -128,6 +128,8 @@ pub enum Kernel {
     Adam,
     /// `ema.wgsl`: weight averaging after an update.
     Ema,
+    /// `weight_decay.wgsl`: decoupled weight decay of one weight tensor before an update.
+    WeightDecay,
     /// `gather.wgsl`: batch images from the device-resident byte dataset, scaled to [0, 1].
     Gather,
     /// `batchnorm_forward.wgsl`: batch (or running) statistics and `y = γ·x̂ + β`, one
@@ -145,7 +147,7 @@ const W: bool = false;
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 30] = [
+    pub const ALL: [Kernel; 31] = [
         Kernel::Matmul,
         Kernel::MatmulReduce,
         Kernel::DenseForward,
@@ -172,6 +174,7 @@ impl Kernel {
         Kernel::Sgd,
         Kernel::Adam,
         Kernel::Ema,
+        Kernel::WeightDecay,
         Kernel::Gather,
         Kernel::BatchNormForward,
         Kernel::BatchNormBackward,
@@ -354,6 +357,8 @@ impl Kernel {
             Adam => shader!("adam.wgsl", &[R, W, W, W]),
             // params, ema
             Ema => shader!("ema.wgsl", &[R, W]),
+            // params
+            WeightDecay => shader!("weight_decay.wgsl", &[W]),
             // indices, images, all_labels, x, labels
             Gather => shader!("gather.wgsl", &[R, R, R, W, W]),
             // x, params, y, saved, running

@@ -112,6 +112,20 @@ impl ParamLayout {
         layout
     }
 
+    /// The ranges weight decay ([`crate::model::Training::weight_decay`]) shrinks: the weight
+    /// of every dense and conv layer of `plan` (the plan this layout was made of), in layer
+    /// order; biases and batchnorm's `γ` and `β` are left out.
+    pub fn decayed_weights(&self, plan: &Plan) -> Vec<Range<usize>> {
+        plan.layers
+            .iter()
+            .zip(&self.layers)
+            .filter(|(planned, _)| {
+                matches!(planned.layer, Layer::Dense { .. } | Layer::Conv2d { .. })
+            })
+            .map(|(_, slots)| slots.weight.clone())
+            .collect()
+    }
+
     /// Appends a parameter tensor of `len` values (none when 0) and returns its range.
     fn take_params(
         &mut self,

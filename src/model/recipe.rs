@@ -154,6 +154,11 @@ pub struct Training {
     /// initial weights. The averaged weights are what validation, early stopping, evaluation,
     /// prediction and checkpoints see; batchnorm's running statistics are the trained ones.
     pub ema: Option<f32>,
+    /// Decoupled weight decay `λ` (AdamW, Loshchilov & Hutter 2019), in [0, 1): before each
+    /// update with rate `lr_t`, every dense and conv *weight* (not biases, not batchnorm's `γ`
+    /// and `β`) becomes `w − (lr_t·λ)·w`, as PyTorch's `AdamW(weight_decay=λ)` on a parameter
+    /// group of those weights (with SGD the same as an L2 penalty `λ/2·‖w‖²`). 0 = none.
+    pub weight_decay: f32,
     /// How the matrix products of the dense and convolution layers (forward and backward, on
     /// both executors) treat their operands.
     pub matmul_precision: MatmulPrecision,
@@ -194,6 +199,7 @@ impl Default for Training {
             early_stopping: None,
             label_smoothing: 0.0,
             ema: None,
+            weight_decay: 0.0,
             matmul_precision: MatmulPrecision::F32,
         }
     }
@@ -313,6 +319,12 @@ pub fn check_training(t: &Training) -> Result<()> {
         return bad(format!(
             "ema needs a decay in (0, 1), got {}",
             number(decay)
+        ));
+    }
+    if !unit_open(t.weight_decay) {
+        return bad(format!(
+            "weight decay must be in [0, 1), got {}",
+            number(t.weight_decay)
         ));
     }
     if !(0.0..=1.0).contains(&t.augment) {

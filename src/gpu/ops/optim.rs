@@ -4,6 +4,7 @@
 use super::u;
 use crate::executor::AdamStep;
 use crate::gpu::kernel::{BufferId, Dispatch, Kernel, groups_1d};
+use std::ops::Range;
 
 /// Host twin of `sgd.wgsl`'s `Params`.
 #[repr(C)]
@@ -103,4 +104,35 @@ pub fn ema(params: BufferId, ema: BufferId, total: usize, decay: f32) -> Dispatc
         _pad: [0; 2],
     };
     Dispatch::new(Kernel::Ema, groups_1d(total), vec![params, ema], &p)
+}
+
+/// Host twin of `weight_decay.wgsl`'s `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct WeightDecayParams {
+    /// First value of the tensor in the parameter vector.
+    pub offset: u32,
+    /// Values in the tensor.
+    pub total: u32,
+    /// `lr_t·λ`.
+    pub rate: f32,
+    /// Padding to 16 bytes.
+    pub _pad: u32,
+}
+
+/// Decoupled weight decay of the weight tensor `range` of the parameter vector before an update
+/// with rate `lr`: `w ← w − (lr·λ)·w` (twin of `cpu::optim::decay_weights`).
+pub fn weight_decay(params: BufferId, range: Range<usize>, lr: f32, lambda: f32) -> Dispatch {
+    let p = WeightDecayParams {
+        offset: u(range.start),
+        total: u(range.len()),
+        rate: lr * lambda,
+        _pad: 0,
+    };
+    Dispatch::new(
+        Kernel::WeightDecay,
+        groups_1d(range.len()),
+        vec![params],
+        &p,
+    )
 }

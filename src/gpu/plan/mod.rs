@@ -164,6 +164,8 @@ pub struct ExecutionPlan {
     pub totals: [BufferId; 2],
     /// Parameters.
     pub n_params: usize,
+    /// The dense and conv weights that weight decay shrinks ([`ParamLayout::decayed_weights`]).
+    pub decayed: Vec<std::ops::Range<usize>>,
     /// The largest batch.
     capacity: usize,
     /// Where a training step gathers its batch before the warp, with augmentation on.
@@ -350,6 +352,7 @@ impl ExecutionPlan {
             n_running: layout.running,
             totals,
             n_params,
+            decayed: layout.decayed_weights(plan),
             capacity,
             augment_src,
         })

@@ -15,7 +15,7 @@ use crate::gpu::ops::dense::{dense_backward, dense_forward};
 use crate::gpu::ops::dropout::{dropout_backward, dropout_forward};
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
 use crate::gpu::ops::norm::{batchnorm_backward, batchnorm_forward};
-use crate::gpu::ops::optim::{adam, ema, sgd};
+use crate::gpu::ops::optim::{adam, ema, sgd, weight_decay};
 use crate::gpu::ops::pool::{PoolDropout, maxpool_backward, maxpool_forward};
 use crate::model::{Loss, Optimizer, Shape, ema_decay};
 
@@ -198,6 +198,12 @@ impl ExecutionPlan {
                 }
                 // A view, and the softmax that the loss kernel's gradient already includes.
                 OpKind::Flatten | OpKind::Softmax => {}
+            }
+        }
+        let lambda = self.plan.network.training.weight_decay;
+        if lambda > 0.0 {
+            for range in &self.decayed {
+                list.push(weight_decay(self.params, range.clone(), lr, lambda));
             }
         }
         list.push(match self.plan.network.training.optimizer {

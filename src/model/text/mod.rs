@@ -20,6 +20,7 @@
 //!                                                     # per=step (default) or per=epoch
 //! augment 0.25 rotation=25 scale_x=0.2 scale_y=0.2 zoom=0.2 translate=2 elastic=0  # chance, ranges
 //! ema 0.999                            # weight averaging with this decay (default: none)
+//! weight_decay 0.05                    # decoupled (AdamW) decay of conv and dense weights (default: 0)
 //! matmul_precision bf16               # products of bfloat16 operands (default: f32)
 //! early_stopping patience=20 min_delta_rel=0.005 monitor=validation   # or monitor=training
 //! ```

@@ -291,6 +291,7 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
             )?
         }
         "ema" => t.ema = Some(args.required("a decay in (0, 1), e.g. 0.999")?),
+        "weight_decay" => t.weight_decay = args.required("a decay in [0, 1), e.g. 0.05")?,
         "early_stopping" => {
             let patience = args.option("patience", "a whole number")?.unwrap_or(10);
             let min_delta_rel = args.option("min_delta_rel", "a number")?.unwrap_or(0.0);
@@ -325,7 +326,8 @@ fn parse_line(args: &mut Args, layers: &mut Vec<Layer>, t: &mut Training) -> Res
                 format!(
                     "unknown keyword `{}`; expected a layer (dense, conv, maxpool, dropout, \
                      flatten, tanh, relu, batchnorm, softmax) or a setting (loss, optimizer, lr, \
-                     batch, epochs, init, schedule, augment, ema, early_stopping, matmul_precision)",
+                     batch, epochs, init, schedule, augment, ema, weight_decay, early_stopping, \
+                     matmul_precision)",
                     echo(other)
                 ),
             ));

@@ -73,6 +73,10 @@ pub fn network_to_text(network: &Network) -> String {
     if let Some(decay) = t.ema {
         out += &format!("ema {decay}\n");
     }
+    // Written only when set, so files (and checkpoints) without it read as before.
+    if t.weight_decay != 0.0 {
+        out += &format!("weight_decay {}\n", t.weight_decay);
+    }
     if t.matmul_precision == MatmulPrecision::Bf16 {
         out += "matmul_precision bf16\n";
     }
@@ -120,6 +124,7 @@ mod tests {
             "early_stopping patience=3 min_delta_rel=0.01 monitor=training",
             "loss cross_entropy smoothing=0.1",
             "ema 0.999",
+            "weight_decay 0.05",
             "matmul_precision bf16",
         ] {
             let net = parse_network(

@@ -7,7 +7,7 @@ use crate::executor::AdamStep;
 use crate::gpu::context::Gpu;
 use crate::gpu::ops::dataset::ZERO_TOTALS;
 use crate::gpu::ops::loss::{LossOutputs, mse, softmax_cross_entropy};
-use crate::gpu::ops::optim::{adam, ema, sgd};
+use crate::gpu::ops::optim::{adam, ema, sgd, weight_decay};
 use crate::model::ema_decay;
 use crate::verify::case::{Check, Tolerance, random};
 
@@ -131,7 +131,22 @@ pub(super) fn optimiser_checks<'g>(gpu: &'g Gpu, sizes: Sizes) -> Vec<Check<'g>>
             .push(ema(sgd_w, averaged, total, ema_decay(0.999, 5)));
         let mut want_ema = w.clone();
         optim::ema_update(&mut want_ema, &want_sgd, 0.999, 5);
+        // Weight decay of one tensor inside the vector (the values around it stay as they are).
+        let decayed = case.input(&w);
+        let range = total / 3..total - total / 5;
+        check
+            .dispatches
+            .push(weight_decay(decayed, range.clone(), 0.1, 0.5));
+        let mut want_decayed = w.clone();
+        optim::decay_weights(&mut want_decayed[range.clone()], 0.1, 0.5);
         let tag = format!("{total} parameters");
+        check.expect(
+            format!("weight decay of values {range:?}, {tag}"),
+            decayed,
+            0,
+            want_decayed,
+            Tolerance::new(1e-7, 1e-6),
+        );
         let ema_tol = Tolerance::new(1e-7, 1e-6);
         check.expect(
             format!("weight averaging, {tag}"),
