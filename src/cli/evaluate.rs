@@ -8,6 +8,7 @@ use serde::Serialize;
 use shadernet::cpu::loss::softmax_forward;
 use shadernet::data::Dataset;
 use shadernet::data::preprocess::{load_grey, mnist_style};
+use shadernet::data::tta::{TTA_SHIFTS, shifted};
 use shadernet::error::{Error, Result};
 use shadernet::executor::{Executor, argmax};
 use shadernet::model::{Layer, Plan, Shape};
@@ -28,6 +29,12 @@ pub(crate) struct EvalArgs {
     /// checkpoint's].
     #[arg(long)]
     pub(crate) data: Option<PathBuf>,
+    /// Test-time augmentation: average each checkpoint's probabilities over 5 views of every
+    /// test image (itself and its shifts by one pixel left, right, up and down), then over the
+    /// checkpoints. A separate figure from the plain test error, which is what training
+    /// reports.
+    #[arg(long)]
+    pub(crate) tta: bool,
     #[command(flatten)]
     pub(crate) executor: ExecutorArgs,
     /// Print one JSON object (`test_error`, `per_class`, `confusion`, ...) on one line.
@@ -147,20 +154,42 @@ pub(crate) struct EnsembleResult {
     pub(crate) probabilities: Vec<f32>,
 }
 
-/// Evaluates the checkpoints one by one on all of `data` and averages their probabilities.
+/// Evaluates the checkpoints one by one on all of `data` and averages their probabilities. With
+/// `tta`, each checkpoint's probabilities are first the mean over the views of
+/// [`TTA_SHIFTS`] (the identity and four one-pixel shifts).
 pub(crate) fn evaluate_ensemble(
     checkpoints: &[Checkpoint],
     args: &ExecutorArgs,
     data: &Dataset,
+    tta: bool,
 ) -> Result<EnsembleResult> {
     let all: Vec<u32> = (0..data.len() as u32).collect();
+    let shifts: &[(isize, isize)] = if tta { &TTA_SHIFTS } else { &[(0, 0)] };
+    let views: Vec<Dataset> = shifts
+        .iter()
+        .skip(1)
+        .map(|&(dx, dy)| shifted(data, dx, dy))
+        .collect();
     let mut progress = Progress::new(true);
     let mut members = Vec::with_capacity(checkpoints.len());
     for (i, checkpoint) in checkpoints.iter().enumerate() {
-        let what = format!("evaluating {} of {}", i + 1, checkpoints.len());
-        members.push(probabilities(checkpoint, args, data, &all, |done| {
-            progress.update(&what, done, data.len(), "images")
-        })?);
+        let mut per_view = Vec::with_capacity(shifts.len());
+        for (v, view) in std::iter::once(data).chain(&views).enumerate() {
+            let what = match tta {
+                true => format!(
+                    "evaluating {} of {}, view {} of {}",
+                    i + 1,
+                    checkpoints.len(),
+                    v + 1,
+                    shifts.len()
+                ),
+                false => format!("evaluating {} of {}", i + 1, checkpoints.len()),
+            };
+            per_view.push(probabilities(checkpoint, args, view, &all, |done| {
+                progress.update(&what, done, data.len(), "images")
+            })?);
+        }
+        members.push(mean_probabilities(&per_view));
     }
     progress.clear();
     let k = checkpoints.first().map_or(1, |c| c.classes);
@@ -186,6 +215,9 @@ struct EvalJson<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     member_test_errors: Vec<f64>,
     images: usize,
+    /// With `--tta`: how many views of each image were averaged (absent without).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tta_views: Option<usize>,
     test_error: f64,
     per_class: Vec<Option<f64>>,
     /// Rows: true class, columns: predicted class.
@@ -250,7 +282,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     }
     check_test_labels(&data_dir, &test)?;
     let test = &test;
-    let result = evaluate_ensemble(&checkpoints, &args.executor, test)?;
+    let result = evaluate_ensemble(&checkpoints, &args.executor, test, args.tta)?;
     let plan = first.plan()?;
     let outputs = result.probabilities;
     let ensemble = checkpoints.len() > 1;
@@ -288,6 +320,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
                 epoch: (!ensemble).then(|| first.epoch()),
                 member_test_errors: if ensemble { result.members } else { Vec::new() },
                 images: test.len(),
+                tta_views: args.tta.then_some(TTA_SHIFTS.len()),
                 test_error,
                 per_class,
                 confusion,
@@ -295,10 +328,17 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let tta = match args.tta {
+        true => format!(
+            " with test-time augmentation ({} views: each image and its one-pixel shifts)",
+            TTA_SHIFTS.len()
+        ),
+        false => String::new(),
+    };
     if ensemble {
         for ((name, checkpoint), error) in names.iter().zip(&checkpoints).zip(&result.members) {
             outln!(
-                "{} (epoch {}, {name}): test error {:.2}%",
+                "{} (epoch {}, {name}): test error {:.2}%{tta}",
                 checkpoint.network.name,
                 checkpoint.epoch(),
                 100.0 * error
@@ -306,14 +346,14 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
         }
         outln!(
             "ensemble of {} checkpoints (mean of their probabilities): test error {:.2}% \
-             ({wrong} of {})",
+             ({wrong} of {}){tta}",
             checkpoints.len(),
             100.0 * test_error,
             test.len()
         );
     } else {
         outln!(
-            "{} (epoch {}, {}): test error {:.2}% ({wrong} of {})",
+            "{} (epoch {}, {}): test error {:.2}% ({wrong} of {}){tta}",
             plan.network.name,
             first.epoch(),
             names[0],

@@ -10,6 +10,7 @@ mod gzip;
 pub mod idx;
 mod labels;
 pub mod preprocess;
+pub mod tta;
 
 pub use dataset::{
     Dataset, IdxBytes, LoadOptions, TrainTest, load_bytes, load_dir, load_dir_with,

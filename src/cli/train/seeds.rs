@@ -110,7 +110,7 @@ pub(super) fn run_seeds(args: TrainArgs, spec: &str) -> Result<()> {
     let checkpoints = load_ensemble(&paths)?;
     let data_dir = PathBuf::from(&checkpoints[0].data);
     let test = load_test_data(&data_dir, checkpoints[0].classes)?;
-    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &test)?;
+    let ensemble = evaluate_ensemble(&checkpoints, &args.executor, &test, false)?;
     let errors: Vec<f64> = runs.iter().map(|r| r.test_error).collect();
     let n = errors.len() as f64;
     let mean = errors.iter().sum::<f64>() / n;
