@@ -79,6 +79,40 @@ fn eval_and_predict_print_json_for_scripts() {
 }
 
 #[test]
+fn eval_with_tta_says_so_in_text_and_json() {
+    let (_, run) = small_run("cli-eval-tta", "3");
+    let best = run.join("best.safetensors");
+    let (status, stdout, stderr) = shadernet(&[
+        "eval",
+        "--checkpoint",
+        s(&best),
+        s(&best),
+        "--tta",
+        "--json",
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["tta_views"], 5, "{stdout}");
+    assert_eq!(report["images"], 60, "{stdout}");
+    assert_eq!(report["member_test_errors"].as_array().unwrap().len(), 2);
+    let (status, stdout, _) = shadernet(&["eval", "--checkpoint", s(&best), "--tta"]);
+    assert_eq!(status, 0);
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.contains("test error ")
+            && first.ends_with(
+                "with test-time augmentation (5 views: each image and its one-pixel shifts)"
+            ),
+        "{stdout}"
+    );
+    // Without the flag, neither says it.
+    let (_, stdout, _) = shadernet(&["eval", "--checkpoint", s(&best), "--json"]);
+    assert!(!stdout.contains("tta_views"), "{stdout}");
+    let (_, stdout, _) = shadernet(&["eval", "--checkpoint", s(&best)]);
+    assert!(!stdout.contains("augmentation"), "{stdout}");
+}
+
+#[test]
 fn bad_images_and_checkpoints_are_clear_errors() {
     let (dir, run) = small_run("cli-bad", "1");
     let last = run.join("last.safetensors");
